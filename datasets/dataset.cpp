@@ -1,0 +1,26 @@
+#include "datasets/dataset.h"
+
+#include <torch/torch.h>
+
+#include "harness/error.h"
+
+namespace clbench {
+
+TensorDataset::TensorDataset(torch::Tensor images_u8, std::vector<int64_t> labels)
+    : images_(std::move(images_u8)), labels_(std::move(labels)) {
+  if (images_.dim() != 4 || images_.scalar_type() != torch::kUInt8 ||
+      images_.size(0) != static_cast<int64_t>(labels_.size())) {
+    throw Error("TensorDataset needs uint8 images {N,C,H,W} and N labels");
+  }
+}
+
+std::vector<int64_t> TensorDataset::image_shape() const {
+  return {images_.size(1), images_.size(2), images_.size(3)};
+}
+
+torch::Tensor TensorDataset::images(const std::vector<int64_t>& indices) const {
+  auto idx = torch::tensor(indices, torch::kLong);
+  return images_.index_select(0, idx).to(torch::kFloat32).div_(255.0);
+}
+
+}  // namespace clbench

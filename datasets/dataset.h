@@ -1,0 +1,36 @@
+#pragma once
+// Random access to labelled images. Readers (IDX, CIFAR, folders, HDF5 cache) implement Dataset;
+// the task stream and the loader never care where the pixels come from.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace clbench {
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  virtual int64_t label(int64_t index) const = 0;  // the dataset's own label id
+  virtual std::vector<int64_t> image_shape() const = 0;  // {C, H, W}
+  // Float images {B, C, H, W} in [0, 1] for the given indices, in order.
+  virtual torch::Tensor images(const std::vector<int64_t>& indices) const = 0;
+};
+
+// Everything in memory: uint8 images {N, C, H, W} and labels {N}.
+class TensorDataset : public Dataset {
+ public:
+  TensorDataset(torch::Tensor images_u8, std::vector<int64_t> labels);
+  int64_t size() const override { return static_cast<int64_t>(labels_.size()); }
+  int64_t label(int64_t index) const override { return labels_.at(static_cast<size_t>(index)); }
+  std::vector<int64_t> image_shape() const override;
+  torch::Tensor images(const std::vector<int64_t>& indices) const override;
+
+ private:
+  torch::Tensor images_;  // uint8 {N, C, H, W}
+  std::vector<int64_t> labels_;
+};
+
+}  // namespace clbench

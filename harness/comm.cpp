@@ -1,0 +1,24 @@
+#include "harness/comm.h"
+
+#include <torch/torch.h>
+
+namespace clbench {
+
+void Communicator::average_gradients(const std::vector<torch::Tensor>& params) {
+  if (size() == 1) return;
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  allreduce_sum(grads);
+  const double inv = 1.0 / size();
+  for (auto& g : grads) g.mul_(inv);
+}
+
+torch::Tensor Communicator::sum(const torch::Tensor& t) {
+  std::vector<torch::Tensor> v{t.clone()};
+  allreduce_sum(v);
+  return v[0];
+}
+
+}  // namespace clbench

@@ -1,0 +1,38 @@
+#pragma once
+// The one seam for everything distributed: gradient averaging, metric reduction, broadcast.
+// The trainer and the methods talk only to this interface; backends live behind it.
+#include <memory>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace clbench {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // In-place sum over ranks of every tensor (fused into flat buckets by real backends).
+  virtual void allreduce_sum(std::vector<torch::Tensor>& tensors) = 0;
+  virtual void broadcast(std::vector<torch::Tensor>& tensors, int root) = 0;
+  virtual void barrier() = 0;
+
+  bool is_root() const { return rank() == 0; }
+  // Gradients of `params` become their mean over ranks (parameters without a gradient skipped).
+  void average_gradients(const std::vector<torch::Tensor>& params);
+  // Sum of a tensor over ranks, returned as a new tensor (the argument is left as it was).
+  torch::Tensor sum(const torch::Tensor& t);
+};
+
+// One process: every collective is the identity.
+class LocalCommunicator : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void allreduce_sum(std::vector<torch::Tensor>&) override {}
+  void broadcast(std::vector<torch::Tensor>&, int) override {}
+  void barrier() override {}
+};
+
+}  // namespace clbench

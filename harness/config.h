@@ -1,0 +1,54 @@
+#pragma once
+// A run's configuration: a flat map of dotted keys ("epochs", "ewc.lambda") to JSON values.
+// Sources, later wins: built-in defaults < benchmark defaults < method defaults < --config file <
+// command-line flags < --set key=value. Every key is declared (OptionSpec) and type-checked once.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace clbench {
+
+struct OptionSpec {
+  std::string key;
+  nlohmann::json default_value;  // also fixes the type: number (integer or float), bool, string
+  std::string help;
+  std::vector<std::string> choices = {};  // for strings; empty = any
+};
+
+class Config {
+ public:
+  Config() = default;
+
+  // Flattens nested objects to dotted keys: {"ewc": {"lambda": 1}} -> {"ewc.lambda": 1}.
+  static nlohmann::json flatten(const nlohmann::json& nested);
+  // Reads a JSON object file, flattened. Errors name the file (and the parse position).
+  static nlohmann::json read_file(const std::string& path);
+  // "key=value": value parsed as a JSON literal when it is one (5, 1e-3, true, "x"), else a string.
+  static std::pair<std::string, nlohmann::json> parse_assignment(const std::string& text);
+
+  // Resolves user values (flat) against the declared specs: unknown key -> error listing the
+  // dotted (method and benchmark) keys of `scope` and pointing to 'clbench list --keys';
+  // wrong type or choice -> error naming key and value.
+  static Config resolve(const std::vector<OptionSpec>& specs, const nlohmann::json& user,
+                        const std::string& scope);
+
+  bool has(const std::string& key) const { return values_.contains(key); }
+  const nlohmann::json& at(const std::string& key) const;
+  std::string str(const std::string& key) const { return at(key).get<std::string>(); }
+  double num(const std::string& key) const { return at(key).get<double>(); }
+  int64_t integer(const std::string& key) const { return at(key).get<int64_t>(); }
+  bool flag(const std::string& key) const { return at(key).get<bool>(); }
+  void set(const std::string& key, nlohmann::json value) { values_[key] = std::move(value); }
+  const nlohmann::json& values() const { return values_; }
+
+ private:
+  nlohmann::json values_ = nlohmann::json::object();
+};
+
+// Checks `value` against `spec`'s type and choices; returns it converted (an integral float for an
+// integer key becomes an integer). Throws clbench::Error naming the key and the value.
+nlohmann::json checked_value(const OptionSpec& spec, const nlohmann::json& value);
+
+}  // namespace clbench

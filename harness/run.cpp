@@ -1,0 +1,164 @@
+#include "harness/run.h"
+
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "datasets/benchmarks.h"
+#include "harness/comm.h"
+#include "harness/error.h"
+#include "harness/models.h"
+#include "harness/progress.h"
+#include "harness/trainer.h"
+#include "methods/method.h"
+
+namespace clbench {
+
+std::vector<OptionSpec> common_specs() {
+  return {
+      {"benchmark", "split-fmnist", "task stream (clbench list)"},
+      {"method", "finetune", "continual-learning method (clbench list)"},
+      {"name", "", "result label (default: the method name), e.g. er-200"},
+      {"out", "results", "result folder: <out>/<benchmark>/<label>/seed-<seed>.h5"},
+      {"backbone", "mlp", "feature extractor", backbone_names()},
+      {"scenario", "class-il", "training/evaluation protocol", {"class-il", "task-il"}},
+      {"seed", 0, "seed of initialisation, data order and method randomness"},
+      {"class_order", "auto", "identity | pycil (numpy permutation) | coda (CPython shuffle); "
+                              "auto: pycil when class_order_seed >= 0, else identity",
+       {"auto", "identity", "pycil", "coda"}},
+      {"class_order_seed", -1, "seed of the class order (-1: identity order)"},
+      {"data_root", "", "dataset folder (default: the benchmark's)"},
+      {"epochs", 1, "epochs per task"},
+      {"batch_size", 128, "global batch size (split over ranks)"},
+      {"eval_batch_size", 1024, "evaluation batch size"},
+      {"optimizer", "sgd", "optimizer, re-created at every task", {"sgd", "adam"}},
+      {"lr", 0.01, "learning rate"},
+      {"momentum", 0.0, "SGD momentum"},
+      {"weight_decay", 0.0, "L2 weight decay"},
+      {"threads", 0, "intra-op CPU threads (0: LibTorch's default)"},
+  };
+}
+
+namespace {
+
+std::string user_string(const nlohmann::json& user, const std::string& key,
+                        const std::string& fallback) {
+  if (!user.contains(key)) return fallback;
+  if (!user[key].is_string()) throw Error("bad value " + user[key].dump() + " for key '" + key + "'");
+  return user[key].get<std::string>();
+}
+
+// Layers benchmark and method defaults for common keys over the built-in ones.
+std::vector<OptionSpec> layered_specs(const BenchmarkEntry& bench, const MethodEntry& method) {
+  auto specs = common_specs();
+  for (const auto* defaults : {&bench.defaults, &method.defaults}) {
+    for (auto& spec : specs) {
+      if (defaults->contains(spec.key)) spec.default_value = checked_value(spec, (*defaults)[spec.key]);
+    }
+  }
+  specs.insert(specs.end(), bench.keys.begin(), bench.keys.end());
+  specs.insert(specs.end(), method.keys.begin(), method.keys.end());
+  return specs;
+}
+
+}  // namespace
+
+RunPlan plan_run(const nlohmann::json& user) {
+  RunPlan plan;
+  const auto& bench = find_benchmark(user_string(user, "benchmark", "split-fmnist"));
+  const auto& method = find_method(user_string(user, "method", "finetune"));
+  plan.config = Config::resolve(layered_specs(bench, method), user,
+                                "method '" + method.name + "' on benchmark '" + bench.name + "'");
+  plan.benchmark = bench.name;
+  plan.method = method.name;
+  plan.label = plan.config.str("name").empty() ? method.name : plan.config.str("name");
+  plan.config.set("name", plan.label);
+  plan.seed = plan.config.integer("seed");
+  if (plan.label.find('/') != std::string::npos || plan.label == "." || plan.label == "..") {
+    throw Error("bad value '" + plan.label + "' for key 'name': a label cannot contain '/'");
+  }
+  for (const char* key : {"epochs", "batch_size", "eval_batch_size"}) {
+    if (plan.config.integer(key) < 1) {
+      throw Error("bad value " + plan.config.at(key).dump() + " for key '" + key + "': must be >= 1");
+    }
+  }
+  if (plan.config.num("lr") <= 0) {
+    throw Error("bad value " + plan.config.at("lr").dump() + " for key 'lr': must be > 0");
+  }
+  plan.result_path = (std::filesystem::path(plan.config.str("out")) / plan.benchmark / plan.label /
+                      ("seed-" + std::to_string(plan.seed) + ".h5"))
+                         .string();
+  return plan;
+}
+
+RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress) {
+  const Config& cfg = plan.config;
+  if (cfg.integer("threads") > 0) torch::set_num_threads(static_cast<int>(cfg.integer("threads")));
+  const torch::Device device = torch::kCPU;
+
+  const TaskStream stream = find_benchmark(plan.benchmark).make(cfg);
+  torch::manual_seed(static_cast<uint64_t>(plan.seed));
+  const std::string backbone = cfg.str("backbone");
+  const auto input_shape = stream.input_shape();
+  auto make_model = [&]() {
+    auto m = make_classifier(backbone, input_shape, stream.num_classes());
+    m->to(device);
+    return m;
+  };
+
+  MethodContext ctx;
+  ctx.model = make_model();
+  ctx.make_model = make_model;
+  ctx.comm = &comm;
+  ctx.stream = &stream;
+  ctx.device = device;
+  ctx.seed = plan.seed;
+  ctx.batch_size = cfg.integer("batch_size");
+  ctx.task_il = cfg.str("scenario") == "task-il";
+  auto method = find_method(plan.method).make(cfg);
+  method->attach(ctx);
+
+  TrainerOptions topt;
+  topt.epochs = cfg.integer("epochs");
+  topt.batch_size = cfg.integer("batch_size");
+  topt.eval_batch_size = cfg.integer("eval_batch_size");
+  topt.optimizer = cfg.str("optimizer");
+  topt.lr = cfg.num("lr");
+  topt.momentum = cfg.num("momentum");
+  topt.weight_decay = cfg.num("weight_decay");
+  topt.seed = plan.seed;
+  topt.device = device;
+
+  progress.start_run(plan.method + " on " + plan.benchmark + " (" + cfg.str("scenario") + ", " +
+                     std::to_string(stream.num_tasks()) + " tasks, backbone " + backbone +
+                     ", seed " + std::to_string(plan.seed) + ")");
+  StreamRecord rec = train_stream(stream, *method, comm, topt, progress);
+
+  RunResult r;
+  r.method = plan.method;
+  r.benchmark = plan.benchmark;
+  r.label = plan.label;
+  r.scenario = cfg.str("scenario");
+  r.seed = plan.seed;
+  r.class_order_seed = cfg.integer("class_order_seed");
+  r.class_order_algorithm = class_order_algorithm(cfg);
+  r.config_json = cfg.values().dump();
+  r.clbench_version = CLBENCH_VERSION;
+  r.world_size = comm.size();
+  r.acc_class_il = rec.class_il;
+  r.acc_task_il = rec.task_il;
+  r.init_class_il = rec.init_class_il;
+  r.init_task_il = rec.init_task_il;
+  r.class_order = stream.class_order;
+  for (const auto& t : stream.tasks) {
+    r.task_classes.push_back(t.classes);
+    r.train_counts.push_back(static_cast<int64_t>(t.train.size()));
+    r.test_counts.push_back(static_cast<int64_t>(t.test.size()));
+  }
+  r.task_seconds = rec.task_seconds;
+  r.trainable_params = rec.trainable_params;
+  r.total_params = count_parameters(ctx.model->parameters());
+  return r;
+}
+
+}  // namespace clbench

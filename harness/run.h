@@ -1,0 +1,32 @@
+#pragma once
+// One run from configuration to result: resolve the config against the benchmark's and the
+// method's declared keys, build the stream and the model, train, evaluate, and describe the result.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/config.h"
+#include "results/result_file.h"
+
+namespace clbench {
+
+class Communicator;
+class Progress;
+
+// Keys every run has (benchmark, method, seed, epochs, lr, ...).
+std::vector<OptionSpec> common_specs();
+
+struct RunPlan {
+  Config config;  // every declared key, resolved
+  std::string benchmark, method, label;
+  int64_t seed = 0;
+  std::string result_path;  // <out>/<benchmark>/<label>/seed-<seed>.h5
+};
+
+// `user`: flat keys from the config file, flags and --set. Errors name the key and value.
+RunPlan plan_run(const nlohmann::json& user);
+
+RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress);
+
+}  // namespace clbench

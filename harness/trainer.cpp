@@ -1,0 +1,104 @@
+#include "harness/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "harness/comm.h"
+#include "harness/error.h"
+#include "harness/evaluator.h"
+#include "harness/loader.h"
+#include "harness/progress.h"
+#include "methods/method.h"
+
+namespace clbench {
+namespace {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& params,
+                                                        const TrainerOptions& o) {
+  if (o.optimizer == "sgd") {
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+  }
+  if (o.optimizer == "adam") {
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  }
+  throw Error("unknown optimizer '" + o.optimizer + "'; valid: sgd, adam");
+}
+
+void record_row(const std::vector<TaskAccuracy>& acc, std::vector<double>& class_il,
+                std::vector<double>& task_il) {
+  class_il.clear();
+  task_il.clear();
+  for (const auto& a : acc) {
+    class_il.push_back(a.class_il);
+    task_il.push_back(a.task_il);
+  }
+}
+
+double mean_over_seen(const std::vector<double>& row, int seen_tasks) {
+  double s = 0;
+  for (int j = 0; j < seen_tasks; ++j) s += row[j];
+  return s / seen_tasks;
+}
+
+}  // namespace
+
+StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator& comm,
+                          const TrainerOptions& o, Progress& progress) {
+  StreamRecord rec;
+  const int T = stream.num_tasks();
+  record_row(evaluate_tasks(method, stream, 0, comm, o.eval_batch_size, o.device),
+             rec.init_class_il, rec.init_task_il);
+
+  for (const auto& task : stream.tasks) {
+    const auto started = std::chrono::steady_clock::now();
+    method.begin_task(task);
+    const auto params = method.trainable_parameters();
+    rec.trainable_params.push_back(count_parameters(params));
+    auto optimizer = make_optimizer(params, o);
+    const auto indices = method.train_indices(task);
+    const int64_t steps = (static_cast<int64_t>(indices.size()) + o.batch_size - 1) / o.batch_size;
+    progress.start_task(task.index, T, static_cast<int>(o.epochs), steps);
+
+    for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+      const auto order = shuffled(indices, mix_seed({uint64_t(o.seed), uint64_t(task.index),
+                                                     uint64_t(epoch)}));
+      int64_t step = 0;
+      for_each_batch(stream, *stream.train_set, order, o.batch_size, comm, o.device,
+                     [&](const Batch& batch) {
+                       optimizer->zero_grad();
+                       auto loss = method.loss(batch);
+                       const double value = loss.item<double>();
+                       if (!std::isfinite(value)) {
+                         throw Error("training diverged: loss is " + std::to_string(value) +
+                                     " at task " + std::to_string(task.index + 1) + ", epoch " +
+                                     std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
+                                     "; lower the learning rate or the method's penalty strength");
+                       }
+                       loss.backward();
+                       comm.average_gradients(params);
+                       method.after_backward();
+                       optimizer->step();
+                       method.after_step();
+                       progress.step(static_cast<int>(epoch), step++, value);
+                     });
+    }
+    method.end_task(task);
+    rec.task_seconds.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+
+    std::vector<double> class_il, task_il;
+    record_row(evaluate_tasks(method, stream, task.class_end, comm, o.eval_batch_size, o.device),
+               class_il, task_il);
+    rec.class_il.push_back(class_il);
+    rec.task_il.push_back(task_il);
+    progress.end_task(rec.task_seconds.back(), mean_over_seen(class_il, task.index + 1),
+                      mean_over_seen(task_il, task.index + 1));
+  }
+  return rec;
+}
+
+}  // namespace clbench

@@ -1,0 +1,75 @@
+// Experience Replay (Chaudhry et al. 2019, "On Tiny Episodic Memories", Alg. 1): every batch is the
+// current batch plus a batch drawn from a small memory. The memory is class-balanced: after each
+// task every seen class keeps an equal share of er.buffer samples, chosen at random.
+#include <map>
+
+#include <torch/torch.h>
+
+#include "harness/comm.h"
+#include "harness/loader.h"
+#include "methods/memory.h"
+#include "methods/method.h"
+
+namespace clbench {
+namespace {
+
+struct ErOptions {
+  TORCH_ARG(int64_t, buffer) = 500;
+  TORCH_ARG(int64_t, batch) = 0;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("buffer", buffer_, "memory size in samples, shared equally by the seen classes");
+    v("batch", batch_, "replayed samples per step (0: the training batch size)");
+  }
+};
+
+class Er : public Method {
+ public:
+  explicit Er(ErOptions o) : opt_(o) {}
+
+  void begin_task(const Task& task) override {
+    Method::begin_task(task);
+    step_ = 0;
+  }
+
+  torch::Tensor loss(const Batch& batch) override {
+    if (memory_.empty()) return Method::loss(batch);
+    // The replay draw is global (same RNG stream on every rank); each rank loads its shard.
+    const int64_t want = opt_.batch() > 0 ? opt_.batch() : ctx_.batch_size;
+    auto draw = shuffled(memory_.samples(), mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_++, 0xE5}));
+    draw.resize(std::min<size_t>(draw.size(), static_cast<size_t>(want)));
+    Batch replay = load_batch(*ctx_.stream, *ctx_.stream->train_set,
+                              shard(draw, comm().rank(), comm().size()),
+                              static_cast<int64_t>(draw.size()), comm().size());
+    Batch joint;
+    joint.x = torch::cat({batch.x, replay.x.to(ctx_.device)});
+    joint.y = torch::cat({batch.y, replay.y.to(ctx_.device)});
+    joint.global_size = batch.global_size + replay.global_size;
+    joint.world_size = batch.world_size;
+    return Method::loss(joint);
+  }
+
+  void end_task(const Task& task) override {
+    std::map<int64_t, std::vector<int64_t>> candidates;  // internal class -> its samples
+    for (int64_t i : task.train) {
+      candidates[ctx_.stream->to_internal[ctx_.stream->train_set->label(i)]].push_back(i);
+    }
+    for (auto& [c, pool] : candidates) {
+      pool = shuffled(pool, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), uint64_t(c), 0xB0F}));
+    }
+    memory_.update(candidates);
+  }
+
+ private:
+  ErOptions opt_;
+  ClassBalancedMemory memory_{opt_.buffer()};  // indices into the training set
+  uint64_t step_ = 0;
+};
+
+const bool registered = register_method(method_entry<Er, ErOptions>(
+    "er", "Experience Replay (Chaudhry 2019): current batch + batch from a class-balanced memory"));
+
+}  // namespace
+}  // namespace clbench

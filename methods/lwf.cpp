@@ -1,0 +1,60 @@
+// Learning without Forgetting (Li & Hoiem 2017, Sec. 3): cross-entropy on the new data plus
+// knowledge distillation (temperature T) towards the previous model's outputs on the old classes.
+#include <torch/torch.h>
+
+#include "methods/method.h"
+
+namespace clbench {
+namespace {
+
+struct LwfOptions {
+  TORCH_ARG(double, alpha) = 1.0;
+  TORCH_ARG(double, temperature) = 2.0;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("alpha", alpha_, "weight lambda_o of the distillation loss (paper: 1)");
+    v("temperature", temperature_, "distillation temperature T (paper: 2)");
+  }
+};
+
+class Lwf : public Method {
+ public:
+  explicit Lwf(LwfOptions o) : opt_(o) {}
+
+  torch::Tensor loss(const Batch& batch) override {
+    const auto logits = ctx_.model->forward(batch.x);
+    auto total = classification_loss(logits, batch);
+    if (old_classes_ == 0) return total;
+    torch::Tensor old_logits;
+    {
+      torch::NoGradGuard no_grad;
+      old_logits = old_model_->forward(batch.x).narrow(1, 0, old_classes_);
+    }
+    const double T = opt_.temperature();
+    const auto target = torch::softmax(old_logits / T, 1);
+    const auto log_pred = torch::log_softmax(logits.narrow(1, 0, old_classes_) / T, 1);
+    const auto distill = -(target * log_pred).sum(1);  // modified cross-entropy, Eq. 2
+    return total + opt_.alpha() * batch.mean(distill);
+  }
+
+  void end_task(const Task& task) override {
+    old_model_ = ctx_.make_model();
+    copy_weights(*old_model_, *ctx_.model);
+    old_model_->eval();
+    for (auto& p : old_model_->parameters()) p.set_requires_grad(false);
+    old_classes_ = task.class_end;
+  }
+
+ private:
+  LwfOptions opt_;
+  Classifier old_model_{nullptr};
+  int64_t old_classes_ = 0;
+};
+
+const bool registered = register_method(method_entry<Lwf, LwfOptions>(
+    "lwf", "Learning without Forgetting (Li & Hoiem 2017): distillation to the old model, T=2"));
+
+}  // namespace
+}  // namespace clbench

@@ -1,0 +1,26 @@
+#pragma once
+// A class-balanced replay memory of sample indices: every class seen so far keeps an equal share
+// of the capacity (the first capacity % classes classes, by id, one more). Torch-free.
+#include <cstdint>
+#include <map>
+#include <vector>
+
+namespace clbench {
+
+class ClassBalancedMemory {
+ public:
+  explicit ClassBalancedMemory(int64_t capacity);
+  // Adds classes (candidates in the order to keep them, e.g. shuffled), then trims every class to
+  // its quota; classes already stored keep their first samples.
+  void update(const std::map<int64_t, std::vector<int64_t>>& new_classes);
+  std::vector<int64_t> samples() const;  // grouped by class id, ascending
+  std::map<int64_t, int64_t> counts() const;
+  int64_t capacity() const { return capacity_; }
+  bool empty() const { return by_class_.empty(); }
+
+ private:
+  int64_t capacity_;
+  std::map<int64_t, std::vector<int64_t>> by_class_;
+};
+
+}  // namespace clbench

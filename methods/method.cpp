@@ -1,0 +1,78 @@
+#include "methods/method.h"
+
+#include <torch/torch.h>
+
+#include "harness/error.h"
+
+namespace clbench {
+
+void Method::attach(MethodContext context) {
+  ctx_ = std::move(context);
+  const auto& tasks = ctx_.stream->tasks;
+  std::vector<int64_t> owner(static_cast<size_t>(ctx_.stream->num_classes()));
+  for (const auto& t : tasks) {
+    for (int64_t c = t.class_begin; c < t.class_end; ++c) owner[c] = t.index;
+  }
+  task_of_class_ = torch::tensor(owner, torch::kLong).to(ctx_.device);
+}
+
+void Method::begin_task(const Task& task) {
+  task_ = &task;
+  seen_classes_ = task.class_end;
+}
+
+torch::Tensor Method::mask_logits(const torch::Tensor& logits, const torch::Tensor& labels) const {
+  const int64_t C = logits.size(1);
+  torch::Tensor allowed;
+  if (ctx_.task_il) {
+    const auto sample_task = task_of_class_.index_select(0, labels).unsqueeze(1);
+    allowed = task_of_class_.unsqueeze(0) == sample_task;
+  } else {
+    allowed = (torch::arange(C, logits.options().dtype(torch::kLong)) < seen_classes_).unsqueeze(0);
+  }
+  return logits.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+}
+
+torch::Tensor Method::classification_loss(const torch::Tensor& logits, const Batch& batch) const {
+  const auto per_sample = torch::nn::functional::cross_entropy(
+      mask_logits(logits, batch.y), batch.y,
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return batch.mean(per_sample);
+}
+
+torch::Tensor Method::loss(const Batch& batch) {
+  return classification_loss(ctx_.model->forward(batch.x), batch);
+}
+
+torch::Tensor Method::logits(const torch::Tensor& images) { return ctx_.model->forward(images); }
+
+std::vector<torch::Tensor> Method::trainable_parameters() { return ctx_.model->parameters(); }
+
+namespace {
+std::vector<MethodEntry>& registry() {
+  static std::vector<MethodEntry> entries;
+  return entries;
+}
+}  // namespace
+
+bool register_method(MethodEntry entry) {
+  registry().push_back(std::move(entry));
+  return true;
+}
+
+const std::vector<MethodEntry>& methods() {
+  auto& r = registry();
+  std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return r;
+}
+
+const MethodEntry& find_method(const std::string& name) {
+  for (const auto& m : methods()) {
+    if (m.name == name) return m;
+  }
+  std::string valid;
+  for (const auto& m : methods()) valid += (valid.empty() ? "" : ", ") + m.name;
+  throw Error("unknown method '" + name + "'; valid: " + valid);
+}
+
+}  // namespace clbench

@@ -1,0 +1,190 @@
+#include "results/leaderboard.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/error.h"
+#include "results/result_file.h"
+
+namespace clbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A results folder per test, removed afterwards.
+class LeaderboardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() / ("clbench-" + std::string(info->test_suite_name()) + "-" +
+                                        info->name() + "-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+// Two tasks, test counts {100, 300}, init {5, 5}. With class-IL matrix
+// [[80, 10], [a, b]] and task-IL matrix [[90, 50], [c, d]]:
+//   final_acc = (a + b) / 2                 final_acc_weighted = (100 a + 300 b) / 400
+//   aaa = (80 + final_acc_weighted) / 2     forgetting = 80 - a = -bwt
+//   fwt = 10 - 5 = 5                        task_il_final_acc = (c + d) / 2
+RunResult make_run(const std::string& benchmark, const std::string& label, int64_t seed, double a,
+                   double b, double c, double d) {
+  RunResult r;
+  r.method = "method-" + label;
+  r.benchmark = benchmark;
+  r.label = label;
+  r.scenario = "class-il";
+  r.seed = seed;
+  r.acc_class_il = {{80, 10}, {a, b}};
+  r.acc_task_il = {{90, 50}, {c, d}};
+  r.init_class_il = {5, 5};
+  r.init_task_il = {5, 5};
+  r.task_classes = {{0, 1}, {2, 3}};
+  r.class_order = {0, 1, 2, 3};
+  r.train_counts = {500, 500};
+  r.test_counts = {100, 300};
+  r.task_seconds = {1, 2};
+  r.trainable_params = {10, 10};
+  r.total_params = 100;
+  return r;
+}
+
+class LeaderboardGatherTest : public LeaderboardTest {
+ protected:
+  void SetUp() override {
+    LeaderboardTest::SetUp();
+    // Label x on benchmark b, file names out of seed order:
+    //   seed 2: a=60 b=68 c=87 d=97 -> acc 64, weighted 66, aaa 73, forgetting 20, task-IL 92
+    //   seed 0: a=56 b=64 c=85 d=95 -> acc 60, weighted 62, aaa 71, forgetting 24, task-IL 90
+    //   seed 1: a=58 b=66 c=86 d=96 -> acc 62, weighted 64, aaa 72, forgetting 22, task-IL 91
+    write_result(path("b/x/run-a.h5"), make_run("b", "x", 2, 60, 68, 87, 97));
+    write_result(path("b/x/run-b.h5"), make_run("b", "x", 0, 56, 64, 85, 95));
+    write_result(path("b/x/run-c.h5"), make_run("b", "x", 1, 58, 66, 86, 96));
+    // Label y on benchmark b: acc 80, ranks above x.
+    write_result(path("b/y/seed-0.h5"), make_run("b", "y", 0, 76, 84, 90, 90));
+    // Benchmark a sorts before b whatever its accuracy.
+    write_result(path("a/z/seed-0.h5"), make_run("a", "z", 0, 10, 10, 10, 10));
+    // Not counted: a run still in progress, a garbage file; ignored: a temp file and a .txt.
+    RunResult running = make_run("b", "x", 3, 0, 0, 0, 0);
+    running.status = "running";
+    write_result(path("b/x/run-d.h5"), running);
+    std::ofstream(path("garbage.h5")) << "not hdf5";
+    std::ofstream(path("b/x/run-e.h5.tmp.123")) << "half written";
+    std::ofstream(path("b/x/notes.txt")) << "notes";
+  }
+};
+
+TEST_F(LeaderboardGatherTest, GroupsRunsAndComputesStats) {
+  const Leaderboard board = gather_leaderboard(dir_.string());
+  ASSERT_EQ(board.entries.size(), 3u);
+  EXPECT_EQ(board.entries[0].benchmark, "a");
+  EXPECT_EQ(board.entries[1].label, "y");
+  const LeaderboardEntry& x = board.entries[2];
+  EXPECT_EQ(x.benchmark, "b");
+  EXPECT_EQ(x.label, "x");
+  EXPECT_EQ(x.method, "method-x");
+  EXPECT_EQ(x.scenario, "class-il");
+  EXPECT_EQ(x.runs, 3);
+  EXPECT_EQ(x.seeds, (std::vector<int64_t>{0, 1, 2}));
+  // Sample std of {m-d, m, m+d} is d.
+  EXPECT_DOUBLE_EQ(x.final_acc.mean, 62);
+  EXPECT_DOUBLE_EQ(x.final_acc.std, 2);
+  EXPECT_DOUBLE_EQ(x.final_acc_weighted.mean, 64);
+  EXPECT_DOUBLE_EQ(x.final_acc_weighted.std, 2);
+  EXPECT_DOUBLE_EQ(x.aaa.mean, 72);
+  EXPECT_DOUBLE_EQ(x.aaa.std, 1);
+  EXPECT_DOUBLE_EQ(x.forgetting.mean, 22);
+  EXPECT_DOUBLE_EQ(x.forgetting.std, 2);
+  EXPECT_DOUBLE_EQ(x.bwt.mean, -22);
+  EXPECT_DOUBLE_EQ(x.bwt.std, 2);
+  EXPECT_DOUBLE_EQ(x.fwt.mean, 5);
+  EXPECT_DOUBLE_EQ(x.fwt.std, 0);
+  EXPECT_DOUBLE_EQ(x.task_il_final_acc.mean, 91);
+  EXPECT_DOUBLE_EQ(x.task_il_final_acc.std, 1);
+
+  const LeaderboardEntry& y = board.entries[1];
+  EXPECT_EQ(y.runs, 1);
+  EXPECT_DOUBLE_EQ(y.final_acc.mean, 80);
+  EXPECT_DOUBLE_EQ(y.final_acc.std, 0);
+}
+
+TEST_F(LeaderboardGatherTest, SkipsIncompleteAndUnreadableFiles) {
+  const Leaderboard board = gather_leaderboard(dir_.string());
+  ASSERT_EQ(board.skipped.size(), 2u);
+  EXPECT_EQ(board.skipped[0].path, path("b/x/run-d.h5"));
+  EXPECT_EQ(board.skipped[0].reason, "status is 'running', not 'complete'");
+  EXPECT_EQ(board.skipped[1].path, path("garbage.h5"));
+  EXPECT_NE(board.skipped[1].reason.find(path("garbage.h5")), std::string::npos);
+  EXPECT_NE(board.skipped[1].reason.find("not an HDF5 file"), std::string::npos);
+}
+
+TEST_F(LeaderboardGatherTest, JsonHasDocumentedKeys) {
+  const nlohmann::json j = to_json(gather_leaderboard(dir_.string()));
+  ASSERT_EQ(j.at("entries").size(), 3u);
+  const nlohmann::json& x = j["entries"][2];
+  for (const char* key : {"benchmark", "method", "label", "scenario", "runs", "seeds"}) {
+    EXPECT_TRUE(x.contains(key)) << key;
+  }
+  for (const char* key : {"final_acc", "final_acc_weighted", "aaa", "forgetting", "bwt", "fwt",
+                          "task_il_final_acc"}) {
+    ASSERT_TRUE(x.contains(key)) << key;
+    EXPECT_TRUE(x[key].contains("mean")) << key;
+    EXPECT_TRUE(x[key].contains("std")) << key;
+  }
+  EXPECT_EQ(x["label"], "x");
+  EXPECT_EQ(x["runs"], 3);
+  EXPECT_EQ(x["seeds"], nlohmann::json({0, 1, 2}));
+  EXPECT_DOUBLE_EQ(x["final_acc"]["mean"].get<double>(), 62);
+  EXPECT_DOUBLE_EQ(x["aaa"]["std"].get<double>(), 1);
+  ASSERT_EQ(j.at("skipped").size(), 2u);
+  EXPECT_EQ(j["skipped"][0]["path"], path("b/x/run-d.h5"));
+  EXPECT_EQ(j["skipped"][0]["reason"], "status is 'running', not 'complete'");
+}
+
+TEST_F(LeaderboardGatherTest, MarkdownHasTablePerBenchmark) {
+  const std::string md = to_markdown(gather_leaderboard(dir_.string()));
+  const std::string header =
+      "| Label | Method | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT | FWT | "
+      "Acc (task-IL) |";
+  EXPECT_NE(md.find(header), std::string::npos) << md;
+  EXPECT_LT(md.find("### a\n"), md.find("### b\n")) << md;
+  EXPECT_NE(md.find("| x | method-x | 3 | 62.00 ± 2.00 | 64.00 ± 2.00 | 72.00 ± 1.00 | "
+                    "22.00 ± 2.00 | -22.00 ± 2.00 | 5.00 ± 0.00 | 91.00 ± 1.00 |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| y | method-y | 1 | 80.00 | 82.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("Skipped files"), std::string::npos) << md;
+  EXPECT_NE(md.find(path("garbage.h5")), std::string::npos) << md;
+}
+
+TEST_F(LeaderboardTest, MissingFolderThrows) {
+  const std::string missing = path("absent");
+  try {
+    gather_leaderboard(missing);
+    ADD_FAILURE() << "expected clbench::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(LeaderboardTest, EmptyFolderGivesEmptyBoard) {
+  const Leaderboard board = gather_leaderboard(dir_.string());
+  EXPECT_TRUE(board.entries.empty());
+  EXPECT_TRUE(board.skipped.empty());
+  EXPECT_EQ(to_json(board), nlohmann::json::parse(R"({"entries": [], "skipped": []})"));
+}
+
+}  // namespace
+}  // namespace clbench

@@ -1,0 +1,252 @@
+#include "results/result_file.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <H5Cpp.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "harness/error.h"
+
+namespace clbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh folder per test, removed afterwards.
+class ResultFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() / ("clbench-" + std::string(info->test_suite_name()) + "-" +
+                                        info->name() + "-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+RunResult make_result() {
+  RunResult r;
+  r.method = "sdlora";
+  r.benchmark = "cifar100-10";
+  r.label = "sdlora-vit-b16 \xc3\xa9";  // UTF-8 survives the round trip
+  r.scenario = "class-il";
+  r.seed = 7;
+  r.class_order_seed = 1993;
+  r.class_order_algorithm = "pycil";
+  r.config_json = R"({"lr": 0.008, "epochs": [20, 20]})";
+  r.clbench_version = "0.1.0";
+  r.status = "complete";
+  r.world_size = 4;
+  r.acc_class_il = {{90, 10, 5}, {95, 80, 20}, {60, 40, 85}};
+  r.acc_task_il = {{91, 50, 40}, {96, 90, 45}, {88, 85, 93}};
+  r.init_class_il = {10, 15, 8};
+  r.init_task_il = {50, 52, 48.5};
+  r.task_classes = {{3, 1}, {0, 5}, {4, 2}};
+  r.class_order = {3, 1, 0, 5, 4, 2};
+  r.train_counts = {1000, 1000, 1000};
+  r.test_counts = {100, 200, 300};
+  r.task_seconds = {12.5, 13.25, 14.0};
+  r.trainable_params = {1000, 2000, 3000};
+  r.total_params = 86000000;
+  return r;
+}
+
+void expect_metrics_eq(const Metrics& a, const Metrics& b) {
+  EXPECT_EQ(a.final_acc, b.final_acc);
+  EXPECT_EQ(a.final_acc_weighted, b.final_acc_weighted);
+  EXPECT_EQ(a.aaa, b.aaa);
+  EXPECT_EQ(a.forgetting, b.forgetting);
+  EXPECT_EQ(a.bwt, b.bwt);
+  EXPECT_EQ(a.fwt, b.fwt);
+}
+
+// Expects fn to throw clbench::Error whose message contains every one of `parts`.
+template <typename Fn>
+void expect_error(Fn fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected clbench::Error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    for (const auto& part : parts) EXPECT_NE(what.find(part), std::string::npos) << what;
+  }
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+TEST_F(ResultFileTest, RoundTripKeepsEveryField) {
+  const std::string file = path("runs/cifar/seed-7.h5");  // parent folders do not exist yet
+  const RunResult in = make_result();
+  write_result(file, in);
+
+  EXPECT_TRUE(fs::is_regular_file(file));
+  for (const auto& entry : fs::directory_iterator(fs::path(file).parent_path())) {
+    EXPECT_EQ(entry.path().filename(), "seed-7.h5") << "left behind: " << entry.path();
+  }
+
+  const RunResult out = read_result(file);
+  EXPECT_EQ(out.method, in.method);
+  EXPECT_EQ(out.benchmark, in.benchmark);
+  EXPECT_EQ(out.label, in.label);
+  EXPECT_EQ(out.scenario, in.scenario);
+  EXPECT_EQ(out.seed, in.seed);
+  EXPECT_EQ(out.class_order_seed, in.class_order_seed);
+  EXPECT_EQ(out.class_order_algorithm, in.class_order_algorithm);
+  EXPECT_EQ(out.config_json, in.config_json);
+  EXPECT_EQ(out.clbench_version, in.clbench_version);
+  EXPECT_EQ(out.status, in.status);
+  EXPECT_EQ(out.world_size, in.world_size);
+  EXPECT_EQ(out.acc_class_il, in.acc_class_il);
+  EXPECT_EQ(out.acc_task_il, in.acc_task_il);
+  EXPECT_EQ(out.init_class_il, in.init_class_il);
+  EXPECT_EQ(out.init_task_il, in.init_task_il);
+  EXPECT_EQ(out.task_classes, in.task_classes);
+  EXPECT_EQ(out.class_order, in.class_order);
+  EXPECT_EQ(out.train_counts, in.train_counts);
+  EXPECT_EQ(out.test_counts, in.test_counts);
+  EXPECT_EQ(out.task_seconds, in.task_seconds);
+  EXPECT_EQ(out.trainable_params, in.trainable_params);
+  EXPECT_EQ(out.total_params, in.total_params);
+
+  // write_result computed the metrics; the caller left them at zero.
+  expect_metrics_eq(out.class_il,
+                    compute_metrics(in.acc_class_il, in.init_class_il, in.test_counts));
+  expect_metrics_eq(out.task_il, compute_metrics(in.acc_task_il, in.init_task_il, in.test_counts));
+  EXPECT_DOUBLE_EQ(out.class_il.final_acc, 185.0 / 3);
+  EXPECT_DOUBLE_EQ(out.task_il.final_acc, (88.0 + 85 + 93) / 3);
+}
+
+TEST_F(ResultFileTest, OverwritesExistingFile) {
+  const std::string file = path("seed-7.h5");
+  RunResult r = make_result();
+  r.status = "running";
+  write_result(file, r);
+  r.status = "complete";
+  write_result(file, r);
+  EXPECT_EQ(read_result(file).status, "complete");
+}
+
+TEST_F(ResultFileTest, WriteRejectsUnequalClassesPerTask) {
+  RunResult r = make_result();
+  r.task_classes[2].push_back(6);
+  const std::string file = path("seed-7.h5");
+  expect_error([&] { write_result(file, r); }, {file, "task_classes[2]"});
+  EXPECT_FALSE(fs::exists(file));
+}
+
+TEST_F(ResultFileTest, WriteRejectsInconsistentTaskCount) {
+  RunResult r = make_result();
+  r.task_seconds.pop_back();
+  const std::string file = path("seed-7.h5");
+  expect_error([&] { write_result(file, r); }, {file, "task_seconds", "2", "T = 3"});
+  r = make_result();
+  r.init_task_il.pop_back();
+  expect_error([&] { write_result(file, r); }, {file, "task-IL", "init"});
+}
+
+TEST_F(ResultFileTest, WriteBelowRegularFileThrows) {
+  write_bytes(path("blocker"), "not a folder");
+  const std::string direct = path("blocker/seed-0.h5");
+  expect_error([&] { write_result(direct, make_result()); }, {direct});
+  const std::string nested = path("blocker/sub/seed-0.h5");
+  expect_error([&] { write_result(nested, make_result()); }, {nested});
+}
+
+TEST_F(ResultFileTest, WriteOntoFolderThrowsAndRemovesTempFile) {
+  // The temp file can be written, but renaming it onto a non-empty folder fails.
+  const std::string file = path("taken.h5");
+  fs::create_directories(fs::path(file) / "child");
+  expect_error([&] { write_result(file, make_result()); }, {file});
+  int entries = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(entry.path().filename(), "taken.h5") << "left behind: " << entry.path();
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+}
+
+TEST_F(ResultFileTest, ReadMissingFileThrows) {
+  const std::string file = path("absent.h5");
+  expect_error([&] { read_result(file); }, {file, "no such file"});
+}
+
+TEST_F(ResultFileTest, ReadGarbageFileThrows) {
+  const std::string file = path("garbage.h5");
+  write_bytes(file, std::string(4096, 'x'));
+  expect_error([&] { read_result(file); }, {file, "not an HDF5 file"});
+}
+
+TEST_F(ResultFileTest, ReadTruncatedFileThrows) {
+  const std::string good = path("good.h5");
+  write_result(good, make_result());
+  const std::string bytes = read_bytes(good);
+  ASSERT_GT(bytes.size(), 1000u);
+  const std::string file = path("truncated.h5");
+  write_bytes(file, bytes.substr(0, bytes.size() / 2));
+  expect_error([&] { read_result(file); }, {file});
+}
+
+TEST_F(ResultFileTest, ReadMissingAttributeNamesKey) {
+  const std::string file = path("seed-7.h5");
+  write_result(file, make_result());
+  {
+    H5::H5File h5(file, H5F_ACC_RDWR);
+    h5.openGroup("/metrics").removeAttr("aaa");
+  }
+  expect_error([&] { read_result(file); }, {file + ": missing attribute /metrics@aaa"});
+}
+
+TEST_F(ResultFileTest, ReadMissingDatasetNamesKey) {
+  const std::string file = path("seed-7.h5");
+  write_result(file, make_result());
+  {
+    H5::H5File h5(file, H5F_ACC_RDWR);
+    h5.unlink("/time/task_seconds");
+  }
+  expect_error([&] { read_result(file); }, {file, "missing dataset /time/task_seconds"});
+}
+
+TEST_F(ResultFileTest, ReadWrongShapeNamesKey) {
+  const std::string file = path("seed-7.h5");
+  write_result(file, make_result());
+  {
+    H5::H5File h5(file, H5F_ACC_RDWR);
+    h5.unlink("/task_train_counts");
+    const hsize_t dims[1] = {2};
+    h5.createDataSet("/task_train_counts", H5::PredType::STD_I64LE, H5::DataSpace(1, dims));
+  }
+  expect_error([&] { read_result(file); }, {file, "/task_train_counts", "shape 2", "expected 3"});
+}
+
+TEST_F(ResultFileTest, ReadsFixedLengthStringAttribute) {
+  const std::string file = path("seed-7.h5");
+  write_result(file, make_result());
+  {
+    H5::H5File h5(file, H5F_ACC_RDWR);
+    h5.removeAttr("status");
+    const H5::StrType type(H5::PredType::C_S1, 7);
+    h5.createAttribute("status", type, H5::DataSpace(H5S_SCALAR))
+        .write(type, std::string("running"));
+  }
+  EXPECT_EQ(read_result(file).status, "running");
+}
+
+}  // namespace
+}  // namespace clbench

@@ -1,0 +1,155 @@
+// Whole runs: determinism, the result file, and what a user sees on bad input (through the binary).
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "harness/progress.h"
+#include "results/leaderboard.h"
+#include "results/result_file.h"
+#include "support.h"
+
+namespace clbench {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_command;
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("clbench-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string str() const { return path_.string(); }
+  fs::path operator/(const std::string& p) const { return path_ / p; }
+
+ private:
+  fs::path path_;
+  static inline int counter_ = 0;
+};
+
+std::string clbench(const std::string& args) { return std::string(CLBENCH_BINARY) + " " + args; }
+
+RunResult run_quiet(nlohmann::json user) {
+  auto p = testing::plan(std::move(user));
+  LocalCommunicator comm;
+  Progress quiet(false, false);
+  return execute(p, comm, quiet);
+}
+
+TEST(Run, SameSeedGivesIdenticalNumbersAndAnotherSeedDoesNot) {
+  for (const char* method : {"er", "ewc", "si", "lwf"}) {
+    const nlohmann::json cfg = {{"benchmark", "synthetic"}, {"method", method}};
+    const auto a = run_quiet(cfg);
+    const auto b = run_quiet(cfg);
+    EXPECT_EQ(a.acc_class_il, b.acc_class_il) << method;
+    EXPECT_EQ(a.acc_task_il, b.acc_task_il) << method;
+    EXPECT_EQ(a.init_task_il, b.init_task_il) << method;
+  }
+  auto other = nlohmann::json{{"benchmark", "synthetic"}, {"method", "finetune"},
+                              {"synthetic", {{"noise", 0.8}}}};
+  const auto a = run_quiet(other);
+  other["seed"] = 1;
+  const auto b = run_quiet(other);
+  EXPECT_NE(a.init_task_il, b.init_task_il);
+}
+
+TEST(Run, RecordsTheStreamAndTheResolvedConfig) {
+  const auto r = run_quiet({{"benchmark", "synthetic"}, {"method", "er"}, {"class_order_seed", 1993},
+                            {"er", {{"buffer", 20}}}});
+  ASSERT_EQ(r.task_classes.size(), 5u);
+  EXPECT_EQ(r.task_classes[0], (std::vector<int64_t>{4, 2}));  // numpy seed 1993, C = 10
+  EXPECT_EQ(r.class_order_algorithm, "pycil");
+  EXPECT_EQ(r.train_counts, std::vector<int64_t>(5, 600));
+  EXPECT_EQ(r.test_counts, std::vector<int64_t>(5, 80));
+  const auto cfg = nlohmann::json::parse(r.config_json);
+  EXPECT_EQ(cfg["er.buffer"], 20);
+  EXPECT_EQ(cfg["epochs"], 2);  // the benchmark's default
+  EXPECT_EQ(r.init_class_il, std::vector<double>(5, 0.0));  // nothing seen yet
+  // Class-IL can never predict a class that is not yet seen.
+  for (size_t i = 0; i < 5; ++i) {
+    for (size_t j = i + 1; j < 5; ++j) EXPECT_EQ(r.acc_class_il[i][j], 0.0);
+  }
+  EXPECT_EQ(r.trainable_params.size(), 5u);
+  EXPECT_EQ(r.trainable_params[0], r.total_params);
+}
+
+TEST(Run, SplitFashionMnistHasFiveTasksOfTwoClasses) {
+  auto p = testing::plan({{"benchmark", "split-fmnist"}, {"class_order_seed", 1993}});
+  const auto stream = find_benchmark("split-fmnist").make(p.config);
+  ASSERT_EQ(stream.num_tasks(), 5);
+  EXPECT_EQ(stream.tasks[0].classes, (std::vector<int64_t>{4, 2}));
+  for (const auto& t : stream.tasks) {
+    EXPECT_EQ(t.train.size(), 12000u);
+    EXPECT_EQ(t.test.size(), 2000u);
+    for (int64_t i : t.train) {
+      const int64_t internal = stream.to_internal[stream.train_set->label(i)];
+      ASSERT_TRUE(internal >= t.class_begin && internal < t.class_end);
+    }
+  }
+  EXPECT_EQ(stream.input_shape(), (std::vector<int64_t>{1, 28, 28}));
+}
+
+TEST(Cli, RunWritesACompleteResultFileAndTheLeaderboardReadsIt) {
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(run_command(clbench("run -b synthetic -m er --name er-20 --set er.buffer=20 --seed 3 "
+                                "--out " + dir.str()), out), 0) << out;
+  const auto path = dir / "synthetic/er-20/seed-3.h5";
+  const auto r = read_result(path.string());
+  EXPECT_EQ(r.status, "complete");
+  EXPECT_EQ(r.label, "er-20");
+  EXPECT_EQ(r.method, "er");
+  EXPECT_EQ(r.seed, 3);
+  ASSERT_EQ(run_command(clbench("leaderboard " + dir.str() + " --json " + (dir / "lb.json").string()),
+                        out), 0) << out;
+  EXPECT_NE(out.find("er-20"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir / "lb.json"));
+}
+
+struct BadInput {
+  std::string args, expected;
+};
+
+TEST(Cli, BadInputGetsAClearErrorAndANonZeroExitCode) {
+  TempDir dir;
+  fs::create_directories(dir / "file-not-dir");
+  { std::ofstream(dir / "blocker") << "x"; }
+  const std::vector<BadInput> cases = {
+      {"run -b synthetic -m nosuch", "unknown method 'nosuch'; valid: er, ewc, finetune, joint, lwf, si"},
+      {"run -b nosuch", "unknown benchmark 'nosuch'; valid:"},
+      {"run -b split-fmnist --data-root " + dir.str(),
+       "missing data file: " + (dir / "train-images-idx3-ubyte.gz").string()},
+      {"run -b split-fmnist --data-root " + dir.str(), "dataset-fashion-mnist"},
+      {"run -b synthetic -m ewc --set ewc.lamda=5", "unknown config key 'ewc.lamda'"},
+      {"run -b synthetic -m ewc --set ewc.lamda=5", "ewc.lambda"},
+      {"run -b synthetic -m er --set er.buffer=lots", "bad value \"lots\" for key 'er.buffer'"},
+      {"run -b synthetic --epochs 0", "for key 'epochs': must be >= 1"},
+      {"run -b synthetic --scenario domain-il", "valid values: class-il, task-il"},
+      {"run -b synthetic --set nokey", "--set expects key=value"},
+      {"run -b synthetic --out " + (dir / "blocker").string(), (dir / "blocker").string()},
+      {"run -b synthetic --config " + (dir / "missing.json").string(), "missing.json"},
+      {"leaderboard " + (dir / "nowhere").string(), (dir / "nowhere").string()},
+  };
+  for (const auto& c : cases) {
+    std::string out;
+    const int code = run_command(clbench(c.args), out);
+    EXPECT_EQ(code, 1) << c.args << "\n" << out;
+    EXPECT_NE(out.find(c.expected), std::string::npos) << c.args << "\n" << out;
+    EXPECT_EQ(out.find("terminate called"), std::string::npos) << out;
+  }
+}
+
+TEST(Cli, ListShowsEveryMethodAndBenchmark) {
+  std::string out;
+  ASSERT_EQ(run_command(clbench("list"), out), 0);
+  for (const char* name : {"finetune", "joint", "ewc", "si", "lwf", "er", "split-fmnist", "synthetic"}) {
+    EXPECT_NE(out.find(name), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace clbench
