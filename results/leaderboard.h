@@ -1,0 +1,37 @@
+#pragma once
+// Gathers every result file under a folder into one schema, then prints it as JSON or Markdown.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace clbench {
+
+struct Stat {
+  double mean = 0;
+  double std = 0;  // sample standard deviation over seeds; 0 for one run
+};
+
+struct LeaderboardEntry {
+  std::string benchmark, method, label, scenario;
+  int runs = 0;
+  std::vector<int64_t> seeds;
+  Stat final_acc, final_acc_weighted, aaa, forgetting, bwt, fwt, task_il_final_acc;
+};
+
+struct SkippedFile {
+  std::string path, reason;
+};
+
+struct Leaderboard {
+  std::vector<LeaderboardEntry> entries;  // sorted by benchmark, then final_acc descending
+  std::vector<SkippedFile> skipped;       // unreadable or incomplete files, never counted
+};
+
+// Every *.h5 below dir, grouped by (benchmark, label). Throws clbench::Error if dir is missing.
+Leaderboard gather_leaderboard(const std::string& dir);
+nlohmann::json to_json(const Leaderboard& board);
+std::string to_markdown(const Leaderboard& board);
+
+}  // namespace clbench

@@ -1,0 +1,352 @@
+#include "results/result_file.h"
+
+#include <unistd.h>
+
+#include <H5Cpp.h>
+
+#include <filesystem>
+
+#include "harness/error.h"
+
+namespace clbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---- writing ----
+
+void check_length(const std::string& path, const std::string& what, size_t n, size_t T) {
+  if (n != T) {
+    throw Error(path + ": " + what + " has " + std::to_string(n) + " entries, expected T = " +
+                std::to_string(T));
+  }
+}
+
+void validate(const std::string& path, const RunResult& r) {
+  const size_t T = r.acc_class_il.size();
+  if (T == 0) throw Error(path + ": no tasks to write (empty class-IL accuracy matrix)");
+  for (size_t i = 0; i < T; ++i) check_length(path, "accuracy row " + std::to_string(i), r.acc_class_il[i].size(), T);
+  check_length(path, "task-IL accuracy matrix", r.acc_task_il.size(), T);
+  for (size_t i = 0; i < T; ++i) check_length(path, "task-IL accuracy row " + std::to_string(i), r.acc_task_il[i].size(), T);
+  check_length(path, "init (class-IL init accuracy)", r.init_class_il.size(), T);
+  check_length(path, "init_task_il (task-IL init accuracy)", r.init_task_il.size(), T);
+  check_length(path, "task_classes", r.task_classes.size(), T);
+  for (size_t i = 0; i < T; ++i) {
+    if (r.task_classes[i].size() != r.task_classes[0].size()) {
+      throw Error(path + ": task_classes[" + std::to_string(i) + "] has " +
+                  std::to_string(r.task_classes[i].size()) + " classes, task_classes[0] has " +
+                  std::to_string(r.task_classes[0].size()) + " (the file stores a T x k matrix)");
+    }
+  }
+  check_length(path, "task_train_counts", r.train_counts.size(), T);
+  check_length(path, "task_test_counts", r.test_counts.size(), T);
+  check_length(path, "task_seconds", r.task_seconds.size(), T);
+  check_length(path, "trainable_params", r.trainable_params.size(), T);
+}
+
+void write_doubles(H5::Group& g, const std::string& name, const std::vector<double>& v,
+                   std::vector<hsize_t> dims) {
+  H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+  g.createDataSet(name, H5::PredType::IEEE_F64LE, space).write(v.data(), H5::PredType::NATIVE_DOUBLE);
+}
+
+void write_ints(H5::Group& g, const std::string& name, const std::vector<int64_t>& v,
+                std::vector<hsize_t> dims) {
+  H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+  g.createDataSet(name, H5::PredType::STD_I64LE, space).write(v.data(), H5::PredType::NATIVE_INT64);
+}
+
+void write_matrix(H5::Group& g, const std::string& name, const Matrix& m) {
+  std::vector<double> flat;
+  for (const auto& row : m) flat.insert(flat.end(), row.begin(), row.end());
+  write_doubles(g, name, flat, {m.size(), m.empty() ? 0 : m[0].size()});
+}
+
+void attr(H5::H5Object& obj, const std::string& name, const std::string& value) {
+  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+  type.setCset(H5T_CSET_UTF8);
+  obj.createAttribute(name, type, H5::DataSpace(H5S_SCALAR)).write(type, value);
+}
+
+void attr(H5::H5Object& obj, const std::string& name, int64_t value) {
+  obj.createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR))
+      .write(H5::PredType::NATIVE_INT64, &value);
+}
+
+void attr(H5::H5Object& obj, const std::string& name, double value) {
+  obj.createAttribute(name, H5::PredType::IEEE_F64LE, H5::DataSpace(H5S_SCALAR))
+      .write(H5::PredType::NATIVE_DOUBLE, &value);
+}
+
+void write_metrics(H5::Group& g, const Metrics& m) {
+  attr(g, "final_acc", m.final_acc);
+  attr(g, "final_acc_weighted", m.final_acc_weighted);
+  attr(g, "aaa", m.aaa);
+  attr(g, "forgetting", m.forgetting);
+  attr(g, "bwt", m.bwt);
+  attr(g, "fwt", m.fwt);
+}
+
+void write_file(const std::string& file, const RunResult& r) {
+  H5::H5File h5(file, H5F_ACC_TRUNC);
+  H5::Group root = h5.openGroup("/");
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string*>{"method", &r.method},
+        {"benchmark", &r.benchmark}, {"label", &r.label}, {"scenario", &r.scenario},
+        {"class_order_algorithm", &r.class_order_algorithm}, {"config", &r.config_json},
+        {"clbench_version", &r.clbench_version}, {"status", &r.status}}) {
+    attr(root, name, *value);
+  }
+  attr(root, "seed", r.seed);
+  attr(root, "class_order_seed", r.class_order_seed);
+  attr(root, "world_size", r.world_size);
+
+  const hsize_t T = r.acc_class_il.size();
+  H5::Group acc = h5.createGroup("/accuracy");
+  write_matrix(acc, "class_il", r.acc_class_il);
+  write_matrix(acc, "task_il", r.acc_task_il);
+  write_doubles(acc, "init", r.init_class_il, {T});
+  write_doubles(acc, "init_task_il", r.init_task_il, {T});
+
+  std::vector<int64_t> classes;
+  for (const auto& row : r.task_classes) classes.insert(classes.end(), row.begin(), row.end());
+  write_ints(root, "task_classes", classes, {T, r.task_classes[0].size()});
+  write_ints(root, "class_order", r.class_order, {r.class_order.size()});
+  write_ints(root, "task_train_counts", r.train_counts, {T});
+  write_ints(root, "task_test_counts", r.test_counts, {T});
+
+  H5::Group time = h5.createGroup("/time");
+  write_doubles(time, "task_seconds", r.task_seconds, {T});
+  H5::Group params = h5.createGroup("/params");
+  write_ints(params, "trainable", r.trainable_params, {T});
+  attr(params, "total", r.total_params);
+
+  H5::Group metrics = h5.createGroup("/metrics");
+  write_metrics(metrics, r.class_il);
+  H5::Group task_il = h5.createGroup("/metrics/task_il");
+  write_metrics(task_il, r.task_il);
+}
+
+// ---- reading ----
+
+class Reader {
+ public:
+  Reader(const std::string& path, H5::H5File& file) : path_(path), file_(file) {}
+
+  bool exists(const std::string& name) const {
+    std::string prefix;
+    size_t pos = 1;
+    while (true) {
+      pos = name.find('/', pos);
+      prefix = name.substr(0, pos);
+      if (H5Lexists(file_.getId(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+      if (pos == std::string::npos) return true;
+      ++pos;
+    }
+  }
+
+  H5::DataSet dataset(const std::string& name) const {
+    if (!exists(name)) throw Error(path_ + ": missing dataset " + name);
+    return file_.openDataSet(name);
+  }
+
+  std::vector<hsize_t> shape(const H5::DataSet& ds) const {
+    H5::DataSpace space = ds.getSpace();
+    std::vector<hsize_t> dims(static_cast<size_t>(space.getSimpleExtentNdims()));
+    space.getSimpleExtentDims(dims.data());
+    return dims;
+  }
+
+  void expect_shape(const std::string& name, const std::vector<hsize_t>& got,
+                    const std::vector<hsize_t>& want) const {
+    if (got == want) return;
+    auto str = [](const std::vector<hsize_t>& d) {
+      std::string s;
+      for (size_t i = 0; i < d.size(); ++i) s += (i ? "x" : "") + std::to_string(d[i]);
+      return s.empty() ? std::string("scalar") : s;
+    };
+    throw Error(path_ + ": " + name + " has shape " + str(got) + ", expected " + str(want));
+  }
+
+  std::vector<double> doubles(const std::string& name, const std::vector<hsize_t>& want) const {
+    auto ds = dataset(name);
+    expect_shape(name, shape(ds), want);
+    if (ds.getTypeClass() != H5T_FLOAT) throw Error(path_ + ": " + name + " is not floating point");
+    std::vector<double> v(count(want));
+    if (!v.empty()) ds.read(v.data(), H5::PredType::NATIVE_DOUBLE);
+    return v;
+  }
+
+  std::vector<int64_t> ints(const std::string& name, const std::vector<hsize_t>& want) const {
+    auto ds = dataset(name);
+    expect_shape(name, shape(ds), want);
+    if (ds.getTypeClass() != H5T_INTEGER) throw Error(path_ + ": " + name + " is not integer");
+    std::vector<int64_t> v(count(want));
+    if (!v.empty()) ds.read(v.data(), H5::PredType::NATIVE_INT64);
+    return v;
+  }
+
+  // Shape of a dataset that must exist, for sizing the others.
+  std::vector<hsize_t> shape_of(const std::string& name) const { return shape(dataset(name)); }
+
+  H5::Attribute attribute(const std::string& object, const std::string& name) const {
+    if ((object != "/" && !exists(object)) ||
+        !H5Aexists_by_name(file_.getId(), object.c_str(), name.c_str(), H5P_DEFAULT)) {
+      throw Error(path_ + ": missing attribute " + (object == "/" ? "" : object) + "@" + name);
+    }
+    return H5::Attribute(H5Aopen_by_name(file_.getId(), object.c_str(), name.c_str(), H5P_DEFAULT,
+                                         H5P_DEFAULT));
+  }
+
+  std::string str(const std::string& object, const std::string& name) const {
+    auto a = attribute(object, name);
+    if (a.getTypeClass() != H5T_STRING) throw Error(path_ + ": attribute " + object + "@" + name + " is not a string");
+    std::string value;
+    a.read(a.getStrType(), value);
+    return value;
+  }
+
+  int64_t integer(const std::string& object, const std::string& name) const {
+    auto a = attribute(object, name);
+    if (a.getTypeClass() != H5T_INTEGER) throw Error(path_ + ": attribute " + object + "@" + name + " is not an integer");
+    int64_t v = 0;
+    a.read(H5::PredType::NATIVE_INT64, &v);
+    return v;
+  }
+
+  double number(const std::string& object, const std::string& name) const {
+    auto a = attribute(object, name);
+    if (a.getTypeClass() != H5T_FLOAT && a.getTypeClass() != H5T_INTEGER) {
+      throw Error(path_ + ": attribute " + object + "@" + name + " is not a number");
+    }
+    double v = 0;
+    a.read(H5::PredType::NATIVE_DOUBLE, &v);
+    return v;
+  }
+
+  Metrics metrics(const std::string& group) const {
+    Metrics m;
+    m.final_acc = number(group, "final_acc");
+    m.final_acc_weighted = number(group, "final_acc_weighted");
+    m.aaa = number(group, "aaa");
+    m.forgetting = number(group, "forgetting");
+    m.bwt = number(group, "bwt");
+    m.fwt = number(group, "fwt");
+    return m;
+  }
+
+ private:
+  static size_t count(const std::vector<hsize_t>& dims) {
+    size_t n = 1;
+    for (auto d : dims) n *= static_cast<size_t>(d);
+    return n;
+  }
+  const std::string& path_;
+  H5::H5File& file_;
+};
+
+Matrix to_matrix(const std::vector<double>& flat, size_t T) {
+  Matrix m(T);
+  for (size_t i = 0; i < T; ++i) m[i].assign(flat.begin() + i * T, flat.begin() + (i + 1) * T);
+  return m;
+}
+
+RunResult read_file(const std::string& path, H5::H5File& h5) {
+  Reader rd(path, h5);
+  RunResult r;
+  r.method = rd.str("/", "method");
+  r.benchmark = rd.str("/", "benchmark");
+  r.label = rd.str("/", "label");
+  r.scenario = rd.str("/", "scenario");
+  r.class_order_algorithm = rd.str("/", "class_order_algorithm");
+  r.config_json = rd.str("/", "config");
+  r.clbench_version = rd.str("/", "clbench_version");
+  r.status = rd.str("/", "status");
+  r.seed = rd.integer("/", "seed");
+  r.class_order_seed = rd.integer("/", "class_order_seed");
+  r.world_size = rd.integer("/", "world_size");
+
+  const auto dims = rd.shape_of("/accuracy/class_il");
+  if (dims.size() != 2 || dims[0] != dims[1] || dims[0] == 0) {
+    rd.expect_shape("/accuracy/class_il", dims, {dims.empty() ? 1 : dims[0], dims.empty() ? 1 : dims[0]});
+    throw Error(path + ": /accuracy/class_il must be a non-empty square matrix");
+  }
+  const hsize_t T = dims[0];
+  r.acc_class_il = to_matrix(rd.doubles("/accuracy/class_il", {T, T}), T);
+  r.acc_task_il = to_matrix(rd.doubles("/accuracy/task_il", {T, T}), T);
+  r.init_class_il = rd.doubles("/accuracy/init", {T});
+  r.init_task_il = rd.doubles("/accuracy/init_task_il", {T});
+
+  const auto cdims = rd.shape_of("/task_classes");
+  if (cdims.size() != 2 || cdims[0] != T) {
+    rd.expect_shape("/task_classes", cdims, {T, cdims.size() == 2 ? cdims[1] : 1});
+  }
+  const auto classes = rd.ints("/task_classes", cdims);
+  for (hsize_t i = 0; i < T; ++i) {
+    r.task_classes.emplace_back(classes.begin() + static_cast<std::ptrdiff_t>(i * cdims[1]),
+                                classes.begin() + static_cast<std::ptrdiff_t>((i + 1) * cdims[1]));
+  }
+  const auto odims = rd.shape_of("/class_order");
+  if (odims.size() != 1) rd.expect_shape("/class_order", odims, {odims.empty() ? 0 : odims[0]});
+  r.class_order = rd.ints("/class_order", odims);
+  r.train_counts = rd.ints("/task_train_counts", {T});
+  r.test_counts = rd.ints("/task_test_counts", {T});
+  r.task_seconds = rd.doubles("/time/task_seconds", {T});
+  r.trainable_params = rd.ints("/params/trainable", {T});
+  r.total_params = rd.integer("/params", "total");
+  r.class_il = rd.metrics("/metrics");
+  r.task_il = rd.metrics("/metrics/task_il");
+  return r;
+}
+
+std::string h5_detail(const H5::Exception& e) {
+  std::string detail = e.getDetailMsg();
+  return detail.empty() ? std::string("HDF5 error") : detail;
+}
+
+}  // namespace
+
+void write_result(const std::string& path, RunResult r) {
+  H5::Exception::dontPrint();
+  validate(path, r);
+  try {
+    r.class_il = compute_metrics(r.acc_class_il, r.init_class_il, r.test_counts);
+    r.task_il = compute_metrics(r.acc_task_il, r.init_task_il, r.test_counts);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  const fs::path target(path);
+  std::error_code ec;
+  if (target.has_parent_path()) {
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) throw Error("cannot write " + path + ": cannot create folder " + target.parent_path().string() + " (" + ec.message() + ")");
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  try {
+    write_file(tmp, r);
+  } catch (const H5::Exception& e) {
+    fs::remove(tmp, ec);
+    throw Error("cannot write " + path + ": " + h5_detail(e));
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw Error("cannot write " + path + ": " + ec.message());
+  }
+}
+
+RunResult read_result(const std::string& path) {
+  H5::Exception::dontPrint();
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw Error(path + ": no such file");
+  try {
+    if (!H5::H5File::isHdf5(path)) throw Error(path + ": not an HDF5 file");
+    H5::H5File h5(path, H5F_ACC_RDONLY);
+    return read_file(path, h5);
+  } catch (const H5::Exception& e) {
+    throw Error(path + ": unreadable HDF5 file (" + h5_detail(e) + ")");
+  }
+}
+
+}  // namespace clbench

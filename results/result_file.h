@@ -1,0 +1,50 @@
+#pragma once
+// One HDF5 file per run (layout in README "Result files"). Written to a temporary name in the same
+// folder and renamed when complete, so a reader never sees half a file under the final name.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "harness/metrics.h"
+
+namespace clbench {
+
+struct RunResult {
+  // Root attributes.
+  std::string method, benchmark, label, scenario;
+  int64_t seed = 0;
+  int64_t class_order_seed = -1;                   // -1: identity class order
+  std::string class_order_algorithm = "identity";  // identity | pycil | coda
+  std::string config_json;                         // full resolved config
+  std::string clbench_version;
+  std::string status = "complete";
+  int64_t world_size = 1;
+
+  // /accuracy/class_il, /accuracy/task_il: T x T percent. /accuracy/init (class-IL) and
+  // /accuracy/init_task_il: accuracy of the untrained model on each task (length T).
+  Matrix acc_class_il, acc_task_il;
+  std::vector<double> init_class_il, init_task_il;
+
+  // Benchmark metadata: /task_classes (T x k original class ids), /class_order (C),
+  // /task_train_counts, /task_test_counts (T).
+  std::vector<std::vector<int64_t>> task_classes;
+  std::vector<int64_t> class_order;
+  std::vector<int64_t> train_counts, test_counts;
+
+  // /time/task_seconds (T); /params/trainable (T, per task); attribute /params@total.
+  std::vector<double> task_seconds;
+  std::vector<int64_t> trainable_params;
+  int64_t total_params = 0;
+
+  // /metrics (class-IL) and /metrics/task_il scalar attributes.
+  Metrics class_il, task_il;
+};
+
+// Fills class_il/task_il from the matrices, then writes atomically. Throws clbench::Error naming
+// the path when the folder cannot be created or the file cannot be written.
+void write_result(const std::string& path, RunResult result);
+
+// Reads a result file. Throws clbench::Error naming the file and the missing or malformed key.
+RunResult read_result(const std::string& path);
+
+}  // namespace clbench
