@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cstdlib>
+
 namespace clbench {
 
 void Communicator::average_gradients(const std::vector<torch::Tensor>& params) {
@@ -15,6 +17,8 @@ void Communicator::average_gradients(const std::vector<torch::Tensor>& params) {
   for (auto& g : grads) g.mul_(inv);
 }
 
+void Communicator::abort(int code) { std::exit(code); }
+
 torch::Tensor Communicator::sum(const torch::Tensor& t) {
   std::vector<torch::Tensor> v{t.clone()};
   allreduce_sum(v);
@@ -22,3 +26,11 @@ torch::Tensor Communicator::sum(const torch::Tensor& t) {
 }
 
 }  // namespace clbench
+
+#ifndef CLBENCH_WITH_MPI
+namespace clbench {
+std::unique_ptr<Communicator> make_communicator(int*, char***) {
+  return std::make_unique<LocalCommunicator>();
+}
+}  // namespace clbench
+#endif

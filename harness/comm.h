@@ -13,10 +13,14 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  virtual int local_rank() const { return rank(); }  // rank among the processes on this node
+  virtual int local_size() const { return size(); }
   // In-place sum over ranks of every tensor (fused into flat buckets by real backends).
   virtual void allreduce_sum(std::vector<torch::Tensor>& tensors) = 0;
   virtual void broadcast(std::vector<torch::Tensor>& tensors, int root) = 0;
   virtual void barrier() = 0;
+  // Ends every rank of the job at once (a failing rank must never leave the others hanging).
+  [[noreturn]] virtual void abort(int code);
 
   bool is_root() const { return rank() == 0; }
   // Gradients of `params` become their mean over ranks (parameters without a gradient skipped).
@@ -24,6 +28,10 @@ class Communicator {
   // Sum of a tensor over ranks, returned as a new tensor (the argument is left as it was).
   torch::Tensor sum(const torch::Tensor& t);
 };
+
+// The communicator for this process: MPI (CPU tensors; NCCL for CUDA tensors where built) when
+// started by mpirun/srun and built with MPI, otherwise a single local rank.
+std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv);
 
 // One process: every collective is the identity.
 class LocalCommunicator : public Communicator {

@@ -1,4 +1,5 @@
 // clbench: run continual-learning methods on task streams, write HDF5 results, build leaderboards.
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -6,9 +7,11 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "datasets/benchmarks.h"
 #include "harness/comm.h"
+#include "harness/trainer.h"
 #include "harness/error.h"
 #include "harness/models.h"
 #include "harness/progress.h"
@@ -47,13 +50,59 @@ int cmd_list(bool keys) {
   return 0;
 }
 
+constexpr int kExitInterrupted = 75;  // EX_TEMPFAIL: checkpoint written, rerun with --resume
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+void on_stop_signal(int signal) { g_stop_signal = signal; }
+
 struct RunArgs {
   std::string config_file;
   std::vector<std::string> sets;
   nlohmann::json flags = nlohmann::json::object();
+  bool resume = false, force = false;
+  int64_t checkpoint_every = 0;
 };
 
-int cmd_run(const RunArgs& args) {
+bool already_complete(const std::string& path) {
+  if (!std::filesystem::exists(path)) return false;
+  try {
+    return read_result(path).status == "complete";
+  } catch (const Error&) {
+    return false;  // unreadable: recompute and replace it
+  }
+}
+
+// Runs one planned run unless its result is already complete. Returns false if it was skipped.
+bool run_one(const RunPlan& plan, Communicator& comm, bool resume, bool force,
+             int64_t checkpoint_every) {
+  Progress progress = Progress::for_rank(comm.rank());
+  if (!force && already_complete(plan.result_path)) {
+    progress.note(plan.result_path + " is complete; skipping (--force recomputes it)");
+    return false;
+  }
+  RunOptions options;
+  options.resume = resume;
+  options.checkpoint_every = checkpoint_every;
+  options.stop_requested = [&comm] {
+    auto flag = torch::full({1}, static_cast<double>(g_stop_signal != 0), torch::kFloat64);
+    return comm.sum(flag).item<double>() > 0;
+  };
+  RunResult result = execute(plan, comm, progress, options);
+  if (comm.is_root()) {
+    write_result(plan.result_path, result);
+    std::error_code ec;
+    std::filesystem::remove(checkpoint_path(plan), ec);
+    const auto written = read_result(plan.result_path);
+    std::printf("%s  final acc (class-IL) %.2f  AAA %.2f  forgetting %.2f  | task-IL %.2f  -> %s\n",
+                plan.label.c_str(), written.class_il.final_acc, written.class_il.aaa,
+                written.class_il.forgetting, written.task_il.final_acc, plan.result_path.c_str());
+    std::fflush(stdout);
+  }
+  comm.barrier();
+  return true;
+}
+
+nlohmann::json user_settings(const RunArgs& args) {
   nlohmann::json user = nlohmann::json::object();
   if (!args.config_file.empty()) user = Config::read_file(args.config_file);
   for (const auto& [k, v] : args.flags.items()) user[k] = v;
@@ -61,17 +110,75 @@ int cmd_run(const RunArgs& args) {
     auto [k, v] = Config::parse_assignment(s);
     user[k] = v;
   }
-  RunPlan plan = plan_run(user);
-  LocalCommunicator comm;
-  Progress progress = Progress::for_rank(comm.rank());
-  RunResult result = execute(plan, comm, progress);
-  if (comm.is_root()) {
-    write_result(plan.result_path, result);
-    const auto written = read_result(plan.result_path);
-    std::printf("%s  final acc (class-IL) %.2f  AAA %.2f  forgetting %.2f  | task-IL %.2f  -> %s\n",
-                plan.label.c_str(), written.class_il.final_acc, written.class_il.aaa,
-                written.class_il.forgetting, written.task_il.final_acc, plan.result_path.c_str());
+  return user;
+}
+
+int cmd_run(const RunArgs& args, Communicator& comm) {
+  run_one(plan_run(user_settings(args)), comm, args.resume, args.force, args.checkpoint_every);
+  return 0;
+}
+
+// A suite file: {"defaults": {...}, "benchmarks": [...], "methods": [name | {"method": name,
+// "name": label, "set": {...}}], "seeds": [...]} expands to benchmarks x methods x seeds.
+std::vector<nlohmann::json> expand_suite(const std::string& path, const nlohmann::json& overrides) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read suite file " + path);
+  nlohmann::json suite;
+  try {
+    suite = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error("suite file " + path + " is not valid JSON: " + e.what());
   }
+  auto list = [&](const char* key) {
+    if (!suite.contains(key) || !suite[key].is_array() || suite[key].empty()) {
+      throw Error("suite file " + path + ": '" + key + "' must be a non-empty list");
+    }
+    return suite[key];
+  };
+  const auto defaults = Config::flatten(suite.value("defaults", nlohmann::json::object()));
+  std::vector<nlohmann::json> runs;
+  for (const auto& bench : list("benchmarks")) {
+    for (const auto& m : list("methods")) {
+      for (const auto& seed : list("seeds")) {
+        nlohmann::json user = defaults;
+        user["benchmark"] = bench;
+        if (m.is_string()) {
+          user["method"] = m;
+        } else if (m.is_object() && m.contains("method")) {
+          user["method"] = m["method"];
+          if (m.contains("name")) user["name"] = m["name"];
+          for (const auto& [k, v] : Config::flatten(m.value("set", nlohmann::json::object())).items()) user[k] = v;
+        } else {
+          throw Error("suite file " + path + ": a method entry must be a name or an object with \"method\", got " + m.dump());
+        }
+        user["seed"] = seed;
+        for (const auto& [k, v] : overrides.items()) user[k] = v;
+        runs.push_back(user);
+      }
+    }
+  }
+  return runs;
+}
+
+int cmd_suite(const std::string& file, const RunArgs& args, int64_t index, bool count,
+              Communicator& comm) {
+  const auto runs = expand_suite(file, user_settings(args));
+  std::vector<RunPlan> plans;
+  for (const auto& user : runs) plans.push_back(plan_run(user));  // validate every entry first
+  if (count) {
+    if (comm.is_root()) std::printf("%zu\n", plans.size());
+    return 0;
+  }
+  if (index >= static_cast<int64_t>(plans.size())) {
+    throw Error("suite " + file + " has " + std::to_string(plans.size()) + " runs; --index " +
+                std::to_string(index) + " is out of range (0.." + std::to_string(plans.size() - 1) + ")");
+  }
+  int done = 0, skipped = 0;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    if (index >= 0 && static_cast<int64_t>(i) != index) continue;
+    (run_one(plans[i], comm, /*resume=*/true, args.force, args.checkpoint_every) ? done : skipped)++;
+  }
+  if (comm.is_root()) std::printf("suite %s: %d run, %d already complete\n", file.c_str(), done, skipped);
   return 0;
 }
 
@@ -136,8 +243,28 @@ int main(int argc, char** argv) {
   flag("--threads", "threads", "CPU threads");
   text_flag("--name", "name", "result label (default: method name)");
   text_flag("--out", "out", "result folder (default results/)");
+  text_flag("--device", "device", "auto | cpu | cuda");
   run->add_option("--config", args.config_file, "JSON config file (nested objects = dotted keys)");
   run->add_option("--set", args.sets, "key=value, e.g. ewc.lambda=5000 (repeatable)");
+  run->add_flag("--resume", args.resume, "continue from the run's checkpoint if it has one");
+  run->add_flag("--force", args.force, "recompute even if a complete result file exists");
+  run->add_option("--checkpoint-every", args.checkpoint_every,
+                  "also checkpoint every N steps (always after each task)");
+
+  auto* suite = app.add_subcommand("suite", "run benchmarks x methods x seeds from a JSON file, "
+                                            "skipping complete results and resuming checkpoints");
+  std::string suite_file;
+  int64_t suite_index = -1;
+  bool suite_count = false;
+  suite->add_option("file", suite_file, "suite JSON file")->required();
+  suite->add_option("--index", suite_index, "run only entry I (0-based; Slurm job arrays)");
+  suite->add_flag("--count", suite_count, "print the number of runs and exit");
+  suite->add_option_function<std::string>(
+      "--out", [&args](const std::string& v) { args.flags["out"] = v; },
+      "result folder (overrides the suite's)");
+  suite->add_option("--set", args.sets, "key=value applied to every run (repeatable)");
+  suite->add_flag("--force", args.force, "recompute complete results too");
+  suite->add_option("--checkpoint-every", args.checkpoint_every, "also checkpoint every N steps");
 
   auto* board = app.add_subcommand("leaderboard", "gather result files into a leaderboard");
   std::string board_dir, board_json, board_md;
@@ -150,15 +277,33 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (*list) return cmd_list(list_keys);
+  if (*board) {
+    try {
+      return cmd_leaderboard(board_dir, board_json, board_md);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "clbench: error: %s\n", e.what());
+      return 1;
+    }
+  }
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
+  std::unique_ptr<Communicator> comm;
   try {
-    if (*list) return cmd_list(list_keys);
-    if (*run) return cmd_run(args);
-    if (*board) return cmd_leaderboard(board_dir, board_json, board_md);
-  } catch (const clbench::Error& e) {
-    std::fprintf(stderr, "clbench: error: %s\n", e.what());
-    return 1;
+    comm = make_communicator(&argc, &argv);
+    if (*run) return cmd_run(args, *comm);
+    if (*suite) return cmd_suite(suite_file, args, suite_index, suite_count, *comm);
+  } catch (const Interrupted& e) {
+    if (!comm || comm->is_root()) std::fprintf(stderr, "clbench: %s\n", e.what());
+    return kExitInterrupted;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "clbench: unexpected error: %s\n", e.what());
+    const bool clear = dynamic_cast<const clbench::Error*>(&e) != nullptr;
+    if (comm && comm->size() > 1) {
+      std::fprintf(stderr, "clbench: rank %d: %s%s\n", comm->rank(), clear ? "error: " : "unexpected error: ", e.what());
+      std::fflush(stderr);
+      comm->abort(1);  // never leave the other ranks waiting in a collective
+    }
+    std::fprintf(stderr, "clbench: %s%s\n", clear ? "error: " : "unexpected error: ", e.what());
     return 1;
   }
   return 0;

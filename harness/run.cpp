@@ -1,10 +1,12 @@
 #include "harness/run.h"
 
 #include <filesystem>
+#include <optional>
 
 #include <torch/torch.h>
 
 #include "datasets/benchmarks.h"
+#include "harness/checkpoint.h"
 #include "harness/comm.h"
 #include "harness/error.h"
 #include "harness/models.h"
@@ -36,6 +38,8 @@ std::vector<OptionSpec> common_specs() {
       {"momentum", 0.0, "SGD momentum"},
       {"weight_decay", 0.0, "L2 weight decay"},
       {"threads", 0, "intra-op CPU threads (0: LibTorch's default)"},
+      {"device", "auto", "cpu | cuda (rank r uses GPU local_rank) | auto (cuda when available)",
+       {"auto", "cpu", "cuda"}},
   };
 }
 
@@ -91,10 +95,50 @@ RunPlan plan_run(const nlohmann::json& user) {
   return plan;
 }
 
-RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress) {
+std::string checkpoint_path(const RunPlan& plan) {
+  return std::filesystem::path(plan.result_path).replace_extension(".ckpt").string();
+}
+
+namespace {
+
+torch::Device pick_device(const Config& cfg, const Communicator& comm) {
+  const std::string want = cfg.str("device");
+  const bool cuda = want == "cuda" || (want == "auto" && torch::cuda::is_available());
+  if (!cuda) return torch::kCPU;
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (gpus == 0) throw Error("device 'cuda' requested but no CUDA device is visible");
+  if (comm.local_size() > gpus) {
+    throw Error(std::to_string(comm.local_size()) + " ranks on this node but only " +
+                std::to_string(gpus) + " GPUs: start one rank per GPU (--ntasks-per-node = GPUs)");
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
+}
+
+// Keys that may differ between a checkpoint and its resume without changing any number.
+bool affects_results(const std::string& key) { return key != "threads" && key != "device"; }
+
+void check_same_config(const std::string& path, const std::string& stored_json, const Config& now) {
+  const auto stored = nlohmann::json::parse(stored_json);
+  std::string diff;
+  for (const auto& [key, value] : now.values().items()) {
+    if (affects_results(key) && (!stored.contains(key) || stored[key] != value)) {
+      diff += "\n  " + key + ": checkpoint " + (stored.contains(key) ? stored[key].dump() : "(absent)") +
+              ", now " + value.dump();
+    }
+  }
+  if (!diff.empty()) {
+    throw Error("cannot resume from " + path + ": the configuration differs" + diff +
+                "\n(use the same settings, or --force to start over)");
+  }
+}
+
+}  // namespace
+
+RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
+                  const RunOptions& options) {
   const Config& cfg = plan.config;
   if (cfg.integer("threads") > 0) torch::set_num_threads(static_cast<int>(cfg.integer("threads")));
-  const torch::Device device = torch::kCPU;
+  const torch::Device device = pick_device(cfg, comm);
 
   const TaskStream stream = find_benchmark(plan.benchmark).make(cfg);
   torch::manual_seed(static_cast<uint64_t>(plan.seed));
@@ -117,6 +161,36 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress) {
   ctx.task_il = cfg.str("scenario") == "task-il";
   auto method = find_method(plan.method).make(cfg);
   method->attach(ctx);
+  {  // Every rank starts from rank 0's weights.
+    auto state = ctx.model->parameters();
+    for (const auto& b : ctx.model->buffers()) state.push_back(b);
+    torch::NoGradGuard no_grad;
+    comm.broadcast(state, 0);
+  }
+
+  const std::string ckpt_path = checkpoint_path(plan);
+  std::optional<Checkpoint> checkpoint;
+  if (options.resume) checkpoint = Checkpoint::load(ckpt_path);
+  TrainerState start;
+  TrainerControl control;
+  if (checkpoint) {
+    check_same_config(ckpt_path, checkpoint->config_json, cfg);
+    checkpoint->restore_model(*ctx.model);
+    start = checkpoint->state;
+    control.restore_method = [&](Method& m) { checkpoint->restore_method(m); };
+    control.restore_optimizer = [&](torch::optim::Optimizer& o) { checkpoint->restore_optimizer(o); };
+    progress.note("resuming from " + ckpt_path + " at task " + std::to_string(start.task + 1) +
+                  ", epoch " + std::to_string(start.epoch + 1) + ", step " + std::to_string(start.step));
+  } else if (options.resume) {
+    progress.note("no checkpoint at " + ckpt_path + "; starting from the beginning");
+  }
+  const std::string config_json = cfg.values().dump();
+  control.checkpoint_every = options.checkpoint_every;
+  control.stop_requested = options.stop_requested;
+  control.save = [&](const TrainerState& state, const torch::optim::Optimizer* opt) {
+    if (comm.is_root()) save_checkpoint(ckpt_path, state, config_json, *ctx.model, opt, *method);
+    comm.barrier();
+  };
 
   TrainerOptions topt;
   topt.epochs = cfg.integer("epochs");
@@ -132,7 +206,7 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress) {
   progress.start_run(plan.method + " on " + plan.benchmark + " (" + cfg.str("scenario") + ", " +
                      std::to_string(stream.num_tasks()) + " tasks, backbone " + backbone +
                      ", seed " + std::to_string(plan.seed) + ")");
-  StreamRecord rec = train_stream(stream, *method, comm, topt, progress);
+  StreamRecord rec = train_stream(stream, *method, comm, topt, progress, start, control);
 
   RunResult r;
   r.method = plan.method;
@@ -142,7 +216,7 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress) {
   r.seed = plan.seed;
   r.class_order_seed = cfg.integer("class_order_seed");
   r.class_order_algorithm = class_order_algorithm(cfg);
-  r.config_json = cfg.values().dump();
+  r.config_json = config_json;
   r.clbench_version = CLBENCH_VERSION;
   r.world_size = comm.size();
   r.acc_class_il = rec.class_il;

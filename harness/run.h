@@ -1,6 +1,7 @@
 #pragma once
 // One run from configuration to result: resolve the config against the benchmark's and the
 // method's declared keys, build the stream and the model, train, evaluate, and describe the result.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,17 @@ struct RunPlan {
 // `user`: flat keys from the config file, flags and --set. Errors name the key and value.
 RunPlan plan_run(const nlohmann::json& user);
 
-RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress);
+// Checkpoint file of a run: next to its result, <...>/seed-<seed>.ckpt.
+std::string checkpoint_path(const RunPlan& plan);
+
+struct RunOptions {
+  bool resume = false;           // continue from the checkpoint if there is one
+  int64_t checkpoint_every = 0;  // also checkpoint every N steps (always after each task)
+  std::function<bool()> stop_requested;  // polled after every step (all ranks agree)
+};
+
+// Trains and evaluates; rank 0 writes checkpoints. Throws Interrupted after a requested stop.
+RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
+                  const RunOptions& options = {});
 
 }  // namespace clbench

@@ -47,26 +47,57 @@ double mean_over_seen(const std::vector<double>& row, int seen_tasks) {
 }  // namespace
 
 StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator& comm,
-                          const TrainerOptions& o, Progress& progress) {
-  StreamRecord rec;
+                          const TrainerOptions& o, Progress& progress, TrainerState state,
+                          const TrainerControl& control) {
   const int T = stream.num_tasks();
-  record_row(evaluate_tasks(method, stream, 0, comm, o.eval_batch_size, o.device),
-             rec.init_class_il, rec.init_task_il);
+  StreamRecord& rec = state.record;
+  if (!state.evaluated_init) {
+    record_row(evaluate_tasks(method, stream, 0, comm, o.eval_batch_size, o.device),
+               rec.init_class_il, rec.init_task_il);
+    state.evaluated_init = true;
+  }
+  const bool resume_mid_task = state.epoch > 0 || state.step > 0;
+  if (!resume_mid_task && control.restore_method) control.restore_method(method);
+  int64_t total_steps = 0;
 
-  for (const auto& task : stream.tasks) {
+  for (int t = state.task; t < T; ++t) {
+    const Task& task = stream.tasks[t];
     const auto started = std::chrono::steady_clock::now();
+    const double earlier = state.task == t ? state.task_elapsed : 0.0;
+    auto elapsed = [&] {
+      return earlier + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    };
     method.begin_task(task);
+    if (resume_mid_task && t == state.task && control.restore_method) control.restore_method(method);
     const auto params = method.trainable_parameters();
-    rec.trainable_params.push_back(count_parameters(params));
+    if (static_cast<int>(rec.trainable_params.size()) == t) {
+      rec.trainable_params.push_back(count_parameters(params));
+    }
     auto optimizer = make_optimizer(params, o);
+    if (resume_mid_task && t == state.task && control.restore_optimizer) {
+      control.restore_optimizer(*optimizer);
+    }
     const auto indices = method.train_indices(task);
     const int64_t steps = (static_cast<int64_t>(indices.size()) + o.batch_size - 1) / o.batch_size;
     progress.start_task(task.index, T, static_cast<int>(o.epochs), steps);
 
-    for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-      const auto order = shuffled(indices, mix_seed({uint64_t(o.seed), uint64_t(task.index),
-                                                     uint64_t(epoch)}));
-      int64_t step = 0;
+    auto checkpoint = [&](int64_t epoch, int64_t next_step, const torch::optim::Optimizer* opt) {
+      if (!control.save) return;
+      TrainerState here;
+      here.task = t;
+      here.epoch = next_step >= steps ? epoch + 1 : epoch;
+      here.step = next_step >= steps ? 0 : next_step;
+      here.task_elapsed = elapsed();
+      here.evaluated_init = true;
+      here.record = rec;
+      control.save(here, opt);
+    };
+
+    const int64_t first_epoch = t == state.task ? state.epoch : 0;
+    for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
+      auto order = shuffled(indices, mix_seed({uint64_t(o.seed), uint64_t(task.index), uint64_t(epoch)}));
+      int64_t step = (t == state.task && epoch == state.epoch) ? state.step : 0;
+      order.erase(order.begin(), order.begin() + std::min<int64_t>(step * o.batch_size, order.size()));
       for_each_batch(stream, *stream.train_set, order, o.batch_size, comm, o.device,
                      [&](const Batch& batch) {
                        optimizer->zero_grad();
@@ -84,11 +115,18 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
                        optimizer->step();
                        method.after_step();
                        progress.step(static_cast<int>(epoch), step++, value);
+                       ++total_steps;
+                       if (control.stop_requested && control.stop_requested()) {
+                         checkpoint(epoch, step, optimizer.get());
+                         throw Interrupted();
+                       }
+                       if (control.checkpoint_every > 0 && total_steps % control.checkpoint_every == 0) {
+                         checkpoint(epoch, step, optimizer.get());
+                       }
                      });
     }
     method.end_task(task);
-    rec.task_seconds.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    rec.task_seconds.push_back(elapsed());
 
     std::vector<double> class_il, task_il;
     record_row(evaluate_tasks(method, stream, task.class_end, comm, o.eval_batch_size, o.device),
@@ -97,6 +135,13 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
     rec.task_il.push_back(task_il);
     progress.end_task(rec.task_seconds.back(), mean_over_seen(class_il, task.index + 1),
                       mean_over_seen(task_il, task.index + 1));
+    if (control.save) {
+      TrainerState next;
+      next.task = t + 1;
+      next.evaluated_init = true;
+      next.record = rec;
+      control.save(next, nullptr);
+    }
   }
   return rec;
 }

@@ -1,6 +1,8 @@
 #pragma once
 // Trains a method over a task stream and evaluates after every task (and once before training).
 #include <cstdint>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -9,8 +11,11 @@
 #include "harness/metrics.h"
 #include "harness/scenario.h"
 
-namespace clbench {
+namespace torch::optim {
+class Optimizer;
+}
 
+namespace clbench {
 class Communicator;
 class Method;
 class Progress;
@@ -32,7 +37,34 @@ struct StreamRecord {
   int64_t total_params = 0;
 };
 
+// Where a run stands: the next batch to train (task, epoch, step) and what was measured so far.
+struct TrainerState {
+  int task = 0;
+  int64_t epoch = 0, step = 0;
+  double task_elapsed = 0;  // seconds already spent on `task` before a checkpoint
+  bool evaluated_init = false;
+  StreamRecord record;
+};
+
+// Checkpointing and interruption. Every callback may be empty.
+struct TrainerControl {
+  int64_t checkpoint_every = 0;  // also checkpoint every N optimizer steps (0: only after each task)
+  // Writes a checkpoint of `state`; `optimizer` is null at a task boundary.
+  std::function<void(const TrainerState& state, const torch::optim::Optimizer* optimizer)> save;
+  // Resume mid-task: restores the method (after begin_task) and the optimizer (once created).
+  std::function<void(Method&)> restore_method;
+  std::function<void(torch::optim::Optimizer&)> restore_optimizer;
+  // True on every rank once any rank was asked to stop (SIGTERM/SIGINT): checkpoint and throw.
+  std::function<bool()> stop_requested;
+};
+
+// Thrown after the checkpoint when a stop was requested.
+struct Interrupted : std::runtime_error {
+  Interrupted() : std::runtime_error("interrupted; checkpoint written, continue with --resume") {}
+};
+
 StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator& comm,
-                          const TrainerOptions& options, Progress& progress);
+                          const TrainerOptions& options, Progress& progress,
+                          TrainerState start = {}, const TrainerControl& control = {});
 
 }  // namespace clbench

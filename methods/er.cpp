@@ -62,6 +62,30 @@ class Er : public Method {
     memory_.update(candidates);
   }
 
+  void save(torch::serialize::OutputArchive& a) const override {
+    save_int(a, "step", static_cast<int64_t>(step_));
+    std::vector<torch::Tensor> classes;
+    for (const auto& [c, n] : memory_.counts()) classes.push_back(torch::tensor({c, n}, torch::kLong));
+    save_tensors(a, "class_counts", classes);
+    save_tensors(a, "samples", {torch::tensor(memory_.samples(), torch::kLong)});
+  }
+
+  void load(torch::serialize::InputArchive& a) override {
+    step_ = static_cast<uint64_t>(load_int(a, "step"));
+    const auto counts = load_tensors(a, "class_counts");
+    const auto samples = load_tensors(a, "samples")[0];
+    std::map<int64_t, std::vector<int64_t>> by_class;
+    int64_t offset = 0;
+    for (const auto& cn : counts) {
+      const int64_t c = cn[0].item<int64_t>(), n = cn[1].item<int64_t>();
+      const auto part = samples.narrow(0, offset, n);
+      by_class[c].assign(part.data_ptr<int64_t>(), part.data_ptr<int64_t>() + n);
+      offset += n;
+    }
+    memory_ = ClassBalancedMemory(opt_.buffer());
+    memory_.update(by_class);
+  }
+
  private:
   ErOptions opt_;
   ClassBalancedMemory memory_{opt_.buffer()};  // indices into the training set

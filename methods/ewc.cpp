@@ -54,6 +54,22 @@ class Ewc : public Method {
     }
   }
 
+  void save(torch::serialize::OutputArchive& a) const override {
+    save_int(a, "anchors", static_cast<int64_t>(anchors_.size()));
+    for (size_t k = 0; k < anchors_.size(); ++k) {
+      save_tensors(a, "fisher" + std::to_string(k), anchors_[k].fisher);
+      save_tensors(a, "theta" + std::to_string(k), anchors_[k].theta);
+    }
+  }
+
+  void load(torch::serialize::InputArchive& a) override {
+    anchors_.resize(static_cast<size_t>(load_int(a, "anchors")));
+    for (size_t k = 0; k < anchors_.size(); ++k) {
+      anchors_[k].fisher = load_tensors(a, "fisher" + std::to_string(k));
+      anchors_[k].theta = load_tensors(a, "theta" + std::to_string(k));
+    }
+  }
+
  private:
   struct Anchor {
     std::vector<torch::Tensor> fisher, theta;

@@ -47,6 +47,25 @@ class Lwf : public Method {
     old_classes_ = task.class_end;
   }
 
+  void save(torch::serialize::OutputArchive& a) const override {
+    save_int(a, "old_classes", old_classes_);
+    if (old_classes_ > 0) save_tensors(a, "old_model", old_model_->parameters());
+  }
+
+  void load(torch::serialize::InputArchive& a) override {
+    old_classes_ = load_int(a, "old_classes");
+    if (old_classes_ == 0) return;
+    old_model_ = ctx_.make_model();
+    const auto stored = load_tensors(a, "old_model");
+    torch::NoGradGuard no_grad;
+    auto params = old_model_->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      params[i].copy_(stored[i]);
+      params[i].set_requires_grad(false);
+    }
+    old_model_->eval();
+  }
+
  private:
   LwfOptions opt_;
   Classifier old_model_{nullptr};

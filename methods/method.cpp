@@ -48,6 +48,28 @@ torch::Tensor Method::logits(const torch::Tensor& images) { return ctx_.model->f
 
 std::vector<torch::Tensor> Method::trainable_parameters() { return ctx_.model->parameters(); }
 
+void save_tensors(torch::serialize::OutputArchive& a, const std::string& key,
+                  const std::vector<torch::Tensor>& tensors) {
+  save_int(a, key + ".count", static_cast<int64_t>(tensors.size()));
+  for (size_t i = 0; i < tensors.size(); ++i) a.write(key + "." + std::to_string(i), tensors[i], true);
+}
+
+std::vector<torch::Tensor> load_tensors(torch::serialize::InputArchive& a, const std::string& key) {
+  std::vector<torch::Tensor> out(static_cast<size_t>(load_int(a, key + ".count")));
+  for (size_t i = 0; i < out.size(); ++i) a.read(key + "." + std::to_string(i), out[i], true);
+  return out;
+}
+
+void save_int(torch::serialize::OutputArchive& a, const std::string& key, int64_t value) {
+  a.write(key, c10::IValue(value));
+}
+
+int64_t load_int(torch::serialize::InputArchive& a, const std::string& key) {
+  c10::IValue v;
+  a.read(key, v);
+  return v.toInt();
+}
+
 namespace {
 std::vector<MethodEntry>& registry() {
   static std::vector<MethodEntry> entries;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <torch/serialize/archive.h>
 #include <torch/types.h>
 
 #include "harness/config.h"
@@ -47,6 +48,10 @@ class Method {
   virtual void end_task(const Task& /*task*/) {}
   virtual torch::Tensor logits(const torch::Tensor& images);  // over all classes
   virtual std::vector<torch::Tensor> trainable_parameters();
+  // The method's own state (memories, importances, old models...) for checkpoints. Called at a
+  // task boundary, or mid-task after begin_task; load gets what save wrote.
+  virtual void save(torch::serialize::OutputArchive& /*archive*/) const {}
+  virtual void load(torch::serialize::InputArchive& /*archive*/) {}
 
  protected:
   // Cross-entropy over the classes seen so far (class-IL) or over each sample's own task's classes
@@ -73,6 +78,13 @@ struct MethodEntry {
 bool register_method(MethodEntry entry);
 const std::vector<MethodEntry>& methods();
 const MethodEntry& find_method(const std::string& name);  // error lists the valid names
+
+// Checkpoint helpers for lists of tensors and integers.
+void save_tensors(torch::serialize::OutputArchive& a, const std::string& key,
+                  const std::vector<torch::Tensor>& tensors);
+std::vector<torch::Tensor> load_tensors(torch::serialize::InputArchive& a, const std::string& key);
+void save_int(torch::serialize::OutputArchive& a, const std::string& key, int64_t value);
+int64_t load_int(torch::serialize::InputArchive& a, const std::string& key);
 
 struct NoOptions {
   template <class V>

@@ -1,0 +1,166 @@
+// MPI backend of the communicator (flashlight/Horovod style): tensors are packed into flat buckets
+// and reduced with one MPI call per bucket. CUDA tensors go to NCCL where it is built in.
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include <torch/torch.h>
+
+#include "harness/comm.h"
+#include "harness/error.h"
+#ifdef CLBENCH_WITH_NCCL
+#include "harness/comm_nccl.h"
+#endif
+
+namespace clbench {
+namespace {
+
+constexpr int64_t kBucketBytes = 32 << 20;
+
+MPI_Datatype mpi_type(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return MPI_FLOAT;
+    case torch::kFloat64: return MPI_DOUBLE;
+    case torch::kInt64: return MPI_INT64_T;
+    case torch::kInt32: return MPI_INT32_T;
+    case torch::kUInt8: return MPI_UINT8_T;
+    default: throw Error(std::string("MPI communicator: unsupported dtype ") + c10::toString(t));
+  }
+}
+
+void check(int rc, const char* what) {
+  if (rc != MPI_SUCCESS) throw Error(std::string("MPI error in ") + what);
+}
+
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+    if (std::getenv(v) != nullptr) return true;
+  }
+  return false;
+}
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : fallback;
+}
+
+class MpiCommunicator : public Communicator {
+ public:
+  MpiCommunicator() {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm local;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
+    MPI_Comm_rank(local, &local_rank_);
+    MPI_Comm_size(local, &local_size_);
+    MPI_Comm_free(&local);
+    // The launcher's view must agree with MPI's (a mismatch means ranks would pick wrong GPUs).
+    for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}) {
+      const int env = env_int(v, -1);
+      if (env >= 0 && env != local_rank_ && size_ > 1) {
+        std::fprintf(stderr, "clbench: warning: rank %d: %s=%d but MPI says local rank %d\n", rank_, v,
+                     env, local_rank_);
+      }
+    }
+  }
+  ~MpiCommunicator() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int local_rank() const override { return local_rank_; }
+  int local_size() const override { return local_size_; }
+
+  void allreduce_sum(std::vector<torch::Tensor>& tensors) override {
+    if (size_ == 1) return;
+    for_each_bucket(tensors, [&](torch::Tensor& flat) {
+#ifdef CLBENCH_WITH_NCCL
+      if (flat.is_cuda()) return nccl().allreduce_sum(flat);
+#endif
+      auto host = flat.is_cuda() ? flat.cpu() : flat;
+      check(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()),
+                          mpi_type(host.scalar_type()), MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+      if (flat.is_cuda()) flat.copy_(host);
+    });
+  }
+
+  void broadcast(std::vector<torch::Tensor>& tensors, int root) override {
+    if (size_ == 1) return;
+    for_each_bucket(tensors, [&](torch::Tensor& flat) {
+#ifdef CLBENCH_WITH_NCCL
+      if (flat.is_cuda()) return nccl().broadcast(flat, root);
+#endif
+      auto host = flat.is_cuda() ? flat.cpu() : flat;
+      check(MPI_Bcast(host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host.scalar_type()),
+                      root, MPI_COMM_WORLD),
+            "MPI_Bcast");
+      if (flat.is_cuda()) flat.copy_(host);
+    });
+  }
+
+  void barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
+
+  [[noreturn]] void abort(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::exit(code);
+  }
+
+ private:
+  // Packs same-device, same-dtype tensors into flat buckets of at most kBucketBytes, applies fn to
+  // each bucket in place, and copies the results back into the tensors.
+  template <class Fn>
+  void for_each_bucket(std::vector<torch::Tensor>& tensors, Fn fn) {
+    std::map<std::pair<int, int>, std::vector<torch::Tensor*>> groups;
+    for (auto& t : tensors) {
+      groups[{static_cast<int>(t.device().type()), static_cast<int>(t.scalar_type())}].push_back(&t);
+    }
+    for (auto& [key, group] : groups) {
+      size_t begin = 0;
+      while (begin < group.size()) {
+        size_t end = begin;
+        int64_t bytes = 0;
+        do {
+          bytes += group[end]->numel() * group[end]->element_size();
+          ++end;
+        } while (end < group.size() && bytes + group[end]->numel() * group[end]->element_size() <= kBucketBytes);
+        std::vector<torch::Tensor> flats;
+        for (size_t i = begin; i < end; ++i) flats.push_back(group[i]->reshape({-1}));
+        torch::Tensor flat = torch::cat(flats);
+        fn(flat);
+        int64_t offset = 0;
+        for (size_t i = begin; i < end; ++i) {
+          const int64_t n = group[i]->numel();
+          group[i]->copy_(flat.narrow(0, offset, n).view_as(*group[i]));
+          offset += n;
+        }
+        begin = end;
+      }
+    }
+  }
+
+#ifdef CLBENCH_WITH_NCCL
+  NcclComm& nccl() {
+    if (!nccl_) nccl_ = std::make_unique<NcclComm>(rank_, size_, local_rank_);
+    return *nccl_;
+  }
+  std::unique_ptr<NcclComm> nccl_;
+#endif
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv) {
+  if (!launched_by_mpi()) return std::make_unique<LocalCommunicator>();
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  return std::make_unique<MpiCommunicator>();
+}
+
+}  // namespace clbench
