@@ -6,14 +6,14 @@
 
 namespace clbench {
 
-void Communicator::average_gradients(const std::vector<torch::Tensor>& params) {
-  if (size() == 1) return;
+void Communicator::average_gradients(const std::vector<torch::Tensor>& params, int parts) {
+  if (parts == 1) return;
   std::vector<torch::Tensor> grads;
   for (const auto& p : params) {
     if (p.grad().defined()) grads.push_back(p.grad());
   }
   allreduce_sum(grads);
-  const double inv = 1.0 / size();
+  const double inv = 1.0 / parts;
   for (auto& g : grads) g.mul_(inv);
 }
 

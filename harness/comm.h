@@ -23,8 +23,9 @@ class Communicator {
   [[noreturn]] virtual void abort(int code);
 
   bool is_root() const { return rank() == 0; }
-  // Gradients of `params` become their mean over ranks (parameters without a gradient skipped).
-  void average_gradients(const std::vector<torch::Tensor>& params);
+  // Gradients of `params` are summed over ranks and divided by `parts` (the number of shards
+  // they were accumulated from; parameters without a gradient are skipped).
+  void average_gradients(const std::vector<torch::Tensor>& params, int parts);
   // Sum of a tensor over ranks, returned as a new tensor (the argument is left as it was).
   torch::Tensor sum(const torch::Tensor& t);
 };

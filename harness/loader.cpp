@@ -44,21 +44,32 @@ std::vector<int64_t> shard(const std::vector<int64_t>& global, int rank, int siz
           global.begin() + static_cast<std::ptrdiff_t>(begin + count)};
 }
 
+void for_each_global_batch(const std::vector<int64_t>& indices, int64_t batch_size,
+                           const std::function<void(const std::vector<int64_t>&)>& fn) {
+  const size_t B = static_cast<size_t>(batch_size);
+  for (size_t begin = 0; begin < indices.size(); begin += B) {
+    const size_t end = std::min(indices.size(), begin + B);
+    fn({indices.begin() + static_cast<std::ptrdiff_t>(begin),
+        indices.begin() + static_cast<std::ptrdiff_t>(end)});
+  }
+}
+
+Batch load_shard(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& global,
+                 int shard_index, int shards, const torch::Device& device) {
+  Batch b = load_batch(stream, data, shard(global, shard_index, shards),
+                       static_cast<int64_t>(global.size()), shards, shard_index);
+  b.x = b.x.to(device);
+  b.y = b.y.to(device);
+  return b;
+}
+
 void for_each_batch(const TaskStream& stream, const Dataset& data,
                     const std::vector<int64_t>& indices, int64_t batch_size,
                     const Communicator& comm, const torch::Device& device,
                     const std::function<void(const Batch&)>& fn) {
-  const size_t B = static_cast<size_t>(batch_size);
-  for (size_t begin = 0; begin < indices.size(); begin += B) {
-    const size_t end = std::min(indices.size(), begin + B);
-    const std::vector<int64_t> global(indices.begin() + static_cast<std::ptrdiff_t>(begin),
-                                      indices.begin() + static_cast<std::ptrdiff_t>(end));
-    Batch b = load_batch(stream, data, shard(global, comm.rank(), comm.size()),
-                         static_cast<int64_t>(global.size()), comm.size());
-    b.x = b.x.to(device);
-    b.y = b.y.to(device);
-    fn(b);
-  }
+  for_each_global_batch(indices, batch_size, [&](const std::vector<int64_t>& global) {
+    fn(load_shard(stream, data, global, comm.rank(), comm.size(), device));
+  });
 }
 
 }  // namespace clbench

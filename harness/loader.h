@@ -18,6 +18,13 @@ std::vector<int64_t> shuffled(std::vector<int64_t> values, uint64_t seed);
 // Rank `rank` of `size`'s contiguous share of a global batch (the first n % size ranks get one more).
 std::vector<int64_t> shard(const std::vector<int64_t>& global, int rank, int size);
 
+// Calls fn(global) for each global batch of `indices` (in the given order).
+void for_each_global_batch(const std::vector<int64_t>& indices, int64_t batch_size,
+                           const std::function<void(const std::vector<int64_t>&)>& fn);
+// Shard `shard` of `shards` of a global batch, loaded to `device`.
+Batch load_shard(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& global,
+                 int shard, int shards, const torch::Device& device);
+
 // Calls fn(batch) for each global batch of `indices` (in the given order), loading this rank's
 // shard to `device`. Batches hold internal labels and know their global size.
 void for_each_batch(const TaskStream& stream, const Dataset& data,

@@ -58,18 +58,19 @@ TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> 
 }
 
 torch::Tensor Batch::mean(const torch::Tensor& per_sample) const {
-  return per_sample.sum() * (static_cast<double>(world_size) / static_cast<double>(global_size));
+  return per_sample.sum() * (static_cast<double>(shards) / static_cast<double>(global_size));
 }
 
 Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& indices,
-                 int64_t global_size, int world_size) {
+                 int64_t global_size, int shards, int shard) {
   std::vector<int64_t> labels(indices.size());
   for (size_t i = 0; i < indices.size(); ++i) labels[i] = stream.to_internal[data.label(indices[i])];
   Batch b;
   b.x = data.images(indices);
   b.y = torch::tensor(labels, torch::kLong);
   b.global_size = global_size;
-  b.world_size = world_size;
+  b.shards = shards;
+  b.shard = shard;
   return b;
 }
 

@@ -38,18 +38,18 @@ TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> 
                           std::shared_ptr<const Dataset> test, std::vector<int64_t> class_order,
                           int64_t first, int64_t increment);
 
-// A training/evaluation batch. Each rank holds `x`, `y` for its shard of a global batch of
-// `global_size` samples; `mean` turns per-sample losses into this rank's share of the global mean,
-// so averaging gradients over ranks gives exactly the one-rank gradient.
+// A training/evaluation batch: shard `shard` of `shards` equal parts of a global batch of
+// `global_size` samples. `mean` turns per-sample losses into this shard's share of the global mean,
+// so averaging the shards' gradients gives exactly the gradient of the whole batch.
 struct Batch {
   torch::Tensor x, y;  // y: internal class ids
   int64_t global_size = 0;
-  int world_size = 1;
+  int shards = 1, shard = 0;
   torch::Tensor mean(const torch::Tensor& per_sample) const;
 };
 
 // Loads the given samples of `data` with labels mapped to internal ids.
 Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& indices,
-                 int64_t global_size, int world_size);
+                 int64_t global_size, int shards = 1, int shard = 0);
 
 }  // namespace clbench

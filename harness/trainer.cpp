@@ -98,19 +98,27 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
       auto order = shuffled(indices, mix_seed({uint64_t(o.seed), uint64_t(task.index), uint64_t(epoch)}));
       int64_t step = (t == state.task && epoch == state.epoch) ? state.step : 0;
       order.erase(order.begin(), order.begin() + std::min<int64_t>(step * o.batch_size, order.size()));
-      for_each_batch(stream, *stream.train_set, order, o.batch_size, comm, o.device,
-                     [&](const Batch& batch) {
+      for_each_global_batch(order, o.batch_size, [&](const std::vector<int64_t>& global) {
                        optimizer->zero_grad();
-                       auto loss = method.loss(batch);
-                       const double value = loss.item<double>();
-                       if (!std::isfinite(value)) {
-                         throw Error("training diverged: loss is " + std::to_string(value) +
-                                     " at task " + std::to_string(task.index + 1) + ", epoch " +
-                                     std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
-                                     "; lower the learning rate or the method's penalty strength");
+                       // Gradients accumulate over this rank's shards in order, then sum over
+                       // ranks: 1 rank with 2 shards adds exactly what 2 ranks add.
+                       double value = 0;
+                       for (int s : o.shards) {
+                         const Batch batch =
+                             load_shard(stream, *stream.train_set, global, s, o.shard_count, o.device);
+                         auto loss = method.loss(batch);
+                         const double part = loss.item<double>();
+                         if (!std::isfinite(part)) {
+                           throw Error("training diverged: loss is " + std::to_string(part) +
+                                       " at task " + std::to_string(task.index + 1) + ", epoch " +
+                                       std::to_string(epoch + 1) + ", step " +
+                                       std::to_string(step + 1) +
+                                       "; lower the learning rate or the method's penalty strength");
+                         }
+                         value += part / o.shard_count;
+                         loss.backward();
                        }
-                       loss.backward();
-                       comm.average_gradients(params);
+                       comm.average_gradients(params, o.shard_count);
                        method.after_backward();
                        optimizer->step();
                        method.after_step();

@@ -28,6 +28,8 @@ struct TrainerOptions {
   double lr = 0.01, momentum = 0.0, weight_decay = 0.0;
   int64_t seed = 0;
   torch::Device device = torch::kCPU;
+  int shard_count = 1;       // parts each global batch is cut into (a multiple of the ranks)
+  std::vector<int> shards = {0};  // the parts this rank computes
 };
 
 struct StreamRecord {

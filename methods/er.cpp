@@ -40,14 +40,14 @@ class Er : public Method {
     const int64_t want = opt_.batch() > 0 ? opt_.batch() : ctx_.batch_size;
     auto draw = shuffled(memory_.samples(), mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_++, 0xE5}));
     draw.resize(std::min<size_t>(draw.size(), static_cast<size_t>(want)));
-    Batch replay = load_batch(*ctx_.stream, *ctx_.stream->train_set,
-                              shard(draw, comm().rank(), comm().size()),
-                              static_cast<int64_t>(draw.size()), comm().size());
+    Batch replay = load_shard(*ctx_.stream, *ctx_.stream->train_set, draw, batch.shard,
+                              batch.shards, ctx_.device);
     Batch joint;
-    joint.x = torch::cat({batch.x, replay.x.to(ctx_.device)});
+    joint.x = torch::cat({batch.x, replay.x});
     joint.y = torch::cat({batch.y, replay.y.to(ctx_.device)});
     joint.global_size = batch.global_size + replay.global_size;
-    joint.world_size = batch.world_size;
+    joint.shards = batch.shards;
+    joint.shard = batch.shard;
     return Method::loss(joint);
   }
 

@@ -83,15 +83,20 @@ class Ewc : public Method {
     for (const auto& p : params) fisher.push_back(torch::zeros_like(p));
     auto order = shuffled(task.train, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), 0xF15E}));
     order.resize(std::min<size_t>(order.size(), static_cast<size_t>(opt_.fisher_samples())));
-    const auto mine = shard(order, comm().rank(), comm().size());
-    for (int64_t index : mine) {
-      Batch b = load_batch(*ctx_.stream, *ctx_.stream->train_set, {index}, 1, 1);
-      const auto logits = mask_logits(ctx_.model->forward(b.x.to(ctx_.device)), b.y.to(ctx_.device));
-      const auto log_p = torch::log_softmax(logits, 1).gather(1, b.y.to(ctx_.device).unsqueeze(1)).sum();
-      const auto grads = torch::autograd::grad({log_p}, params, {}, false, false, true);
-      for (size_t i = 0; i < params.size(); ++i) {
-        if (grads[i].defined()) fisher[i].add_(grads[i].pow(2));
+    // Sums per shard, then over shards in order: the same additions on 1 or 2 ranks.
+    for (int s : ctx_.shards) {
+      std::vector<torch::Tensor> part;
+      for (const auto& p : params) part.push_back(torch::zeros_like(p));
+      for (int64_t index : shard(order, s, ctx_.shard_count)) {
+        Batch b = load_shard(*ctx_.stream, *ctx_.stream->train_set, {index}, 0, 1, ctx_.device);
+        const auto logits = mask_logits(ctx_.model->forward(b.x), b.y);
+        const auto log_p = torch::log_softmax(logits, 1).gather(1, b.y.unsqueeze(1)).sum();
+        const auto grads = torch::autograd::grad({log_p}, params, {}, false, false, true);
+        for (size_t i = 0; i < params.size(); ++i) {
+          if (grads[i].defined()) part[i].add_(grads[i].pow(2));
+        }
       }
+      for (size_t i = 0; i < params.size(); ++i) fisher[i].add_(part[i]);
     }
     comm().allreduce_sum(fisher);
     for (auto& f : fisher) f.div_(static_cast<double>(order.size()));

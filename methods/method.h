@@ -31,6 +31,10 @@ struct MethodContext {
   torch::Device device = torch::kCPU;
   int64_t seed = 0;
   int64_t batch_size = 0;  // global batch size
+  // Every global batch is cut into `shard_count` equal parts; this rank computes `shards`, in order.
+  // With shard_count fixed, 1 or 2 ranks give bit-identical gradients (see the trainer).
+  int shard_count = 1;
+  std::vector<int> shards = {0};
   bool task_il = false;    // scenario: losses see only each sample's own task's classes
 };
 

@@ -16,35 +16,23 @@ namespace clbench::testing {
 
 inline RunPlan plan(nlohmann::json user) { return plan_run(Config::flatten(user)); }
 
-// A method attached to a fresh model on `stream` (seeded), as execute() would build it.
+// A method attached to a fresh model on its stream, built exactly as execute() builds it.
 struct Setup {
   RunPlan plan;
-  std::unique_ptr<TaskStream> stream;
-  std::unique_ptr<Method> method;
-  Classifier model{nullptr};
   LocalCommunicator comm;
+  std::unique_ptr<Session> session;
+  TaskStream* stream = nullptr;
+  Method* method = nullptr;
+  Classifier model{nullptr};
 };
 
 inline std::unique_ptr<Setup> setup(nlohmann::json user) {
   auto s = std::make_unique<Setup>();
   s->plan = plan(std::move(user));
-  s->stream = std::make_unique<TaskStream>(find_benchmark(s->plan.benchmark).make(s->plan.config));
-  torch::manual_seed(static_cast<uint64_t>(s->plan.seed));
-  const auto shape = s->stream->input_shape();
-  const auto classes = s->stream->num_classes();
-  const std::string backbone = s->plan.config.str("backbone");
-  auto make = [backbone, shape, classes]() { return make_classifier(backbone, shape, classes); };
-  s->model = make();
-  MethodContext ctx;
-  ctx.model = s->model;
-  ctx.make_model = make;
-  ctx.comm = &s->comm;
-  ctx.stream = s->stream.get();
-  ctx.seed = s->plan.seed;
-  ctx.batch_size = s->plan.config.integer("batch_size");
-  ctx.task_il = s->plan.config.str("scenario") == "task-il";
-  s->method = find_method(s->plan.method).make(s->plan.config);
-  s->method->attach(ctx);
+  s->session = build_session(s->plan, s->comm);
+  s->stream = &s->session->stream;
+  s->method = s->session->method.get();
+  s->model = s->session->model;
   return s;
 }
 

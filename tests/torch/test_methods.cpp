@@ -32,7 +32,7 @@ std::unique_ptr<Method> plain_on(Setup& s) {
   MethodContext ctx;
   ctx.model = s.model;
   ctx.comm = &s.comm;
-  ctx.stream = s.stream.get();
+  ctx.stream = s.stream;
   plain->attach(ctx);
   return plain;
 }
