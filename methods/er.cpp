@@ -38,7 +38,7 @@ class Er : public Method {
     if (memory_.empty()) return Method::loss(batch);
     // The replay draw is global (same RNG stream on every rank); each rank loads its shard.
     const int64_t want = opt_.batch() > 0 ? opt_.batch() : ctx_.batch_size;
-    auto draw = shuffled(memory_.samples(), mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_++, 0xE5}));
+    auto draw = shuffled(memory_.samples(), mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_, 0xE5}));
     draw.resize(std::min<size_t>(draw.size(), static_cast<size_t>(want)));
     Batch replay = load_shard(*ctx_.stream, *ctx_.stream->train_set, draw, batch.shard,
                               batch.shards, ctx_.device);
@@ -50,6 +50,9 @@ class Er : public Method {
     joint.shard = batch.shard;
     return Method::loss(joint);
   }
+
+  // One draw per optimizer step, whatever number of shards computed it.
+  void after_step() override { ++step_; }
 
   void end_task(const Task& task) override {
     std::map<int64_t, std::vector<int64_t>> candidates;  // internal class -> its samples

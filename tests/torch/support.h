@@ -36,6 +36,8 @@ inline std::unique_ptr<Setup> setup(nlohmann::json user) {
   return s;
 }
 
+inline std::string clbench_cmd(const std::string& args) { return std::string(CLBENCH_BINARY) + " " + args; }
+
 // Runs a shell command; returns its exit status and puts stdout+stderr into `output`.
 inline int run_command(const std::string& command, std::string& output) {
   output.clear();

@@ -1,0 +1,112 @@
+// Run under `mpirun -np 2`: a 2-rank run must do the same mathematics as a 1-rank run.
+// Outside mpirun (one rank) every test skips itself, so the binary also passes on its own.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "harness/comm.h"
+#include "harness/progress.h"
+#include "harness/run.h"
+#include "harness/trainer.h"
+
+namespace clbench {
+namespace {
+
+Communicator* g_comm = nullptr;
+
+RunPlan small_plan(const std::string& method, int grad_shards) {
+  // 2 tasks x 2 classes, 160 samples per task, batch 32: 5 steps per task, 10 steps in all.
+  nlohmann::json user = {{"benchmark", "synthetic"},      {"method", method},
+                         {"epochs", 1},                   {"threads", 1},
+                         {"grad_shards", grad_shards},    {"synthetic.classes", 4},
+                         {"synthetic.train_per_class", 80}};
+  if (method == "er") user["er.buffer"] = 40;
+  return plan_run(user);
+}
+
+torch::Tensor trained_parameters(const RunPlan& plan, Communicator& comm) {
+  auto session = build_session(plan, comm);
+  Progress quiet(false, false);
+  train_stream(session->stream, *session->method, comm, session->trainer, quiet);
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : session->model->parameters()) flat.push_back(p.detach().reshape({-1}));
+  return torch::cat(flat);
+}
+
+class TwoRanks : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  }
+};
+
+TEST_P(TwoRanks, ParametersAfterTenStepsEqualOneRankWithTheSameGlobalBatch) {
+  const auto plan = small_plan(GetParam(), 0);  // 2 ranks: one shard each; 1 rank: one shard
+  const auto two = trained_parameters(plan, *g_comm);
+  if (g_comm->rank() != 0) return;
+  LocalCommunicator local;
+  const auto one = trained_parameters(plan, local);
+  const double rel = ((two - one).abs().max() / one.abs().max()).item<double>();
+  EXPECT_LE(rel, 1e-5) << GetParam();
+}
+
+TEST_P(TwoRanks, FixedGradientShardsMakeTwoRanksBitIdenticalToOne) {
+  const auto plan = small_plan(GetParam(), 2);
+  const auto two = trained_parameters(plan, *g_comm);
+  if (g_comm->rank() != 0) return;
+  LocalCommunicator local;
+  const auto one = trained_parameters(plan, local);
+  EXPECT_TRUE(torch::equal(two, one)) << GetParam() << ": max difference "
+                                      << (two - one).abs().max().item<double>();
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, TwoRanks,
+                         ::testing::Values("finetune", "ewc", "si", "lwf", "er", "joint"));
+
+TEST(TwoRanksSplitFmnist, EveryAccuracyWithinPointTwoOfOneRank) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  const auto plan = plan_run({{"benchmark", "split-fmnist"}, {"method", "er"}, {"threads", 1},
+                              {"grad_shards", 2}});
+  Progress quiet(false, false);
+  const auto two = execute(plan, *g_comm, quiet);
+  if (g_comm->rank() != 0) return;
+  LocalCommunicator local;
+  const auto one = execute(plan, local, quiet);
+  for (size_t i = 0; i < one.acc_class_il.size(); ++i) {
+    for (size_t j = 0; j < one.acc_class_il.size(); ++j) {
+      EXPECT_NEAR(two.acc_class_il[i][j], one.acc_class_il[i][j], 0.2) << i << "," << j;
+      EXPECT_NEAR(two.acc_task_il[i][j], one.acc_task_il[i][j], 0.2) << i << "," << j;
+    }
+  }
+}
+
+TEST(TwoRanksCollectives, AllreduceSumsAndBroadcastCopiesInFusedBuckets) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  const double r = g_comm->rank();
+  // Mixed dtypes and a tensor larger than one 32 MiB bucket.
+  std::vector<torch::Tensor> t = {torch::full({3}, r + 1.0, torch::kFloat32),
+                                  torch::full({2, 2}, r + 1.0, torch::kFloat64),
+                                  torch::full({9'000'000}, r + 1.0, torch::kFloat32),
+                                  torch::full({5}, static_cast<int64_t>(r + 1), torch::kInt64)};
+  g_comm->allreduce_sum(t);
+  for (const auto& x : t) EXPECT_TRUE(torch::all(x.to(torch::kFloat64) == 3.0).item<bool>());
+  std::vector<torch::Tensor> b = {torch::full({4}, r, torch::kFloat32)};
+  g_comm->broadcast(b, 1);
+  EXPECT_TRUE(torch::all(b[0] == 1.0).item<bool>());
+}
+
+}  // namespace
+}  // namespace clbench
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  auto comm = clbench::make_communicator(&argc, &argv);
+  clbench::g_comm = comm.get();
+  if (comm->rank() != 0) {  // one report, from rank 0
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  int failed = RUN_ALL_TESTS();
+  auto flag = torch::full({1}, static_cast<double>(failed != 0), torch::kFloat64);
+  failed = comm->sum(flag).item<double>() > 0;
+  return failed;
+}
