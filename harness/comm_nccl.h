@@ -1,0 +1,24 @@
+#pragma once
+// NCCL for CUDA tensors (Horovod/flashlight style): rank 0 makes the unique id, MPI broadcasts it,
+// every rank joins the communicator on its local GPU. Used by the MPI communicator whenever the
+// tensors it is given live on a GPU.
+#include <torch/types.h>
+
+namespace clbench {
+
+class NcclComm {
+ public:
+  // With size > 1, MPI must be initialised (the unique id travels over MPI_COMM_WORLD).
+  NcclComm(int rank, int size, int local_rank);
+  ~NcclComm();
+  NcclComm(const NcclComm&) = delete;
+  NcclComm& operator=(const NcclComm&) = delete;
+
+  void allreduce_sum(torch::Tensor& flat);  // in place, on the tensor's current CUDA stream
+  void broadcast(torch::Tensor& flat, int root);
+
+ private:
+  void* comm_ = nullptr;  // ncclComm_t
+};
+
+}  // namespace clbench
