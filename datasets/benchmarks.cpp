@@ -3,34 +3,17 @@
 #include <algorithm>
 
 #include "datasets/class_order.h"
-#include "harness/error.h"
+#include "harness/registry.h"
 
 namespace clbench {
-namespace {
-std::vector<BenchmarkEntry>& registry() {
-  static std::vector<BenchmarkEntry> entries;
-  return entries;
-}
-}  // namespace
-
 bool register_benchmark(BenchmarkEntry entry) {
-  registry().push_back(std::move(entry));
-  return true;
+  return Registry<BenchmarkEntry>::add(std::move(entry));
 }
-
 const std::vector<BenchmarkEntry>& benchmarks() {
-  auto& r = registry();
-  std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  return r;
+  return Registry<BenchmarkEntry>::all();
 }
-
 const BenchmarkEntry& find_benchmark(const std::string& name) {
-  for (const auto& b : benchmarks()) {
-    if (b.name == name) return b;
-  }
-  std::string valid;
-  for (const auto& b : benchmarks()) valid += (valid.empty() ? "" : ", ") + b.name;
-  throw Error("unknown benchmark '" + name + "'; valid: " + valid);
+  return Registry<BenchmarkEntry>::find(name, "benchmark");
 }
 
 std::string class_order_algorithm(const Config& cfg) {

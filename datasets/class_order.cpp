@@ -29,7 +29,8 @@ Mt19937 Mt19937::from_array(const std::vector<uint32_t>& key) {
   const int key_length = static_cast<int>(key.size());
   int i = 1, j = 0;
   for (int k = (kN > key_length ? kN : key_length); k > 0; --k) {
-    mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1664525U)) + key[j] + static_cast<uint32_t>(j);
+    mt[i] =
+        (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1664525U)) + key[j] + static_cast<uint32_t>(j);
     ++i;
     ++j;
     if (i >= kN) {

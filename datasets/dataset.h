@@ -13,7 +13,7 @@ class Dataset {
  public:
   virtual ~Dataset() = default;
   virtual int64_t size() const = 0;
-  virtual int64_t label(int64_t index) const = 0;  // the dataset's own label id
+  virtual int64_t label(int64_t index) const = 0;        // the dataset's own label id
   virtual std::vector<int64_t> image_shape() const = 0;  // {C, H, W}
   // Float images {B, C, H, W} in [0, 1] for the given indices, in order.
   virtual torch::Tensor images(const std::vector<int64_t>& indices) const = 0;

@@ -19,8 +19,8 @@ std::string locate(const std::string& root, const std::string& stem) {
     if (std::filesystem::exists(path)) return path;
   }
   throw Error("missing data file: " + (std::filesystem::path(root) / (stem + ".gz")).string() +
-              "\n(Fashion-MNIST: 'apt-get install dataset-fashion-mnist' puts it in " + kDefaultRoot +
-              ", or pass --data-root DIR holding the four IDX files)");
+              "\n(Fashion-MNIST: 'apt-get install dataset-fashion-mnist' puts it in " +
+              kDefaultRoot + ", or pass --data-root DIR holding the four IDX files)");
 }
 
 std::shared_ptr<const Dataset> read_split(const std::string& root, const std::string& prefix) {
@@ -56,7 +56,9 @@ TaskStream make_split_fmnist(const Config& cfg) {
 }
 
 const bool registered = register_benchmark(
-    {"split-fmnist", "Fashion-MNIST (60k/10k), 5 tasks x 2 classes; IDX files, --data-root", {},
+    {"split-fmnist",
+     "Fashion-MNIST (60k/10k), 5 tasks x 2 classes; IDX files, --data-root",
+     {},
      {{"backbone", "mlp"}, {"epochs", 3}, {"lr", 0.01}, {"momentum", 0.9}, {"batch_size", 128}},
      make_split_fmnist});
 

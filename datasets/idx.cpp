@@ -42,7 +42,8 @@ IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& name) {
                 " (only unsigned byte, code 8)");
   }
   const int ndims = bytes[3];
-  if (ndims < 1 || ndims > 4) throw Error(name + ": bad IDX dimension count " + std::to_string(ndims));
+  if (ndims < 1 || ndims > 4)
+    throw Error(name + ": bad IDX dimension count " + std::to_string(ndims));
   const size_t header = 4 + 4 * static_cast<size_t>(ndims);
   if (bytes.size() < header) throw Error(name + ": truncated IDX header");
   IdxArray arr;
@@ -58,13 +59,16 @@ IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& name) {
   }
   const uint64_t payload = bytes.size() - header;
   if (payload != total) {
-    throw Error(name + ": IDX header promises " + std::to_string(total) + " bytes of data but the file has " +
-                std::to_string(payload) + (payload < total ? " (truncated)" : " (trailing bytes)"));
+    throw Error(name + ": IDX header promises " + std::to_string(total) +
+                " bytes of data but the file has " + std::to_string(payload) +
+                (payload < total ? " (truncated)" : " (trailing bytes)"));
   }
   arr.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
   return arr;
 }
 
-IdxArray read_idx(const std::string& path) { return parse_idx(read_gzip_or_raw(path), path); }
+IdxArray read_idx(const std::string& path) {
+  return parse_idx(read_gzip_or_raw(path), path);
+}
 
 }  // namespace clbench

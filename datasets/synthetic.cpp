@@ -27,7 +27,8 @@ TaskStream make_synthetic(const Config& cfg) {
   auto train = render(prototypes, cfg.integer("synthetic.train_per_class"), noise, gen);
   auto test = render(prototypes, cfg.integer("synthetic.test_per_class"), noise, gen);
   const int64_t per_task = cfg.integer("synthetic.classes_per_task");
-  return split_by_class("synthetic", train, test, configured_class_order(cfg, C), per_task, per_task);
+  return split_by_class("synthetic", train, test, configured_class_order(cfg, C), per_task,
+                        per_task);
 }
 
 const bool registered = register_benchmark(

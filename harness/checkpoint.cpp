@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "harness/error.h"
 #include "methods/method.h"

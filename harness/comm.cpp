@@ -17,7 +17,9 @@ void Communicator::average_gradients(const std::vector<torch::Tensor>& params, i
   for (auto& g : grads) g.mul_(inv);
 }
 
-void Communicator::abort(int code) { std::exit(code); }
+void Communicator::abort(int code) {
+  std::exit(code);
+}
 
 torch::Tensor Communicator::sum(const torch::Tensor& t) {
   std::vector<torch::Tensor> v{t.clone()};

@@ -21,12 +21,18 @@ constexpr int64_t kBucketBytes = 32 << 20;
 
 MPI_Datatype mpi_type(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return MPI_FLOAT;
-    case torch::kFloat64: return MPI_DOUBLE;
-    case torch::kInt64: return MPI_INT64_T;
-    case torch::kInt32: return MPI_INT32_T;
-    case torch::kUInt8: return MPI_UINT8_T;
-    default: throw Error(std::string("MPI communicator: unsupported dtype ") + c10::toString(t));
+    case torch::kFloat32:
+      return MPI_FLOAT;
+    case torch::kFloat64:
+      return MPI_DOUBLE;
+    case torch::kInt64:
+      return MPI_INT64_T;
+    case torch::kInt32:
+      return MPI_INT32_T;
+    case torch::kUInt8:
+      return MPI_UINT8_T;
+    default:
+      throw Error(std::string("MPI communicator: unsupported dtype ") + c10::toString(t));
   }
 }
 
@@ -35,7 +41,8 @@ void check(int rc, const char* what) {
 }
 
 bool launched_by_mpi() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+  for (const char* v :
+       {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
     if (std::getenv(v) != nullptr) return true;
   }
   return false;
@@ -60,8 +67,8 @@ class MpiCommunicator : public Communicator {
     for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}) {
       const int env = env_int(v, -1);
       if (env >= 0 && env != local_rank_ && size_ > 1) {
-        std::fprintf(stderr, "clbench: warning: rank %d: %s=%d but MPI says local rank %d\n", rank_, v,
-                     env, local_rank_);
+        std::fprintf(stderr, "clbench: warning: rank %d: %s=%d but MPI says local rank %d\n", rank_,
+                     v, env, local_rank_);
       }
     }
   }
@@ -104,7 +111,9 @@ class MpiCommunicator : public Communicator {
     });
   }
 
-  void barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
+  void barrier() override {
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
 
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
@@ -118,7 +127,8 @@ class MpiCommunicator : public Communicator {
   void for_each_bucket(std::vector<torch::Tensor>& tensors, Fn fn) {
     std::map<std::pair<int, int>, std::vector<torch::Tensor*>> groups;
     for (auto& t : tensors) {
-      groups[{static_cast<int>(t.device().type()), static_cast<int>(t.scalar_type())}].push_back(&t);
+      groups[{static_cast<int>(t.device().type()), static_cast<int>(t.scalar_type())}].push_back(
+          &t);
     }
     for (auto& [key, group] : groups) {
       size_t begin = 0;
@@ -128,7 +138,8 @@ class MpiCommunicator : public Communicator {
         do {
           bytes += group[end]->numel() * group[end]->element_size();
           ++end;
-        } while (end < group.size() && bytes + group[end]->numel() * group[end]->element_size() <= kBucketBytes);
+        } while (end < group.size() &&
+                 bytes + group[end]->numel() * group[end]->element_size() <= kBucketBytes);
         std::vector<torch::Tensor> flats;
         for (size_t i = begin; i < end; ++i) flats.push_back(group[i]->reshape({-1}));
         torch::Tensor flat = torch::cat(flats);

@@ -17,23 +17,34 @@ namespace clbench {
 namespace {
 
 void check(ncclResult_t rc, const char* what) {
-  if (rc != ncclSuccess) throw Error(std::string("NCCL ") + what + " failed: " + ncclGetErrorString(rc));
+  if (rc != ncclSuccess)
+    throw Error(std::string("NCCL ") + what + " failed: " + ncclGetErrorString(rc));
 }
 
 ncclDataType_t nccl_type(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return ncclFloat32;
-    case torch::kFloat64: return ncclFloat64;
-    case torch::kFloat16: return ncclFloat16;
-    case torch::kBFloat16: return ncclBfloat16;
-    case torch::kInt64: return ncclInt64;
-    case torch::kInt32: return ncclInt32;
-    case torch::kUInt8: return ncclUint8;
-    default: throw Error(std::string("NCCL: unsupported dtype ") + c10::toString(t));
+    case torch::kFloat32:
+      return ncclFloat32;
+    case torch::kFloat64:
+      return ncclFloat64;
+    case torch::kFloat16:
+      return ncclFloat16;
+    case torch::kBFloat16:
+      return ncclBfloat16;
+    case torch::kInt64:
+      return ncclInt64;
+    case torch::kInt32:
+      return ncclInt32;
+    case torch::kUInt8:
+      return ncclUint8;
+    default:
+      throw Error(std::string("NCCL: unsupported dtype ") + c10::toString(t));
   }
 }
 
-ncclComm_t as_comm(void* p) { return static_cast<ncclComm_t>(p); }
+ncclComm_t as_comm(void* p) {
+  return static_cast<ncclComm_t>(p);
+}
 
 }  // namespace
 
@@ -48,7 +59,8 @@ NcclComm::NcclComm(int rank, int size, int local_rank) {
 #endif
   }
   if (cudaSetDevice(local_rank) != cudaSuccess) {
-    throw Error("cannot select GPU " + std::to_string(local_rank) + " for rank " + std::to_string(rank));
+    throw Error("cannot select GPU " + std::to_string(local_rank) + " for rank " +
+                std::to_string(rank));
   }
   ncclComm_t comm;
   check(ncclCommInitRank(&comm, size, id, rank), "ncclCommInitRank");

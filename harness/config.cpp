@@ -38,16 +38,20 @@ nlohmann::json Config::flatten(const nlohmann::json& nested) {
 }
 
 nlohmann::json Config::read_file(const std::string& path) {
+  return flatten(read_object(path, "config file"));
+}
+
+nlohmann::json Config::read_object(const std::string& path, const std::string& what) {
   std::ifstream in(path);
-  if (!in) throw Error("cannot read config file " + path);
+  if (!in) throw Error("cannot read " + what + " " + path);
   nlohmann::json parsed;
   try {
     parsed = nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
-    throw Error("config file " + path + " is not valid JSON: " + e.what());
+    throw Error(what + " " + path + " is not valid JSON: " + e.what());
   }
-  if (!parsed.is_object()) throw Error("config file " + path + " must hold a JSON object");
-  return flatten(parsed);
+  if (!parsed.is_object()) throw Error(what + " " + path + " must hold a JSON object");
+  return parsed;
 }
 
 std::pair<std::string, nlohmann::json> Config::parse_assignment(const std::string& text) {
@@ -118,7 +122,8 @@ Config Config::resolve(const std::vector<OptionSpec>& specs, const nlohmann::jso
     if (spec == nullptr) {
       std::ostringstream valid;
       for (const auto& s : specs) {
-        if (s.key.find('.') != std::string::npos) valid << "\n  " << s.key << " (default " << s.default_value.dump() << ")";
+        if (s.key.find('.') != std::string::npos)
+          valid << "\n  " << s.key << " (default " << s.default_value.dump() << ")";
       }
       std::string msg = "unknown config key '" + key + "' for " + scope + ".";
       const std::string keys = valid.str();

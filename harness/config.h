@@ -25,6 +25,8 @@ class Config {
   static nlohmann::json flatten(const nlohmann::json& nested);
   // Reads a JSON object file, flattened. Errors name the file (and the parse position).
   static nlohmann::json read_file(const std::string& path);
+  // Reads a JSON object file as it is; `what` names it in errors ("config file", "suite file").
+  static nlohmann::json read_object(const std::string& path, const std::string& what);
   // "key=value": value parsed as a JSON literal when it is one (5, 1e-3, true, "x"), else a string.
   static std::pair<std::string, nlohmann::json> parse_assignment(const std::string& text);
 

@@ -16,20 +16,22 @@ std::vector<TaskAccuracy> evaluate_tasks(Method& method, const TaskStream& strea
   // Per task: correct class-IL, correct task-IL, samples.
   auto counts = torch::zeros({T, 3}, torch::kFloat64);
   for (const auto& task : stream.tasks) {
-    for_each_batch(stream, *stream.test_set, task.test, batch_size, comm, device, [&](const Batch& b) {
-      if (b.y.numel() == 0) return;
-      const auto logits = method.logits(b.x);
-      int64_t class_il = 0;
-      if (seen_classes > 0) {
-        class_il = logits.narrow(1, 0, seen_classes).argmax(1).eq(b.y).sum().item<int64_t>();
-      }
-      const int64_t width = task.class_end - task.class_begin;
-      const auto within = logits.narrow(1, task.class_begin, width).argmax(1) + task.class_begin;
-      const int64_t task_il = within.eq(b.y).sum().item<int64_t>();
-      counts[task.index][0] += static_cast<double>(class_il);
-      counts[task.index][1] += static_cast<double>(task_il);
-      counts[task.index][2] += static_cast<double>(b.y.size(0));
-    });
+    for_each_batch(
+        stream, *stream.test_set, task.test, batch_size, comm, device, [&](const Batch& b) {
+          if (b.y.numel() == 0) return;
+          const auto logits = method.logits(b.x);
+          int64_t class_il = 0;
+          if (seen_classes > 0) {
+            class_il = logits.narrow(1, 0, seen_classes).argmax(1).eq(b.y).sum().item<int64_t>();
+          }
+          const int64_t width = task.class_end - task.class_begin;
+          const auto within =
+              logits.narrow(1, task.class_begin, width).argmax(1) + task.class_begin;
+          const int64_t task_il = within.eq(b.y).sum().item<int64_t>();
+          counts[task.index][0] += static_cast<double>(class_il);
+          counts[task.index][1] += static_cast<double>(task_il);
+          counts[task.index][2] += static_cast<double>(b.y.size(0));
+        });
   }
   std::vector<torch::Tensor> reduce{counts};
   comm.allreduce_sum(reduce);

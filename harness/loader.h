@@ -15,7 +15,8 @@ class Communicator;
 uint64_t mix_seed(std::initializer_list<uint64_t> parts);
 // Fisher-Yates with an mt19937_64 and exact rejection sampling (no libstdc++-specific shuffle).
 std::vector<int64_t> shuffled(std::vector<int64_t> values, uint64_t seed);
-// Rank `rank` of `size`'s contiguous share of a global batch (the first n % size ranks get one more).
+// Rank `rank` of `size`'s contiguous share of a global batch (the first n % size ranks get one
+// more).
 std::vector<int64_t> shard(const std::vector<int64_t>& global, int rank, int size);
 
 // Calls fn(global) for each global batch of `indices` (in the given order).

@@ -5,17 +5,17 @@
 #include <fstream>
 #include <iostream>
 
+#include <torch/torch.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "datasets/benchmarks.h"
 #include "harness/comm.h"
-#include "harness/trainer.h"
 #include "harness/error.h"
 #include "harness/models.h"
 #include "harness/progress.h"
 #include "harness/run.h"
+#include "harness/trainer.h"
 #include "methods/method.h"
 #include "results/leaderboard.h"
 #include "results/result_file.h"
@@ -42,7 +42,8 @@ int cmd_list(bool keys) {
     if (keys) print_keys(b.keys, "      ");
   }
   std::printf("backbones:\n");
-  for (const auto& b : backbones()) std::printf("  %-12s %s\n", b.name.c_str(), b.description.c_str());
+  for (const auto& b : backbones())
+    std::printf("  %-12s %s\n", b.name.c_str(), b.description.c_str());
   if (keys) {
     std::printf("common keys (--set key=value, or a flag):\n");
     print_keys(common_specs(), "  ");
@@ -53,7 +54,9 @@ int cmd_list(bool keys) {
 constexpr int kExitInterrupted = 75;  // EX_TEMPFAIL: checkpoint written, rerun with --resume
 volatile std::sig_atomic_t g_stop_signal = 0;
 
-void on_stop_signal(int signal) { g_stop_signal = signal; }
+void on_stop_signal(int signal) {
+  g_stop_signal = signal;
+}
 
 struct RunArgs {
   std::string config_file;
@@ -121,14 +124,7 @@ int cmd_run(const RunArgs& args, Communicator& comm) {
 // A suite file: {"defaults": {...}, "benchmarks": [...], "methods": [name | {"method": name,
 // "name": label, "set": {...}}], "seeds": [...]} expands to benchmarks x methods x seeds.
 std::vector<nlohmann::json> expand_suite(const std::string& path, const nlohmann::json& overrides) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read suite file " + path);
-  nlohmann::json suite;
-  try {
-    suite = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error("suite file " + path + " is not valid JSON: " + e.what());
-  }
+  const nlohmann::json suite = Config::read_object(path, "suite file");
   auto list = [&](const char* key) {
     if (!suite.contains(key) || !suite[key].is_array() || suite[key].empty()) {
       throw Error("suite file " + path + ": '" + key + "' must be a non-empty list");
@@ -147,9 +143,13 @@ std::vector<nlohmann::json> expand_suite(const std::string& path, const nlohmann
         } else if (m.is_object() && m.contains("method")) {
           user["method"] = m["method"];
           if (m.contains("name")) user["name"] = m["name"];
-          for (const auto& [k, v] : Config::flatten(m.value("set", nlohmann::json::object())).items()) user[k] = v;
+          for (const auto& [k, v] :
+               Config::flatten(m.value("set", nlohmann::json::object())).items())
+            user[k] = v;
         } else {
-          throw Error("suite file " + path + ": a method entry must be a name or an object with \"method\", got " + m.dump());
+          throw Error("suite file " + path +
+                      ": a method entry must be a name or an object with \"method\", got " +
+                      m.dump());
         }
         user["seed"] = seed;
         for (const auto& [k, v] : overrides.items()) user[k] = v;
@@ -171,14 +171,17 @@ int cmd_suite(const std::string& file, const RunArgs& args, int64_t index, bool 
   }
   if (index >= static_cast<int64_t>(plans.size())) {
     throw Error("suite " + file + " has " + std::to_string(plans.size()) + " runs; --index " +
-                std::to_string(index) + " is out of range (0.." + std::to_string(plans.size() - 1) + ")");
+                std::to_string(index) + " is out of range (0.." + std::to_string(plans.size() - 1) +
+                ")");
   }
   int done = 0, skipped = 0;
   for (size_t i = 0; i < plans.size(); ++i) {
     if (index >= 0 && static_cast<int64_t>(i) != index) continue;
-    (run_one(plans[i], comm, /*resume=*/true, args.force, args.checkpoint_every) ? done : skipped)++;
+    (run_one(plans[i], comm, /*resume=*/true, args.force, args.checkpoint_every) ? done
+                                                                                 : skipped)++;
   }
-  if (comm.is_root()) std::printf("suite %s: %d run, %d already complete\n", file.c_str(), done, skipped);
+  if (comm.is_root())
+    std::printf("suite %s: %d run, %d already complete\n", file.c_str(), done, skipped);
   return 0;
 }
 
@@ -222,7 +225,10 @@ int main(int argc, char** argv) {
   RunArgs args;
   auto flag = [&](const std::string& name, const std::string& key, const std::string& help) {
     run->add_option_function<std::string>(
-        name, [&args, key](const std::string& v) { args.flags[key] = Config::parse_assignment(key + "=" + v).second; },
+        name,
+        [&args, key](const std::string& v) {
+          args.flags[key] = Config::parse_assignment(key + "=" + v).second;
+        },
         help);
   };
   auto text_flag = [&](const std::string& name, const std::string& key, const std::string& help) {
@@ -251,8 +257,9 @@ int main(int argc, char** argv) {
   run->add_option("--checkpoint-every", args.checkpoint_every,
                   "also checkpoint every N steps (always after each task)");
 
-  auto* suite = app.add_subcommand("suite", "run benchmarks x methods x seeds from a JSON file, "
-                                            "skipping complete results and resuming checkpoints");
+  auto* suite = app.add_subcommand("suite",
+                                   "run benchmarks x methods x seeds from a JSON file, "
+                                   "skipping complete results and resuming checkpoints");
   std::string suite_file;
   int64_t suite_index = -1;
   bool suite_count = false;
@@ -299,7 +306,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     const bool clear = dynamic_cast<const clbench::Error*>(&e) != nullptr;
     if (comm && comm->size() > 1) {
-      std::fprintf(stderr, "clbench: rank %d: %s%s\n", comm->rank(), clear ? "error: " : "unexpected error: ", e.what());
+      std::fprintf(stderr, "clbench: rank %d: %s%s\n", comm->rank(),
+                   clear ? "error: " : "unexpected error: ", e.what());
       std::fflush(stderr);
       comm->abort(1);  // never leave the other ranks waiting in a collective
     }

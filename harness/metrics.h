@@ -9,12 +9,13 @@ namespace clbench {
 using Matrix = std::vector<std::vector<double>>;
 
 struct Metrics {
-  double final_acc = 0;           // (1/T) sum_j R[T][j]
-  double final_acc_weighted = 0;  // accuracy over all test samples of tasks 1..T (PILOT/SD-LoRA "Acc")
-  double aaa = 0;                 // mean over t of the sample-weighted accuracy on tasks 1..t after t
-  double forgetting = 0;          // Chaudhry et al. 2018, F_T
-  double bwt = 0;                 // Lopez-Paz & Ranzato 2017
-  double fwt = 0;                 // Lopez-Paz & Ranzato 2017, against the random-init accuracy b_j
+  double final_acc = 0;  // (1/T) sum_j R[T][j]
+  double final_acc_weighted =
+      0;                  // accuracy over all test samples of tasks 1..T (PILOT/SD-LoRA "Acc")
+  double aaa = 0;         // mean over t of the sample-weighted accuracy on tasks 1..t after t
+  double forgetting = 0;  // Chaudhry et al. 2018, F_T
+  double bwt = 0;         // Lopez-Paz & Ranzato 2017
+  double fwt = 0;         // Lopez-Paz & Ranzato 2017, against the random-init accuracy b_j
 };
 
 double final_accuracy(const Matrix& R);

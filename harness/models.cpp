@@ -25,15 +25,17 @@ CnnImpl::CnnImpl(const CnnOptions& opts) : options(opts) {
   namespace nn = torch::nn;
   const int64_t w = options.width();
   const int64_t pooled = options.image_size() / 4;
-  body = nn::Sequential(
-      nn::Conv2d(nn::Conv2dOptions(options.in_channels(), w, 3).padding(1)), nn::ReLU(),
-      nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(w, 2 * w, 3).padding(1)), nn::ReLU(),
-      nn::MaxPool2d(2), nn::Flatten(), nn::Linear(2 * w * pooled * pooled, options.features()),
-      nn::ReLU());
+  body = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(options.in_channels(), w, 3).padding(1)),
+                        nn::ReLU(), nn::MaxPool2d(2),
+                        nn::Conv2d(nn::Conv2dOptions(w, 2 * w, 3).padding(1)), nn::ReLU(),
+                        nn::MaxPool2d(2), nn::Flatten(),
+                        nn::Linear(2 * w * pooled * pooled, options.features()), nn::ReLU());
   register_module("body", body);
 }
 
-torch::Tensor CnnImpl::forward(const torch::Tensor& images) { return body->forward(images); }
+torch::Tensor CnnImpl::forward(const torch::Tensor& images) {
+  return body->forward(images);
+}
 
 ClassifierImpl::ClassifierImpl(std::shared_ptr<BackboneImpl> bb, int64_t num_classes)
     : backbone(std::move(bb)) {

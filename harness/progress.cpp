@@ -6,7 +6,9 @@
 
 namespace clbench {
 
-Progress Progress::for_rank(int rank) { return Progress(rank == 0, isatty(fileno(stderr)) == 1); }
+Progress Progress::for_rank(int rank) {
+  return Progress(rank == 0, isatty(fileno(stderr)) == 1);
+}
 
 void Progress::start_run(const std::string& title) {
   if (enabled_) std::fprintf(stderr, "%s\n", title.c_str());

@@ -25,8 +25,10 @@ std::vector<OptionSpec> common_specs() {
       {"backbone", "mlp", "feature extractor", backbone_names()},
       {"scenario", "class-il", "training/evaluation protocol", {"class-il", "task-il"}},
       {"seed", 0, "seed of initialisation, data order and method randomness"},
-      {"class_order", "auto", "identity | pycil (numpy permutation) | coda (CPython shuffle); "
-                              "auto: pycil when class_order_seed >= 0, else identity",
+      {"class_order",
+       "auto",
+       "identity | pycil (numpy permutation) | coda (CPython shuffle); "
+       "auto: pycil when class_order_seed >= 0, else identity",
        {"auto", "identity", "pycil", "coda"}},
       {"class_order_seed", -1, "seed of the class order (-1: identity order)"},
       {"data_root", "", "dataset folder (default: the benchmark's)"},
@@ -41,7 +43,9 @@ std::vector<OptionSpec> common_specs() {
       {"grad_shards", 0,
        "cut every global batch into this many parts, a multiple of the rank count (0: one per "
        "rank). Runs with the same value give bit-identical numbers on 1 or 2 ranks"},
-      {"device", "auto", "cpu | cuda (rank r uses GPU local_rank) | auto (cuda when available)",
+      {"device",
+       "auto",
+       "cpu | cuda (rank r uses GPU local_rank) | auto (cuda when available)",
        {"auto", "cpu", "cuda"}},
   };
 }
@@ -51,7 +55,8 @@ namespace {
 std::string user_string(const nlohmann::json& user, const std::string& key,
                         const std::string& fallback) {
   if (!user.contains(key)) return fallback;
-  if (!user[key].is_string()) throw Error("bad value " + user[key].dump() + " for key '" + key + "'");
+  if (!user[key].is_string())
+    throw Error("bad value " + user[key].dump() + " for key '" + key + "'");
   return user[key].get<std::string>();
 }
 
@@ -60,7 +65,8 @@ std::vector<OptionSpec> layered_specs(const BenchmarkEntry& bench, const MethodE
   auto specs = common_specs();
   for (const auto* defaults : {&bench.defaults, &method.defaults}) {
     for (auto& spec : specs) {
-      if (defaults->contains(spec.key)) spec.default_value = checked_value(spec, (*defaults)[spec.key]);
+      if (defaults->contains(spec.key))
+        spec.default_value = checked_value(spec, (*defaults)[spec.key]);
     }
   }
   specs.insert(specs.end(), bench.keys.begin(), bench.keys.end());
@@ -86,7 +92,8 @@ RunPlan plan_run(const nlohmann::json& user) {
   }
   for (const char* key : {"epochs", "batch_size", "eval_batch_size"}) {
     if (plan.config.integer(key) < 1) {
-      throw Error("bad value " + plan.config.at(key).dump() + " for key '" + key + "': must be >= 1");
+      throw Error("bad value " + plan.config.at(key).dump() + " for key '" + key +
+                  "': must be >= 1");
     }
   }
   if (plan.config.num("lr") <= 0) {
@@ -118,15 +125,17 @@ torch::Device pick_device(const Config& cfg, const Communicator& comm) {
 }
 
 // Keys that may differ between a checkpoint and its resume without changing any number.
-bool affects_results(const std::string& key) { return key != "threads" && key != "device"; }
+bool affects_results(const std::string& key) {
+  return key != "threads" && key != "device";
+}
 
 void check_same_config(const std::string& path, const std::string& stored_json, const Config& now) {
   const auto stored = nlohmann::json::parse(stored_json);
   std::string diff;
   for (const auto& [key, value] : now.values().items()) {
     if (affects_results(key) && (!stored.contains(key) || stored[key] != value)) {
-      diff += "\n  " + key + ": checkpoint " + (stored.contains(key) ? stored[key].dump() : "(absent)") +
-              ", now " + value.dump();
+      diff += "\n  " + key + ": checkpoint " +
+              (stored.contains(key) ? stored[key].dump() : "(absent)") + ", now " + value.dump();
     }
   }
   if (!diff.empty()) {
@@ -154,7 +163,8 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
                 " ranks");
   }
   std::vector<int> my_shards;
-  for (int k = 0; k < shard_count / world; ++k) my_shards.push_back(comm.rank() * (shard_count / world) + k);
+  for (int k = 0; k < shard_count / world; ++k)
+    my_shards.push_back(comm.rank() * (shard_count / world) + k);
 
   torch::manual_seed(static_cast<uint64_t>(plan.seed));
   const std::string backbone = cfg.str("backbone");
@@ -218,9 +228,12 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
     checkpoint->restore_model(*model);
     start = checkpoint->state;
     control.restore_method = [&](Method& m) { checkpoint->restore_method(m); };
-    control.restore_optimizer = [&](torch::optim::Optimizer& o) { checkpoint->restore_optimizer(o); };
+    control.restore_optimizer = [&](torch::optim::Optimizer& o) {
+      checkpoint->restore_optimizer(o);
+    };
     progress.note("resuming from " + ckpt_path + " at task " + std::to_string(start.task + 1) +
-                  ", epoch " + std::to_string(start.epoch + 1) + ", step " + std::to_string(start.step));
+                  ", epoch " + std::to_string(start.epoch + 1) + ", step " +
+                  std::to_string(start.step));
   } else if (options.resume) {
     progress.note("no checkpoint at " + ckpt_path + "; starting from the beginning");
   }
@@ -233,8 +246,8 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
   };
 
   progress.start_run(plan.method + " on " + plan.benchmark + " (" + cfg.str("scenario") + ", " +
-                     std::to_string(stream.num_tasks()) + " tasks, backbone " + cfg.str("backbone") +
-                     ", seed " + std::to_string(plan.seed) + ")");
+                     std::to_string(stream.num_tasks()) + " tasks, backbone " +
+                     cfg.str("backbone") + ", seed " + std::to_string(plan.seed) + ")");
   StreamRecord rec = train_stream(stream, method, comm, session->trainer, progress, start, control);
 
   RunResult r;

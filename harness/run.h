@@ -47,8 +47,8 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm);
 std::string checkpoint_path(const RunPlan& plan);
 
 struct RunOptions {
-  bool resume = false;           // continue from the checkpoint if there is one
-  int64_t checkpoint_every = 0;  // also checkpoint every N steps (always after each task)
+  bool resume = false;                   // continue from the checkpoint if there is one
+  int64_t checkpoint_every = 0;          // also checkpoint every N steps (always after each task)
   std::function<bool()> stop_requested;  // polled after every step (all ranks agree)
 };
 

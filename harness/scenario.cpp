@@ -22,7 +22,8 @@ TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> 
   for (int64_t k = 0; k < C; ++k) {
     const int64_t id = class_order[k];
     if (id < 0 || id >= C || s.to_internal[id] != -1) {
-      throw Error(s.benchmark + ": class order is not a permutation of 0.." + std::to_string(C - 1));
+      throw Error(s.benchmark + ": class order is not a permutation of 0.." +
+                  std::to_string(C - 1));
     }
     s.to_internal[id] = k;
   }
@@ -64,7 +65,8 @@ torch::Tensor Batch::mean(const torch::Tensor& per_sample) const {
 Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& indices,
                  int64_t global_size, int shards, int shard) {
   std::vector<int64_t> labels(indices.size());
-  for (size_t i = 0; i < indices.size(); ++i) labels[i] = stream.to_internal[data.label(indices[i])];
+  for (size_t i = 0; i < indices.size(); ++i)
+    labels[i] = stream.to_internal[data.label(indices[i])];
   Batch b;
   b.x = data.images(indices);
   b.y = torch::tensor(labels, torch::kLong);

@@ -65,10 +65,12 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
     const auto started = std::chrono::steady_clock::now();
     const double earlier = state.task == t ? state.task_elapsed : 0.0;
     auto elapsed = [&] {
-      return earlier + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      return earlier +
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     };
     method.begin_task(task);
-    if (resume_mid_task && t == state.task && control.restore_method) control.restore_method(method);
+    if (resume_mid_task && t == state.task && control.restore_method)
+      control.restore_method(method);
     const auto params = method.trainable_parameters();
     if (static_cast<int>(rec.trainable_params.size()) == t) {
       rec.trainable_params.push_back(count_parameters(params));
@@ -95,43 +97,44 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
 
     const int64_t first_epoch = t == state.task ? state.epoch : 0;
     for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
-      auto order = shuffled(indices, mix_seed({uint64_t(o.seed), uint64_t(task.index), uint64_t(epoch)}));
+      auto order =
+          shuffled(indices, mix_seed({uint64_t(o.seed), uint64_t(task.index), uint64_t(epoch)}));
       int64_t step = (t == state.task && epoch == state.epoch) ? state.step : 0;
-      order.erase(order.begin(), order.begin() + std::min<int64_t>(step * o.batch_size, order.size()));
+      order.erase(order.begin(),
+                  order.begin() + std::min<int64_t>(step * o.batch_size, order.size()));
       for_each_global_batch(order, o.batch_size, [&](const std::vector<int64_t>& global) {
-                       optimizer->zero_grad();
-                       // Gradients accumulate over this rank's shards in order, then sum over
-                       // ranks: 1 rank with 2 shards adds exactly what 2 ranks add.
-                       double value = 0;
-                       for (int s : o.shards) {
-                         const Batch batch =
-                             load_shard(stream, *stream.train_set, global, s, o.shard_count, o.device);
-                         auto loss = method.loss(batch);
-                         const double part = loss.item<double>();
-                         if (!std::isfinite(part)) {
-                           throw Error("training diverged: loss is " + std::to_string(part) +
-                                       " at task " + std::to_string(task.index + 1) + ", epoch " +
-                                       std::to_string(epoch + 1) + ", step " +
-                                       std::to_string(step + 1) +
-                                       "; lower the learning rate or the method's penalty strength");
-                         }
-                         value += part / o.shard_count;
-                         loss.backward();
-                       }
-                       comm.average_gradients(params, o.shard_count);
-                       method.after_backward();
-                       optimizer->step();
-                       method.after_step();
-                       progress.step(static_cast<int>(epoch), step++, value);
-                       ++total_steps;
-                       if (control.stop_requested && control.stop_requested()) {
-                         checkpoint(epoch, step, optimizer.get());
-                         throw Interrupted();
-                       }
-                       if (control.checkpoint_every > 0 && total_steps % control.checkpoint_every == 0) {
-                         checkpoint(epoch, step, optimizer.get());
-                       }
-                     });
+        optimizer->zero_grad();
+        // Gradients accumulate over this rank's shards in order, then sum over
+        // ranks: 1 rank with 2 shards adds exactly what 2 ranks add.
+        double value = 0;
+        for (int s : o.shards) {
+          const Batch batch =
+              load_shard(stream, *stream.train_set, global, s, o.shard_count, o.device);
+          auto loss = method.loss(batch);
+          const double part = loss.item<double>();
+          if (!std::isfinite(part)) {
+            throw Error("training diverged: loss is " + std::to_string(part) + " at task " +
+                        std::to_string(task.index + 1) + ", epoch " + std::to_string(epoch + 1) +
+                        ", step " + std::to_string(step + 1) +
+                        "; lower the learning rate or the method's penalty strength");
+          }
+          value += part / o.shard_count;
+          loss.backward();
+        }
+        comm.average_gradients(params, o.shard_count);
+        method.after_backward();
+        optimizer->step();
+        method.after_step();
+        progress.step(static_cast<int>(epoch), step++, value);
+        ++total_steps;
+        if (control.stop_requested && control.stop_requested()) {
+          checkpoint(epoch, step, optimizer.get());
+          throw Interrupted();
+        }
+        if (control.checkpoint_every > 0 && total_steps % control.checkpoint_every == 0) {
+          checkpoint(epoch, step, optimizer.get());
+        }
+      });
     }
     method.end_task(task);
     rec.task_seconds.push_back(elapsed());

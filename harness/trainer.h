@@ -28,7 +28,7 @@ struct TrainerOptions {
   double lr = 0.01, momentum = 0.0, weight_decay = 0.0;
   int64_t seed = 0;
   torch::Device device = torch::kCPU;
-  int shard_count = 1;       // parts each global batch is cut into (a multiple of the ranks)
+  int shard_count = 1;            // parts each global batch is cut into (a multiple of the ranks)
   std::vector<int> shards = {0};  // the parts this rank computes
 };
 
@@ -50,7 +50,8 @@ struct TrainerState {
 
 // Checkpointing and interruption. Every callback may be empty.
 struct TrainerControl {
-  int64_t checkpoint_every = 0;  // also checkpoint every N optimizer steps (0: only after each task)
+  int64_t checkpoint_every =
+      0;  // also checkpoint every N optimizer steps (0: only after each task)
   // Writes a checkpoint of `state`; `optimizer` is null at a task boundary.
   std::function<void(const TrainerState& state, const torch::optim::Optimizer* optimizer)> save;
   // Resume mid-task: restores the method (after begin_task) and the optimizer (once created).

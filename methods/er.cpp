@@ -38,7 +38,8 @@ class Er : public Method {
     if (memory_.empty()) return Method::loss(batch);
     // The replay draw is global (same RNG stream on every rank); each rank loads its shard.
     const int64_t want = opt_.batch() > 0 ? opt_.batch() : ctx_.batch_size;
-    auto draw = shuffled(memory_.samples(), mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_, 0xE5}));
+    auto draw = shuffled(memory_.samples(),
+                         mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_, 0xE5}));
     draw.resize(std::min<size_t>(draw.size(), static_cast<size_t>(want)));
     Batch replay = load_shard(*ctx_.stream, *ctx_.stream->train_set, draw, batch.shard,
                               batch.shards, ctx_.device);
@@ -60,7 +61,8 @@ class Er : public Method {
       candidates[ctx_.stream->to_internal[ctx_.stream->train_set->label(i)]].push_back(i);
     }
     for (auto& [c, pool] : candidates) {
-      pool = shuffled(pool, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), uint64_t(c), 0xB0F}));
+      pool =
+          shuffled(pool, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), uint64_t(c), 0xB0F}));
     }
     memory_.update(candidates);
   }
@@ -68,7 +70,8 @@ class Er : public Method {
   void save(torch::serialize::OutputArchive& a) const override {
     save_int(a, "step", static_cast<int64_t>(step_));
     std::vector<torch::Tensor> classes;
-    for (const auto& [c, n] : memory_.counts()) classes.push_back(torch::tensor({c, n}, torch::kLong));
+    for (const auto& [c, n] : memory_.counts())
+      classes.push_back(torch::tensor({c, n}, torch::kLong));
     save_tensors(a, "class_counts", classes);
     save_tensors(a, "samples", {torch::tensor(memory_.samples(), torch::kLong)});
   }

@@ -47,7 +47,8 @@ class Ewc : public Method {
     for (const auto& p : trainable_parameters()) theta.push_back(p.detach().clone());
     if (opt_.online() && !anchors_.empty()) {
       auto& a = anchors_.front();
-      for (size_t i = 0; i < fisher.size(); ++i) a.fisher[i] = opt_.gamma() * a.fisher[i] + fisher[i];
+      for (size_t i = 0; i < fisher.size(); ++i)
+        a.fisher[i] = opt_.gamma() * a.fisher[i] + fisher[i];
       a.theta = std::move(theta);
     } else {
       anchors_.push_back({std::move(fisher), std::move(theta)});
@@ -81,7 +82,8 @@ class Ewc : public Method {
     const auto params = trainable_parameters();
     std::vector<torch::Tensor> fisher;
     for (const auto& p : params) fisher.push_back(torch::zeros_like(p));
-    auto order = shuffled(task.train, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), 0xF15E}));
+    auto order =
+        shuffled(task.train, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), 0xF15E}));
     order.resize(std::min<size_t>(order.size(), static_cast<size_t>(opt_.fisher_samples())));
     // Sums per shard, then over shards in order: the same additions on 1 or 2 ranks.
     for (int s : ctx_.shards) {

@@ -17,8 +17,8 @@ class Joint : public Method {
   }
 };
 
-const bool registered = register_method(method_entry<Joint>(
-    "joint", "upper bound: at task t train on the union of tasks 1..t"));
+const bool registered = register_method(
+    method_entry<Joint>("joint", "upper bound: at task t train on the union of tasks 1..t"));
 
 }  // namespace
 }  // namespace clbench

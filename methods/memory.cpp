@@ -5,7 +5,8 @@
 namespace clbench {
 
 ClassBalancedMemory::ClassBalancedMemory(int64_t capacity) : capacity_(capacity) {
-  if (capacity < 0) throw Error("replay memory capacity must be >= 0, got " + std::to_string(capacity));
+  if (capacity < 0)
+    throw Error("replay memory capacity must be >= 0, got " + std::to_string(capacity));
 }
 
 void ClassBalancedMemory::update(const std::map<int64_t, std::vector<int64_t>>& new_classes) {

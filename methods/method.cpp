@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "harness/error.h"
+#include "harness/registry.h"
 
 namespace clbench {
 
@@ -44,14 +45,19 @@ torch::Tensor Method::loss(const Batch& batch) {
   return classification_loss(ctx_.model->forward(batch.x), batch);
 }
 
-torch::Tensor Method::logits(const torch::Tensor& images) { return ctx_.model->forward(images); }
+torch::Tensor Method::logits(const torch::Tensor& images) {
+  return ctx_.model->forward(images);
+}
 
-std::vector<torch::Tensor> Method::trainable_parameters() { return ctx_.model->parameters(); }
+std::vector<torch::Tensor> Method::trainable_parameters() {
+  return ctx_.model->parameters();
+}
 
 void save_tensors(torch::serialize::OutputArchive& a, const std::string& key,
                   const std::vector<torch::Tensor>& tensors) {
   save_int(a, key + ".count", static_cast<int64_t>(tensors.size()));
-  for (size_t i = 0; i < tensors.size(); ++i) a.write(key + "." + std::to_string(i), tensors[i], true);
+  for (size_t i = 0; i < tensors.size(); ++i)
+    a.write(key + "." + std::to_string(i), tensors[i], true);
 }
 
 std::vector<torch::Tensor> load_tensors(torch::serialize::InputArchive& a, const std::string& key) {
@@ -70,31 +76,14 @@ int64_t load_int(torch::serialize::InputArchive& a, const std::string& key) {
   return v.toInt();
 }
 
-namespace {
-std::vector<MethodEntry>& registry() {
-  static std::vector<MethodEntry> entries;
-  return entries;
-}
-}  // namespace
-
 bool register_method(MethodEntry entry) {
-  registry().push_back(std::move(entry));
-  return true;
+  return Registry<MethodEntry>::add(std::move(entry));
 }
-
 const std::vector<MethodEntry>& methods() {
-  auto& r = registry();
-  std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  return r;
+  return Registry<MethodEntry>::all();
 }
-
 const MethodEntry& find_method(const std::string& name) {
-  for (const auto& m : methods()) {
-    if (m.name == name) return m;
-  }
-  std::string valid;
-  for (const auto& m : methods()) valid += (valid.empty() ? "" : ", ") + m.name;
-  throw Error("unknown method '" + name + "'; valid: " + valid);
+  return Registry<MethodEntry>::find(name, "method");
 }
 
 }  // namespace clbench

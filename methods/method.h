@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "harness/config.h"
 #include "harness/models.h"
@@ -31,11 +31,11 @@ struct MethodContext {
   torch::Device device = torch::kCPU;
   int64_t seed = 0;
   int64_t batch_size = 0;  // global batch size
-  // Every global batch is cut into `shard_count` equal parts; this rank computes `shards`, in order.
-  // With shard_count fixed, 1 or 2 ranks give bit-identical gradients (see the trainer).
+  // Every global batch is cut into `shard_count` equal parts; this rank computes `shards`, in
+  // order. With shard_count fixed, 1 or 2 ranks give bit-identical gradients (see the trainer).
   int shard_count = 1;
   std::vector<int> shards = {0};
-  bool task_il = false;    // scenario: losses see only each sample's own task's classes
+  bool task_il = false;  // scenario: losses see only each sample's own task's classes
 };
 
 class Method {
@@ -46,7 +46,8 @@ class Method {
   // Samples trained on during `task` (joint: the union of tasks 1..t).
   virtual std::vector<int64_t> train_indices(const Task& task) const { return task.train; }
   virtual void begin_task(const Task& task);
-  virtual torch::Tensor loss(const Batch& batch);  // default: cross-entropy (see classification_loss)
+  virtual torch::Tensor loss(
+      const Batch& batch);  // default: cross-entropy (see classification_loss)
   virtual void after_backward() {}
   virtual void after_step() {}
   virtual void end_task(const Task& /*task*/) {}
@@ -111,4 +112,3 @@ MethodEntry method_entry(const std::string& name, const std::string& summary,
 }
 
 }  // namespace clbench
-

@@ -57,7 +57,9 @@ LeaderboardEntry summarise(const std::vector<RunResult>& runs) {
   return e;
 }
 
-nlohmann::json stat_json(const Stat& s) { return {{"mean", s.mean}, {"std", s.std}}; }
+nlohmann::json stat_json(const Stat& s) {
+  return {{"mean", s.mean}, {"std", s.std}};
+}
 
 std::string cell(const Stat& s, int runs) {
   char buf[64];
@@ -75,7 +77,8 @@ Leaderboard gather_leaderboard(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error("leaderboard: no such folder: " + dir);
   std::vector<std::string> files;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
     if (it->is_regular_file() && is_result_file(it->path())) files.push_back(it->path().string());
   }
   if (ec) throw Error("leaderboard: cannot list " + dir + ": " + ec.message());
@@ -133,14 +136,15 @@ std::string to_markdown(const Leaderboard& board) {
     if (e.benchmark != current || &e == &board.entries.front()) {
       current = e.benchmark;
       md << (&e == &board.entries.front() ? "" : "\n") << "### " << current << "\n\n"
-         << "| Label | Method | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT | FWT | "
+         << "| Label | Method | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT | "
+            "FWT | "
             "Acc (task-IL) |\n"
          << "|---|---|---|---|---|---|---|---|---|---|\n";
     }
-    md << "| " << e.label << " | " << e.method << " | " << e.runs << " | " << cell(e.final_acc, e.runs)
-       << " | " << cell(e.final_acc_weighted, e.runs) << " | " << cell(e.aaa, e.runs) << " | "
-       << cell(e.forgetting, e.runs) << " | " << cell(e.bwt, e.runs) << " | " << cell(e.fwt, e.runs)
-       << " | " << cell(e.task_il_final_acc, e.runs) << " |\n";
+    md << "| " << e.label << " | " << e.method << " | " << e.runs << " | "
+       << cell(e.final_acc, e.runs) << " | " << cell(e.final_acc_weighted, e.runs) << " | "
+       << cell(e.aaa, e.runs) << " | " << cell(e.forgetting, e.runs) << " | " << cell(e.bwt, e.runs)
+       << " | " << cell(e.fwt, e.runs) << " | " << cell(e.task_il_final_acc, e.runs) << " |\n";
   }
   if (!board.skipped.empty()) {
     md << "\nSkipped files:\n";

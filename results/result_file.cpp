@@ -17,17 +17,19 @@ namespace fs = std::filesystem;
 
 void check_length(const std::string& path, const std::string& what, size_t n, size_t T) {
   if (n != T) {
-    throw Error(path + ": " + what + " has " + std::to_string(n) + " entries, expected T = " +
-                std::to_string(T));
+    throw Error(path + ": " + what + " has " + std::to_string(n) +
+                " entries, expected T = " + std::to_string(T));
   }
 }
 
 void validate(const std::string& path, const RunResult& r) {
   const size_t T = r.acc_class_il.size();
   if (T == 0) throw Error(path + ": no tasks to write (empty class-IL accuracy matrix)");
-  for (size_t i = 0; i < T; ++i) check_length(path, "accuracy row " + std::to_string(i), r.acc_class_il[i].size(), T);
+  for (size_t i = 0; i < T; ++i)
+    check_length(path, "accuracy row " + std::to_string(i), r.acc_class_il[i].size(), T);
   check_length(path, "task-IL accuracy matrix", r.acc_task_il.size(), T);
-  for (size_t i = 0; i < T; ++i) check_length(path, "task-IL accuracy row " + std::to_string(i), r.acc_task_il[i].size(), T);
+  for (size_t i = 0; i < T; ++i)
+    check_length(path, "task-IL accuracy row " + std::to_string(i), r.acc_task_il[i].size(), T);
   check_length(path, "init (class-IL init accuracy)", r.init_class_il.size(), T);
   check_length(path, "init_task_il (task-IL init accuracy)", r.init_task_il.size(), T);
   check_length(path, "task_classes", r.task_classes.size(), T);
@@ -47,7 +49,8 @@ void validate(const std::string& path, const RunResult& r) {
 void write_doubles(H5::Group& g, const std::string& name, const std::vector<double>& v,
                    std::vector<hsize_t> dims) {
   H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
-  g.createDataSet(name, H5::PredType::IEEE_F64LE, space).write(v.data(), H5::PredType::NATIVE_DOUBLE);
+  g.createDataSet(name, H5::PredType::IEEE_F64LE, space)
+      .write(v.data(), H5::PredType::NATIVE_DOUBLE);
 }
 
 void write_ints(H5::Group& g, const std::string& name, const std::vector<int64_t>& v,
@@ -90,11 +93,14 @@ void write_metrics(H5::Group& g, const Metrics& m) {
 void write_file(const std::string& file, const RunResult& r) {
   H5::H5File h5(file, H5F_ACC_TRUNC);
   H5::Group root = h5.openGroup("/");
-  for (const auto& [name, value] :
-       {std::pair<const char*, const std::string*>{"method", &r.method},
-        {"benchmark", &r.benchmark}, {"label", &r.label}, {"scenario", &r.scenario},
-        {"class_order_algorithm", &r.class_order_algorithm}, {"config", &r.config_json},
-        {"clbench_version", &r.clbench_version}, {"status", &r.status}}) {
+  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"method", &r.method},
+                                    {"benchmark", &r.benchmark},
+                                    {"label", &r.label},
+                                    {"scenario", &r.scenario},
+                                    {"class_order_algorithm", &r.class_order_algorithm},
+                                    {"config", &r.config_json},
+                                    {"clbench_version", &r.clbench_version},
+                                    {"status", &r.status}}) {
     attr(root, name, *value);
   }
   attr(root, "seed", r.seed);
@@ -194,13 +200,14 @@ class Reader {
         !H5Aexists_by_name(file_.getId(), object.c_str(), name.c_str(), H5P_DEFAULT)) {
       throw Error(path_ + ": missing attribute " + (object == "/" ? "" : object) + "@" + name);
     }
-    return H5::Attribute(H5Aopen_by_name(file_.getId(), object.c_str(), name.c_str(), H5P_DEFAULT,
-                                         H5P_DEFAULT));
+    return H5::Attribute(
+        H5Aopen_by_name(file_.getId(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
   }
 
   std::string str(const std::string& object, const std::string& name) const {
     auto a = attribute(object, name);
-    if (a.getTypeClass() != H5T_STRING) throw Error(path_ + ": attribute " + object + "@" + name + " is not a string");
+    if (a.getTypeClass() != H5T_STRING)
+      throw Error(path_ + ": attribute " + object + "@" + name + " is not a string");
     std::string value;
     a.read(a.getStrType(), value);
     return value;
@@ -208,7 +215,8 @@ class Reader {
 
   int64_t integer(const std::string& object, const std::string& name) const {
     auto a = attribute(object, name);
-    if (a.getTypeClass() != H5T_INTEGER) throw Error(path_ + ": attribute " + object + "@" + name + " is not an integer");
+    if (a.getTypeClass() != H5T_INTEGER)
+      throw Error(path_ + ": attribute " + object + "@" + name + " is not an integer");
     int64_t v = 0;
     a.read(H5::PredType::NATIVE_INT64, &v);
     return v;
@@ -268,7 +276,8 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
 
   const auto dims = rd.shape_of("/accuracy/class_il");
   if (dims.size() != 2 || dims[0] != dims[1] || dims[0] == 0) {
-    rd.expect_shape("/accuracy/class_il", dims, {dims.empty() ? 1 : dims[0], dims.empty() ? 1 : dims[0]});
+    rd.expect_shape("/accuracy/class_il", dims,
+                    {dims.empty() ? 1 : dims[0], dims.empty() ? 1 : dims[0]});
     throw Error(path + ": /accuracy/class_il must be a non-empty square matrix");
   }
   const hsize_t T = dims[0];
@@ -319,7 +328,9 @@ void write_result(const std::string& path, RunResult r) {
   std::error_code ec;
   if (target.has_parent_path()) {
     fs::create_directories(target.parent_path(), ec);
-    if (ec) throw Error("cannot write " + path + ": cannot create folder " + target.parent_path().string() + " (" + ec.message() + ")");
+    if (ec)
+      throw Error("cannot write " + path + ": cannot create folder " +
+                  target.parent_path().string() + " (" + ec.message() + ")");
   }
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   try {

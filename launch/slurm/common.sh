@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by launch/slurm/train.sbatch and launch/slurm/suite-array.sbatch (sourced, not run):
 # picks the launcher, starts clbench on every task of the allocation, forwards the "time is up"
 # SIGTERM to it, and requeues the job when clbench was interrupted (exit 75: checkpoint written).
@@ -5,7 +6,8 @@
 # Environment (all optional):
 #   CLBENCH_LAUNCHER      auto (default) | srun | mpirun
 #                         auto: srun --mpi=pmix when this Slurm has the PMIx plugin
-#                         (srun --mpi=list), else mpirun (Open MPI reads the allocation itself)
+#                         (srun --mpi=list), else mpirun (Open MPI reads the allocation itself);
+#                         outside an allocation (script run by hand): mpirun, one rank
 #   CLBENCH_SRUN_MPI      the srun --mpi= plugin (default pmix; pmi2 for MPICH builds)
 #   CLBENCH_BIN           the clbench binary (default $CLBENCH_ROOT/build/clbench)
 #   CLBENCH_MAX_REQUEUES  stop requeueing after this many restarts (default 50)
@@ -23,7 +25,9 @@ clbench_tasks_here() {
 clbench_pick_launcher() {
   local l="${CLBENCH_LAUNCHER:-auto}"
   if [[ "$l" == auto ]]; then
-    if command -v srun >/dev/null && srun --mpi=list 2>&1 | grep -qw "${CLBENCH_SRUN_MPI:-pmix}"; then
+    if [[ -z "${SLURM_JOB_ID:-}" ]] && command -v mpirun >/dev/null; then
+      l=mpirun  # not in an allocation (the script run by hand): one rank, no new allocation
+    elif command -v srun >/dev/null && srun --mpi=list 2>&1 | grep -qw "${CLBENCH_SRUN_MPI:-pmix}"; then
       l=srun
     elif command -v mpirun >/dev/null; then
       l=mpirun
@@ -45,7 +49,8 @@ clbench_on_term() {
   CLBENCH_TERM=1
   CLBENCH_TRAPPED=1
   [[ -n "$CLBENCH_CHILD" ]] || return 0
-  clbench_log "SIGTERM/SIGINT: asking clbench to checkpoint and stop (it exits 75)"
+  clbench_log "SIGTERM/SIGINT (time limit, preemption or scancel): asking clbench to checkpoint and stop" \
+    "(it exits 75; slurmstepd may log this signal as CANCELLED)"
   if [[ "$CLBENCH_LAUNCHER_USED" == srun ]]; then
     # srun itself would kill the step on SIGTERM; signal the step's tasks instead (all nodes).
     scancel --signal=TERM "$SLURM_JOB_ID" 2>/dev/null || kill -TERM "$CLBENCH_CHILD" 2>/dev/null || true
@@ -132,6 +137,15 @@ clbench_finish() {
     local restarts="${SLURM_RESTART_COUNT:-0}" max="${CLBENCH_MAX_REQUEUES:-50}"
     if ((restarts >= max)); then
       clbench_log "interrupted, but already restarted $restarts times (CLBENCH_MAX_REQUEUES=$max): not requeueing"
+      exit "$rc"
+    fi
+    # scancel also sends SIGTERM (clbench checkpoints and exits 75 then too), but a cancelled job
+    # must stay cancelled: requeue only a job Slurm still counts as running (a time-limit or
+    # preemption warning signal comes while it does; after scancel it is COMPLETING).
+    local state
+    state="$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -n 1 | cut -d= -f2)"
+    if [[ -n "$state" && "$state" != RUNNING ]]; then
+      clbench_log "interrupted (exit $rc) while the job is $state (cancelled?): not requeueing; resubmit to resume"
       exit "$rc"
     fi
     trap '' TERM INT  # the requeue ends this instance of the job

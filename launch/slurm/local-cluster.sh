@@ -24,8 +24,16 @@ WAIT_S="${CLBENCH_SLURM_WAIT:-90}"
 log() { echo "local-cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-pid_alive() {  # pid file -> 0 when the process it names runs
-  [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
+pid_alive() {  # pid file [name] -> 0 when the process it names runs (not a zombie, right name)
+  [[ -s "$1" ]] || return 1
+  local pid stat comm
+  pid="$(cat "$1")"
+  stat="$(ps -o stat= -p "$pid" 2>/dev/null | tr -d ' ')" || return 1
+  [[ -n "$stat" && "$stat" != Z* ]] || return 1
+  if [[ -n "${2:-}" ]]; then
+    comm="$(ps -o comm= -p "$pid" 2>/dev/null | tr -d ' ')"
+    [[ "$comm" == "$2"* ]] || return 1
+  fi
 }
 
 munge_ok() { command -v munge >/dev/null && munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
@@ -119,17 +127,18 @@ EOF
   else
     mv "$CONF.tmp" "$CONF"
     log "wrote $CONF"
+    CONF_CHANGED=1
   fi
 }
 
 stop_pid() {  # pid file, name
-  if pid_alive "$1"; then
+  if pid_alive "$1" "$2"; then
     local pid i
     pid="$(cat "$1")"
     log "stopping $2 (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 40; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$1"
 }
@@ -145,13 +154,16 @@ cmd_stop() {
 }
 
 cmd_status() {
-  local s
-  pid_alive "$DIR/slurmctld.pid" && echo "slurmctld: running (pid $(cat "$DIR/slurmctld.pid"))" || echo "slurmctld: not running"
-  pid_alive "$DIR/slurmd.pid" && echo "slurmd: running (pid $(cat "$DIR/slurmd.pid"))" || echo "slurmd: not running"
-  munge_ok && echo "munged: running" || echo "munged: not running"
+  local s ok=0
+  local d
+  for d in slurmctld slurmd; do
+    if pid_alive "$DIR/$d.pid" "$d"; then echo "$d: running (pid $(cat "$DIR/$d.pid"))"; else echo "$d: not running"; ok=1; fi
+  done
+  if munge_ok; then echo "munged: running"; else echo "munged: not running"; ok=1; fi
   s="$(node_state)"
   echo "node $NODE: ${s:-unknown}"
-  usable_state "$s"
+  usable_state "$s" || ok=1
+  return $ok
 }
 
 cmd_start() {
@@ -160,22 +172,28 @@ cmd_start() {
   export PATH="$PATH:/usr/sbin:/sbin"
   mkdir -p "$DIR"/{state,spool,log}
   if [[ -f "$CONF" ]] && ! grep -qF "$MARKER" "$CONF"; then
-    if pid_alive "$DIR/slurmctld.pid" || scontrol ping 2>/dev/null | grep -q UP; then
+    if pid_alive "$DIR/slurmctld.pid" slurmctld || scontrol ping 2>/dev/null | grep -q UP; then
       log "$CONF was not written by this script; using the running cluster as it is"
       return 0
     fi
     die "$CONF exists and was not written by this script; not touching it (move it away to use this)"
   fi
   start_munge
+  CONF_CHANGED=0
   write_conf
+  if [[ $CONF_CHANGED == 1 ]] && { pid_alive "$DIR/slurmctld.pid" slurmctld || pid_alive "$DIR/slurmd.pid" slurmd; }; then
+    log "configuration changed: restarting the daemons"
+    stop_pid "$DIR/slurmd.pid" slurmd
+    stop_pid "$DIR/slurmctld.pid" slurmctld
+  fi
 
   local s restarted=0
-  if ! pid_alive "$DIR/slurmctld.pid"; then
+  if ! pid_alive "$DIR/slurmctld.pid" slurmctld; then
     log "starting slurmctld"
     slurmctld
     restarted=1
   fi
-  if ! pid_alive "$DIR/slurmd.pid"; then
+  if ! pid_alive "$DIR/slurmd.pid" slurmd; then
     log "starting slurmd"
     slurmd
     restarted=1
@@ -184,7 +202,9 @@ cmd_start() {
   local deadline=$((SECONDS + WAIT_S)) resumed=0
   while :; do
     s="$(node_state)"
-    if usable_state "$s"; then break; fi
+    if pid_alive "$DIR/slurmctld.pid" slurmctld && pid_alive "$DIR/slurmd.pid" slurmd && usable_state "$s"; then
+      break
+    fi
     # A node left down/drained by an earlier run (e.g. the machine's daemons were killed): resume.
     if [[ $resumed == 0 && "$s" =~ ^(down|drained|draining|drain|fail) ]]; then
       log "node $NODE is $s: resuming it"
@@ -192,7 +212,7 @@ cmd_start() {
       resumed=1
     fi
     if ((SECONDS >= deadline)); then
-      log "node $NODE not usable after ${WAIT_S}s (state: ${s:-no answer})"
+      log "node $NODE not usable after ${WAIT_S}s (state: ${s:-no answer}; $(cmd_status 2>&1 | head -n 2 | tr '\n' ' '))"
       sinfo -N -l >&2 || true
       log "slurmctld log tail:"; tail -n 20 "$DIR/log/slurmctld.log" >&2 2>/dev/null || true
       log "slurmd log tail:"; tail -n 20 "$DIR/log/slurmd.log" >&2 2>/dev/null || true

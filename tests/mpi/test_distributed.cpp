@@ -15,9 +15,12 @@ Communicator* g_comm = nullptr;
 
 RunPlan small_plan(const std::string& method, int grad_shards) {
   // 2 tasks x 2 classes, 160 samples per task, batch 32: 5 steps per task, 10 steps in all.
-  nlohmann::json user = {{"benchmark", "synthetic"},      {"method", method},
-                         {"epochs", 1},                   {"threads", 1},
-                         {"grad_shards", grad_shards},    {"synthetic.classes", 4},
+  nlohmann::json user = {{"benchmark", "synthetic"},
+                         {"method", method},
+                         {"epochs", 1},
+                         {"threads", 1},
+                         {"grad_shards", grad_shards},
+                         {"synthetic.classes", 4},
                          {"synthetic.train_per_class", 80}};
   if (method == "er") user["er.buffer"] = 40;
   return plan_run(user);
@@ -55,8 +58,8 @@ TEST_P(TwoRanks, FixedGradientShardsMakeTwoRanksBitIdenticalToOne) {
   if (g_comm->rank() != 0) return;
   LocalCommunicator local;
   const auto one = trained_parameters(plan, local);
-  EXPECT_TRUE(torch::equal(two, one)) << GetParam() << ": max difference "
-                                      << (two - one).abs().max().item<double>();
+  EXPECT_TRUE(torch::equal(two, one))
+      << GetParam() << ": max difference " << (two - one).abs().max().item<double>();
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, TwoRanks,
@@ -64,8 +67,8 @@ INSTANTIATE_TEST_SUITE_P(Methods, TwoRanks,
 
 TEST(TwoRanksSplitFmnist, EveryAccuracyWithinPointTwoOfOneRank) {
   if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
-  const auto plan = plan_run({{"benchmark", "split-fmnist"}, {"method", "er"}, {"threads", 1},
-                              {"grad_shards", 2}});
+  const auto plan = plan_run(
+      {{"benchmark", "split-fmnist"}, {"method", "er"}, {"threads", 1}, {"grad_shards", 2}});
   Progress quiet(false, false);
   const auto two = execute(plan, *g_comm, quiet);
   if (g_comm->rank() != 0) return;

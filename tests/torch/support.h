@@ -4,17 +4,20 @@
 #include <memory>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "datasets/benchmarks.h"
 #include "harness/comm.h"
+#include "harness/progress.h"
 #include "harness/run.h"
 #include "methods/method.h"
 
 namespace clbench::testing {
 
-inline RunPlan plan(nlohmann::json user) { return plan_run(Config::flatten(user)); }
+inline RunPlan plan(nlohmann::json user) {
+  return plan_run(Config::flatten(user));
+}
 
 // A method attached to a fresh model on its stream, built exactly as execute() builds it.
 struct Setup {
@@ -36,7 +39,17 @@ inline std::unique_ptr<Setup> setup(nlohmann::json user) {
   return s;
 }
 
-inline std::string clbench_cmd(const std::string& args) { return std::string(CLBENCH_BINARY) + " " + args; }
+// A whole run, silently, on one local rank.
+inline RunResult run_quiet(nlohmann::json user) {
+  auto p = plan(std::move(user));
+  LocalCommunicator comm;
+  Progress quiet(false, false);
+  return execute(p, comm, quiet);
+}
+
+inline std::string clbench_cmd(const std::string& args) {
+  return std::string(CLBENCH_BINARY) + " " + args;
+}
 
 // Runs a shell command; returns its exit status and puts stdout+stderr into `output`.
 inline int run_command(const std::string& command, std::string& output) {

@@ -9,6 +9,8 @@
 namespace clbench {
 namespace {
 
+using testing::run_quiet;
+
 using testing::setup;
 using testing::Setup;
 
@@ -73,8 +75,8 @@ TEST(Ewc, OnlineKeepsOneAnchorWhileOfflineAddsOnePerTask) {
     const Batch b = first_batch(*s->stream, tasks[2], 16);
     EXPECT_GT(penalty(*s, *plain, b), 0.0) << "online=" << online;
   }
-  auto decayed = setup({{"benchmark", "synthetic"}, {"method", "ewc"},
-                        {"ewc", {{"online", true}, {"gamma", 0.0}}}});
+  auto decayed = setup(
+      {{"benchmark", "synthetic"}, {"method", "ewc"}, {"ewc", {{"online", true}, {"gamma", 0.0}}}});
   auto full = setup({{"benchmark", "synthetic"}, {"method", "ewc"}, {"ewc", {{"online", true}}}});
   double p[2];
   int k = 0;
@@ -159,13 +161,6 @@ TEST(Joint, TrainsOnTheUnionOfAllTasksSoFar) {
   EXPECT_EQ(idx.size(), tasks[0].train.size() + tasks[1].train.size() + tasks[2].train.size());
   auto plain = plain_on(*s);
   EXPECT_EQ(plain->train_indices(tasks[2]).size(), tasks[2].train.size());
-}
-
-RunResult run_quiet(nlohmann::json user) {
-  auto p = testing::plan(std::move(user));
-  LocalCommunicator comm;
-  Progress quiet(false, false);
-  return execute(p, comm, quiet);
 }
 
 TEST(Er, ReplayReducesClassIncrementalForgettingOnSplitFashionMnist) {

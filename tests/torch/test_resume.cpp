@@ -21,8 +21,8 @@ using testing::clbench_cmd;
 using testing::run_command;
 
 struct Dir {
-  fs::path path = fs::temp_directory_path() / ("clbench-resume-" + std::to_string(::getpid()) + "-" +
-                                               std::to_string(counter++));
+  fs::path path = fs::temp_directory_path() / ("clbench-resume-" + std::to_string(::getpid()) +
+                                               "-" + std::to_string(counter++));
   Dir() { fs::create_directories(path); }
   ~Dir() { fs::remove_all(path); }
   static inline int counter = 0;
@@ -37,7 +37,8 @@ std::string run_args(const std::string& method, const fs::path& out) {
 pid_t spawn(const std::string& args, const fs::path& log) {
   const pid_t pid = fork();
   if (pid == 0) {
-    const std::string cmd = std::string("exec ") + CLBENCH_BINARY + " " + args + " >" + log.string() + " 2>&1";
+    const std::string cmd =
+        std::string("exec ") + CLBENCH_BINARY + " " + args + " >" + log.string() + " 2>&1";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -72,7 +73,8 @@ TEST_P(Resume, AfterKillNineGivesTheUninterruptedNumbers) {
   Dir reference, crashed;
   std::string out;
   ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), reference.path)), out), 0) << out;
-  const auto expected = read_result((reference.path / "synthetic" / GetParam() / "seed-0.h5").string());
+  const auto expected =
+      read_result((reference.path / "synthetic" / GetParam() / "seed-0.h5").string());
 
   const fs::path result = crashed.path / "synthetic" / GetParam() / "seed-0.h5";
   const fs::path ckpt = crashed.path / "synthetic" / GetParam() / "seed-0.ckpt";
@@ -84,7 +86,8 @@ TEST_P(Resume, AfterKillNineGivesTheUninterruptedNumbers) {
   waitpid(pid, &status, 0);
   ASSERT_FALSE(fs::exists(result)) << "the run finished before it was killed";
 
-  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), crashed.path) + " --resume"), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), crashed.path) + " --resume"), out), 0)
+      << out;
   EXPECT_NE(out.find("resuming from"), std::string::npos) << out;
   expect_same_numbers(read_result(result.string()), expected);
   EXPECT_FALSE(fs::exists(ckpt)) << "the checkpoint of a finished run is removed";
@@ -94,7 +97,8 @@ TEST_P(Resume, SigtermWritesACheckpointAndExitsWithCode75) {
   Dir reference, stopped;
   std::string out;
   ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), reference.path)), out), 0) << out;
-  const auto expected = read_result((reference.path / "synthetic" / GetParam() / "seed-0.h5").string());
+  const auto expected =
+      read_result((reference.path / "synthetic" / GetParam() / "seed-0.h5").string());
 
   const fs::path ckpt = stopped.path / "synthetic" / GetParam() / "seed-0.ckpt";
   const pid_t pid = spawn(run_args(GetParam(), stopped.path), stopped.path / "log");
@@ -103,13 +107,15 @@ TEST_P(Resume, SigtermWritesACheckpointAndExitsWithCode75) {
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 75);
   EXPECT_LT(seconds, 30.0);
   EXPECT_TRUE(fs::exists(ckpt));
 
-  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), stopped.path) + " --resume"), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), stopped.path) + " --resume"), out), 0)
+      << out;
   expect_same_numbers(read_result((stopped.path / "synthetic" / GetParam() / "seed-0.h5").string()),
                       expected);
 }

@@ -12,6 +12,8 @@
 namespace clbench {
 namespace {
 
+using testing::run_quiet;
+
 namespace fs = std::filesystem;
 using testing::run_command;
 
@@ -31,13 +33,8 @@ class TempDir {
   static inline int counter_ = 0;
 };
 
-std::string clbench(const std::string& args) { return std::string(CLBENCH_BINARY) + " " + args; }
-
-RunResult run_quiet(nlohmann::json user) {
-  auto p = testing::plan(std::move(user));
-  LocalCommunicator comm;
-  Progress quiet(false, false);
-  return execute(p, comm, quiet);
+std::string clbench(const std::string& args) {
+  return std::string(CLBENCH_BINARY) + " " + args;
 }
 
 TEST(Run, SameSeedGivesIdenticalNumbersAndAnotherSeedDoesNot) {
@@ -49,8 +46,8 @@ TEST(Run, SameSeedGivesIdenticalNumbersAndAnotherSeedDoesNot) {
     EXPECT_EQ(a.acc_task_il, b.acc_task_il) << method;
     EXPECT_EQ(a.init_task_il, b.init_task_il) << method;
   }
-  auto other = nlohmann::json{{"benchmark", "synthetic"}, {"method", "finetune"},
-                              {"synthetic", {{"noise", 0.8}}}};
+  auto other = nlohmann::json{
+      {"benchmark", "synthetic"}, {"method", "finetune"}, {"synthetic", {{"noise", 0.8}}}};
   const auto a = run_quiet(other);
   other["seed"] = 1;
   const auto b = run_quiet(other);
@@ -58,7 +55,9 @@ TEST(Run, SameSeedGivesIdenticalNumbersAndAnotherSeedDoesNot) {
 }
 
 TEST(Run, RecordsTheStreamAndTheResolvedConfig) {
-  const auto r = run_quiet({{"benchmark", "synthetic"}, {"method", "er"}, {"class_order_seed", 1993},
+  const auto r = run_quiet({{"benchmark", "synthetic"},
+                            {"method", "er"},
+                            {"class_order_seed", 1993},
                             {"er", {{"buffer", 20}}}});
   ASSERT_EQ(r.task_classes.size(), 5u);
   EXPECT_EQ(r.task_classes[0], (std::vector<int64_t>{4, 2}));  // numpy seed 1993, C = 10
@@ -67,7 +66,7 @@ TEST(Run, RecordsTheStreamAndTheResolvedConfig) {
   EXPECT_EQ(r.test_counts, std::vector<int64_t>(5, 80));
   const auto cfg = nlohmann::json::parse(r.config_json);
   EXPECT_EQ(cfg["er.buffer"], 20);
-  EXPECT_EQ(cfg["epochs"], 2);  // the benchmark's default
+  EXPECT_EQ(cfg["epochs"], 2);                              // the benchmark's default
   EXPECT_EQ(r.init_class_il, std::vector<double>(5, 0.0));  // nothing seen yet
   // Class-IL can never predict a class that is not yet seen.
   for (size_t i = 0; i < 5; ++i) {
@@ -97,15 +96,21 @@ TEST(Cli, RunWritesACompleteResultFileAndTheLeaderboardReadsIt) {
   TempDir dir;
   std::string out;
   ASSERT_EQ(run_command(clbench("run -b synthetic -m er --name er-20 --set er.buffer=20 --seed 3 "
-                                "--out " + dir.str()), out), 0) << out;
+                                "--out " +
+                                dir.str()),
+                        out),
+            0)
+      << out;
   const auto path = dir / "synthetic/er-20/seed-3.h5";
   const auto r = read_result(path.string());
   EXPECT_EQ(r.status, "complete");
   EXPECT_EQ(r.label, "er-20");
   EXPECT_EQ(r.method, "er");
   EXPECT_EQ(r.seed, 3);
-  ASSERT_EQ(run_command(clbench("leaderboard " + dir.str() + " --json " + (dir / "lb.json").string()),
-                        out), 0) << out;
+  ASSERT_EQ(run_command(
+                clbench("leaderboard " + dir.str() + " --json " + (dir / "lb.json").string()), out),
+            0)
+      << out;
   EXPECT_NE(out.find("er-20"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir / "lb.json"));
 }
@@ -119,7 +124,8 @@ TEST(Cli, BadInputGetsAClearErrorAndANonZeroExitCode) {
   fs::create_directories(dir / "file-not-dir");
   { std::ofstream(dir / "blocker") << "x"; }
   const std::vector<BadInput> cases = {
-      {"run -b synthetic -m nosuch", "unknown method 'nosuch'; valid: er, ewc, finetune, joint, lwf, si"},
+      {"run -b synthetic -m nosuch",
+       "unknown method 'nosuch'; valid: er, ewc, finetune, joint, lwf, si"},
       {"run -b nosuch", "unknown benchmark 'nosuch'; valid:"},
       {"run -b split-fmnist --data-root " + dir.str(),
        "missing data file: " + (dir / "train-images-idx3-ubyte.gz").string()},
@@ -146,7 +152,8 @@ TEST(Cli, BadInputGetsAClearErrorAndANonZeroExitCode) {
 TEST(Cli, ListShowsEveryMethodAndBenchmark) {
   std::string out;
   ASSERT_EQ(run_command(clbench("list"), out), 0);
-  for (const char* name : {"finetune", "joint", "ewc", "si", "lwf", "er", "split-fmnist", "synthetic"}) {
+  for (const char* name :
+       {"finetune", "joint", "ewc", "si", "lwf", "er", "split-fmnist", "synthetic"}) {
     EXPECT_NE(out.find(name), std::string::npos) << name;
   }
 }
