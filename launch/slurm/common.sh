@@ -90,7 +90,8 @@ clbench_launch() {
 
   local cmd
   if [[ "$CLBENCH_LAUNCHER_USED" == srun ]]; then
-    cmd=(srun --mpi="${CLBENCH_SRUN_MPI:-pmix}" --ntasks="$ntasks")
+    # --kill-on-bad-exit: a rank that dies ends the whole step instead of leaving the others waiting.
+    cmd=(srun --mpi="${CLBENCH_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 --ntasks="$ntasks")
     # srun no longer inherits --cpus-per-task from sbatch (Slurm >= 22.05).
     [[ -n "${SLURM_CPUS_PER_TASK:-}" ]] && cmd+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
     cmd+=("$bin" "$@")
