@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
   };
   text_flag("--benchmark,-b", "benchmark", "task stream (see clbench list)");
   text_flag("--method,-m", "method", "method (see clbench list)");
-  text_flag("--backbone", "backbone", "mlp | cnn");
+  text_flag("--backbone", "backbone", "mlp | cnn | vit-* (see clbench list)");
   text_flag("--scenario", "scenario", "class-il | task-il");
   flag("--seed", "seed", "run seed (default 0)");
   flag("--class-order-seed", "class_order_seed", "PyCIL/PILOT class order from this seed");

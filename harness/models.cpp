@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "harness/error.h"
+#include "harness/vit.h"
 
 namespace clbench {
 
@@ -47,6 +48,24 @@ torch::Tensor ClassifierImpl::forward(const torch::Tensor& images) {
   return head->forward(backbone->forward(images));
 }
 
+namespace {
+
+// A ViT preset (harness/vit.h): it fixes its own image size and channels, whatever the stream's
+// input shape; other inputs are resized in forward.
+BackboneEntry vit_entry(const std::string& name) {
+  for (const auto& p : vit_presets()) {
+    if (p.name == name) {
+      return {name, p.description,
+              [name](const std::vector<int64_t>&) -> std::shared_ptr<BackboneImpl> {
+                return Vit(vit_preset(name)).ptr();
+              }};
+    }
+  }
+  throw Error("unknown ViT preset '" + name + "'");
+}
+
+}  // namespace
+
 const std::vector<BackboneEntry>& backbones() {
   static const std::vector<BackboneEntry> entries = {
       {"mlp", "2 x 400 ReLU MLP on flattened pixels",
@@ -61,6 +80,11 @@ const std::vector<BackboneEntry>& backbones() {
          }
          return Cnn(CnnOptions(s[0], s[1])).ptr();
        }},
+      vit_entry("vit-b16"),
+      vit_entry("vit-s16"),
+      vit_entry("vit-ti16"),
+      vit_entry("vit-tiny28"),
+      vit_entry("vit-small28"),
   };
   return entries;
 }

@@ -9,7 +9,8 @@ BUILD="${CLBENCH_BUILD:-$ROOT/build}"
 VENV="$ROOT/.venv"
 TORCH_VERSION=2.11.0
 DEBIAN_PACKAGES=(cmake g++ ninja-build ccache python3-venv zlib1g-dev libopenmpi-dev openmpi-bin
-  libhdf5-dev hdf5-tools nlohmann-json3-dev libgtest-dev libcli11-dev libyaml-cpp-dev dataset-fashion-mnist)
+  libhdf5-dev hdf5-tools nlohmann-json3-dev libgtest-dev libcli11-dev libyaml-cpp-dev libjpeg62-turbo-dev
+  libpng-dev dataset-fashion-mnist)
 
 log() { printf '[clbench setup] %s\n' "$*" >&2; }
 

@@ -4,4 +4,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${CLBENCH_BUILD:-$ROOT/build}"
 "$ROOT/launch/setup.sh"
+# One thread per test process: ctest runs tests side by side, and several OpenMP pools spinning on
+# the same cores slow each other down by an order of magnitude.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 ctest --test-dir "$BUILD" --output-on-failure -j "$(nproc)" "$@"

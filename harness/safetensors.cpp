@@ -1,0 +1,405 @@
+#include "harness/safetensors.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <vector>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "harness/error.h"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "safetensors data is little-endian; this reader copies it as is");
+
+namespace clbench {
+namespace {
+
+using nlohmann::json;
+
+// The reference implementation's limit on the JSON header (safetensors MAX_HEADER_SIZE).
+constexpr uint64_t kMaxHeader = 100'000'000;
+constexpr size_t kMaxRank = 64;
+
+struct DtypeName {
+  const char* name;
+  torch::ScalarType type;
+};
+
+constexpr DtypeName kDtypes[] = {
+    {"BOOL", torch::kBool},   {"U8", torch::kUInt8},      {"I8", torch::kInt8},
+    {"I16", torch::kInt16},   {"I32", torch::kInt32},     {"I64", torch::kInt64},
+    {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16}, {"F32", torch::kFloat32},
+    {"F64", torch::kFloat64},
+};
+
+const DtypeName* find_dtype(const std::string& name) {
+  for (const auto& d : kDtypes) {
+    if (name == d.name) return &d;
+  }
+  return nullptr;
+}
+
+const char* dtype_name(torch::ScalarType type) {
+  for (const auto& d : kDtypes) {
+    if (d.type == type) return d.name;
+  }
+  return nullptr;
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string shape_string(const torch::Tensor& t) {
+  return shape_string(t.sizes().vec());
+}
+
+struct Entry {
+  std::string name;
+  const DtypeName* dtype = nullptr;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
+};
+
+std::string offsets_string(const Entry& e) {
+  return "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
+}
+
+// A non-negative JSON integer, or an error naming `what`.
+uint64_t non_negative(const json& v, const std::string& what) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer()) {
+    throw Error(what + " is negative (" + v.dump() + ")");
+  }
+  throw Error(what + " is not an integer (" + v.dump() + ")");
+}
+
+Entry parse_entry(const std::string& name, const json& v, uint64_t buffer_size) {
+  const std::string where = "tensor '" + name + "'";
+  if (!v.is_object()) throw Error(where + ": entry is not a JSON object");
+  for (const char* key : {"dtype", "shape", "data_offsets"}) {
+    if (!v.contains(key)) throw Error(where + ": no \"" + key + "\"");
+  }
+  Entry e;
+  e.name = name;
+  const auto& dtype = v.at("dtype");
+  if (!dtype.is_string()) throw Error(where + ": dtype is not a string");
+  e.dtype = find_dtype(dtype.get<std::string>());
+  if (e.dtype == nullptr) {
+    throw Error(where + ": unknown or unsupported dtype '" + dtype.get<std::string>() + "'");
+  }
+  const auto& shape = v.at("shape");
+  if (!shape.is_array()) throw Error(where + ": shape is not an array");
+  if (shape.size() > kMaxRank) {
+    throw Error(where + ": shape has " + std::to_string(shape.size()) + " dimensions");
+  }
+  const uint64_t elem = static_cast<uint64_t>(c10::elementSize(e.dtype->type));
+  uint64_t bytes = elem;
+  for (const auto& d : shape) {
+    const uint64_t n = non_negative(d, where + ": shape dimension");
+    if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+        __builtin_mul_overflow(bytes, n, &bytes)) {
+      throw Error(where + ": absurd shape " + shape.dump());
+    }
+    e.shape.push_back(static_cast<int64_t>(n));
+  }
+  const auto& offsets = v.at("data_offsets");
+  if (!offsets.is_array() || offsets.size() != 2) {
+    throw Error(where + ": data_offsets is not [begin, end]");
+  }
+  e.begin = non_negative(offsets[0], where + ": data_offsets begin");
+  e.end = non_negative(offsets[1], where + ": data_offsets end");
+  const std::string range = "data_offsets " + offsets_string(e);
+  if (e.begin > e.end) throw Error(where + ": " + range + " end before they begin");
+  if (e.end > buffer_size) {
+    throw Error(where + ": " + range + " out of range (data buffer is " +
+                std::to_string(buffer_size) + " bytes)");
+  }
+  if (e.end - e.begin != bytes) {
+    throw Error(where + ": " + range + " hold " + std::to_string(e.end - e.begin) + " bytes, but " +
+                e.dtype->name + " " + shape_string(e.shape) + " needs " + std::to_string(bytes));
+  }
+  return e;
+}
+
+std::map<std::string, std::string> parse_metadata(const json& v) {
+  if (!v.is_object()) throw Error("__metadata__ is not a JSON object");
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : v.items()) {
+    if (!value.is_string()) throw Error("__metadata__ '" + key + "' is not a string");
+    out[key] = value.get<std::string>();
+  }
+  return out;
+}
+
+void copy_tensors(torch::nn::Module& backbone, const std::map<std::string, torch::Tensor>& values) {
+  torch::NoGradGuard no_grad;
+  auto params = backbone.named_parameters(true);
+  auto buffers = backbone.named_buffers(true);
+  for (const auto& [name, value] : values) {
+    auto* dst = params.find(name);
+    if (dst == nullptr) dst = buffers.find(name);
+    dst->copy_(value);
+  }
+}
+
+bool is_head_key(const std::string& name) {
+  for (const char* prefix : {"head.", "head_dist.", "fc_norm."}) {
+    if (name.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+bool is_pos_embed(const std::string& name) {
+  const std::string key = "pos_embed";
+  return name == key ||
+         (name.size() > key.size() &&
+          name.compare(name.size() - key.size() - 1, std::string::npos, "." + key) == 0);
+}
+
+// Side of the square grid behind a {1, 1 + n*n, D} position embedding, or -1.
+int64_t grid_side(const torch::Tensor& pos_embed) {
+  if (pos_embed.dim() != 3 || pos_embed.size(0) != 1 || pos_embed.size(1) < 2) return -1;
+  const int64_t n = pos_embed.size(1) - 1;
+  auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
+  return side * side == n ? side : -1;
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> read_safetensors(
+    const std::string& path, SafetensorsFloats floats,
+    std::map<std::string, std::string>* metadata) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot open safetensors file " + path);
+  in.seekg(0, std::ios::end);
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  auto fail = [&](const std::string& why) -> Error { return Error(path + ": " + why); };
+  if (file_size < 8) {
+    throw fail("too short for a safetensors file (" + std::to_string(file_size) + " bytes)");
+  }
+  unsigned char len_bytes[8];
+  in.read(reinterpret_cast<char*>(len_bytes), 8);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+  if (header_len > file_size - 8) {
+    throw fail("header length " + std::to_string(header_len) + " exceeds the file (" +
+               std::to_string(file_size) + " bytes)");
+  }
+  if (header_len > kMaxHeader) {
+    throw fail("header length " + std::to_string(header_len) + " exceeds the " +
+               std::to_string(kMaxHeader) + "-byte limit");
+  }
+  std::string header(header_len, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header_len));
+  if (!in) throw fail("cannot read the header");
+  json doc = json::parse(header, nullptr, /*allow_exceptions=*/false);
+  if (header.empty() || header[0] != '{' || doc.is_discarded() || !doc.is_object()) {
+    throw fail("the header is not a JSON object");
+  }
+  const uint64_t data_start = 8 + header_len, buffer_size = file_size - data_start;
+  std::vector<Entry> entries;
+  try {
+    for (const auto& [name, value] : doc.items()) {
+      if (name == "__metadata__") {
+        auto meta = parse_metadata(value);
+        if (metadata != nullptr) *metadata = std::move(meta);
+        continue;
+      }
+      entries.push_back(parse_entry(name, value, buffer_size));
+    }
+  } catch (const Error& e) {
+    throw fail(e.what());
+  }
+  // The tensors must tile the data buffer exactly: no overlaps, no gaps (as the reference does).
+  std::vector<const Entry*> order;
+  for (const auto& e : entries) order.push_back(&e);
+  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  uint64_t covered = 0;
+  const Entry* previous = nullptr;
+  for (const Entry* e : order) {
+    if (e->begin < covered) {
+      throw fail("tensor '" + e->name + "': data_offsets " + offsets_string(*e) +
+                 " overlap tensor '" + previous->name + "'");
+    }
+    if (e->begin > covered) {
+      throw fail("tensor '" + e->name + "': data_offsets " + offsets_string(*e) +
+                 " leave a gap at byte " + std::to_string(covered));
+    }
+    covered = e->end;
+    previous = e;
+  }
+  if (covered != buffer_size) {
+    throw fail("the data buffer has " + std::to_string(buffer_size) + " bytes but the tensors " +
+               "cover " + std::to_string(covered));
+  }
+
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& e : entries) {
+    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
+    const uint64_t bytes = e.end - e.begin;
+    if (bytes > 0) {
+      in.seekg(static_cast<std::streamoff>(data_start + e.begin));
+      in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(bytes));
+      if (!in)
+        throw fail("tensor '" + e.name + "': cannot read its " + std::to_string(bytes) + " bytes");
+    }
+    if (floats == SafetensorsFloats::kFloat32 &&
+        (e.dtype->type == torch::kFloat16 || e.dtype->type == torch::kBFloat16)) {
+      t = t.to(torch::kFloat32);
+    }
+    out.emplace(e.name, std::move(t));
+  }
+  return out;
+}
+
+void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<torch::Tensor> data;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (name == "__metadata__") throw Error(path + ": '__metadata__' cannot name a tensor");
+    if (!tensor.defined()) throw Error(path + ": tensor '" + name + "' is undefined");
+    const char* dtype = dtype_name(tensor.scalar_type());
+    if (dtype == nullptr) {
+      throw Error(path + ": tensor '" + name + "' has dtype " +
+                  std::string(c10::toString(tensor.scalar_type())) +
+                  ", which safetensors cannot hold here");
+    }
+    auto t = tensor.detach().to(torch::kCPU).contiguous();
+    const auto bytes = static_cast<uint64_t>(t.nbytes());
+    header[name] = {
+        {"dtype", dtype}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    data.push_back(std::move(t));
+  }
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const json::exception& e) {
+    throw Error(path + ": cannot encode the header: " + e.what());
+  }
+  text.append((8 - text.size() % 8) % 8, ' ');  // pad so the data starts 8-byte aligned
+  unsigned char len_bytes[8];
+  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(text.size() >> (8 * i));
+
+  const auto parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (out) {
+      out.write(reinterpret_cast<const char*>(len_bytes), 8);
+      out.write(text.data(), static_cast<std::streamsize>(text.size()));
+      for (const auto& t : data) {
+        out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+      }
+      out.flush();
+    }
+    if (!out) {
+      std::filesystem::remove(tmp, ec);
+      throw Error("cannot write safetensors file " + path);
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw Error("cannot write safetensors file " + path + ": " + ec.message());
+  }
+}
+
+torch::Tensor resample_pos_embed(const torch::Tensor& pos_embed, int64_t new_grid) {
+  // timm resample_abs_pos_embed(num_prefix_tokens=1, interpolation='bicubic', antialias=True).
+  const int64_t old_grid = grid_side(pos_embed);
+  if (old_grid < 0 || new_grid <= 0) {
+    throw Error("pos_embed " + shape_string(pos_embed) +
+                " is not {1, 1 + n*n, D} over a square grid");
+  }
+  if (old_grid == new_grid) return pos_embed;
+  namespace F = torch::nn::functional;
+  const int64_t dim = pos_embed.size(2);
+  auto prefix = pos_embed.narrow(1, 0, 1);
+  auto grid = pos_embed.narrow(1, 1, old_grid * old_grid)
+                  .to(torch::kFloat32)
+                  .reshape({1, old_grid, old_grid, dim})
+                  .permute({0, 3, 1, 2});
+  grid = F::interpolate(grid, F::InterpolateFuncOptions()
+                                  .size(std::vector<int64_t>{new_grid, new_grid})
+                                  .mode(torch::kBicubic)
+                                  .align_corners(false)
+                                  .antialias(true));
+  grid = grid.permute({0, 2, 3, 1}).reshape({1, new_grid * new_grid, dim});
+  return torch::cat({prefix, grid.to(pos_embed.scalar_type())}, 1);
+}
+
+void load_backbone_weights(torch::nn::Module& backbone, const std::string& path) {
+  auto file = read_safetensors(path, SafetensorsFloats::kAsStored);
+  std::vector<std::pair<std::string, torch::Tensor>> wanted;
+  for (const auto& item : backbone.named_parameters(true))
+    wanted.emplace_back(item.key(), item.value());
+  for (const auto& item : backbone.named_buffers(true))
+    wanted.emplace_back(item.key(), item.value());
+
+  std::vector<std::string> problems;
+  std::map<std::string, torch::Tensor> values;
+  for (const auto& [name, target] : wanted) {
+    auto it = file.find(name);
+    if (it == file.end()) {
+      problems.push_back(name + ": missing from the file (model has " + shape_string(target) + ")");
+      continue;
+    }
+    torch::Tensor value = it->second;
+    if (value.sizes() != target.sizes()) {
+      const bool resample = is_pos_embed(name) && grid_side(value) > 0 && grid_side(target) > 0 &&
+                            value.size(2) == target.size(2);
+      if (!resample) {
+        problems.push_back(name + ": file has " + shape_string(value) + ", model has " +
+                           shape_string(target));
+        continue;
+      }
+      value = resample_pos_embed(value, grid_side(target));
+    }
+    values[name] = value;
+  }
+  for (const auto& [name, value] : file) {
+    const bool known =
+        std::any_of(wanted.begin(), wanted.end(), [&](const auto& w) { return w.first == name; });
+    if (!known && !is_head_key(name)) {
+      problems.push_back(name + ": in the file (" + shape_string(value) + ") but not in the model");
+    }
+  }
+  if (!problems.empty()) {
+    std::string message = path + ": weights do not match the model: ";
+    const size_t shown = std::min<size_t>(problems.size(), 20);
+    for (size_t i = 0; i < shown; ++i) message += (i ? "; " : "") + problems[i];
+    if (shown < problems.size()) {
+      message += "; and " + std::to_string(problems.size() - shown) + " more";
+    }
+    throw Error(message);
+  }
+  copy_tensors(backbone, values);
+}
+
+void save_backbone_weights(const torch::nn::Module& backbone, const std::string& path) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : backbone.named_parameters(true)) tensors[item.key()] = item.value();
+  for (const auto& item : backbone.named_buffers(true)) tensors[item.key()] = item.value();
+  write_safetensors(path, tensors, {{"format", "pt"}, {"producer", "clbench"}});
+}
+
+}  // namespace clbench
