@@ -1,44 +1,20 @@
 #include "harness/config.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "harness/error.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-
-// A fresh folder per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("clbench-" + std::string(info->test_suite_name()) + "-" +
-                                        info->name() + "-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~TempDir() { fs::remove_all(dir_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string path = (dir_ / name).string();
-    std::ofstream(path) << text;
-    return path;
-  }
-
- private:
-  fs::path dir_;
-};
+using testing::TempDir;
+using testing::write_text;
 
 std::string error_of(const std::function<void()>& fn) {
   try {
@@ -82,15 +58,16 @@ TEST(Config, FlattenNestedObjects) {
 
 TEST(Config, ReadFileFlattens) {
   TempDir tmp;
-  const std::string path =
-      tmp.write("run.json", R"({"epochs": 7, "ewc": {"lambda": 2.5}, "optimizer": "adam"})");
+  const std::string path = tmp.path("run.json");
+  write_text(path, R"({"epochs": 7, "ewc": {"lambda": 2.5}, "optimizer": "adam"})");
   const json flat = Config::read_file(path);
   EXPECT_EQ(flat, (json{{"epochs", 7}, {"ewc.lambda", 2.5}, {"optimizer", "adam"}}));
 }
 
 TEST(Config, ReadFileInvalidJsonNamesFile) {
   TempDir tmp;
-  const std::string path = tmp.write("broken.json", R"({"epochs": 7,, })");
+  const std::string path = tmp.path("broken.json");
+  write_text(path, R"({"epochs": 7,, })");
   const std::string msg = error_of([&] { Config::read_file(path); });
   EXPECT_TRUE(contains(msg, path)) << msg;
   EXPECT_TRUE(contains(msg, "JSON")) << msg;
@@ -98,7 +75,8 @@ TEST(Config, ReadFileInvalidJsonNamesFile) {
 
 TEST(Config, ReadFileNonObjectAndMissingFileNameFile) {
   TempDir tmp;
-  const std::string array = tmp.write("array.json", "[1, 2]");
+  const std::string array = tmp.path("array.json");
+  write_text(array, "[1, 2]");
   std::string msg = error_of([&] { Config::read_file(array); });
   EXPECT_TRUE(contains(msg, array)) << msg;
   const std::string missing = array + ".missing";

@@ -1,9 +1,7 @@
 // CIFAR-100 binary reader on fixtures in the cifar-100-binary layout (3074-byte records).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -11,44 +9,15 @@
 
 #include "datasets/cifar100.h"
 #include "harness/error.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
 
-namespace fs = std::filesystem;
-using Bytes = std::vector<uint8_t>;
-
-// A fresh folder per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("clbench-" + std::string(info->test_suite_name()) + "-" +
-                                        info->name() + "-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~TempDir() { fs::remove_all(dir_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::string root() const { return dir_.string(); }
-
- private:
-  fs::path dir_;
-};
-
-template <typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected clbench::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using testing::Bytes;
+using testing::expect_error;
+using testing::TempDir;
+using testing::write_bytes;
 
 // Pixel byte `i` (plane-major: R plane, G plane, B plane) of record `n`.
 uint8_t pixel(size_t n, size_t i) {
@@ -60,13 +29,6 @@ Bytes record(size_t n, uint8_t coarse, uint8_t fine) {
   Bytes r = {coarse, fine};
   for (size_t i = 0; i < 3072; ++i) r.push_back(pixel(n, i));
   return r;
-}
-
-void write_bytes(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
 }
 
 // A .bin file of records with the given (coarse, fine) labels.

@@ -1,67 +1,24 @@
 // DomainNet readers on fixtures in the official layout (<domain>/<class>/<file>.jpg with
 // <domain>_{train,test}.txt lists) and in the CODA-Prompt/InfLoRA split-YAML layout.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "datasets/domainnet.h"
-#include "datasets/jpeg.h"
 #include "harness/error.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh folder per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("clbench-" + std::string(info->test_suite_name()) + "-" +
-                                        info->name() + "-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~TempDir() { fs::remove_all(dir_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::string root() const { return dir_.string(); }
-
- private:
-  fs::path dir_;
-};
-
-template <typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected clbench::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
-
-void write_jpeg(const std::string& path, int seed) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::vector<uint8_t> rgb(8 * 8 * 3);
-  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(seed * 40 + i);
-  encode_jpeg(path, rgb, 8, 8, 90);
-}
-
-void write_lines(const std::string& path, const std::vector<std::string>& lines) {
-  std::ofstream out(path);
-  for (const auto& l : lines) out << l << "\n";
-  ASSERT_TRUE(out.good()) << path;
-}
+using testing::expect_error;
+using testing::TempDir;
+using testing::write_jpeg;
+using testing::write_lines;
 
 // ---- Official lists: "<domain>/<class>/<domain>_<ccc>_<nnnnnn>.jpg <label>".
 

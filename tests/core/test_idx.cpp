@@ -1,43 +1,24 @@
 #include "datasets/idx.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <array>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "harness/error.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
 
-namespace fs = std::filesystem;
-using Bytes = std::vector<uint8_t>;
-
-// A fresh folder per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("clbench-" + std::string(info->test_suite_name()) + "-" +
-                                        info->name() + "-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~TempDir() { fs::remove_all(dir_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
- private:
-  fs::path dir_;
-};
+using testing::Bytes;
+using testing::expect_error;
+using testing::read_bytes;
+using testing::TempDir;
+using testing::write_bytes;
 
 // An IDX image: magic 0,0,type,ndims; big-endian int32 dims; then the data.
 Bytes idx_bytes(const std::vector<uint32_t>& dims, const Bytes& data, uint8_t type = 0x08) {
@@ -58,37 +39,12 @@ Bytes iota_bytes(size_t n, uint8_t start = 0) {
   return b;
 }
 
-void write_raw(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
-Bytes read_raw(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 void write_gzip(const std::string& path, const Bytes& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr) << path;
   ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
             static_cast<int>(bytes.size()));
   ASSERT_EQ(gzclose(f), Z_OK);
-}
-
-// Expects `fn` to throw clbench::Error whose message contains every one of `parts`.
-template <typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected clbench::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
 }
 
 TEST(Idx, ParsesImageArray) {
@@ -119,10 +75,10 @@ TEST(Idx, ReadsRawAndGzipFilesAlike) {
   const Bytes image = idx_bytes({3, 4, 5}, data);
   const std::string raw = tmp.path("images-idx3-ubyte");
   const std::string gz = tmp.path("images-idx3-ubyte.gz");
-  write_raw(raw, image);
+  write_bytes(raw, image);
   write_gzip(gz, image);
   // The .gz really is compressed (gzip magic), so the two reads take different paths.
-  const Bytes gz_bytes = read_raw(gz);
+  const Bytes gz_bytes = read_bytes(gz);
   ASSERT_GE(gz_bytes.size(), 2u);
   EXPECT_EQ(gz_bytes[0], 0x1f);
   EXPECT_EQ(gz_bytes[1], 0x8b);
@@ -195,10 +151,22 @@ TEST(Idx, ReadErrorsNameTheFile) {
   b.pop_back();
   const std::string raw = tmp.path("cut-labels-idx1-ubyte");
   const std::string gz = tmp.path("cut-labels-idx1-ubyte.gz");
-  write_raw(raw, b);
+  write_bytes(raw, b);
   write_gzip(gz, b);
   expect_error([&] { read_idx(raw); }, {raw, "truncated"});
   expect_error([&] { read_idx(gz); }, {gz, "truncated"});
+}
+
+// A 64x64 IDX image of pseudo-random bytes (an LCG started at `seed`): incompressible-ish, so the
+// compressed stream is long enough to cut or corrupt meaningfully.
+Bytes noise_image(uint32_t seed) {
+  Bytes data(4096);
+  uint32_t x = seed;
+  for (auto& v : data) {
+    x = x * 1103515245U + 12345U;
+    v = static_cast<uint8_t>(x >> 16);
+  }
+  return idx_bytes({64, 64}, data);
 }
 
 // A gzip stream cut in half: zlib reports the premature end ("unexpected end of file"), which
@@ -206,19 +174,12 @@ TEST(Idx, ReadErrorsNameTheFile) {
 TEST(Idx, RejectsGzipCutInHalf) {
   TempDir tmp;
   const std::string full = tmp.path("full.gz");
-  // Incompressible-ish data so the compressed stream is long enough to cut meaningfully.
-  Bytes data(4096);
-  uint32_t x = 12345;
-  for (auto& v : data) {
-    x = x * 1103515245U + 12345U;
-    v = static_cast<uint8_t>(x >> 16);
-  }
-  write_gzip(full, idx_bytes({64, 64}, data));
-  Bytes gz = read_raw(full);
+  write_gzip(full, noise_image(12345));
+  Bytes gz = read_bytes(full);
   ASSERT_GT(gz.size(), 1000u);
   gz.resize(gz.size() / 2);
   const std::string cut = tmp.path("cut-images-idx3-ubyte.gz");
-  write_raw(cut, gz);
+  write_bytes(cut, gz);
   expect_error([&] { read_idx(cut); }, {cut, "corrupt gzip"});
 }
 
@@ -227,18 +188,12 @@ TEST(Idx, RejectsGzipCutInHalf) {
 TEST(Idx, RejectsCorruptGzipBody) {
   TempDir tmp;
   const std::string full = tmp.path("full.gz");
-  Bytes data(4096);
-  uint32_t x = 777;
-  for (auto& v : data) {
-    x = x * 1103515245U + 12345U;
-    v = static_cast<uint8_t>(x >> 16);
-  }
-  write_gzip(full, idx_bytes({64, 64}, data));
-  Bytes gz = read_raw(full);
+  write_gzip(full, noise_image(777));
+  Bytes gz = read_bytes(full);
   ASSERT_GT(gz.size(), 1000u);
   for (size_t i = gz.size() / 2 - 50; i < gz.size() / 2 + 50; ++i) gz[i] ^= 0xA5;
   const std::string bad = tmp.path("corrupt-images-idx3-ubyte.gz");
-  write_raw(bad, gz);
+  write_bytes(bad, gz);
   expect_error([&] { read_idx(bad); }, {bad, "corrupt gzip"});
 }
 

@@ -1,9 +1,7 @@
 #include "results/leaderboard.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -11,28 +9,13 @@
 
 #include "harness/error.h"
 #include "results/result_file.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
 
-namespace fs = std::filesystem;
-
 // A results folder per test, removed afterwards.
-class LeaderboardTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("clbench-" + std::string(info->test_suite_name()) + "-" +
-                                        info->name() + "-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+class LeaderboardTest : public testing::TempDirTest {};
 
 // Two tasks, test counts {100, 300}, init {5, 5}. With class-IL matrix
 // [[80, 10], [a, b]] and task-IL matrix [[90, 50], [c, d]]:
@@ -87,7 +70,7 @@ class LeaderboardGatherTest : public LeaderboardTest {
 };
 
 TEST_F(LeaderboardGatherTest, GroupsRunsAndComputesStats) {
-  const Leaderboard board = gather_leaderboard(dir_.string());
+  const Leaderboard board = gather_leaderboard(root());
   ASSERT_EQ(board.entries.size(), 3u);
   EXPECT_EQ(board.entries[0].benchmark, "a");
   EXPECT_EQ(board.entries[1].label, "y");
@@ -121,7 +104,7 @@ TEST_F(LeaderboardGatherTest, GroupsRunsAndComputesStats) {
 }
 
 TEST_F(LeaderboardGatherTest, SkipsIncompleteAndUnreadableFiles) {
-  const Leaderboard board = gather_leaderboard(dir_.string());
+  const Leaderboard board = gather_leaderboard(root());
   ASSERT_EQ(board.skipped.size(), 2u);
   EXPECT_EQ(board.skipped[0].path, path("b/x/run-d.h5"));
   EXPECT_EQ(board.skipped[0].reason, "status is 'running', not 'complete'");
@@ -131,7 +114,7 @@ TEST_F(LeaderboardGatherTest, SkipsIncompleteAndUnreadableFiles) {
 }
 
 TEST_F(LeaderboardGatherTest, JsonHasDocumentedKeys) {
-  const nlohmann::json j = to_json(gather_leaderboard(dir_.string()));
+  const nlohmann::json j = to_json(gather_leaderboard(root()));
   ASSERT_EQ(j.at("entries").size(), 3u);
   const nlohmann::json& x = j["entries"][2];
   for (const char* key : {"benchmark", "method", "label", "scenario", "runs", "seeds"}) {
@@ -154,7 +137,7 @@ TEST_F(LeaderboardGatherTest, JsonHasDocumentedKeys) {
 }
 
 TEST_F(LeaderboardGatherTest, MarkdownHasTablePerBenchmark) {
-  const std::string md = to_markdown(gather_leaderboard(dir_.string()));
+  const std::string md = to_markdown(gather_leaderboard(root()));
   const std::string header =
       "| Label | Method | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT | FWT | "
       "Acc (task-IL) |";
@@ -180,7 +163,7 @@ TEST_F(LeaderboardTest, MissingFolderThrows) {
 }
 
 TEST_F(LeaderboardTest, EmptyFolderGivesEmptyBoard) {
-  const Leaderboard board = gather_leaderboard(dir_.string());
+  const Leaderboard board = gather_leaderboard(root());
   EXPECT_TRUE(board.entries.empty());
   EXPECT_TRUE(board.skipped.empty());
   EXPECT_EQ(to_json(board), nlohmann::json::parse(R"({"entries": [], "skipped": []})"));

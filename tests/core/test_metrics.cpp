@@ -5,9 +5,12 @@
 #include <string>
 
 #include "harness/error.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
+
+using testing::expect_error;
 
 // R[i][j]: accuracy on task j after training task i.
 //            task 0  task 1  task 2
@@ -71,18 +74,6 @@ TEST(Metrics, SingleTask) {
   EXPECT_DOUBLE_EQ(m.forgetting, 0);
   EXPECT_DOUBLE_EQ(m.bwt, 0);
   EXPECT_DOUBLE_EQ(m.fwt, 0);
-}
-
-// Expects fn to throw clbench::Error whose message contains every one of `parts`.
-template <typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected clbench::Error";
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    for (const auto& part : parts) EXPECT_NE(what.find(part), std::string::npos) << what;
-  }
 }
 
 TEST(Metrics, RejectsNonSquareMatrix) {

@@ -1,38 +1,27 @@
 #include "results/result_file.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <H5Cpp.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include "harness/error.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Bytes;
+using testing::expect_error;
+using testing::read_bytes;
+using testing::write_bytes;
+using testing::write_text;
 
 // A fresh folder per test, removed afterwards.
-class ResultFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("clbench-" + std::string(info->test_suite_name()) + "-" +
-                                        info->name() + "-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+class ResultFileTest : public testing::TempDirTest {};
 
 RunResult make_result() {
   RunResult r;
@@ -68,27 +57,6 @@ void expect_metrics_eq(const Metrics& a, const Metrics& b) {
   EXPECT_EQ(a.forgetting, b.forgetting);
   EXPECT_EQ(a.bwt, b.bwt);
   EXPECT_EQ(a.fwt, b.fwt);
-}
-
-// Expects fn to throw clbench::Error whose message contains every one of `parts`.
-template <typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected clbench::Error";
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    for (const auto& part : parts) EXPECT_NE(what.find(part), std::string::npos) << what;
-  }
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
 }
 
 TEST_F(ResultFileTest, RoundTripKeepsEveryField) {
@@ -162,7 +130,7 @@ TEST_F(ResultFileTest, WriteRejectsInconsistentTaskCount) {
 }
 
 TEST_F(ResultFileTest, WriteBelowRegularFileThrows) {
-  write_bytes(path("blocker"), "not a folder");
+  write_text(path("blocker"), "not a folder");
   const std::string direct = path("blocker/seed-0.h5");
   expect_error([&] { write_result(direct, make_result()); }, {direct});
   const std::string nested = path("blocker/sub/seed-0.h5");
@@ -175,7 +143,7 @@ TEST_F(ResultFileTest, WriteOntoFolderThrowsAndRemovesTempFile) {
   fs::create_directories(fs::path(file) / "child");
   expect_error([&] { write_result(file, make_result()); }, {file});
   int entries = 0;
-  for (const auto& entry : fs::directory_iterator(dir_)) {
+  for (const auto& entry : fs::directory_iterator(root())) {
     EXPECT_EQ(entry.path().filename(), "taken.h5") << "left behind: " << entry.path();
     ++entries;
   }
@@ -189,17 +157,18 @@ TEST_F(ResultFileTest, ReadMissingFileThrows) {
 
 TEST_F(ResultFileTest, ReadGarbageFileThrows) {
   const std::string file = path("garbage.h5");
-  write_bytes(file, std::string(4096, 'x'));
+  write_bytes(file, Bytes(4096, 'x'));
   expect_error([&] { read_result(file); }, {file, "not an HDF5 file"});
 }
 
 TEST_F(ResultFileTest, ReadTruncatedFileThrows) {
   const std::string good = path("good.h5");
   write_result(good, make_result());
-  const std::string bytes = read_bytes(good);
+  const Bytes bytes = read_bytes(good);
   ASSERT_GT(bytes.size(), 1000u);
   const std::string file = path("truncated.h5");
-  write_bytes(file, bytes.substr(0, bytes.size() / 2));
+  write_bytes(file,
+              Bytes(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(bytes.size() / 2)));
   expect_error([&] { read_result(file); }, {file});
 }
 
