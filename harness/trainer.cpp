@@ -68,15 +68,15 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
       return earlier +
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     };
+    const bool resuming_here = resume_mid_task && t == state.task;
     method.begin_task(task);
-    if (resume_mid_task && t == state.task && control.restore_method)
-      control.restore_method(method);
+    if (resuming_here && control.restore_method) control.restore_method(method);
     const auto params = method.trainable_parameters();
     if (static_cast<int>(rec.trainable_params.size()) == t) {
       rec.trainable_params.push_back(count_parameters(params));
     }
     auto optimizer = make_optimizer(params, o);
-    if (resume_mid_task && t == state.task && control.restore_optimizer) {
+    if (resuming_here && control.restore_optimizer) {
       control.restore_optimizer(*optimizer);
     }
     const auto indices = method.train_indices(task);
