@@ -25,7 +25,8 @@ nlohmann::json to_json(const TrainerState& s) {
           {"init_class_il", r.init_class_il},
           {"init_task_il", r.init_task_il},
           {"task_seconds", r.task_seconds},
-          {"trainable_params", r.trainable_params}};
+          {"trainable_params", r.trainable_params},
+          {"stored_params", r.stored_params}};
 }
 
 TrainerState from_json(const nlohmann::json& j) {
@@ -42,6 +43,7 @@ TrainerState from_json(const nlohmann::json& j) {
   j.at("init_task_il").get_to(r.init_task_il);
   j.at("task_seconds").get_to(r.task_seconds);
   j.at("trainable_params").get_to(r.trainable_params);
+  j.at("stored_params").get_to(r.stored_params);
   return s;
 }
 

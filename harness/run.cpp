@@ -10,6 +10,7 @@
 #include "harness/comm.h"
 #include "harness/error.h"
 #include "harness/models.h"
+#include "harness/safetensors.h"
 #include "harness/progress.h"
 #include "harness/trainer.h"
 #include "methods/method.h"
@@ -23,6 +24,7 @@ std::vector<OptionSpec> common_specs() {
       {"name", "", "result label (default: the method name), e.g. er-200"},
       {"out", "results", "result folder: <out>/<benchmark>/<label>/seed-<seed>.h5"},
       {"backbone", "mlp", "feature extractor", backbone_names()},
+      {"pretrained", "", "safetensors file of backbone weights (timm names for ViTs; clbench pretrain)"},
       {"scenario", "class-il", "training/evaluation protocol", {"class-il", "task-il"}},
       {"seed", 0, "seed of initialisation, data order and method randomness"},
       {"class_order",
@@ -177,6 +179,7 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   };
   MethodContext ctx;
   ctx.model = s.model = make_model();
+  if (!cfg.str("pretrained").empty()) load_backbone_weights(*s.model->backbone, cfg.str("pretrained"));
   ctx.make_model = make_model;
   ctx.comm = &comm;
   ctx.stream = &s.stream;
@@ -273,6 +276,7 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
   }
   r.task_seconds = rec.task_seconds;
   r.trainable_params = rec.trainable_params;
+  r.stored_params = rec.stored_params;
   r.total_params = count_parameters(model->parameters());
   return r;
 }

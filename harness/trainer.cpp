@@ -137,6 +137,7 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
       });
     }
     method.end_task(task);
+    rec.stored_params.push_back(method.stored_parameters());
     rec.task_seconds.push_back(elapsed());
 
     std::vector<double> class_il, task_il;

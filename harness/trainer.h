@@ -36,6 +36,7 @@ struct StreamRecord {
   Matrix class_il, task_il;  // R[i][j], percent
   std::vector<double> init_class_il, init_task_il, task_seconds;
   std::vector<int64_t> trainable_params;
+  std::vector<int64_t> stored_params;  // after each task's end_task
   int64_t total_params = 0;
 };
 

@@ -216,6 +216,10 @@ torch::Tensor VitImpl::prepare(const torch::Tensor& images) const {
 torch::Tensor VitImpl::forward(const torch::Tensor& images) {
   auto x = patch_embed->forward(prepare(images));
   x = torch::cat({cls_token.expand({x.size(0), -1, -1}), x}, 1) + pos_embed;
+  if (prompt.defined()) {
+    auto p = prompt.unsqueeze(0).expand({x.size(0), -1, -1});
+    x = torch::cat({x.narrow(1, 0, 1), p, x.narrow(1, 1, x.size(1) - 1)}, 1);
+  }
   for (const auto& b : *blocks) x = b->as<VitBlockImpl>()->forward(x);
   return norm->forward(x).select(1, 0);  // timm global_pool='token': x[:, 0]
 }

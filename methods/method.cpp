@@ -53,6 +53,10 @@ std::vector<torch::Tensor> Method::trainable_parameters() {
   return ctx_.model->parameters();
 }
 
+int64_t Method::stored_parameters() const {
+  return count_parameters(ctx_.model->parameters());
+}
+
 void save_tensors(torch::serialize::OutputArchive& a, const std::string& key,
                   const std::vector<torch::Tensor>& tensors) {
   save_int(a, key + ".count", static_cast<int64_t>(tensors.size()));

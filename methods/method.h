@@ -41,7 +41,7 @@ struct MethodContext {
 class Method {
  public:
   virtual ~Method() = default;
-  void attach(MethodContext context);
+  virtual void attach(MethodContext context);
 
   // Samples trained on during `task` (joint: the union of tasks 1..t).
   virtual std::vector<int64_t> train_indices(const Task& task) const { return task.train; }
@@ -53,6 +53,9 @@ class Method {
   virtual void end_task(const Task& /*task*/) {}
   virtual torch::Tensor logits(const torch::Tensor& images);  // over all classes
   virtual std::vector<torch::Tensor> trainable_parameters();
+  // Numbers the method must keep after the current task to make its predictions, beyond a shared
+  // frozen pretrained backbone (default: the whole model, as full fine-tuning must store it).
+  virtual int64_t stored_parameters() const;
   // The method's own state (memories, importances, old models...) for checkpoints. Called at a
   // task boundary, or mid-task after begin_task; load gets what save wrote.
   virtual void save(torch::serialize::OutputArchive& /*archive*/) const {}

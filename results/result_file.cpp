@@ -44,6 +44,7 @@ void validate(const std::string& path, const RunResult& r) {
   check_length(path, "task_test_counts", r.test_counts.size(), T);
   check_length(path, "task_seconds", r.task_seconds.size(), T);
   check_length(path, "trainable_params", r.trainable_params.size(), T);
+  if (!r.stored_params.empty()) check_length(path, "stored_params", r.stored_params.size(), T);
 }
 
 void write_doubles(H5::Group& g, const std::string& name, const std::vector<double>& v,
@@ -125,6 +126,7 @@ void write_file(const std::string& file, const RunResult& r) {
   write_doubles(time, "task_seconds", r.task_seconds, {T});
   H5::Group params = h5.createGroup("/params");
   write_ints(params, "trainable", r.trainable_params, {T});
+  if (!r.stored_params.empty()) write_ints(params, "stored", r.stored_params, {T});
   attr(params, "total", r.total_params);
 
   H5::Group metrics = h5.createGroup("/metrics");
@@ -302,6 +304,7 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
   r.test_counts = rd.ints("/task_test_counts", {T});
   r.task_seconds = rd.doubles("/time/task_seconds", {T});
   r.trainable_params = rd.ints("/params/trainable", {T});
+  if (rd.exists("/params/stored")) r.stored_params = rd.ints("/params/stored", {T});
   r.total_params = rd.integer("/params", "total");
   r.class_il = rd.metrics("/metrics");
   r.task_il = rd.metrics("/metrics/task_il");

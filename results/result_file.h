@@ -31,9 +31,12 @@ struct RunResult {
   std::vector<int64_t> class_order;
   std::vector<int64_t> train_counts, test_counts;
 
-  // /time/task_seconds (T); /params/trainable (T, per task); attribute /params@total.
+  // /time/task_seconds (T); /params/trainable (T, per task); /params/stored (T, what the method
+  // keeps after each task beyond a shared pretrained backbone; absent in older files: empty);
+  // attribute /params@total.
   std::vector<double> task_seconds;
   std::vector<int64_t> trainable_params;
+  std::vector<int64_t> stored_params;
   int64_t total_params = 0;
 
   // /metrics (class-IL) and /metrics/task_il scalar attributes.

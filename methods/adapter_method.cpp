@@ -1,0 +1,160 @@
+#include "methods/adapter_method.h"
+
+#include <cmath>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "harness/error.h"
+
+namespace clbench {
+
+at::Generator make_generator(int64_t seed, int64_t salt) {
+  return at::make_generator<at::CPUGeneratorImpl>(
+      static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(salt));
+}
+
+void AdapterMethod::attach(MethodContext context) {
+  Method::attach(std::move(context));
+  vit_ = std::dynamic_pointer_cast<VitImpl>(ctx_.model->backbone);
+  if (!vit_) {
+    throw Error("this method adapts a Vision Transformer: choose a ViT backbone (--backbone "
+                "vit-tiny28, vit-small28, vit-b16, ...)");
+  }
+  for (auto& p : vit_->parameters()) p.requires_grad_(false);
+  generator_ = make_generator(ctx_.seed, 1);
+  // SD-LoRA's head (PILOT SimpleLinear): kaiming_uniform_(nonlinearity='linear'), bias 0.
+  {
+    torch::NoGradGuard no_grad;
+    auto& head = ctx_.model->head;
+    const double bound = std::sqrt(3.0 / static_cast<double>(head->weight.size(1)));
+    auto w = torch::empty(head->weight.sizes()).uniform_(-bound, bound, generator_);
+    head->weight.copy_(w);
+    head->bias.zero_();
+  }
+  layers_ = install_qkv_lora(*vit_, adapted_parts());
+}
+
+torch::Tensor AdapterMethod::current_task_loss(const torch::Tensor& logits,
+                                               const Batch& batch) const {
+  const int64_t known = task_->class_begin, count = task_->class_end - task_->class_begin;
+  const auto per_sample = torch::nn::functional::cross_entropy(
+      logits.narrow(1, known, count), batch.y - known,
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return batch.mean(per_sample);
+}
+
+torch::Tensor AdapterMethod::loss(const Batch& batch) {
+  return current_task_loss(ctx_.model->forward(batch.x), batch);
+}
+
+std::vector<torch::Tensor> AdapterMethod::trainable_parameters() {
+  auto params = adapter_parameters();
+  params.push_back(ctx_.model->head->weight);
+  params.push_back(ctx_.model->head->bias);
+  return params;
+}
+
+int64_t AdapterMethod::stored_parameters() const {
+  int64_t n = count_parameters(ctx_.model->head->parameters());
+  for (const auto& t : extra_parameters()) n += t.numel();
+  for (const auto& layer : layers_) {
+    for (auto* linear : layer->linears()) {
+      for (const auto& u : linear->updates) {
+        if (!u.dropped) n += u.numel();
+      }
+    }
+  }
+  return n;
+}
+
+void AdapterMethod::for_each_linear(
+    const std::function<void(size_t layer, QkvPart, LoraLinear&)>& f) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (auto p : layers_[i]->parts()) f(i, p, layers_[i]->part(p));
+  }
+}
+
+LowRankUpdate AdapterMethod::to_device(LowRankUpdate u) const {
+  for (auto& f : u.factors) {
+    const bool grad = f.requires_grad();
+    f = f.detach().to(ctx_.device).requires_grad_(grad);
+  }
+  for (auto* t : {&u.assimilated, &u.inv_norm}) {
+    if (t->defined()) *t = t->to(ctx_.device);
+  }
+  return u;
+}
+
+namespace {
+std::string update_key(size_t layer, QkvPart p, size_t k) {
+  return "lora." + std::to_string(layer) + "." + qkv_part_name(p) + "." + std::to_string(k);
+}
+
+void save_optional(torch::serialize::OutputArchive& a, const std::string& key,
+                   const torch::Tensor& t) {
+  save_int(a, key + ".defined", t.defined() ? 1 : 0);
+  if (t.defined()) a.write(key, t.detach(), true);
+}
+
+torch::Tensor load_optional(torch::serialize::InputArchive& a, const std::string& key) {
+  torch::Tensor t;
+  if (load_int(a, key + ".defined") != 0) a.read(key, t, true);
+  return t;
+}
+}  // namespace
+
+void AdapterMethod::save_updates(torch::serialize::OutputArchive& a) const {
+  a.write("lora.generator", generator_.get_state(), true);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (auto p : layers_[i]->parts()) {
+      const auto& updates = layers_[i]->part(p).updates;
+      save_int(a, update_key(i, p, 0) + ".count", static_cast<int64_t>(updates.size()));
+      for (size_t k = 0; k < updates.size(); ++k) {
+        const auto& u = updates[k];
+        const auto key = update_key(i, p, k);
+        std::vector<torch::Tensor> factors;
+        for (const auto& f : u.factors) factors.push_back(f.detach());
+        save_tensors(a, key + ".factors", factors);
+        save_optional(a, key + ".assimilated", u.assimilated);
+        save_optional(a, key + ".inv_norm", u.inv_norm);
+        save_int(a, key + ".task", u.task);
+        save_int(a, key + ".dropped", u.dropped ? 1 : 0);
+        int64_t trainable = 0;  // bit i: factor i requires grad
+        for (size_t f = 0; f < u.factors.size(); ++f)
+          trainable |= static_cast<int64_t>(u.factors[f].requires_grad()) << f;
+        save_int(a, key + ".trainable", trainable);
+      }
+    }
+  }
+}
+
+void AdapterMethod::load_updates(
+    torch::serialize::InputArchive& a,
+    const std::function<void(size_t layer, QkvPart, LowRankUpdate&)>& relink) {
+  torch::Tensor generator_state;
+  a.read("lora.generator", generator_state, true);
+  generator_.set_state(generator_state);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (auto p : layers_[i]->parts()) {
+      auto& updates = layers_[i]->part(p).updates;
+      updates.assign(static_cast<size_t>(load_int(a, update_key(i, p, 0) + ".count")), {});
+      for (size_t k = 0; k < updates.size(); ++k) {
+        auto& u = updates[k];
+        const auto key = update_key(i, p, k);
+        u.factors = load_tensors(a, key + ".factors");
+        u.assimilated = load_optional(a, key + ".assimilated");
+        u.inv_norm = load_optional(a, key + ".inv_norm");
+        u.task = load_int(a, key + ".task");
+        u.dropped = load_int(a, key + ".dropped") != 0;
+        const int64_t trainable = load_int(a, key + ".trainable");
+        for (size_t f = 0; f < u.factors.size(); ++f)
+          u.factors[f].requires_grad_(((trainable >> f) & 1) != 0);
+        u = to_device(std::move(u));
+        relink(i, p, u);
+      }
+    }
+  }
+}
+
+}  // namespace clbench

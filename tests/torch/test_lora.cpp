@@ -1,0 +1,399 @@
+// LoRA infrastructure (harness/lora.h) and the parameter-efficient ViT methods built on it.
+#include <gtest/gtest.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "harness/error.h"
+#include "harness/lora.h"
+#include "harness/loader.h"
+#include "harness/metrics.h"
+#include "harness/trainer.h"
+#include "methods/adapter_method.h"
+#include "methods/fm_lora.h"
+#include "methods/inflora.h"
+#include "support.h"
+
+namespace clbench {
+namespace {
+
+using testing::setup;
+
+Vit tiny_vit() {
+  torch::manual_seed(3);
+  return Vit(vit_preset("vit-tiny28"));
+}
+
+at::Generator gen(uint64_t seed) {
+  return at::make_generator<at::CPUGeneratorImpl>(seed);
+}
+
+void randomize(LowRankUpdate& u, at::Generator& g) {
+  torch::NoGradGuard no_grad;
+  for (auto& f : u.factors) f.normal_(0.0, 0.5, g);
+}
+
+TEST(Lora, ZeroInitialisedAdapterLeavesOutputsBitIdentical) {
+  auto vit = tiny_vit();
+  vit->eval();
+  const auto x = torch::rand({3, 1, 28, 28});
+  torch::NoGradGuard no_grad;
+  const auto plain = vit->forward(x);
+  auto g = gen(1);
+  for (auto& layer : install_qkv_lora(*vit, {QkvPart::kQ, QkvPart::kV})) {
+    for (auto* linear : layer->linears())
+      linear->updates.push_back(make_lora_update(linear->out_features(), linear->in_features(), 4, g));
+  }
+  EXPECT_TRUE(torch::equal(vit->forward(x), plain));
+}
+
+TEST(Lora, DeltaThroughTheFactorsEqualsTheDenseUpdate) {
+  auto g = gen(2);
+  const auto bias = torch::randn({12});
+  LoraLinear linear(torch::randn({12, 16}), bias);
+  for (int k = 0; k < 3; ++k) {
+    auto u = make_lora_update(12, 16, 3, g);
+    randomize(u, g);
+    linear.updates.push_back(u);
+  }
+  linear.updates[0].magnitude = torch::full({1}, 0.7);
+  linear.updates[1].freeze(LoraNorm::kFactorNorms);
+  linear.updates[1].assimilated = torch::full({1}, 0.25);
+  linear.updates[2].freeze(LoraNorm::kProduct);
+  const auto x = torch::randn({5, 4, 16});
+  const auto dense = torch::linear(x, linear.weight() + linear.delta_weight(), bias);
+  EXPECT_TRUE(torch::allclose(linear.forward(x), dense, 1e-4, 1e-5));
+  // Normalised directions have the norm the option names.
+  const auto& f = linear.updates[1].factors;
+  EXPECT_NEAR(linear.updates[1].direction().norm().item<double>(),
+              (f[0].matmul(f[1]).norm() / (f[0].norm() * f[1].norm())).item<double>(), 1e-6);
+  EXPECT_NEAR(linear.updates[2].direction().norm().item<double>(), 1.0, 1e-5);
+}
+
+TEST(Lora, MergedAndUnmergedForwardAgree) {
+  auto vit = tiny_vit();
+  vit->eval();
+  auto g = gen(3);
+  auto layers = install_qkv_lora(*vit, {QkvPart::kQ, QkvPart::kV});
+  for (auto& layer : layers) {
+    for (auto* linear : layer->linears()) {
+      auto u = make_lora_update(linear->out_features(), linear->in_features(), 4, g);
+      randomize(u, g);
+      u.magnitude = torch::full({1}, 0.8);
+      linear->updates.push_back(u);
+    }
+  }
+  torch::NoGradGuard no_grad;
+  const auto x = torch::rand({4, 1, 28, 28});
+  const auto before = layers[0]->part(QkvPart::kQ).weight().clone();
+  const auto unmerged = vit->forward(x);
+  for (auto& layer : layers) layer->merge();
+  EXPECT_FALSE(torch::equal(layers[0]->part(QkvPart::kQ).weight(), before));
+  const auto merged = vit->forward(x);
+  EXPECT_TRUE(torch::allclose(merged, unmerged, 1e-5, 1e-5))
+      << (merged - unmerged).abs().max().item<double>();
+  for (auto& layer : layers) layer->unmerge();
+  EXPECT_TRUE(torch::allclose(layers[0]->part(QkvPart::kQ).weight(), before, 0, 1e-6));
+  EXPECT_TRUE(torch::allclose(vit->forward(x), unmerged, 1e-5, 1e-5));
+}
+
+TEST(Lora, PartsParseAndBadValuesNameTheKey) {
+  EXPECT_EQ(parse_qkv_parts("k,v", "m.parts"), (std::vector<QkvPart>{QkvPart::kK, QkvPart::kV}));
+  try {
+    parse_qkv_parts("q,x", "m.parts");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("m.parts"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("'x'"), std::string::npos);
+  }
+  EXPECT_THROW(parse_qkv_parts("q,q", "m.parts"), Error);
+  EXPECT_THROW(parse_lora_norm("l2", "m.norm"), Error);
+}
+
+TEST(Lora, KnowledgeDistillationAbsorbsASpannedDirectionAndKeepsAnOrthogonalOne) {
+  auto g = gen(4);
+  LoraLinear linear(torch::randn({10, 12}));
+  // Two old directions whose A rows live in input dims [0, 6).
+  for (int k = 0; k < 2; ++k) {
+    auto u = make_lora_update(10, 12, 2, g);
+    randomize(u, g);
+    torch::NoGradGuard no_grad;
+    u.factors[1].narrow(1, 6, 6).zero_();
+    u.freeze(LoraNorm::kFactorNorms);
+    linear.updates.push_back(u);
+  }
+  const auto& u0 = linear.updates[0];
+  const auto& u1 = linear.updates[1];
+  // New update = 0.3 dir0 + 0.5 dir1 (exactly, as [B0 B1] [A0; A1] with scaled B).
+  LowRankUpdate spanned;
+  spanned.factors = {torch::cat({u0.factors[0] * (0.3 * u0.inv_norm), u1.factors[0] * (0.5 * u1.inv_norm)}, 1),
+                     torch::cat({u0.factors[1], u1.factors[1]}, 0)};
+  spanned.task = 2;
+  const double n = (spanned.factors[0].norm() * spanned.factors[1].norm()).item<double>();
+  linear.updates.push_back(spanned);
+  ASSERT_TRUE(assimilate_last_update(linear, LoraNorm::kFactorNorms, 9e-4));
+  EXPECT_TRUE(linear.updates.back().dropped);
+  EXPECT_EQ(linear.updates.back().factors[0].abs().sum().item<double>(), 0.0);
+  // The coefficients fitted on the normalised direction: c_k = w_k / ||B|| ||A|| of the new one.
+  EXPECT_NEAR(linear.updates[0].assimilated.item<double>(), 0.3 / n, 1e-4);
+  EXPECT_NEAR(linear.updates[1].assimilated.item<double>(), 0.5 / n, 1e-4);
+
+  // A direction on input dims [6, 12) is orthogonal to both: kept.
+  auto orthogonal = make_lora_update(10, 12, 2, g);
+  randomize(orthogonal, g);
+  {
+    torch::NoGradGuard no_grad;
+    orthogonal.factors[1].narrow(1, 0, 6).zero_();
+  }
+  linear.updates.push_back(orthogonal);
+  EXPECT_FALSE(assimilate_last_update(linear, LoraNorm::kFactorNorms, 9e-4));
+  EXPECT_FALSE(linear.updates.back().dropped);
+}
+
+// ---- the methods, on the synthetic stream with the small ViT ----
+
+nlohmann::json vit_run(const std::string& method, nlohmann::json extra = nlohmann::json::object()) {
+  nlohmann::json user = {{"benchmark", "synthetic"},
+                         {"method", method},
+                         {"backbone", "vit-tiny28"},
+                         {"synthetic", {{"side", 28}, {"classes", 6}}},
+                         {"epochs", 1},
+                         {"batch_size", 64},
+                         {"threads", 1}};
+  user.merge_patch(extra);
+  return user;
+}
+
+AdapterMethod& adapters(testing::Setup& s) {
+  auto* m = dynamic_cast<AdapterMethod*>(s.method);
+  EXPECT_NE(m, nullptr);
+  return *m;
+}
+
+Batch batch_of(const TaskStream& stream, const Task& task, int64_t n) {
+  std::vector<int64_t> idx(task.train.begin(), task.train.begin() + n);
+  return load_batch(stream, *stream.train_set, idx, n, 1);
+}
+
+TEST(SdLora, OldDirectionsStayBitwiseAndOnlyMagnitudesCurrentAdapterAndHeadGetGradients) {
+  auto s = setup(vit_run("sd-lora"));
+  auto& m = adapters(*s);
+  const auto& tasks = s->stream->tasks;
+  std::vector<torch::Tensor> snapshot;  // factors of task 0, copied when task 0 ends
+  for (int t = 0; t < 3; ++t) {
+    m.begin_task(tasks[t]);
+    auto params = m.trainable_parameters();
+    torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.05).momentum(0.9));
+    for (int step = 0; step < 3; ++step) {
+      sgd.zero_grad();
+      m.loss(batch_of(*s->stream, tasks[t], 32)).backward();
+      for (const auto& p : s->model->backbone->parameters()) {
+        ASSERT_FALSE(p.grad().defined()) << "a backbone weight got a gradient";
+      }
+      for (auto& layer : m.layers()) {
+        for (auto* linear : layer->linears()) {
+          ASSERT_EQ(static_cast<int>(linear->updates.size()), t + 1);
+          for (const auto& u : linear->updates) {
+            for (const auto& f : u.factors) {
+              if (u.task < t) {
+                ASSERT_FALSE(f.grad().defined()) << "an old direction got a gradient";
+              } else if (step > 0) {  // B starts at 0, so A's first gradient is 0 but defined
+                ASSERT_TRUE(f.grad().defined());
+              }
+            }
+            ASSERT_TRUE(u.magnitude.requires_grad());
+            if (t > 0) {
+              ASSERT_TRUE(u.magnitude.grad().defined()) << "magnitude of task " << u.task;
+            }
+          }
+        }
+      }
+      ASSERT_TRUE(s->model->head->weight.grad().defined());
+      sgd.step();
+    }
+    m.end_task(tasks[t]);
+    if (t == 0) {
+      for (auto& layer : m.layers())
+        for (auto* linear : layer->linears())
+          for (const auto& f : linear->updates[0].factors) snapshot.push_back(f.detach().clone());
+    }
+  }
+  size_t k = 0;
+  for (auto& layer : m.layers())
+    for (auto* linear : layer->linears())
+      for (const auto& f : linear->updates[0].factors) {
+        EXPECT_TRUE(torch::equal(f, snapshot[k++])) << "task 0's direction changed";
+      }
+  // Old directions are normalised by ||B|| ||A|| (official code).
+  const auto& u0 = m.layers()[0]->part(QkvPart::kQ).updates[0];
+  EXPECT_NEAR((u0.inv_norm * u0.factors[0].norm() * u0.factors[1].norm()).item<double>(), 1.0,
+              1e-5);
+}
+
+TEST(SdLora, TrainableCountOnVitB16MatchesTheFormula) {
+  auto s = setup({{"benchmark", "synthetic"}, {"method", "sd-lora"}, {"backbone", "vit-b16"}});
+  auto& m = adapters(*s);
+  m.begin_task(s->stream->tasks[0]);
+  int64_t lora = 0;
+  for (auto& layer : m.layers())
+    for (auto* linear : layer->linears())
+      for (const auto& u : linear->updates) lora += u.numel();
+  EXPECT_EQ(lora, 368640);  // 12 blocks x {q, v} x (768 x 10 + 10 x 768)
+  const int64_t head = 768 * 10 + 10;
+  EXPECT_EQ(count_parameters(m.trainable_parameters()), lora + 1 + head);  // + alpha_1
+  EXPECT_EQ(m.stored_parameters(), lora + 1 + head);
+}
+
+TEST(SdLora, RankReductionFollowsTheSchedule) {
+  auto s = setup(vit_run("sd-lora-rr", {{"sd-lora-rr", {{"rank_schedule", "1:8,2:6"}}}}));
+  auto& m = adapters(*s);
+  for (int t = 0; t < 3; ++t) {
+    m.begin_task(s->stream->tasks[t]);
+    m.end_task(s->stream->tasks[t]);
+  }
+  for (auto& layer : m.layers()) {
+    for (auto* linear : layer->linears()) {
+      ASSERT_EQ(linear->updates.size(), 3u);
+      EXPECT_EQ(linear->updates[0].rank(), 10);
+      EXPECT_EQ(linear->updates[1].rank(), 8);
+      EXPECT_EQ(linear->updates[2].rank(), 6);
+    }
+  }
+  EXPECT_EQ(find_method("sd-lora-rr").keys.back().default_value, "4:8,8:6");
+  EXPECT_THROW(setup(vit_run("sd-lora-rr", {{"sd-lora-rr", {{"rank_schedule", "4:8,3:6"}}}})),
+               Error);
+}
+
+TEST(SdLora, NeedsAVitBackbone) {
+  try {
+    setup({{"benchmark", "synthetic"}, {"method", "sd-lora"}, {"backbone", "mlp"}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ViT backbone"), std::string::npos);
+  }
+}
+
+TEST(FmLora, SharedBasesFrozenAfterTaskOneAndEachTaskAddsTwoRSquared) {
+  auto s = setup(vit_run("fm-lora", {{"fm-lora", {{"warmup_steps", 3}, {"warmup_samples", 100}}}}));
+  auto& m = adapters(*s);
+  auto* selector = dynamic_cast<RankSelector*>(s->method);
+  ASSERT_NE(selector, nullptr);
+  Progress quiet(false, false);
+  TrainerState start;
+  TrainerControl control;
+  std::vector<torch::Tensor> bases_after_task1;
+  int64_t stored_before = 0;
+  const auto& tasks = s->stream->tasks;
+  const int64_t matrices = static_cast<int64_t>(m.layers().size()) * 2;  // q, v per block
+  for (int t = 0; t < 3; ++t) {
+    m.begin_task(tasks[t]);
+    auto params = m.trainable_parameters();
+    torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.05).momentum(0.9));
+    for (int step = 0; step < 3; ++step) {
+      sgd.zero_grad();
+      m.loss(batch_of(*s->stream, tasks[t], 32)).backward();
+      sgd.step();
+    }
+    m.end_task(tasks[t]);
+    const auto& layer0 = m.layers()[0]->part(QkvPart::kQ);
+    const int64_t r = layer0.updates.back().factors[1].size(0);
+    EXPECT_EQ(r, selector->selections()[static_cast<size_t>(t)].rank);
+    if (t == 0) {
+      EXPECT_EQ(r, 10);
+      for (auto& layer : m.layers())
+        for (auto* linear : layer->linears()) {
+          bases_after_task1.push_back(linear->updates[0].factors[0].detach().clone());
+          bases_after_task1.push_back(linear->updates[0].factors[3].detach().clone());
+        }
+    } else {
+      EXPECT_EQ(m.stored_parameters() - stored_before, matrices * 2 * r * r) << "task " << t;
+    }
+    stored_before = m.stored_parameters();
+  }
+  size_t k = 0;
+  for (auto& layer : m.layers())
+    for (auto* linear : layer->linears()) {
+      EXPECT_TRUE(torch::equal(linear->updates[0].factors[0], bases_after_task1[k++]));
+      EXPECT_TRUE(torch::equal(linear->updates[0].factors[3], bases_after_task1[k++]));
+    }
+}
+
+TEST(FmLora, RankSelectorPicksWhatTheFormulaGives) {
+  const std::vector<int64_t> ranks = {2, 4, 6, 8, 10};
+  std::vector<double> w, b, zero(5, 0.0);
+  for (auto r : ranks) w.push_back(2.0 * r / 10.0), b.push_back(-(r / 10.0) * (r / 10.0));
+  // argmax of w_r h + b_r = the candidate nearest 10 h.
+  EXPECT_EQ(select_rank(0.05, ranks, w, b, 1.0, zero), 2);
+  EXPECT_EQ(select_rank(0.58, ranks, w, b, 1.0, zero), 6);
+  EXPECT_EQ(select_rank(1.4, ranks, w, b, 1.0, zero), 10);
+  // Gumbel noise large enough flips the choice; the paper's b = 0 picks the largest w for h > 0.
+  EXPECT_EQ(select_rank(0.58, ranks, w, b, 1.0, {5.0, 0, 0, 0, 0}), 2);
+  EXPECT_EQ(select_rank(0.3, ranks, w, zero, 1.0, zero), 10);
+
+  // Inside the method: the recorded complexity and noise give the recorded rank.
+  auto s = setup(vit_run("fm-lora", {{"fm-lora", {{"warmup_steps", 3}, {"warmup_samples", 100}, {"gumbel", true}}}}));
+  auto& m = adapters(*s);
+  for (int t = 0; t < 3; ++t) {
+    m.begin_task(s->stream->tasks[t]);
+    m.end_task(s->stream->tasks[t]);
+  }
+  const auto& sel = dynamic_cast<RankSelector*>(s->method)->selections();
+  ASSERT_EQ(sel.size(), 3u);
+  for (size_t t = 1; t < 3; ++t) {
+    EXPECT_GT(sel[t].complexity, 0.0);
+    EXPECT_EQ(sel[t].rank, select_rank(sel[t].complexity, ranks, w, b, 1.0, sel[t].gumbel));
+  }
+}
+
+TEST(InfLora, DesignedAIsOrthogonalToTheRetainedSubspace) {
+  auto s = setup(vit_run("inflora", {{"inflora", {{"moment_samples", 200}}}}));
+  auto& m = adapters(*s);
+  auto* keeper = dynamic_cast<SubspaceKeeper*>(s->method);
+  ASSERT_NE(keeper, nullptr);
+  const auto& tasks = s->stream->tasks;
+  for (int t = 0; t < 3; ++t) {
+    m.begin_task(tasks[t]);
+    if (t > 0) {
+      for (size_t i = 0; i < m.layers().size(); ++i) {
+        const auto& basis = keeper->retained_bases()[i];
+        ASSERT_GT(basis.size(1), 0);
+        ASSERT_LT(basis.size(1), basis.size(0));
+        const auto A = m.layers()[i]->part(QkvPart::kK).updates.back().factors[1].to(torch::kDouble);
+        EXPECT_LT(A.matmul(basis).abs().max().item<double>(), 1e-5) << "block " << i;
+        EXPECT_NEAR(A.norm().item<double>(), std::sqrt(10.0 / 3.0), 1e-4);  // orthonormal / sqrt 3
+      }
+    }
+    // Only B_t (and the head) train.
+    const auto params = m.trainable_parameters();
+    EXPECT_EQ(params.size(), m.layers().size() * 2 + 2);
+    torch::optim::Adam adam(params, torch::optim::AdamOptions(1e-3));
+    adam.zero_grad();
+    m.loss(batch_of(*s->stream, tasks[t], 32)).backward();
+    adam.step();
+    m.end_task(tasks[t]);
+  }
+}
+
+TEST(VitMethods, EveryMethodRunsOnTheVitAndStoresWhatItClaims) {
+  for (const std::string method :
+       {"finetune", "ewc", "lwf", "er", "seq-lora", "sd-lora", "sd-lora-rr", "sd-lora-kd",
+        "fm-lora", "inflora"}) {
+    nlohmann::json extra = {{"synthetic", {{"classes", 4}}},
+                            {"out", ::testing::TempDir() + "vit-" + method}};
+    if (method == "fm-lora") extra["fm-lora"] = {{"warmup_steps", 2}};
+    if (method == "inflora") extra["inflora"] = {{"moment_samples", 100}};
+    auto r = testing::run_quiet(vit_run(method, extra));
+    ASSERT_EQ(r.stored_params.size(), 2u) << method;
+    if (method == "finetune" || method == "ewc" || method == "lwf" || method == "er") {
+      EXPECT_EQ(r.stored_params[0], r.total_params) << method;
+    } else {
+      EXPECT_LT(r.stored_params[1], r.total_params / 5) << method;
+      EXPECT_LT(r.trainable_params[1], r.total_params / 5) << method;
+      if (method != "fm-lora") {  // one epoch of 10 steps: enough for a LoRA at lr 0.01
+        EXPECT_GT(r.acc_task_il.back().back(), 65.0) << method;  // the task just learned, 2-way
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace clbench
