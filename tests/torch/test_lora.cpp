@@ -395,5 +395,51 @@ TEST(VitMethods, EveryMethodRunsOnTheVitAndStoresWhatItClaims) {
   }
 }
 
+// Stopped mid-task (and at a task boundary) and resumed from the checkpoint, each adapter method
+// ends with exactly the numbers of an uninterrupted run: its adapters, magnitudes, bases,
+// subspaces, rank choices and generator state are all in the checkpoint.
+class AdapterResume : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AdapterResume, StoppedRunsResumeToTheUninterruptedNumbers) {
+  const std::string method = GetParam();
+  // 3 tasks x 2 classes x 48 samples, batch 32, 2 epochs: 6 steps per task.
+  auto user = [&](const std::string& out) {
+    nlohmann::json extra = {{"synthetic", {{"classes", 6}, {"train_per_class", 48}}},
+                            {"batch_size", 32},
+                            {"epochs", 2},
+                            {"out", ::testing::TempDir() + "resume-" + method + "-" + out}};
+    if (method == "fm-lora") extra["fm-lora"] = {{"warmup_steps", 2}, {"gumbel", true}};
+    if (method == "sd-lora-kd") extra["sd-lora-kd"] = {{"tau", 10.0}};  // absorbs every direction
+    if (method == "sd-lora") extra["sd-lora"] = {{"reset_magnitudes", false}};
+    return testing::plan(vit_run(method, extra));
+  };
+  LocalCommunicator comm;
+  Progress quiet(false, false);
+  const auto full = execute(user("full"), comm, quiet);
+  for (int stop_at : {9, 12}) {  // mid task 2; the end of task 2's training
+    const auto plan = user("stop" + std::to_string(stop_at));
+    int steps = 0;
+    RunOptions stop;
+    stop.checkpoint_every = 4;
+    stop.stop_requested = [&] { return ++steps == stop_at; };
+    EXPECT_THROW(execute(plan, comm, quiet, stop), Interrupted);
+    RunOptions resume;
+    resume.resume = true;
+    const auto resumed = execute(plan, comm, quiet, resume);
+    EXPECT_EQ(resumed.acc_class_il, full.acc_class_il) << method << " stopped at " << stop_at;
+    EXPECT_EQ(resumed.acc_task_il, full.acc_task_il) << method << " stopped at " << stop_at;
+    EXPECT_EQ(resumed.stored_params, full.stored_params) << method;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, AdapterResume,
+                         ::testing::Values("seq-lora", "sd-lora", "sd-lora-rr", "sd-lora-kd",
+                                           "fm-lora", "inflora"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (auto& c : n) c = c == '-' ? '_' : c;
+                           return n;
+                         });
+
 }  // namespace
 }  // namespace clbench
