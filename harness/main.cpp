@@ -143,9 +143,9 @@ std::vector<nlohmann::json> expand_suite(const std::string& path, const nlohmann
         } else if (m.is_object() && m.contains("method")) {
           user["method"] = m["method"];
           if (m.contains("name")) user["name"] = m["name"];
-          for (const auto& [k, v] :
-               Config::flatten(m.value("set", nlohmann::json::object())).items())
-            user[k] = v;
+          const nlohmann::json sets =
+              m.contains("set") ? Config::flatten(m["set"]) : nlohmann::json::object();
+          for (auto it = sets.begin(); it != sets.end(); ++it) user[it.key()] = it.value();
         } else {
           throw Error("suite file " + path +
                       ": a method entry must be a name or an object with \"method\", got " +
@@ -238,6 +238,7 @@ int main(int argc, char** argv) {
   text_flag("--benchmark,-b", "benchmark", "task stream (see clbench list)");
   text_flag("--method,-m", "method", "method (see clbench list)");
   text_flag("--backbone", "backbone", "mlp | cnn | vit-* (see clbench list)");
+  text_flag("--pretrained", "pretrained", "backbone weights (safetensors, timm names)");
   text_flag("--scenario", "scenario", "class-il | task-il");
   flag("--seed", "seed", "run seed (default 0)");
   flag("--class-order-seed", "class_order_seed", "PyCIL/PILOT class order from this seed");

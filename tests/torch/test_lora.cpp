@@ -1,4 +1,6 @@
 // LoRA infrastructure (harness/lora.h) and the parameter-efficient ViT methods built on it.
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -7,6 +9,7 @@
 #include "harness/lora.h"
 #include "harness/loader.h"
 #include "harness/metrics.h"
+#include "harness/safetensors.h"
 #include "harness/trainer.h"
 #include "methods/adapter_method.h"
 #include "methods/fm_lora.h"
@@ -393,6 +396,34 @@ TEST(VitMethods, EveryMethodRunsOnTheVitAndStoresWhatItClaims) {
       }
     }
   }
+}
+
+TEST(Pretrained, EveryVitMethodStartsFromTheGivenWeightsAndAMismatchIsAClearError) {
+  const std::string dir = ::testing::TempDir() + "pretrained";
+  std::filesystem::create_directories(dir);
+  torch::manual_seed(11);
+  Vit source(vit_preset("vit-tiny28"));
+  save_backbone_weights(*source, dir + "/tiny.safetensors");
+  for (const std::string method : {"finetune", "sd-lora", "inflora"}) {
+    auto s = setup(vit_run(method, {{"pretrained", dir + "/tiny.safetensors"}}));
+    const auto loaded = s->model->backbone->named_parameters();
+    for (const auto& p : source->named_parameters()) {
+      EXPECT_TRUE(torch::equal(loaded[p.key()], p.value())) << method << " " << p.key();
+    }
+  }
+  torch::manual_seed(12);
+  Vit other(vit_preset("vit-small28"));
+  save_backbone_weights(*other, dir + "/small.safetensors");
+  std::string out;
+  const int code = testing::run_command(
+      testing::clbench_cmd("run -b synthetic -m sd-lora --backbone vit-tiny28 --pretrained " + dir +
+                           "/small.safetensors --out " + dir + "/runs"),
+      out);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("small.safetensors"), std::string::npos) << out;
+  EXPECT_NE(out.find("blocks.0.attn.qkv.weight: file has [384, 128], model has [192, 64]"),
+            std::string::npos)
+      << out;
 }
 
 // Stopped mid-task (and at a task boundary) and resumed from the checkpoint, each adapter method
