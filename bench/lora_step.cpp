@@ -23,10 +23,14 @@ int main(int argc, char** argv) {
   int64_t batch = 32, steps = 10, threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--preset") preset = v;
-    else if (k == "--batch") batch = std::stoll(v);
-    else if (k == "--steps") steps = std::stoll(v);
-    else if (k == "--threads") threads = std::stoll(v);
+    if (k == "--preset")
+      preset = v;
+    else if (k == "--batch")
+      batch = std::stoll(v);
+    else if (k == "--steps")
+      steps = std::stoll(v);
+    else if (k == "--threads")
+      threads = std::stoll(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -60,7 +64,8 @@ int main(int argc, char** argv) {
   params.push_back(head->weight);
   params.push_back(head->bias);
   torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.01).momentum(0.9));
-  const auto x = torch::rand({batch, options.in_channels(), options.image_size(), options.image_size()});
+  const auto x =
+      torch::rand({batch, options.in_channels(), options.image_size(), options.image_size()});
   const auto y = torch::randint(10, 20, {batch}, torch::kLong);
 
   std::vector<double> ms;

@@ -29,8 +29,10 @@ torch::Tensor LowRankUpdate::right() const {
 
 torch::Tensor LowRankUpdate::scale() const {
   torch::Tensor s;
-  if (magnitude.defined()) s = assimilated.defined() ? magnitude + assimilated : magnitude;
-  else if (assimilated.defined()) s = 1.0 + assimilated;
+  if (magnitude.defined())
+    s = assimilated.defined() ? magnitude + assimilated : magnitude;
+  else if (assimilated.defined())
+    s = 1.0 + assimilated;
   if (inv_norm.defined()) s = s.defined() ? s * inv_norm : inv_norm;
   return s;
 }
@@ -167,13 +169,18 @@ std::vector<QkvPart> parse_qkv_parts(const std::string& value, const std::string
     const size_t end = std::min(value.find(',', begin), value.size());
     const auto name = value.substr(begin, end - begin);
     QkvPart p;
-    if (name == "q") p = QkvPart::kQ;
-    else if (name == "k") p = QkvPart::kK;
-    else if (name == "v") p = QkvPart::kV;
-    else throw Error("invalid value '" + value + "' for " + key + ": '" + name +
-                     "' is not one of q, k, v (write e.g. q,v)");
+    if (name == "q")
+      p = QkvPart::kQ;
+    else if (name == "k")
+      p = QkvPart::kK;
+    else if (name == "v")
+      p = QkvPart::kV;
+    else
+      throw Error("invalid value '" + value + "' for " + key + ": '" + name +
+                  "' is not one of q, k, v (write e.g. q,v)");
     for (auto q : parts) {
-      if (q == p) throw Error("invalid value '" + value + "' for " + key + ": '" + name + "' twice");
+      if (q == p)
+        throw Error("invalid value '" + value + "' for " + key + ": '" + name + "' twice");
     }
     parts.push_back(p);
     begin = end + 1;

@@ -19,7 +19,6 @@
 
 #include "harness/vit.h"
 
-
 namespace clbench {
 
 // How a frozen direction is normalised: not at all, by the product of its factors' Frobenius
@@ -38,10 +37,10 @@ struct LowRankUpdate {
   int64_t rank() const { return factors.front().size(1); }
   int64_t numel() const;  // numbers stored for the factors
   const torch::Tensor& left() const { return factors.front(); }
-  torch::Tensor right() const;      // factors[1] * ... * factors.back(): rank x in
-  torch::Tensor scale() const;      // (magnitude + assimilated) * inv_norm; undefined when 1
-  torch::Tensor direction() const;  // the product times inv_norm (no magnitude)
-  torch::Tensor delta() const;      // scale * direction, out x in
+  torch::Tensor right() const;         // factors[1] * ... * factors.back(): rank x in
+  torch::Tensor scale() const;         // (magnitude + assimilated) * inv_norm; undefined when 1
+  torch::Tensor direction() const;     // the product times inv_norm (no magnitude)
+  torch::Tensor delta() const;         // scale * direction, out x in
   void set_trainable(bool trainable);  // the factors' requires_grad (false: gradients dropped)
   // Stops training the factors; with a norm, the (now constant) norm is divided out for good.
   void freeze(LoraNorm norm);

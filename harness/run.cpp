@@ -10,8 +10,8 @@
 #include "harness/comm.h"
 #include "harness/error.h"
 #include "harness/models.h"
-#include "harness/safetensors.h"
 #include "harness/progress.h"
+#include "harness/safetensors.h"
 #include "harness/trainer.h"
 #include "methods/method.h"
 
@@ -24,7 +24,8 @@ std::vector<OptionSpec> common_specs() {
       {"name", "", "result label (default: the method name), e.g. er-200"},
       {"out", "results", "result folder: <out>/<benchmark>/<label>/seed-<seed>.h5"},
       {"backbone", "mlp", "feature extractor", backbone_names()},
-      {"pretrained", "", "safetensors file of backbone weights (timm names for ViTs; clbench pretrain)"},
+      {"pretrained", "",
+       "safetensors file of backbone weights (timm names for ViTs; clbench pretrain)"},
       {"scenario", "class-il", "training/evaluation protocol", {"class-il", "task-il"}},
       {"seed", 0, "seed of initialisation, data order and method randomness"},
       {"class_order",
@@ -179,7 +180,8 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   };
   MethodContext ctx;
   ctx.model = s.model = make_model();
-  if (!cfg.str("pretrained").empty()) load_backbone_weights(*s.model->backbone, cfg.str("pretrained"));
+  if (!cfg.str("pretrained").empty())
+    load_backbone_weights(*s.model->backbone, cfg.str("pretrained"));
   ctx.make_model = make_model;
   ctx.comm = &comm;
   ctx.stream = &s.stream;

@@ -18,8 +18,9 @@ void AdapterMethod::attach(MethodContext context) {
   Method::attach(std::move(context));
   vit_ = std::dynamic_pointer_cast<VitImpl>(ctx_.model->backbone);
   if (!vit_) {
-    throw Error("this method adapts a Vision Transformer: choose a ViT backbone (--backbone "
-                "vit-tiny28, vit-small28, vit-b16, ...)");
+    throw Error(
+        "this method adapts a Vision Transformer: choose a ViT backbone (--backbone "
+        "vit-tiny28, vit-small28, vit-b16, ...)");
   }
   for (auto& p : vit_->parameters()) p.requires_grad_(false);
   generator_ = make_generator(ctx_.seed, 1);

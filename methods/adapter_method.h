@@ -39,8 +39,8 @@ class AdapterMethod : public Method {
   // Moves a freshly made update (CPU) to the run's device, keeping its factors' requires_grad.
   LowRankUpdate to_device(LowRankUpdate u) const;
 
-  // Checkpointing of every linear's updates and of the generator. Shared tensors (magnitudes, bases) are not in the
-  // archive: `relink` reattaches them after loading.
+  // Checkpointing of every linear's updates and of the generator. Shared tensors (magnitudes,
+  // bases) are not in the archive: `relink` reattaches them after loading.
   void save_updates(torch::serialize::OutputArchive& a) const;
   void load_updates(torch::serialize::InputArchive& a,
                     const std::function<void(size_t layer, QkvPart, LowRankUpdate&)>& relink);

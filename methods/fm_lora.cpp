@@ -59,11 +59,13 @@ struct FmLoraOptions {
     v("parts", parts_, "which slices of the fused qkv are adapted [assumption: q,v]");
     v("ranks", ranks_, "DRS candidate ranks, each <= rank [assumption]");
     v("rank_weights", rank_weights_, "DRS w_r per candidate (empty: 2 r / r_max)");
-    v("rank_biases", rank_biases_, "DRS b_r per candidate (empty: -(r / r_max)^2; 0s: the paper's formula)");
+    v("rank_biases", rank_biases_,
+      "DRS b_r per candidate (empty: -(r / r_max)^2; 0s: the paper's formula)");
     v("tau", tau_, "DRS temperature");
     v("gumbel", gumbel_, "add seeded Gumbel noise before taking the most probable rank");
     v("warmup_steps", warmup_steps_, "DRS warm-up SGD steps on the new task before measuring H");
-    v("warmup_samples", warmup_samples_, "training samples drawn for the warm-up; 1/5 of them validate");
+    v("warmup_samples", warmup_samples_,
+      "training samples drawn for the warm-up; 1/5 of them validate");
     v("warmup_lr", warmup_lr_, "DRS warm-up learning rate (SGD, momentum 0.9)");
     v("prompt_length", prompt_length_, "DMP: shared prompt tokens after the class token (0: none)");
   }
@@ -92,8 +94,10 @@ class FmLora : public AdapterMethod, public RankSelector {
     const double rmax = static_cast<double>(opt_.rank());
     for (double r : parse_numbers(opt_.ranks(), "fm-lora.ranks")) {
       if (r < 1 || r > rmax || r != std::floor(r)) {
-        throw Error("invalid value '" + opt_.ranks() + "' for fm-lora.ranks: each rank must be an "
-                    "integer in [1, fm-lora.rank=" + std::to_string(opt_.rank()) + "]");
+        throw Error("invalid value '" + opt_.ranks() +
+                    "' for fm-lora.ranks: each rank must be an "
+                    "integer in [1, fm-lora.rank=" +
+                    std::to_string(opt_.rank()) + "]");
       }
       ranks_.push_back(static_cast<int64_t>(r));
     }
@@ -107,8 +111,10 @@ class FmLora : public AdapterMethod, public RankSelector {
       for (auto r : ranks_) biases_.push_back(-std::pow(static_cast<double>(r) / rmax, 2));
     }
     if (weights_.size() != ranks_.size() || biases_.size() != ranks_.size()) {
-      throw Error("fm-lora.rank_weights and fm-lora.rank_biases need one number per rank in "
-                  "fm-lora.ranks (" + std::to_string(ranks_.size()) + ")");
+      throw Error(
+          "fm-lora.rank_weights and fm-lora.rank_biases need one number per rank in "
+          "fm-lora.ranks (" +
+          std::to_string(ranks_.size()) + ")");
     }
     if (!(opt_.tau() > 0)) throw Error("fm-lora.tau must be > 0");
   }
@@ -267,10 +273,13 @@ class FmLora : public AdapterMethod, public RankSelector {
       for (int64_t i = 0; i < perm.size(0); ++i) shuffled.push_back(order[perm[i].item<int64_t>()]);
       order = std::move(shuffled);
     }
-    order.resize(std::min<size_t>(order.size(), static_cast<size_t>(std::max<int64_t>(opt_.warmup_samples(), 2))));
+    order.resize(std::min<size_t>(
+        order.size(), static_cast<size_t>(std::max<int64_t>(opt_.warmup_samples(), 2))));
     const size_t val_count = std::max<size_t>(1, order.size() / 5);
-    const std::vector<int64_t> val(order.end() - static_cast<std::ptrdiff_t>(val_count), order.end());
-    const std::vector<int64_t> train(order.begin(), order.end() - static_cast<std::ptrdiff_t>(val_count));
+    const std::vector<int64_t> val(order.end() - static_cast<std::ptrdiff_t>(val_count),
+                                   order.end());
+    const std::vector<int64_t> train(order.begin(),
+                                     order.end() - static_cast<std::ptrdiff_t>(val_count));
 
     auto& head = ctx_.model->head;
     const auto head_w = head->weight.detach().clone(), head_b = head->bias.detach().clone();
@@ -283,12 +292,14 @@ class FmLora : public AdapterMethod, public RankSelector {
     });
     torch::optim::SGD sgd(params, torch::optim::SGDOptions(opt_.warmup_lr()).momentum(0.9));
     const auto& data = *ctx_.stream->train_set;
-    const int64_t bs = std::max<int64_t>(1, std::min<int64_t>(ctx_.batch_size, static_cast<int64_t>(train.size())));
+    const int64_t bs = std::max<int64_t>(
+        1, std::min<int64_t>(ctx_.batch_size, static_cast<int64_t>(train.size())));
     ctx_.model->train();
     for (int64_t step = 0; step < opt_.warmup_steps() && !train.empty(); ++step) {
       std::vector<int64_t> idx;
       for (int64_t i = 0; i < bs; ++i)
-        idx.push_back(train[static_cast<size_t>((step * bs + i) % static_cast<int64_t>(train.size()))]);
+        idx.push_back(
+            train[static_cast<size_t>((step * bs + i) % static_cast<int64_t>(train.size()))]);
       auto batch = load_batch(*ctx_.stream, data, idx, bs);
       batch.x = batch.x.to(ctx_.device);
       batch.y = batch.y.to(ctx_.device);
@@ -316,7 +327,8 @@ class FmLora : public AdapterMethod, public RankSelector {
     if (opt_.gumbel()) {
       auto u = torch::rand({static_cast<int64_t>(ranks_.size())}, generator(), torch::kDouble);
       for (size_t i = 0; i < ranks_.size(); ++i)
-        s.gumbel[i] = -std::log(-std::log(std::max(u[static_cast<int64_t>(i)].item<double>(), 1e-300)));
+        s.gumbel[i] =
+            -std::log(-std::log(std::max(u[static_cast<int64_t>(i)].item<double>(), 1e-300)));
     }
     // Every rank computed the same numbers; rank 0's choice is broadcast all the same.
     auto chosen = torch::tensor({s.complexity}, torch::kDouble);

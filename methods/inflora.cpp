@@ -1,8 +1,8 @@
 // InfLoRA (Liang & Li, CVPR 2024): LoRA on k and v of every block, one B_t A_t per task, all summed
-// into W. A_t is designed, not trained (Sec. 3.3, Eq. 9): the top-r left singular vectors, / sqrt(3),
-// of the task's input second moment with the old tasks' subspace projected out, so the update
-// cannot interfere with earlier inputs; only B_t (zero-initialised) and the head are trained.
-// After each task the retained subspace grows by DualGPM (Lin et al. 2022) with an energy
+// into W. A_t is designed, not trained (Sec. 3.3, Eq. 9): the top-r left singular vectors, /
+// sqrt(3), of the task's input second moment with the old tasks' subspace projected out, so the
+// update cannot interfere with earlier inputs; only B_t (zero-initialised) and the head are
+// trained. After each task the retained subspace grows by DualGPM (Lin et al. 2022) with an energy
 // threshold ramping from lamb to lame over the tasks (official code, liangyanshuo/InfLoRA).
 // DualGPM stores the subspace or its complement, whichever is smaller; clbench always stores the
 // subspace itself (same projection, same growth rule).
@@ -42,7 +42,8 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
  public:
   explicit InfLora(InfLoraOptions o)
       : opt_(std::move(o)), parts_(parse_qkv_parts(opt_.parts(), "inflora.parts")) {
-    if (opt_.rank() < 1) throw Error("inflora.rank must be >= 1, got " + std::to_string(opt_.rank()));
+    if (opt_.rank() < 1)
+      throw Error("inflora.rank must be >= 1, got " + std::to_string(opt_.rank()));
   }
 
   void begin_task(const Task& task) override {
@@ -59,7 +60,8 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
     const auto moments = input_moments(task);
     for (size_t i = 0; i < layers().size(); ++i) {
       auto cov = moments[i];
-      if (bases_.size() > i && bases_[i].defined()) cov = cov - bases_[i].matmul(bases_[i].t().matmul(cov));
+      if (bases_.size() > i && bases_[i].defined())
+        cov = cov - bases_[i].matmul(bases_[i].t().matmul(cov));
       const auto U = std::get<0>(torch::linalg_svd(cov, false));
       const int64_t r = std::min(opt_.rank(), U.size(1));
       const auto A = (U.narrow(1, 0, r).t() / std::sqrt(3.0)).to(torch::kFloat).to(ctx_.device);
@@ -113,8 +115,9 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
       samples.resize(static_cast<size_t>(opt_.moment_samples()));
     const size_t n = samples.size(), ranks = static_cast<size_t>(comm().size());
     const size_t rank = static_cast<size_t>(comm().rank());
-    const std::vector<int64_t> mine(samples.begin() + static_cast<std::ptrdiff_t>(n * rank / ranks),
-                                    samples.begin() + static_cast<std::ptrdiff_t>(n * (rank + 1) / ranks));
+    const std::vector<int64_t> mine(
+        samples.begin() + static_cast<std::ptrdiff_t>(n * rank / ranks),
+        samples.begin() + static_cast<std::ptrdiff_t>(n * (rank + 1) / ranks));
     for (auto& layer : layers()) layer->start_recording();
     {
       torch::NoGradGuard no_grad;
@@ -125,7 +128,8 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
         const size_t end = std::min(mine.size(), begin + static_cast<size_t>(bs));
         std::vector<int64_t> idx(mine.begin() + static_cast<std::ptrdiff_t>(begin),
                                  mine.begin() + static_cast<std::ptrdiff_t>(end));
-        auto batch = load_batch(*ctx_.stream, *ctx_.stream->train_set, idx, static_cast<int64_t>(idx.size()));
+        auto batch = load_batch(*ctx_.stream, *ctx_.stream->train_set, idx,
+                                static_cast<int64_t>(idx.size()));
         ctx_.model->backbone->forward(batch.x.to(ctx_.device));
       }
       ctx_.model->train(training);
@@ -156,12 +160,14 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
       const int64_t r = (ratio.cumsum(0) < threshold).sum().item<int64_t>();
       return U.narrow(1, 0, std::max<int64_t>(r, 1)).contiguous();
     }
-    const double total = std::get<1>(torch::linalg_svd(activation, false)).pow(2).sum().item<double>();
+    const double total =
+        std::get<1>(torch::linalg_svd(activation, false)).pow(2).sum().item<double>();
     const auto hat = activation - basis.matmul(basis.t().matmul(activation));
     auto [U, S, Vh] = torch::linalg_svd(hat, false);
     double covered = (total - S.pow(2).sum().item<double>()) / total;
     int64_t r = 0;
-    for (; r < S.size(0) && covered < threshold; ++r) covered += S[r].item<double>() * S[r].item<double>() / total;
+    for (; r < S.size(0) && covered < threshold; ++r)
+      covered += S[r].item<double>() * S[r].item<double>() / total;
     if (r == 0) return basis;
     auto grown = torch::cat({basis, U.narrow(1, 0, r)}, 1);
     return grown.size(1) > D ? grown.narrow(1, 0, D).contiguous() : grown;

@@ -57,8 +57,9 @@ struct SdLoraKdOptions : SdLoraOptions {
   template <class V>
   void visit(V& v) {
     SdLoraOptions::visit(v);
-    v("tau", tau_, "a new direction whose least-squares residual on the old ones is below tau "
-                   "is absorbed into their magnitudes (paper: 9e-4)");
+    v("tau", tau_,
+      "a new direction whose least-squares residual on the old ones is below tau "
+      "is absorbed into their magnitudes (paper: 9e-4)");
   }
 };
 
@@ -99,7 +100,8 @@ class SdLora : public AdapterMethod {
         norm_(parse_lora_norm(opt_.norm(), "sd-lora.norm")),
         schedule_(std::move(schedule)),
         tau_(tau) {
-    if (opt_.rank() < 1) throw Error("sd-lora.rank must be >= 1, got " + std::to_string(opt_.rank()));
+    if (opt_.rank() < 1)
+      throw Error("sd-lora.rank must be >= 1, got " + std::to_string(opt_.rank()));
   }
   explicit SdLora(SdLoraRrOptions o)
       : SdLora(o, parse_schedule(o.rank_schedule(), "sd-lora-rr.rank_schedule")) {}
@@ -129,8 +131,8 @@ class SdLora : public AdapterMethod {
         u.magnitude = magnitudes_[static_cast<size_t>(u.task)];
       }
       if (linear.updates.empty() || linear.updates.back().task != t) {
-        auto u = to_device(make_lora_update(linear.out_features(), linear.in_features(), rank,
-                                            generator()));
+        auto u = to_device(
+            make_lora_update(linear.out_features(), linear.in_features(), rank, generator()));
         u.task = t;
         u.magnitude = magnitudes_[static_cast<size_t>(t)];
         linear.updates.push_back(std::move(u));
@@ -140,9 +142,8 @@ class SdLora : public AdapterMethod {
 
   void end_task(const Task& task) override {
     if (tau_ <= 0.0 || task.index == 0) return;
-    for_each_linear([&](size_t, QkvPart, LoraLinear& linear) {
-      assimilate_last_update(linear, norm_, tau_);
-    });
+    for_each_linear(
+        [&](size_t, QkvPart, LoraLinear& linear) { assimilate_last_update(linear, norm_, tau_); });
   }
 
   std::vector<torch::Tensor> adapter_parameters() override {

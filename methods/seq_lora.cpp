@@ -23,22 +23,25 @@ struct SeqLoraOptions {
 
 class SeqLora : public AdapterMethod {
  public:
-  explicit SeqLora(SeqLoraOptions o) : opt_(std::move(o)), parts_(parse_qkv_parts(opt_.parts(), "seq-lora.parts")) {
-    if (opt_.rank() < 1) throw Error("seq-lora.rank must be >= 1, got " + std::to_string(opt_.rank()));
+  explicit SeqLora(SeqLoraOptions o)
+      : opt_(std::move(o)), parts_(parse_qkv_parts(opt_.parts(), "seq-lora.parts")) {
+    if (opt_.rank() < 1)
+      throw Error("seq-lora.rank must be >= 1, got " + std::to_string(opt_.rank()));
   }
 
   void attach(MethodContext context) override {
     AdapterMethod::attach(std::move(context));
     for_each_linear([&](size_t, QkvPart, LoraLinear& linear) {
-      linear.updates.push_back(to_device(make_lora_update(
-          linear.out_features(), linear.in_features(), opt_.rank(), generator())));
+      linear.updates.push_back(to_device(
+          make_lora_update(linear.out_features(), linear.in_features(), opt_.rank(), generator())));
     });
   }
 
   std::vector<torch::Tensor> adapter_parameters() override {
     std::vector<torch::Tensor> params;
     for_each_linear([&](size_t, QkvPart, LoraLinear& linear) {
-      for (auto& u : linear.updates) params.insert(params.end(), u.factors.begin(), u.factors.end());
+      for (auto& u : linear.updates)
+        params.insert(params.end(), u.factors.begin(), u.factors.end());
     });
     return params;
   }

@@ -73,8 +73,8 @@ TEST_P(TwoRanks, FixedGradientShardsMakeTwoRanksBitIdenticalToOne) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, TwoRanks,
-                         ::testing::Values("finetune", "ewc", "si", "lwf", "er", "joint",
-                                           "sd-lora", "fm-lora", "inflora"),
+                         ::testing::Values("finetune", "ewc", "si", "lwf", "er", "joint", "sd-lora",
+                                           "fm-lora", "inflora"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (auto& c : n) c = c == '-' ? '_' : c;

@@ -6,8 +6,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "harness/error.h"
-#include "harness/lora.h"
 #include "harness/loader.h"
+#include "harness/lora.h"
 #include "harness/metrics.h"
 #include "harness/safetensors.h"
 #include "harness/trainer.h"
@@ -44,7 +44,8 @@ TEST(Lora, ZeroInitialisedAdapterLeavesOutputsBitIdentical) {
   auto g = gen(1);
   for (auto& layer : install_qkv_lora(*vit, {QkvPart::kQ, QkvPart::kV})) {
     for (auto* linear : layer->linears())
-      linear->updates.push_back(make_lora_update(linear->out_features(), linear->in_features(), 4, g));
+      linear->updates.push_back(
+          make_lora_update(linear->out_features(), linear->in_features(), 4, g));
   }
   EXPECT_TRUE(torch::equal(vit->forward(x), plain));
 }
@@ -128,8 +129,9 @@ TEST(Lora, KnowledgeDistillationAbsorbsASpannedDirectionAndKeepsAnOrthogonalOne)
   const auto& u1 = linear.updates[1];
   // New update = 0.3 dir0 + 0.5 dir1 (exactly, as [B0 B1] [A0; A1] with scaled B).
   LowRankUpdate spanned;
-  spanned.factors = {torch::cat({u0.factors[0] * (0.3 * u0.inv_norm), u1.factors[0] * (0.5 * u1.inv_norm)}, 1),
-                     torch::cat({u0.factors[1], u1.factors[1]}, 0)};
+  spanned.factors = {
+      torch::cat({u0.factors[0] * (0.3 * u0.inv_norm), u1.factors[0] * (0.5 * u1.inv_norm)}, 1),
+      torch::cat({u0.factors[1], u1.factors[1]}, 0)};
   spanned.task = 2;
   const double n = (spanned.factors[0].norm() * spanned.factors[1].norm()).item<double>();
   linear.updates.push_back(spanned);
@@ -333,7 +335,8 @@ TEST(FmLora, RankSelectorPicksWhatTheFormulaGives) {
   EXPECT_EQ(select_rank(0.3, ranks, w, zero, 1.0, zero), 10);
 
   // Inside the method: the recorded complexity and noise give the recorded rank.
-  auto s = setup(vit_run("fm-lora", {{"fm-lora", {{"warmup_steps", 3}, {"warmup_samples", 100}, {"gumbel", true}}}}));
+  auto s = setup(vit_run(
+      "fm-lora", {{"fm-lora", {{"warmup_steps", 3}, {"warmup_samples", 100}, {"gumbel", true}}}}));
   auto& m = adapters(*s);
   for (int t = 0; t < 3; ++t) {
     m.begin_task(s->stream->tasks[t]);
@@ -360,7 +363,8 @@ TEST(InfLora, DesignedAIsOrthogonalToTheRetainedSubspace) {
         const auto& basis = keeper->retained_bases()[i];
         ASSERT_GT(basis.size(1), 0);
         ASSERT_LT(basis.size(1), basis.size(0));
-        const auto A = m.layers()[i]->part(QkvPart::kK).updates.back().factors[1].to(torch::kDouble);
+        const auto A =
+            m.layers()[i]->part(QkvPart::kK).updates.back().factors[1].to(torch::kDouble);
         EXPECT_LT(A.matmul(basis).abs().max().item<double>(), 1e-5) << "block " << i;
         EXPECT_NEAR(A.norm().item<double>(), std::sqrt(10.0 / 3.0), 1e-4);  // orthonormal / sqrt 3
       }
@@ -377,9 +381,8 @@ TEST(InfLora, DesignedAIsOrthogonalToTheRetainedSubspace) {
 }
 
 TEST(VitMethods, EveryMethodRunsOnTheVitAndStoresWhatItClaims) {
-  for (const std::string method :
-       {"finetune", "ewc", "lwf", "er", "seq-lora", "sd-lora", "sd-lora-rr", "sd-lora-kd",
-        "fm-lora", "inflora"}) {
+  for (const std::string method : {"finetune", "ewc", "lwf", "er", "seq-lora", "sd-lora",
+                                   "sd-lora-rr", "sd-lora-kd", "fm-lora", "inflora"}) {
     nlohmann::json extra = {{"synthetic", {{"classes", 4}}},
                             {"out", ::testing::TempDir() + "vit-" + method}};
     if (method == "fm-lora") extra["fm-lora"] = {{"warmup_steps", 2}};
