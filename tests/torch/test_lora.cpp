@@ -179,18 +179,29 @@ Batch batch_of(const TaskStream& stream, const Task& task, int64_t n) {
   return load_batch(stream, *stream.train_set, idx, n, 1);
 }
 
+// begin_task, `steps` SGD steps on the task's first samples (`check` after each backward),
+// end_task.
+void train_task(testing::Setup& s, AdapterMethod& m, const Task& task, int steps,
+                const std::function<void(int step)>& check = {}) {
+  m.begin_task(task);
+  auto params = m.trainable_parameters();
+  torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.05).momentum(0.9));
+  for (int step = 0; step < steps; ++step) {
+    sgd.zero_grad();
+    m.loss(batch_of(*s.stream, task, 32)).backward();
+    if (check) check(step);
+    sgd.step();
+  }
+  m.end_task(task);
+}
+
 TEST(SdLora, OldDirectionsStayBitwiseAndOnlyMagnitudesCurrentAdapterAndHeadGetGradients) {
   auto s = setup(vit_run("sd-lora"));
   auto& m = adapters(*s);
   const auto& tasks = s->stream->tasks;
   std::vector<torch::Tensor> snapshot;  // factors of task 0, copied when task 0 ends
   for (int t = 0; t < 3; ++t) {
-    m.begin_task(tasks[t]);
-    auto params = m.trainable_parameters();
-    torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.05).momentum(0.9));
-    for (int step = 0; step < 3; ++step) {
-      sgd.zero_grad();
-      m.loss(batch_of(*s->stream, tasks[t], 32)).backward();
+    train_task(*s, m, tasks[t], 3, [&](int step) {
       for (const auto& p : s->model->backbone->parameters()) {
         ASSERT_FALSE(p.grad().defined()) << "a backbone weight got a gradient";
       }
@@ -213,9 +224,7 @@ TEST(SdLora, OldDirectionsStayBitwiseAndOnlyMagnitudesCurrentAdapterAndHeadGetGr
         }
       }
       ASSERT_TRUE(s->model->head->weight.grad().defined());
-      sgd.step();
-    }
-    m.end_task(tasks[t]);
+    });
     if (t == 0) {
       for (auto& layer : m.layers())
         for (auto* linear : layer->linears())
@@ -282,23 +291,12 @@ TEST(FmLora, SharedBasesFrozenAfterTaskOneAndEachTaskAddsTwoRSquared) {
   auto& m = adapters(*s);
   auto* selector = dynamic_cast<RankSelector*>(s->method);
   ASSERT_NE(selector, nullptr);
-  Progress quiet(false, false);
-  TrainerState start;
-  TrainerControl control;
   std::vector<torch::Tensor> bases_after_task1;
   int64_t stored_before = 0;
   const auto& tasks = s->stream->tasks;
   const int64_t matrices = static_cast<int64_t>(m.layers().size()) * 2;  // q, v per block
   for (int t = 0; t < 3; ++t) {
-    m.begin_task(tasks[t]);
-    auto params = m.trainable_parameters();
-    torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.05).momentum(0.9));
-    for (int step = 0; step < 3; ++step) {
-      sgd.zero_grad();
-      m.loss(batch_of(*s->stream, tasks[t], 32)).backward();
-      sgd.step();
-    }
-    m.end_task(tasks[t]);
+    train_task(*s, m, tasks[t], 3);
     const auto& layer0 = m.layers()[0]->part(QkvPart::kQ);
     const int64_t r = layer0.updates.back().factors[1].size(0);
     EXPECT_EQ(r, selector->selections()[static_cast<size_t>(t)].rank);
