@@ -52,6 +52,20 @@ LeaderboardEntry summarise(const std::vector<RunResult>& runs) {
   e.bwt = over([](const RunResult& r) { return r.class_il.bwt; });
   e.fwt = over([](const RunResult& r) { return r.class_il.fwt; });
   e.task_il_final_acc = over([](const RunResult& r) { return r.task_il.final_acc; });
+  std::vector<double> final_stored, per_task;
+  for (const auto& r : runs) {
+    if (r.stored_params.empty()) continue;
+    const auto& s = r.stored_params;
+    final_stored.push_back(static_cast<double>(s.back()));
+    per_task.push_back(s.size() > 1 ? static_cast<double>(s.back() - s.front()) /
+                                          static_cast<double>(s.size() - 1)
+                                    : 0.0);
+  }
+  e.stored_runs = static_cast<int>(final_stored.size());
+  if (e.stored_runs > 0) {
+    e.stored_final = stat_of(final_stored);
+    e.stored_per_task = stat_of(per_task);
+  }
   for (const auto& r : runs) e.seeds.push_back(r.seed);
   std::sort(e.seeds.begin(), e.seeds.end());
   return e;
@@ -69,6 +83,15 @@ std::string cell(const Stat& s, int runs) {
     std::snprintf(buf, sizeof buf, "%.2f", s.mean);
   }
   return buf;
+}
+
+// A parameter count, mean over runs, with thousands separators; "—" when no run recorded it.
+std::string count_cell(const Stat& s, int runs) {
+  if (runs == 0) return "—";
+  std::string digits = std::to_string(static_cast<int64_t>(std::llround(s.mean)));
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0 && digits[i - 1] != '-'; i -= 3)
+    digits.insert(static_cast<size_t>(i), ",");
+  return digits;
 }
 
 }  // namespace
@@ -110,19 +133,22 @@ Leaderboard gather_leaderboard(const std::string& dir) {
 nlohmann::json to_json(const Leaderboard& board) {
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& e : board.entries) {
-    entries.push_back({{"benchmark", e.benchmark},
-                       {"method", e.method},
-                       {"label", e.label},
-                       {"scenario", e.scenario},
-                       {"runs", e.runs},
-                       {"seeds", e.seeds},
-                       {"final_acc", stat_json(e.final_acc)},
-                       {"final_acc_weighted", stat_json(e.final_acc_weighted)},
-                       {"aaa", stat_json(e.aaa)},
-                       {"forgetting", stat_json(e.forgetting)},
-                       {"bwt", stat_json(e.bwt)},
-                       {"fwt", stat_json(e.fwt)},
-                       {"task_il_final_acc", stat_json(e.task_il_final_acc)}});
+    entries.push_back(
+        {{"benchmark", e.benchmark},
+         {"method", e.method},
+         {"label", e.label},
+         {"scenario", e.scenario},
+         {"runs", e.runs},
+         {"seeds", e.seeds},
+         {"final_acc", stat_json(e.final_acc)},
+         {"final_acc_weighted", stat_json(e.final_acc_weighted)},
+         {"aaa", stat_json(e.aaa)},
+         {"forgetting", stat_json(e.forgetting)},
+         {"bwt", stat_json(e.bwt)},
+         {"fwt", stat_json(e.fwt)},
+         {"task_il_final_acc", stat_json(e.task_il_final_acc)},
+         {"stored_params_final", e.stored_runs ? stat_json(e.stored_final) : nullptr},
+         {"stored_params_per_task", e.stored_runs ? stat_json(e.stored_per_task) : nullptr}});
   }
   nlohmann::json skipped = nlohmann::json::array();
   for (const auto& s : board.skipped) skipped.push_back({{"path", s.path}, {"reason", s.reason}});
@@ -138,13 +164,15 @@ std::string to_markdown(const Leaderboard& board) {
       md << (&e == &board.entries.front() ? "" : "\n") << "### " << current << "\n\n"
          << "| Label | Method | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT | "
             "FWT | "
-            "Acc (task-IL) |\n"
-         << "|---|---|---|---|---|---|---|---|---|---|\n";
+            "Acc (task-IL) | Stored params | Stored per task |\n"
+         << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     }
     md << "| " << e.label << " | " << e.method << " | " << e.runs << " | "
        << cell(e.final_acc, e.runs) << " | " << cell(e.final_acc_weighted, e.runs) << " | "
        << cell(e.aaa, e.runs) << " | " << cell(e.forgetting, e.runs) << " | " << cell(e.bwt, e.runs)
-       << " | " << cell(e.fwt, e.runs) << " | " << cell(e.task_il_final_acc, e.runs) << " |\n";
+       << " | " << cell(e.fwt, e.runs) << " | " << cell(e.task_il_final_acc, e.runs) << " | "
+       << count_cell(e.stored_final, e.stored_runs) << " | "
+       << count_cell(e.stored_per_task, e.stored_runs) << " |\n";
   }
   if (!board.skipped.empty()) {
     md << "\nSkipped files:\n";

@@ -18,6 +18,10 @@ struct LeaderboardEntry {
   int runs = 0;
   std::vector<int64_t> seeds;
   Stat final_acc, final_acc_weighted, aaa, forgetting, bwt, fwt, task_il_final_acc;
+  // /params/stored: after the last task, and added per task after the first (runs without the
+  // dataset, written by older versions, are left out; stored_runs = how many had it).
+  Stat stored_final, stored_per_task;
+  int stored_runs = 0;
 };
 
 struct SkippedFile {

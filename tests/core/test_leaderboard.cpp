@@ -40,6 +40,7 @@ RunResult make_run(const std::string& benchmark, const std::string& label, int64
   r.test_counts = {100, 300};
   r.task_seconds = {1, 2};
   r.trainable_params = {10, 10};
+  r.stored_params = {1000, 1234567};
   r.total_params = 100;
   return r;
 }
@@ -140,11 +141,12 @@ TEST_F(LeaderboardGatherTest, MarkdownHasTablePerBenchmark) {
   const std::string md = to_markdown(gather_leaderboard(root()));
   const std::string header =
       "| Label | Method | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT | FWT | "
-      "Acc (task-IL) |";
+      "Acc (task-IL) | Stored params | Stored per task |";
   EXPECT_NE(md.find(header), std::string::npos) << md;
   EXPECT_LT(md.find("### a\n"), md.find("### b\n")) << md;
   EXPECT_NE(md.find("| x | method-x | 3 | 62.00 ± 2.00 | 64.00 ± 2.00 | 72.00 ± 1.00 | "
-                    "22.00 ± 2.00 | -22.00 ± 2.00 | 5.00 ± 0.00 | 91.00 ± 1.00 |"),
+                    "22.00 ± 2.00 | -22.00 ± 2.00 | 5.00 ± 0.00 | 91.00 ± 1.00 | 1,234,567 | "
+                    "1,233,567 |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| y | method-y | 1 | 80.00 | 82.00 |"), std::string::npos) << md;

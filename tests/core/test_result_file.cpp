@@ -46,6 +46,7 @@ RunResult make_result() {
   r.test_counts = {100, 200, 300};
   r.task_seconds = {12.5, 13.25, 14.0};
   r.trainable_params = {1000, 2000, 3000};
+  r.stored_params = {5000, 6000, 7000};
   r.total_params = 86000000;
   return r;
 }
@@ -91,6 +92,7 @@ TEST_F(ResultFileTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(out.test_counts, in.test_counts);
   EXPECT_EQ(out.task_seconds, in.task_seconds);
   EXPECT_EQ(out.trainable_params, in.trainable_params);
+  EXPECT_EQ(out.stored_params, in.stored_params);
   EXPECT_EQ(out.total_params, in.total_params);
 
   // write_result computed the metrics; the caller left them at zero.
