@@ -11,8 +11,10 @@
 
 #include "datasets/benchmarks.h"
 #include "harness/comm.h"
+#include "harness/embed.h"
 #include "harness/error.h"
 #include "harness/models.h"
+#include "harness/pretrain.h"
 #include "harness/progress.h"
 #include "harness/run.h"
 #include "harness/trainer.h"
@@ -209,6 +211,21 @@ int cmd_leaderboard(const std::string& dir, const std::string& json_path,
   return 0;
 }
 
+int cmd_pretrain(const PretrainOptions& options) {
+  pretrain(options, [](const std::string& line) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+  });
+  return 0;
+}
+
+int cmd_embed(const EmbedOptions& options) {
+  const EmbedSummary done = embed(options);
+  std::printf("%lld x %lld features -> %s\n", static_cast<long long>(done.count),
+              static_cast<long long>(done.dim), options.out.c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace clbench
 
@@ -280,15 +297,65 @@ int main(int argc, char** argv) {
   board->add_option("--json", board_json, "write the leaderboard JSON here");
   board->add_option("--markdown", board_md, "write the Markdown tables here");
 
+  auto* pre = app.add_subcommand("pretrain",
+                                 "train a backbone on fractal images (FractalDB-style) and save "
+                                 "it as safetensors");
+  PretrainOptions pretrain_opts;
+  pre->add_option("--out", pretrain_opts.out, "backbone weights file (.safetensors)")->required();
+  pre->add_option("--backbone", pretrain_opts.backbone, "backbone (see clbench list)")
+      ->capture_default_str();
+  pre->add_option("--classes", pretrain_opts.classes, "fractal categories")->capture_default_str();
+  pre->add_option("--instances", pretrain_opts.instances, "images per category")
+      ->capture_default_str();
+  pre->add_option("--image-size", pretrain_opts.image_size,
+                  "image side (0: the backbone's input, 28 for mlp/cnn/*28)")
+      ->capture_default_str();
+  pre->add_option("--channels", pretrain_opts.channels, "1 or 3 (0: the backbone's input)")
+      ->capture_default_str();
+  pre->add_option("--fill-threshold", pretrain_opts.fill_threshold,
+                  "minimum filling rate of a category")
+      ->capture_default_str();
+  pre->add_option("--epochs", pretrain_opts.epochs, "epochs")->capture_default_str();
+  pre->add_option("--batch-size", pretrain_opts.batch_size, "batch size")->capture_default_str();
+  pre->add_option("--lr", pretrain_opts.lr, "peak learning rate (warm-up, then cosine decay)")
+      ->capture_default_str();
+  pre->add_option("--optimizer", pretrain_opts.optimizer, "adam (AdamW) | sgd (momentum 0.9)")
+      ->capture_default_str();
+  pre->add_option("--weight-decay", pretrain_opts.weight_decay, "weight decay")
+      ->capture_default_str();
+  pre->add_option("--seed", pretrain_opts.seed, "fractal categories, initialisation and order")
+      ->capture_default_str();
+  pre->add_option("--threads", pretrain_opts.threads, "CPU threads (0: LibTorch's default)")
+      ->capture_default_str();
+
+  auto* emb = app.add_subcommand("embed", "backbone features of the images in an HDF5 file");
+  EmbedOptions embed_opts;
+  emb->add_option("--backbone", embed_opts.backbone, "backbone (see clbench list)")->required();
+  emb->add_option("--pretrained", embed_opts.pretrained, "weights (.safetensors) to load");
+  emb->add_option("--images", embed_opts.images,
+                  "HDF5 file with dataset 'images': float N x C x H x W or uint8 N x H x W x C, "
+                  "C = 1 or 3")
+      ->required();
+  emb->add_option("--out", embed_opts.out, "HDF5 file to write dataset 'features' (N x D) to")
+      ->required();
+  emb->add_option("--batch-size", embed_opts.batch_size, "images per forward pass")
+      ->capture_default_str();
+  emb->add_option("--seed", embed_opts.seed, "initialisation without --pretrained")
+      ->capture_default_str();
+  emb->add_option("--threads", embed_opts.threads, "CPU threads (0: LibTorch's default)")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   if (*list) return cmd_list(list_keys);
-  if (*board) {
+  if (*board || *pre || *emb) {
     try {
-      return cmd_leaderboard(board_dir, board_json, board_md);
+      if (*board) return cmd_leaderboard(board_dir, board_json, board_md);
+      if (*pre) return cmd_pretrain(pretrain_opts);
+      return cmd_embed(embed_opts);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "clbench: error: %s\n", e.what());
       return 1;

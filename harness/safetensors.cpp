@@ -395,11 +395,14 @@ void load_backbone_weights(torch::nn::Module& backbone, const std::string& path)
   copy_tensors(backbone, values);
 }
 
-void save_backbone_weights(const torch::nn::Module& backbone, const std::string& path) {
+void save_backbone_weights(const torch::nn::Module& backbone, const std::string& path,
+                           const std::map<std::string, std::string>& metadata) {
   std::map<std::string, torch::Tensor> tensors;
   for (const auto& item : backbone.named_parameters(true)) tensors[item.key()] = item.value();
   for (const auto& item : backbone.named_buffers(true)) tensors[item.key()] = item.value();
-  write_safetensors(path, tensors, {{"format", "pt"}, {"producer", "clbench"}});
+  std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", "clbench"}};
+  for (const auto& [key, value] : metadata) meta[key] = value;
+  write_safetensors(path, tensors, meta);
 }
 
 }  // namespace clbench

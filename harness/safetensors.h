@@ -40,7 +40,9 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
 void load_backbone_weights(torch::nn::Module& backbone, const std::string& path);
 
 // Writes every parameter and buffer of `backbone` under its name (timm names for clbench::Vit).
-void save_backbone_weights(const torch::nn::Module& backbone, const std::string& path);
+// `metadata` is added to {"format": "pt", "producer": "clbench"}.
+void save_backbone_weights(const torch::nn::Module& backbone, const std::string& path,
+                           const std::map<std::string, std::string>& metadata = {});
 
 // timm resample_abs_pos_embed for one prefix (cls) token: {1, 1 + n*n, D} -> {1, 1 + m*m, D}.
 torch::Tensor resample_pos_embed(const torch::Tensor& pos_embed, int64_t new_grid);
