@@ -1,7 +1,8 @@
 // Times one SD-LoRA training step in clbench (the C++ side of bench/lora_step.py): a frozen ViT
 // preset at task 2 of SD-LoRA (one frozen normalised direction and the current LoRA on q and v of
 // every block, two magnitudes), a 20-class head trained on the current 10 classes, SGD with
-// momentum. Prints the median milliseconds per step.
+// momentum. Prints the median milliseconds per step. Subnormals are flushed, as in clbench
+// (harness/main.cpp); --flush-denormal 0 keeps them.
 //
 //   build/clbench_lora_step --preset vit-b16 --batch 32 --steps 5 --threads 1
 #include <algorithm>
@@ -21,6 +22,7 @@ using namespace clbench;
 int main(int argc, char** argv) {
   std::string preset = "vit-tiny28";
   int64_t batch = 32, steps = 10, threads = 1;
+  bool flush_denormal = true;  // as clbench itself runs
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--preset")
@@ -31,12 +33,15 @@ int main(int argc, char** argv) {
       steps = std::stoll(v);
     else if (k == "--threads")
       threads = std::stoll(v);
+    else if (k == "--flush-denormal")
+      flush_denormal = v == "1";
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
     }
   }
   torch::set_num_threads(static_cast<int>(threads));
+  at::globalContext().setFlushDenormal(flush_denormal);
   torch::manual_seed(0);
   auto options = vit_preset(preset);
   Vit vit(options);

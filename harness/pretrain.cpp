@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <tuple>
 
@@ -93,6 +95,18 @@ std::pair<double, double> evaluate(Classifier& model, const FractalDataset& data
   return {loss / n, 100.0 * static_cast<double>(correct) / n};
 }
 
+// Creates the file's folder and checks that a file can be written there.
+void require_writable(const std::string& path) {
+  std::error_code ec;
+  const auto folder = std::filesystem::path(path).parent_path();
+  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
+  const std::string probe = path + ".probe.tmp";
+  if (!std::ofstream(probe)) {
+    throw Error("cannot write " + path + " (folder missing or not writable)");
+  }
+  std::filesystem::remove(probe, ec);
+}
+
 }  // namespace
 
 std::vector<int64_t> natural_input(const std::string& backbone) {
@@ -108,6 +122,7 @@ std::vector<int64_t> natural_input(const std::string& backbone) {
 PretrainResult pretrain(const PretrainOptions& o,
                         const std::function<void(const std::string&)>& log) {
   check(o);
+  if (!o.out.empty()) require_writable(o.out);  // fail now, not after the training
   const auto started = Clock::now();
   auto say = [&](const std::string& line) {
     if (log) log(line);

@@ -151,6 +151,11 @@ TEST_F(Pretrain, BadOptionsAreNamed) {
   o = tiny("");
   o.backbone = "resnet";
   EXPECT_THROW(pretrain(o), Error);
+  // An output that cannot be written fails before any training (no epoch is logged).
+  o = tiny("/proc/clbench-no/x.safetensors");
+  std::vector<std::string> lines;
+  EXPECT_THROW(pretrain(o, [&](const std::string& l) { lines.push_back(l); }), Error);
+  EXPECT_TRUE(lines.empty());
 }
 
 TEST_F(Pretrain, CommandLineWritesTheBackbone) {
