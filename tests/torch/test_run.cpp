@@ -125,7 +125,8 @@ TEST(Cli, BadInputGetsAClearErrorAndANonZeroExitCode) {
   { std::ofstream(dir / "blocker") << "x"; }
   const std::vector<BadInput> cases = {
       {"run -b synthetic -m nosuch",
-       "unknown method 'nosuch'; valid: er, ewc, finetune, joint, lwf, si"},
+       "unknown method 'nosuch'; valid: er, ewc, finetune, fm-lora, inflora, joint, lwf, sd-lora, "
+       "sd-lora-kd, sd-lora-rr, seq-lora, si"},
       {"run -b nosuch", "unknown benchmark 'nosuch'; valid:"},
       {"run -b split-fmnist --data-root " + dir.str(),
        "missing data file: " + (dir / "train-images-idx3-ubyte.gz").string()},
