@@ -1,12 +1,11 @@
 #include "datasets/h5_images.h"
 
-#include <unistd.h>
-
 #include <H5Cpp.h>
 
 #include <filesystem>
 
 #include "harness/error.h"
+#include "results/h5_file.h"
 
 namespace clbench {
 namespace {
@@ -30,11 +29,6 @@ std::string dtype_string(const H5::DataSet& ds) {
   }
   if (cls == H5T_STRING) return "string";
   return "a non-numeric type";
-}
-
-std::string h5_detail(const H5::Exception& e) {
-  const std::string detail = e.getDetailMsg();
-  return detail.empty() ? std::string("HDF5 error") : detail;
 }
 
 }  // namespace
@@ -146,15 +140,7 @@ void write_h5_matrix(const std::string& path, const std::string& name,
     throw Error("cannot write " + path + ": " + std::to_string(values.size()) + " values for a " +
                 std::to_string(rows) + "x" + std::to_string(cols) + " matrix");
   }
-  const fs::path target(path);
-  std::error_code ec;
-  if (target.has_parent_path()) {
-    fs::create_directories(target.parent_path(), ec);
-    if (ec) throw Error("cannot write " + path + ": " + ec.message());
-  }
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  try {
-    H5::H5File file(tmp, H5F_ACC_TRUNC);
+  write_h5_atomically(path, [&](H5::H5File& file) {
     const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
     H5::DataSet ds = file.createDataSet(name, H5::PredType::IEEE_F32LE, H5::DataSpace(2, dims));
     if (!values.empty()) ds.write(values.data(), H5::PredType::NATIVE_FLOAT);
@@ -162,16 +148,7 @@ void write_h5_matrix(const std::string& path, const std::string& name,
     text.setCset(H5T_CSET_UTF8);
     for (const auto& [key, value] : attributes)
       ds.createAttribute(key, text, H5::DataSpace(H5S_SCALAR)).write(text, value);
-  } catch (const H5::Exception& e) {
-    fs::remove(tmp, ec);
-    throw Error("cannot write " + path + ": " + h5_detail(e));
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw Error("cannot write " + path + ": " + ec.message());
-  }
+  });
 }
 
 }  // namespace clbench

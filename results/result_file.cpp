@@ -1,12 +1,11 @@
 #include "results/result_file.h"
 
-#include <unistd.h>
-
 #include <H5Cpp.h>
 
 #include <filesystem>
 
 #include "harness/error.h"
+#include "results/h5_file.h"
 
 namespace clbench {
 namespace {
@@ -91,8 +90,7 @@ void write_metrics(H5::Group& g, const Metrics& m) {
   attr(g, "fwt", m.fwt);
 }
 
-void write_file(const std::string& file, const RunResult& r) {
-  H5::H5File h5(file, H5F_ACC_TRUNC);
+void write_file(H5::H5File& h5, const RunResult& r) {
   H5::Group root = h5.openGroup("/");
   for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"method", &r.method},
                                     {"benchmark", &r.benchmark},
@@ -311,11 +309,6 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
   return r;
 }
 
-std::string h5_detail(const H5::Exception& e) {
-  std::string detail = e.getDetailMsg();
-  return detail.empty() ? std::string("HDF5 error") : detail;
-}
-
 }  // namespace
 
 void write_result(const std::string& path, RunResult r) {
@@ -327,27 +320,7 @@ void write_result(const std::string& path, RunResult r) {
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
-  const fs::path target(path);
-  std::error_code ec;
-  if (target.has_parent_path()) {
-    fs::create_directories(target.parent_path(), ec);
-    if (ec)
-      throw Error("cannot write " + path + ": cannot create folder " +
-                  target.parent_path().string() + " (" + ec.message() + ")");
-  }
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  try {
-    write_file(tmp, r);
-  } catch (const H5::Exception& e) {
-    fs::remove(tmp, ec);
-    throw Error("cannot write " + path + ": " + h5_detail(e));
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw Error("cannot write " + path + ": " + ec.message());
-  }
+  write_h5_atomically(path, [&](H5::H5File& file) { write_file(file, r); });
 }
 
 RunResult read_result(const std::string& path) {
