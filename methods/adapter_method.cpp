@@ -14,6 +14,16 @@ at::Generator make_generator(int64_t seed, int64_t salt) {
       static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(salt));
 }
 
+void check_rank(int64_t rank, const std::string& key) {
+  if (rank < 1) throw Error(key + " must be >= 1, got " + std::to_string(rank));
+}
+
+const nlohmann::json& sd_lora_optimizer() {
+  static const nlohmann::json defaults = {
+      {"optimizer", "sgd"}, {"lr", 0.01}, {"momentum", 0.9}, {"weight_decay", 0.0}};
+  return defaults;
+}
+
 void AdapterMethod::attach(MethodContext context) {
   Method::attach(std::move(context));
   vit_ = std::dynamic_pointer_cast<VitImpl>(ctx_.model->backbone);

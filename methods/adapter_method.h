@@ -51,6 +51,13 @@ class AdapterMethod : public Method {
   at::Generator generator_;
 };
 
+// A LoRA rank read from config key `key`; an error naming the key unless >= 1.
+void check_rank(int64_t rank, const std::string& key);
+
+// The optimiser SD-LoRA's official code actually runs (SGD, momentum 0.9, no weight decay, constant
+// lr 0.01, whatever its config says): the default of the SGD-trained adapter methods.
+const nlohmann::json& sd_lora_optimizer();
+
 // Rank-0-identical random factors: a CPU generator seeded from the run's seed and a salt.
 at::Generator make_generator(int64_t seed, int64_t salt);
 

@@ -350,7 +350,7 @@ class FmLora : public AdapterMethod, public RankSelector {
 
 const bool registered = register_method(method_entry<FmLora, FmLoraOptions>(
     "fm-lora", "FM-LoRA: F-LoRA in shared frozen bases, dynamic rank selection, meta-prompts (ViT)",
-    {{"optimizer", "sgd"}, {"lr", 0.01}, {"momentum", 0.9}, {"weight_decay", 0.0}}));
+    sd_lora_optimizer()));
 
 }  // namespace
 }  // namespace clbench

@@ -42,8 +42,7 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
  public:
   explicit InfLora(InfLoraOptions o)
       : opt_(std::move(o)), parts_(parse_qkv_parts(opt_.parts(), "inflora.parts")) {
-    if (opt_.rank() < 1)
-      throw Error("inflora.rank must be >= 1, got " + std::to_string(opt_.rank()));
+    check_rank(opt_.rank(), "inflora.rank");
   }
 
   void begin_task(const Task& task) override {

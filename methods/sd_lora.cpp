@@ -100,8 +100,7 @@ class SdLora : public AdapterMethod {
         norm_(parse_lora_norm(opt_.norm(), "sd-lora.norm")),
         schedule_(std::move(schedule)),
         tau_(tau) {
-    if (opt_.rank() < 1)
-      throw Error("sd-lora.rank must be >= 1, got " + std::to_string(opt_.rank()));
+    check_rank(opt_.rank(), "sd-lora.rank");
   }
   explicit SdLora(SdLoraRrOptions o)
       : SdLora(o, parse_schedule(o.rank_schedule(), "sd-lora-rr.rank_schedule")) {}
@@ -191,18 +190,15 @@ class SdLora : public AdapterMethod {
   std::vector<torch::Tensor> magnitudes_;  // alpha_k, one scalar shared by every adapted matrix
 };
 
-// Official code: SGD, momentum 0.9, no weight decay, constant lr 0.01 (ImageNet-R), batch 128.
-const nlohmann::json kSdLoraDefaults = {
-    {"optimizer", "sgd"}, {"lr", 0.01}, {"momentum", 0.9}, {"weight_decay", 0.0}};
-
 const bool registered =
     register_method(method_entry<SdLora, SdLoraOptions>(
         "sd-lora", "SD-LoRA: frozen normalised old LoRA directions, learned magnitudes (ViT)",
-        kSdLoraDefaults)) &&
+        sd_lora_optimizer())) &&
     register_method(method_entry<SdLora, SdLoraRrOptions>(
-        "sd-lora-rr", "SD-LoRA with rank reduction for later tasks (ViT)", kSdLoraDefaults)) &&
+        "sd-lora-rr", "SD-LoRA with rank reduction for later tasks (ViT)", sd_lora_optimizer())) &&
     register_method(method_entry<SdLora, SdLoraKdOptions>(
-        "sd-lora-kd", "SD-LoRA dropping new directions the old ones span (ViT)", kSdLoraDefaults));
+        "sd-lora-kd", "SD-LoRA dropping new directions the old ones span (ViT)",
+        sd_lora_optimizer()));
 
 }  // namespace
 }  // namespace clbench

@@ -25,8 +25,7 @@ class SeqLora : public AdapterMethod {
  public:
   explicit SeqLora(SeqLoraOptions o)
       : opt_(std::move(o)), parts_(parse_qkv_parts(opt_.parts(), "seq-lora.parts")) {
-    if (opt_.rank() < 1)
-      throw Error("seq-lora.rank must be >= 1, got " + std::to_string(opt_.rank()));
+    check_rank(opt_.rank(), "seq-lora.rank");
   }
 
   void attach(MethodContext context) override {
@@ -61,7 +60,7 @@ class SeqLora : public AdapterMethod {
 
 const bool registered = register_method(method_entry<SeqLora, SeqLoraOptions>(
     "seq-lora", "one LoRA on a frozen ViT trained through all tasks (baseline)",
-    {{"optimizer", "sgd"}, {"lr", 0.01}, {"momentum", 0.9}, {"weight_decay", 0.0}}));
+    sd_lora_optimizer()));
 
 }  // namespace
 }  // namespace clbench
