@@ -48,14 +48,11 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
   void begin_task(const Task& task) override {
     AdapterMethod::begin_task(task);
     const int64_t t = task.index;
-    bool created = false;
-    for (auto& layer : layers()) {
-      for (auto* linear : layer->linears()) {
-        for (auto& u : linear->updates) u.set_trainable(false);
-        created = linear->updates.empty() || linear->updates.back().task != t;
-      }
-    }
-    if (!created) return;  // resumed mid-task: the designed A_t is in the checkpoint
+    for_each_linear([](size_t, QkvPart, LoraLinear& linear) {
+      for (auto& u : linear.updates) u.set_trainable(false);
+    });
+    const auto& designed = layers().front()->linears().front()->updates;
+    if (!designed.empty() && designed.back().task == t) return;  // A_t already designed
     const auto moments = input_moments(task);
     for (size_t i = 0; i < layers().size(); ++i) {
       auto cov = moments[i];
