@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -162,25 +163,44 @@ void resample(const DecodedImage& img, const Region& r, int64_t out_h, int64_t o
   const int64_t src_stride = img.width * 3;
 
   // Horizontal pass into tmp: rows row0 .. row1 - 1, out_w columns, HWC, clamped like clip8.
-  std::vector<float> tmp(static_cast<size_t>((row1 - row0) * stride));
-  for (int64_t y = row0; y < row1; ++y) {
-    const uint8_t* src = img.pixels.data() + y * src_stride;
-    float* dst = tmp.data() + (y - row0) * stride;
+  // kBlock source rows at a time share each output column's weights: their used columns are
+  // converted to float once and interleaved ([x][channel][row]), so every tap is one
+  // multiply-add per channel across the rows, which the compiler vectorises (8 rows: two SSE
+  // vectors per channel, six independent sums; 2x faster than one row at a time).
+  int64_t col0 = xw.first[0], col1 = col0;
+  for (int64_t i = 0; i < out_w; ++i) {
+    col0 = std::min(col0, xw.first[static_cast<size_t>(i)]);
+    col1 = std::max(col1, xw.first[static_cast<size_t>(i)] + xw.count[static_cast<size_t>(i)]);
+  }
+  constexpr int64_t kBlock = 8;
+  const std::unique_ptr<float[]> tmp(new float[static_cast<size_t>((row1 - row0) * stride)]);
+  std::vector<float> rows(static_cast<size_t>((col1 - col0) * 3 * kBlock));
+  for (int64_t y = row0; y < row1; y += kBlock) {
+    const int64_t nr = std::min(kBlock, row1 - y);
+    const uint8_t* src[kBlock];  // a short last block repeats its last row
+    for (int64_t r = 0; r < kBlock; ++r)
+      src[r] = img.pixels.data() + (y + std::min(r, nr - 1)) * src_stride + col0 * 3;
+    float* q = rows.data();
+    for (int64_t j = 0; j < (col1 - col0) * 3; ++j, q += kBlock)
+      for (int64_t r = 0; r < kBlock; ++r) q[r] = static_cast<float>(src[r][j]);
     for (int64_t xx = 0; xx < out_w; ++xx) {
       const size_t k = static_cast<size_t>(flip ? out_w - 1 - xx : xx);
       const float* wk = &xw.weights[k * static_cast<size_t>(xw.taps)];
-      const uint8_t* p = src + xw.first[k] * 3;
+      const float* q = rows.data() + (xw.first[k] - col0) * 3 * kBlock;
       const int64_t n = xw.count[k];
-      float s0 = 0, s1 = 0, s2 = 0;
-      for (int64_t t = 0; t < n; ++t) {
+      float acc[3][kBlock] = {};
+      for (int64_t t = 0; t < n; ++t, q += 3 * kBlock) {
         const float wt = wk[t];
-        s0 += wt * static_cast<float>(p[3 * t]);
-        s1 += wt * static_cast<float>(p[3 * t + 1]);
-        s2 += wt * static_cast<float>(p[3 * t + 2]);
+        for (int ch = 0; ch < 3; ++ch)
+          for (int64_t r = 0; r < kBlock; ++r) acc[ch][r] += wt * q[ch * kBlock + r];
       }
-      dst[3 * xx] = std::min(std::max(s0, 0.0f), 255.0f);
-      dst[3 * xx + 1] = std::min(std::max(s1, 0.0f), 255.0f);
-      dst[3 * xx + 2] = std::min(std::max(s2, 0.0f), 255.0f);
+      for (int ch = 0; ch < 3; ++ch)
+        for (int64_t r = 0; r < kBlock; ++r)
+          acc[ch][r] = std::min(std::max(acc[ch][r], 0.0f), 255.0f);
+      for (int64_t r = 0; r < nr; ++r) {
+        float* dst = tmp.get() + (y + r - row0) * stride + 3 * xx;
+        for (int ch = 0; ch < 3; ++ch) dst[ch] = acc[ch][r];
+      }
     }
   }
 
@@ -190,7 +210,7 @@ void resample(const DecodedImage& img, const Region& r, int64_t out_h, int64_t o
   for (int64_t yy = 0; yy < out_h; ++yy) {
     const float* wk = &yw.weights[static_cast<size_t>(yy * yw.taps)];
     const int64_t n = yw.count[static_cast<size_t>(yy)];
-    const float* base = tmp.data() + (yw.first[static_cast<size_t>(yy)] - row0) * stride;
+    const float* base = tmp.get() + (yw.first[static_cast<size_t>(yy)] - row0) * stride;
     {
       const float wt = wk[0];
       for (int64_t j = 0; j < stride; ++j) acc[j] = wt * base[j];
