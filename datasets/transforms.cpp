@@ -285,13 +285,14 @@ CropBox draw_crop_box(int64_t height, int64_t width, const TransformOptions& o, 
       return {top, left, h, w};
     }
   }
-  // Fallback to the central crop, its aspect ratio clamped to the range.
+  // Fallback to the central crop, its aspect ratio clamped to the range. A side that rounds to 0
+  // (torchvision then fails in the crop) is kept at 1 pixel.
   const double in_ratio = static_cast<double>(width) / static_cast<double>(height);
   int64_t w = width, h = height;
   if (in_ratio < o.ratio_min) {
-    h = round_half_even(static_cast<double>(w) / o.ratio_min);
+    h = std::max<int64_t>(1, round_half_even(static_cast<double>(w) / o.ratio_min));
   } else if (in_ratio > o.ratio_max) {
-    w = round_half_even(static_cast<double>(h) * o.ratio_max);
+    w = std::max<int64_t>(1, round_half_even(static_cast<double>(h) * o.ratio_max));
   }
   return {(height - h) / 2, (width - w) / 2, h, w};
 }

@@ -58,7 +58,8 @@ void validate_transform_options(const TransformOptions& o);
 // (area fraction uniform in [scale_min, scale_max], aspect ratio log-uniform in [ratio_min,
 // ratio_max], sides rounded half-to-even like Python's round) that fit the image, with the
 // top/left offset uniform among the positions that fit; if none fits, the central crop with the
-// aspect ratio clamped to the ratio range. Random numbers from `seed` (see above).
+// aspect ratio clamped to the ratio range (a side that rounds to 0 is kept at 1 pixel, where
+// torchvision would fail). Random numbers from `seed` (see above).
 CropBox random_resized_crop_box(int64_t height, int64_t width, const TransformOptions& o,
                                 uint64_t seed);
 

@@ -386,6 +386,13 @@ TEST(TransformCropBox, ExtremeShapesFallBackToTorchvisionsCentralCrop) {
   tiny.scale_max = 0.1;
   const CropBox one = random_resized_crop_box(1, 1, tiny, 3);
   EXPECT_EQ(std::make_tuple(one.top, one.left, one.height, one.width), std::make_tuple(0, 0, 1, 1));
+  // A side that would round to 0 (torchvision's crop then fails) stays 1 pixel.
+  TransformOptions flat = o;
+  flat.ratio_min = 3;
+  flat.ratio_max = 4;
+  const CropBox thin = random_resized_crop_box(100, 1, flat, 3);
+  EXPECT_EQ(std::make_tuple(thin.top, thin.left, thin.height, thin.width),
+            std::make_tuple(49, 0, 1, 1));
 }
 
 // ---- train view ----
