@@ -6,6 +6,11 @@
 
 namespace clbench {
 
+torch::Tensor Dataset::augmented(const std::vector<int64_t>& indices,
+                                 const std::vector<uint64_t>&) const {
+  return images(indices);
+}
+
 TensorDataset::TensorDataset(torch::Tensor images_u8, std::vector<int64_t> labels)
     : images_(std::move(images_u8)), labels_(std::move(labels)) {
   if (images_.dim() != 4 || images_.scalar_type() != torch::kUInt8 ||

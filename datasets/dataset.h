@@ -15,8 +15,12 @@ class Dataset {
   virtual int64_t size() const = 0;
   virtual int64_t label(int64_t index) const = 0;        // the dataset's own label id
   virtual std::vector<int64_t> image_shape() const = 0;  // {C, H, W}
-  // Float images {B, C, H, W} in [0, 1] for the given indices, in order.
+  // Float images {B, C, H, W} for the given indices, in order: the evaluation view.
   virtual torch::Tensor images(const std::vector<int64_t>& indices) const = 0;
+  // The training view: random augmentation drawn from one seed per sample (the same seed gives
+  // the same image on any rank and thread). Datasets without augmentation return images().
+  virtual torch::Tensor augmented(const std::vector<int64_t>& indices,
+                                  const std::vector<uint64_t>& seeds) const;
 };
 
 // Everything in memory: uint8 images {N, C, H, W} and labels {N}.

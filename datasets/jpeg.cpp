@@ -267,14 +267,19 @@ DecodedImage decode_image_bytes(const std::vector<uint8_t>& bytes, const std::st
   throw Error(name + ": not a JPEG or PNG file (unrecognized magic bytes)");
 }
 
-DecodedImage decode_image(const std::string& path) {
+std::vector<uint8_t> read_image_file(const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) throw Error("missing image file: " + path);
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error("cannot open " + path);
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                   std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error("read error in " + path);
-  return decode_image_bytes(bytes, path);
+  std::vector<uint8_t> bytes(static_cast<size_t>(in.tellg()));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!in) throw Error("read error in " + path);
+  return bytes;
+}
+
+DecodedImage decode_image(const std::string& path) {
+  return decode_image_bytes(read_image_file(path), path);
 }
 
 void encode_jpeg(const std::string& path, const std::vector<uint8_t>& pixels, int width, int height,

@@ -18,6 +18,9 @@ struct DecodedImage {
 // path (the libraries' own error exits are caught, never reached).
 DecodedImage decode_image(const std::string& path);
 
+// The bytes of an image file (a missing or unreadable file throws clbench::Error naming it).
+std::vector<uint8_t> read_image_file(const std::string& path);
+
 // As decode_image, for bytes already in memory; `name` is used in error messages.
 DecodedImage decode_image_bytes(const std::vector<uint8_t>& bytes, const std::string& name);
 

@@ -6,15 +6,22 @@
 
 namespace clbench {
 
-void Communicator::average_gradients(const std::vector<torch::Tensor>& params, int parts) {
-  if (parts == 1) return;
+bool Communicator::average_gradients(const std::vector<torch::Tensor>& params, int parts,
+                                     bool flag) {
+  if (parts == 1) return flag;
   std::vector<torch::Tensor> grads;
   for (const auto& p : params) {
     if (p.grad().defined()) grads.push_back(p.grad());
   }
+  // Same dtype and device as the gradients, so the flag joins their bucket.
+  const auto like = grads.empty() ? torch::TensorOptions(torch::kFloat32) : grads.front().options();
+  grads.push_back(torch::full({1}, flag ? 1.0 : 0.0, like));
   allreduce_sum(grads);
+  const bool any = grads.back().item<double>() > 0;
+  grads.pop_back();
   const double inv = 1.0 / parts;
   for (auto& g : grads) g.mul_(inv);
+  return any;
 }
 
 void Communicator::abort(int code) {

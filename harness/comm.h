@@ -24,8 +24,10 @@ class Communicator {
 
   bool is_root() const { return rank() == 0; }
   // Gradients of `params` are summed over ranks and divided by `parts` (the number of shards
-  // they were accumulated from; parameters without a gradient are skipped).
-  void average_gradients(const std::vector<torch::Tensor>& params, int parts);
+  // they were accumulated from; parameters without a gradient are skipped). Returns whether `flag`
+  // is set on any rank: it rides in the same all-reduce, so agreeing on it costs no extra
+  // collective.
+  bool average_gradients(const std::vector<torch::Tensor>& params, int parts, bool flag = false);
   // Sum of a tensor over ranks, returned as a new tensor (the argument is left as it was).
   torch::Tensor sum(const torch::Tensor& t);
 };

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "datasets/benchmarks.h"
+#include "datasets/image_cache.h"
+#include "datasets/paper_benchmarks.h"
 #include "harness/comm.h"
 #include "harness/embed.h"
 #include "harness/error.h"
@@ -40,7 +42,7 @@ int cmd_list(bool keys) {
   }
   std::printf("benchmarks:\n");
   for (const auto& b : benchmarks()) {
-    std::printf("  %-12s %s\n", b.name.c_str(), b.summary.c_str());
+    std::printf("  %-16s %s\n", b.name.c_str(), b.summary.c_str());
     if (keys) print_keys(b.keys, "      ");
   }
   std::printf("backbones:\n");
@@ -88,10 +90,7 @@ bool run_one(const RunPlan& plan, Communicator& comm, bool resume, bool force,
   RunOptions options;
   options.resume = resume;
   options.checkpoint_every = checkpoint_every;
-  options.stop_requested = [&comm] {
-    auto flag = torch::full({1}, static_cast<double>(g_stop_signal != 0), torch::kFloat64);
-    return comm.sum(flag).item<double>() > 0;
-  };
+  options.stop_requested = [] { return g_stop_signal != 0; };
   RunResult result = execute(plan, comm, progress, options);
   if (comm.is_root()) {
     write_result(plan.result_path, result);
@@ -219,6 +218,43 @@ int cmd_pretrain(const PretrainOptions& options) {
   return 0;
 }
 
+struct PrepareArgs {
+  std::string benchmark, data_root, out;
+  int64_t store_size = 256;
+  int threads = 2;
+  std::vector<std::string> sets;
+};
+
+int cmd_prepare(const PrepareArgs& a) {
+  nlohmann::json user = {{"benchmark", a.benchmark}, {"data_root", a.data_root}};
+  for (const auto& s : a.sets) {
+    const auto [key, value] = Config::parse_assignment(s);
+    user[key] = value;
+  }
+  const RunPlan plan = plan_run(user);
+  const ImageSplits splits = find_image_data(a.benchmark).read(plan.config);
+  std::fprintf(stderr, "prepare %s: %lld train + %lld test images of %s -> %s\n",
+               a.benchmark.c_str(), static_cast<long long>(splits.train->size()),
+               static_cast<long long>(splits.test->size()), splits.data_id.c_str(), a.out.c_str());
+  CacheContents contents;
+  contents.dataset = splits.data_id;
+  contents.num_classes = splits.num_classes;
+  contents.class_names = splits.class_names;
+  contents.store_size = a.store_size;
+  int64_t last_percent = -1;
+  const std::string hash = write_image_cache(
+      a.out, contents, *splits.train, *splits.test, a.threads, [&](int64_t done, int64_t total) {
+        const int64_t percent = total ? 100 * done / total : 100;
+        if (percent / 10 != last_percent / 10) {
+          std::fprintf(stderr, "  %lld / %lld images\n", static_cast<long long>(done),
+                       static_cast<long long>(total));
+          last_percent = percent;
+        }
+      });
+  std::printf("%s: %s, content hash %s\n", a.out.c_str(), splits.data_id.c_str(), hash.c_str());
+  return 0;
+}
+
 int cmd_embed(const EmbedOptions& options) {
   const EmbedSummary done = embed(options);
   std::printf("%lld x %lld features -> %s\n", static_cast<long long>(done.count),
@@ -265,6 +301,7 @@ int main(int argc, char** argv) {
   flag("--class-order-seed", "class_order_seed", "PyCIL/PILOT class order from this seed");
   text_flag("--class-order", "class_order", "identity | pycil | coda");
   text_flag("--data-root", "data_root", "dataset folder");
+  text_flag("--cache", "cache", "HDF5 image cache from clbench prepare");
   flag("--epochs", "epochs", "epochs per task");
   flag("--batch-size", "batch_size", "global batch size");
   flag("--lr", "lr", "learning rate");
@@ -332,6 +369,20 @@ int main(int argc, char** argv) {
   pre->add_option("--threads", pretrain_opts.threads, "CPU threads (0: LibTorch's default)")
       ->capture_default_str();
 
+  auto* prep = app.add_subcommand(
+      "prepare", "decode an image benchmark once into an HDF5 cache that 'run --cache' reads");
+  PrepareArgs prepare_args;
+  prep->add_option("benchmark", prepare_args.benchmark, "image benchmark (see clbench list)")
+      ->required();
+  prep->add_option("--data-root", prepare_args.data_root, "dataset folder")->required();
+  prep->add_option("--out", prepare_args.out, "cache file to write (.h5)")->required();
+  prep->add_option("--store-size", prepare_args.store_size,
+                   "shorter side of the stored images (0: as decoded)")
+      ->capture_default_str();
+  prep->add_option("--threads", prepare_args.threads, "decoding threads")->capture_default_str();
+  prep->add_option("--set", prepare_args.sets,
+                   "key=value of the benchmark, e.g. imagenet-r.layout=coda (repeatable)");
+
   auto* emb = app.add_subcommand("embed", "backbone features of the images in an HDF5 file");
   EmbedOptions embed_opts;
   emb->add_option("--backbone", embed_opts.backbone, "backbone (see clbench list)")->required();
@@ -355,10 +406,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (*list) return cmd_list(list_keys);
-  if (*board || *pre || *emb) {
+  if (*board || *pre || *emb || *prep) {
     try {
       if (*board) return cmd_leaderboard(board_dir, board_json, board_md);
       if (*pre) return cmd_pretrain(pretrain_opts);
+      if (*prep) return cmd_prepare(prepare_args);
       return cmd_embed(embed_opts);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "clbench: error: %s\n", e.what());

@@ -43,6 +43,9 @@ std::vector<OptionSpec> common_specs() {
       {"momentum", 0.0, "SGD momentum"},
       {"weight_decay", 0.0, "L2 weight decay"},
       {"threads", 0, "intra-op CPU threads (0: LibTorch's default)"},
+      {"loader_threads", 2,
+       "threads decoding and augmenting each batch of an image benchmark; > 0 also loads the "
+       "next training batch while one trains (0: everything on the training thread)"},
       {"grad_shards", 0,
        "cut every global batch into this many parts, a multiple of the rank count (0: one per "
        "rank). Runs with the same value give bit-identical numbers on 1 or 2 ranks"},
@@ -212,6 +215,7 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   topt.device = device;
   topt.shard_count = shard_count;
   topt.shards = my_shards;
+  topt.prefetch = cfg.integer("loader_threads") > 0;
   return session;
 }
 

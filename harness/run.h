@@ -49,7 +49,7 @@ std::string checkpoint_path(const RunPlan& plan);
 struct RunOptions {
   bool resume = false;                   // continue from the checkpoint if there is one
   int64_t checkpoint_every = 0;          // also checkpoint every N steps (always after each task)
-  std::function<bool()> stop_requested;  // polled after every step (all ranks agree)
+  std::function<bool()> stop_requested;  // this rank's stop signal (the trainer makes ranks agree)
 };
 
 // Trains and evaluates; rank 0 writes checkpoints. Throws Interrupted after a requested stop.

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "harness/error.h"
+#include "harness/loader.h"
 
 namespace clbench {
 
@@ -63,12 +64,19 @@ torch::Tensor Batch::mean(const torch::Tensor& per_sample) const {
 }
 
 Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& indices,
-                 int64_t global_size, int shards, int shard) {
+                 int64_t global_size, int shards, int shard, std::optional<uint64_t> augment_seed) {
   std::vector<int64_t> labels(indices.size());
   for (size_t i = 0; i < indices.size(); ++i)
     labels[i] = stream.to_internal[data.label(indices[i])];
   Batch b;
-  b.x = data.images(indices);
+  if (augment_seed) {
+    std::vector<uint64_t> seeds;
+    for (int64_t i : indices) seeds.push_back(mix_seed({*augment_seed, static_cast<uint64_t>(i)}));
+    b.x = data.augmented(indices, seeds);
+  } else {
+    b.x = data.images(indices);
+  }
+  b.augment_seed = augment_seed;
   b.y = torch::tensor(labels, torch::kLong);
   b.global_size = global_size;
   b.shards = shards;

@@ -4,6 +4,7 @@
 // range [class_begin, class_end) and "classes seen after task t" is simply [0, class_end).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,14 +43,18 @@ TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> 
 // `global_size` samples. `mean` turns per-sample losses into this shard's share of the global mean,
 // so averaging the shards' gradients gives exactly the gradient of the whole batch.
 struct Batch {
-  torch::Tensor x, y;  // y: internal class ids
+  torch::Tensor x, y;                    // y: internal class ids
+  std::optional<uint64_t> augment_seed;  // training batches: their augmentation's seed
   int64_t global_size = 0;
   int shards = 1, shard = 0;
   torch::Tensor mean(const torch::Tensor& per_sample) const;
 };
 
-// Loads the given samples of `data` with labels mapped to internal ids.
+// Loads the given samples of `data` with labels mapped to internal ids: the evaluation view, or
+// with `augment_seed` the training view, sample i drawn from mix_seed({augment_seed, i}) (so a
+// sample's augmentation does not depend on which rank loads it).
 Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& indices,
-                 int64_t global_size, int shards = 1, int shard = 0);
+                 int64_t global_size, int shards = 1, int shard = 0,
+                 std::optional<uint64_t> augment_seed = std::nullopt);
 
 }  // namespace clbench

@@ -102,14 +102,27 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
       int64_t step = (t == state.task && epoch == state.epoch) ? state.step : 0;
       order.erase(order.begin(),
                   order.begin() + std::min<int64_t>(step * o.batch_size, order.size()));
-      for_each_global_batch(order, o.batch_size, [&](const std::vector<int64_t>& global) {
+      std::vector<std::vector<int64_t>> globals;
+      for_each_global_batch(order, o.batch_size,
+                            [&](const std::vector<int64_t>& global) { globals.push_back(global); });
+      const int64_t first_step = step;
+      // This rank's shards of global batch k; the augmentation seed depends on the step only.
+      const std::function<std::vector<Batch>(int64_t)> load = [&](int64_t k) {
+        const uint64_t augment = mix_seed({uint64_t(o.seed), uint64_t(task.index), uint64_t(epoch),
+                                           uint64_t(first_step + k), 0xA6});
+        std::vector<Batch> shards;
+        for (int s : o.shards) {
+          shards.push_back(load_shard(stream, *stream.train_set, globals[k], s, o.shard_count,
+                                      o.device, augment));
+        }
+        return shards;
+      };
+      const std::function<void(std::vector<Batch>&)> train_step = [&](std::vector<Batch>& shards) {
         optimizer->zero_grad();
         // Gradients accumulate over this rank's shards in order, then sum over
         // ranks: 1 rank with 2 shards adds exactly what 2 ranks add.
         double value = 0;
-        for (int s : o.shards) {
-          const Batch batch =
-              load_shard(stream, *stream.train_set, global, s, o.shard_count, o.device);
+        for (const Batch& batch : shards) {
           auto loss = method.loss(batch);
           const double part = loss.item<double>();
           if (!std::isfinite(part)) {
@@ -121,20 +134,22 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
           value += part / o.shard_count;
           loss.backward();
         }
-        comm.average_gradients(params, o.shard_count);
+        const bool stop = comm.average_gradients(
+            params, o.shard_count, control.stop_requested && control.stop_requested());
         method.after_backward();
         optimizer->step();
         method.after_step();
         progress.step(static_cast<int>(epoch), step++, value);
         ++total_steps;
-        if (control.stop_requested && control.stop_requested()) {
+        if (stop) {
           checkpoint(epoch, step, optimizer.get());
           throw Interrupted();
         }
         if (control.checkpoint_every > 0 && total_steps % control.checkpoint_every == 0) {
           checkpoint(epoch, step, optimizer.get());
         }
-      });
+      };
+      for_each_prefetched(static_cast<int64_t>(globals.size()), o.prefetch, load, train_step);
     }
     method.end_task(task);
     rec.stored_params.push_back(method.stored_parameters());

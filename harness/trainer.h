@@ -30,6 +30,7 @@ struct TrainerOptions {
   torch::Device device = torch::kCPU;
   int shard_count = 1;            // parts each global batch is cut into (a multiple of the ranks)
   std::vector<int> shards = {0};  // the parts this rank computes
+  bool prefetch = true;           // load the next batch on a second thread while one trains
 };
 
 struct StreamRecord {
@@ -58,7 +59,8 @@ struct TrainerControl {
   // Resume mid-task: restores the method (after begin_task) and the optimizer (once created).
   std::function<void(Method&)> restore_method;
   std::function<void(torch::optim::Optimizer&)> restore_optimizer;
-  // True on every rank once any rank was asked to stop (SIGTERM/SIGINT): checkpoint and throw.
+  // True once this rank was asked to stop (SIGTERM/SIGINT). Polled before each step's gradient
+  // all-reduce, which carries it: every rank checkpoints after the same step and throws.
   std::function<bool()> stop_requested;
 };
 

@@ -41,14 +41,19 @@ class Er : public Method {
     auto draw = shuffled(memory_.samples(),
                          mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_, 0xE5}));
     draw.resize(std::min<size_t>(draw.size(), static_cast<size_t>(want)));
+    // Replayed samples are augmented like the current ones (PILOT's replay goes through the same
+    // training transform).
+    std::optional<uint64_t> augment;
+    if (batch.augment_seed) augment = mix_seed({*batch.augment_seed, 0xE5});
     Batch replay = load_shard(*ctx_.stream, *ctx_.stream->train_set, draw, batch.shard,
-                              batch.shards, ctx_.device);
+                              batch.shards, ctx_.device, augment);
     Batch joint;
     joint.x = torch::cat({batch.x, replay.x});
     joint.y = torch::cat({batch.y, replay.y.to(ctx_.device)});
     joint.global_size = batch.global_size + replay.global_size;
     joint.shards = batch.shards;
     joint.shard = batch.shard;
+    joint.augment_seed = batch.augment_seed;
     return Method::loss(joint);
   }
 

@@ -1,5 +1,7 @@
 // Run under `mpirun -np 2`: a 2-rank run must do the same mathematics as a 1-rank run.
 // Outside mpirun (one rank) every test skips itself, so the binary also passes on its own.
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -96,6 +98,37 @@ TEST(TwoRanksSplitFmnist, EveryAccuracyWithinPointTwoOfOneRank) {
       EXPECT_NEAR(two.acc_task_il[i][j], one.acc_task_il[i][j], 0.2) << i << "," << j;
     }
   }
+}
+
+TEST(TwoRanksStop, AStopSeenByOneRankStopsBothAfterTheSameStepAndResumesToTheFullRun) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  auto plan_in = [](const std::string& dir) {
+    nlohmann::json user = {{"benchmark", "synthetic"},
+                           {"method", "ewc"},
+                           {"epochs", 1},
+                           {"threads", 1},
+                           {"synthetic.classes", 4},
+                           {"synthetic.train_per_class", 80},
+                           {"out", ::testing::TempDir() + "mpi-stop-" + dir}};
+    return plan_run(user);
+  };
+  Progress quiet(false, false);
+  RunOptions force;
+  const auto full = execute(plan_in("full"), *g_comm, quiet, force);
+  const auto plan = plan_in("stopped");
+  std::filesystem::remove(checkpoint_path(plan));
+  g_comm->barrier();
+  int polls = 0;
+  RunOptions stop;
+  // Only rank 1 is signalled, at its 7th step (task 2, step 2 of 5).
+  stop.stop_requested = [&] { return ++polls == 7 && g_comm->rank() == 1; };
+  EXPECT_THROW(execute(plan, *g_comm, quiet, stop), Interrupted);
+  EXPECT_EQ(polls, 7) << "rank " << g_comm->rank() << " did not stop after the same step";
+  RunOptions resume;
+  resume.resume = true;
+  const auto resumed = execute(plan, *g_comm, quiet, resume);
+  EXPECT_EQ(resumed.acc_class_il, full.acc_class_il);
+  EXPECT_EQ(resumed.acc_task_il, full.acc_task_il);
 }
 
 TEST(TwoRanksCollectives, AllreduceSumsAndBroadcastCopiesInFusedBuckets) {

@@ -1,0 +1,170 @@
+// Images per second of the data path: decoding JPEGs with the training transform, against reading
+// the HDF5 cache of `clbench prepare` with the same transform, on 1 and 2 loader threads; and the
+// rate at which a ViT preset consumes images in a training step, for comparison.
+//
+//   build/clbench_image_bench --images 400 --width 500 --height 375 --vit vit-b16
+//
+// The JPEGs are generated (smooth colour fields with texture and noise, quality 90, ImageNet-R's
+// typical 500 x 375), written to a temporary folder, decoded through the loader's ImageDataset.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <torch/torch.h>
+
+#include "datasets/image_cache.h"
+#include "datasets/image_dataset.h"
+#include "harness/models.h"
+
+using namespace clbench;
+namespace fs = std::filesystem;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<ImageRecord> make_jpegs(const std::string& root, int n, int w, int h) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> noise(0.f, 12.f);
+  std::vector<ImageRecord> records;
+  for (int i = 0; i < n; ++i) {
+    std::vector<uint8_t> rgb(static_cast<size_t>(w * h * 3));
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        for (int c = 0; c < 3; ++c) {
+          const float v = 128 + 80 * std::sin(0.02f * x * (c + 1) + 0.03f * y + i) +
+                          30 * std::sin(0.3f * x + 0.2f * y * c) + noise(rng);
+          rgb[(static_cast<size_t>(y) * w + x) * 3 + c] =
+              static_cast<uint8_t>(std::clamp(v, 0.f, 255.f));
+        }
+      }
+    }
+    const std::string path =
+        root + "/c" + std::to_string(i % 10) + "/" + std::to_string(i) + ".jpg";
+    fs::create_directories(fs::path(path).parent_path());
+    encode_jpeg(path, rgb, w, h, 90);
+    records.push_back({path, i % 10});
+  }
+  return records;
+}
+
+// Images/s of `data.augmented` over every image in batches of 64, best of `repeats` passes.
+double rate(const Dataset& data, int repeats) {
+  std::vector<int64_t> all(static_cast<size_t>(data.size()));
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t b = 0; b < all.size(); b += 64) {
+      std::vector<int64_t> idx(all.begin() + b, all.begin() + std::min(all.size(), b + 64));
+      std::vector<uint64_t> seeds(idx.size());
+      for (size_t k = 0; k < idx.size(); ++k) seeds[k] = 1000 * r + idx[k];
+      const auto x = data.augmented(idx, seeds);
+    }
+    best = std::max(best, static_cast<double>(all.size()) / seconds_since(t0));
+  }
+  return best;
+}
+
+// Images/s of full fine-tuning steps of `preset` (forward + backward + SGD), batch `batch`.
+double vit_rate(const std::string& preset, int64_t batch, int steps) {
+  auto model = make_classifier(preset, {3, 224, 224}, 200);
+  torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  const auto x = torch::rand({batch, 3, 224, 224});
+  const auto y = torch::randint(0, 200, {batch});
+  std::vector<double> times;
+  for (int s = 0; s < steps + 1; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    opt.zero_grad();
+    torch::nn::functional::cross_entropy(model->forward(x), y).backward();
+    opt.step();
+    if (s > 0) times.push_back(seconds_since(t0));  // the first step warms up
+  }
+  std::sort(times.begin(), times.end());
+  return static_cast<double>(batch) / times[times.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  at::globalContext().setFlushDenormal(true);
+  int images = 400, width = 500, height = 375, repeats = 2, vit_steps = 2;
+  int64_t vit_batch = 8, torch_threads = 2;
+  std::string vit = "vit-b16";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--images")
+      images = std::stoi(v);
+    else if (k == "--width")
+      width = std::stoi(v);
+    else if (k == "--height")
+      height = std::stoi(v);
+    else if (k == "--repeats")
+      repeats = std::stoi(v);
+    else if (k == "--vit")
+      vit = v;
+    else if (k == "--vit-batch")
+      vit_batch = std::stoll(v);
+    else if (k == "--vit-steps")
+      vit_steps = std::stoi(v);
+    else if (k == "--torch-threads")
+      torch_threads = std::stoll(v);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  const fs::path tmp =
+      fs::temp_directory_path() / ("clbench-image-bench-" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  const auto records = make_jpegs((tmp / "jpeg").string(), images, width, height);
+  const auto files = file_images(records, (tmp / "jpeg").string());
+  CacheContents contents;
+  contents.dataset = "bench";
+  contents.num_classes = 10;
+  contents.class_names.assign(10, "");
+  contents.store_size = 256;
+  const std::string cache_path = (tmp / "cache.h5").string();
+  auto t0 = std::chrono::steady_clock::now();
+  write_image_cache(cache_path, contents, *files, *files, 2);
+  const double prepare_s = seconds_since(t0);
+  const ImageCache cache(cache_path);
+  TransformOptions transform;  // RandomResizedCrop(224, 0.05-1) + flip
+
+  std::printf(
+      "%d JPEGs of %dx%d (%.1f KiB each on average); cache (shorter side 256) made in "
+      "%.1f s on 2 threads\n\n",
+      images, width, height, static_cast<double>(fs::file_size(records[0].path)) / 1024.0,
+      prepare_s);
+  std::printf("| source | loader threads | images/s |\n|---|---|---|\n");
+  double jpeg_rate[3] = {0, 0, 0}, cache_rate[3] = {0, 0, 0};
+  for (int threads : {1, 2}) {
+    jpeg_rate[threads] = rate(ImageDataset(files, transform, threads), repeats);
+    cache_rate[threads] = rate(ImageDataset(cache.split("train"), transform, threads), repeats);
+    std::printf("| JPEG decode + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads,
+                jpeg_rate[threads]);
+    std::printf("| HDF5 cache + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads,
+                cache_rate[threads]);
+  }
+  std::printf("\ncache / JPEG: %.1fx (1 thread), %.1fx (2 threads)\n", cache_rate[1] / jpeg_rate[1],
+              cache_rate[2] / jpeg_rate[2]);
+  if (!vit.empty()) {
+    torch::set_num_threads(static_cast<int>(torch_threads));
+    std::printf(
+        "%s training step (full fine-tuning, batch %lld, %lld torch threads): %.2f "
+        "images/s\n",
+        vit.c_str(), static_cast<long long>(vit_batch), static_cast<long long>(torch_threads),
+        vit_rate(vit, vit_batch, vit_steps));
+  }
+  fs::remove_all(tmp);
+  return 0;
+}

@@ -1,0 +1,30 @@
+#pragma once
+// Images of an ImageSource (files, CIFAR records, the HDF5 cache) as a Dataset: decoded and
+// transformed on `threads` threads per batch, at the transforms' output size.
+#include <memory>
+
+#include "datasets/dataset.h"
+#include "datasets/image_source.h"
+#include "datasets/transforms.h"
+
+namespace clbench {
+
+class ImageDataset : public Dataset {
+ public:
+  ImageDataset(std::shared_ptr<const ImageSource> source, TransformOptions transform, int threads);
+  int64_t size() const override { return source_->size(); }
+  int64_t label(int64_t index) const override { return source_->label(index); }
+  std::vector<int64_t> image_shape() const override;  // {3, size, size}
+  // test_transform of each image (datasets/transforms.h)
+  torch::Tensor images(const std::vector<int64_t>& indices) const override;
+  // train_transform of each image from its seed
+  torch::Tensor augmented(const std::vector<int64_t>& indices,
+                          const std::vector<uint64_t>& seeds) const override;
+
+ private:
+  std::shared_ptr<const ImageSource> source_;
+  TransformOptions transform_;
+  int threads_;
+};
+
+}  // namespace clbench
