@@ -75,6 +75,17 @@ double rate(const Dataset& data, int repeats) {
   return best;
 }
 
+// Images/s of reading (decoding) every image of `source` on one thread, no transform.
+double read_rate(const ImageSource& source, int repeats) {
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < source.size(); ++i) source.read(i);
+    best = std::max(best, static_cast<double>(source.size()) / seconds_since(t0));
+  }
+  return best;
+}
+
 // Images/s of full fine-tuning steps of `preset` (forward + backward + SGD), batch `batch`.
 double vit_rate(const std::string& preset, int64_t batch, int steps) {
   auto model = make_classifier(preset, {3, 224, 224}, 200);
@@ -146,6 +157,8 @@ int main(int argc, char** argv) {
       images, width, height, static_cast<double>(fs::file_size(records[0].path)) / 1024.0,
       prepare_s);
   std::printf("| source | loader threads | images/s |\n|---|---|---|\n");
+  std::printf("| JPEG decode only | 1 | %.0f |\n", read_rate(*files, repeats));
+  std::printf("| HDF5 cache read only | 1 | %.0f |\n", read_rate(*cache.split("train"), repeats));
   double jpeg_rate[3] = {0, 0, 0}, cache_rate[3] = {0, 0, 0};
   for (int threads : {1, 2}) {
     jpeg_rate[threads] = rate(ImageDataset(files, transform, threads), repeats);

@@ -25,6 +25,7 @@ class ImageDataset : public Dataset {
   std::shared_ptr<const ImageSource> source_;
   TransformOptions transform_;
   int threads_;
+  std::shared_ptr<class BatchBuffers> buffers_;  // recycled batch memory
 };
 
 }  // namespace clbench
