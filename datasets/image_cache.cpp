@@ -124,6 +124,9 @@ void validate_cache_split(const std::string& file, const std::string& split,
                 std::to_string(index.widths.size()) + ", " + std::to_string(index.labels.size()) +
                 ", " + std::to_string(index.files) + ")");
   }
+  if (index.pixel_bytes < 0) {
+    throw Error(where + "pixels dataset of " + std::to_string(index.pixel_bytes) + " bytes");
+  }
   int64_t expected = 0;
   for (size_t i = 0; i < n; ++i) {
     const std::string item = where + "image " + std::to_string(i) + ": ";
@@ -140,8 +143,13 @@ void validate_cache_split(const std::string& file, const std::string& split,
       throw Error(item + "label " + std::to_string(index.labels[i]) + " outside 0.." +
                   std::to_string(num_classes - 1));
     }
-    expected += int64_t{index.heights[i]} * index.widths[i] * 3;  // < 2^34 each: no overflow
-    if (expected > index.pixel_bytes) break;
+    const int64_t bytes = int64_t{index.heights[i]} * index.widths[i] * 3;  // < 2^34
+    if (bytes > index.pixel_bytes - expected) {  // expected <= pixel_bytes: no overflow
+      throw Error(item + "ends at byte " + std::to_string(expected) + " + " +
+                  std::to_string(bytes) + ", past the " + std::to_string(index.pixel_bytes) +
+                  " bytes of the pixels dataset");
+    }
+    expected += bytes;
   }
   if (expected != index.pixel_bytes) {
     throw Error(where + "the images need " + std::to_string(expected) +

@@ -155,7 +155,10 @@ TEST(ImageCache, ValidateNamesTheFirstBadEntry) {
                {"f.h5", "/train", "image 1", "label 2"});
   bad = ok;
   bad.pixel_bytes = 20;
-  expect_error([&] { validate_cache_split("f.h5", "train", bad, 2); }, {"21", "holds 20"});
+  expect_error([&] { validate_cache_split("f.h5", "train", bad, 2); },
+               {"image 1", "past the 20 bytes"});
+  bad.pixel_bytes = 22;
+  expect_error([&] { validate_cache_split("f.h5", "train", bad, 2); }, {"21", "holds 22"});
   bad = ok;
   bad.widths[0] = 0;
   expect_error([&] { validate_cache_split("f.h5", "train", bad, 2); }, {"image 0", "bad size"});
