@@ -53,8 +53,9 @@ IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& name) {
     if (dim == 0 || dim > (1U << 30)) {
       throw Error(name + ": bad IDX dimension " + std::to_string(d) + " = " + std::to_string(dim));
     }
-    total *= dim;
-    if (total > (uint64_t{1} << 36)) throw Error(name + ": IDX array too large");
+    // Checked before it can wrap: 2^36 * 2^30 does not fit in 64 bits.
+    if (__builtin_mul_overflow(total, uint64_t{dim}, &total) || total > (uint64_t{1} << 36))
+      throw Error(name + ": IDX array too large");
     arr.dims.push_back(dim);
   }
   const uint64_t payload = bytes.size() - header;
