@@ -79,11 +79,15 @@ SafetensorsTensorInfo parse_entry(const std::string& name, const json& v, uint64
   if (shape.size() > kSafetensorsMaxRank) {
     throw Error(where + ": shape has " + std::to_string(shape.size()) + " dimensions");
   }
-  uint64_t bytes = d->itemsize;
+  // bytes = numel * itemsize; extent = product of max(d, 1), which bounds the numel and every
+  // contiguous stride, so a zero dimension cannot hide absurd ones (torch::empty would throw).
+  uint64_t bytes = d->itemsize, extent = 1;
   for (const auto& dim : shape) {
     const uint64_t n = non_negative(dim, where + ": shape dimension");
     if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-        __builtin_mul_overflow(bytes, n, &bytes)) {
+        __builtin_mul_overflow(bytes, n, &bytes) ||
+        __builtin_mul_overflow(extent, std::max<uint64_t>(n, 1), &extent) ||
+        extent > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       throw Error(where + ": absurd shape " + shape.dump());
     }
     e.shape.push_back(static_cast<int64_t>(n));

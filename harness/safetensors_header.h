@@ -26,7 +26,8 @@ size_t safetensors_itemsize(SafetensorsDtype dtype);         // bytes per elemen
 struct SafetensorsTensorInfo {
   std::string name;
   SafetensorsDtype dtype = SafetensorsDtype::kF32;
-  // Each dimension >= 0 and numel * itemsize == end - begin.
+  // Each dimension >= 0; the product of max(d, 1) fits in int64 (so the numel and the contiguous
+  // strides do), and numel * itemsize == end - begin.
   std::vector<int64_t> shape;
   uint64_t begin = 0, end = 0;  // relative to data_start
 };

@@ -98,5 +98,24 @@ TEST(SafetensorsHeader, RejectsHostileHeadersNamingFileAndTensor) {
   }
 }
 
+TEST(SafetensorsHeader, AbsurdShapesAreRejectedEvenWithAZeroDimension) {
+  // Regression (found by review; fuzz_safetensors_header checks it): with a zero dimension the
+  // byte count is 0 whatever the other dimensions are, so [0, 2^62, 4] passed, and torch::empty
+  // then threw c10::Error ("Stride calculation overflowed") out of read_safetensors instead of a
+  // clbench::Error naming the file. Now the product of max(d, 1) must fit in int64.
+  for (const std::string shape :
+       {"[0,4611686018427387904,4]", "[4294967296,4294967296,0]", "[9223372036854775807,2,0]",
+        "[4294967296,4294967296,4294967296]"}) {
+    SCOPED_TRACE(shape);
+    const std::string header =
+        R"({"w":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,0]}})";
+    expect_error([&] { parse(file(header, "")); }, {"m.safetensors", "'w'", "absurd shape"});
+  }
+  // Large but representable zero-sized shapes are fine.
+  const auto h =
+      parse(file(R"({"w":{"dtype":"F32","shape":[0,4294967296],"data_offsets":[0,0]}})", ""));
+  EXPECT_EQ(h.tensors.at(0).shape, (std::vector<int64_t>{0, int64_t{1} << 32}));
+}
+
 }  // namespace
 }  // namespace clbench
