@@ -51,7 +51,7 @@ CifarSplit read_cifar100_bin(const std::string& path, int64_t expected_records) 
   out.pixels.resize(static_cast<size_t>(n * kCifarImageBytes));
   out.labels.resize(static_cast<size_t>(n));
   constexpr int64_t kChunk = 1024;  // records per read
-  std::vector<uint8_t> buf(static_cast<size_t>(kChunk * kCifar100RecordBytes));
+  std::vector<uint8_t> buf(static_cast<size_t>(std::min(kChunk, n) * kCifar100RecordBytes));
   for (int64_t first = 0; first < n; first += kChunk) {
     const int64_t count = std::min(kChunk, n - first);
     in.read(reinterpret_cast<char*>(buf.data()), count * kCifar100RecordBytes);
