@@ -17,14 +17,15 @@ BUILD="${CLBENCH_FUZZ_BUILD:-$ROOT/build-fuzz}"
 WHICH="${1:-all}"
 RUNS="${2:-1000000}"
 
-# One line per target: name, -max_len, dictionary (- for none).
+# One line per target: name, -max_len, dictionary (- for none). 8192 where a seed holds a path
+# longer than PATH_MAX.
 TARGETS=(
   "fuzz_idx                 4096   -"
   "fuzz_cifar100            10000  -"
-  "fuzz_cub200              4096   -"
+  "fuzz_cub200              8192   -"
   "fuzz_split_yaml          4096   yaml.dict"
   "fuzz_imagenet_r          4096   yaml.dict"
-  "fuzz_domainnet_txt       4096   -"
+  "fuzz_domainnet_txt       8192   -"
   "fuzz_domainnet_yaml      4096   yaml.dict"
   "fuzz_safetensors_header  4096   json.dict"
 )

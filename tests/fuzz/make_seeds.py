@@ -12,6 +12,7 @@ import struct
 import sys
 
 SEP = b"\x01"
+DEEP = b"a/" * 2100
 
 
 def idx(dims, data, dtype=0x08):
@@ -73,6 +74,8 @@ def seeds():
         "one": SEP.join([b"1 a/b.jpg\n", b"1 1\n", b"1 0\n", b"1 001.A\n"]),
         "check_files": SEP.join([images, labels, split, classes, b"f"]),
         "check_counts": SEP.join([images, labels, split, classes, b"c"]),
+        # A path longer than PATH_MAX (4096): checking it fails with ENAMETOOLONG.
+        "deep_path": SEP.join([b"1 " + DEEP + b"b.jpg\n", b"1 1\n", b"1 0\n", b"1 A\n", b"f"]),
     }
     inr_train = [("data/imagenet-r/n02165456/art_0.jpg", 0),
                  ("data/imagenet-r/n01443537/cartoon_3.jpg", 2),
@@ -117,6 +120,7 @@ def seeds():
                      b"clipart/aircraft_carrier/clipart_001_000020.jpg 0\n"),
         "counts": b"clipart/a/x.jpg 0\n" + SEP + b"clipart/a/y.jpg 0\n" + SEP + b"c",
         "files": b"clipart/a/x.jpg 0\n" + SEP + b"clipart/a/y.jpg 0\n" + SEP + b"f",
+        "deep_path": b"clipart/" + DEEP + b"x.jpg 0\n" + SEP + b"clipart/a/y.jpg 0\n" + SEP + b"f",
     }
     f32 = struct.pack("<2f", 1.0, -2.0)
     s["fuzz_safetensors_header"] = {
