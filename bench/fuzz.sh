@@ -11,6 +11,7 @@
 # is under build-fuzz/artifacts/<target>/ and the log under build-fuzz/logs/<target>.log.
 # Prints a Markdown table of executions per target (libFuzzer's final stats).
 set -euo pipefail
+{  # parsed whole before it runs, so editing this file during a run cannot derail it
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${CLBENCH_FUZZ_BUILD:-$ROOT/build-fuzz}"
@@ -117,10 +118,11 @@ for line in "${selected[@]}"; do
   rows+=("| $name | ${execs:-?} | $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.0f", b-a}') | $findings |")
   if [[ $rc -ne 0 ]]; then
     log "$name: FINDING (exit $rc); input(s) in $artifacts, log $BUILD/logs/$name.log:"
-    grep -E 'ERROR|FUZZ_CHECK|SUMMARY|uncaught|Test unit written' "$BUILD/logs/$name.log" | head -20 >&2 || true
+    grep -E 'ERROR|FUZZ_CHECK|SUMMARY|terminate called|what\(\)|Test unit written' "$BUILD/logs/$name.log" | head -20 >&2 || true
     status=1
     break
   fi
 done
 table
 exit $status
+}
