@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <system_error>
 
 #include "datasets/image_list.h"
 #include "harness/error.h"
@@ -14,8 +15,11 @@ namespace fs = std::filesystem;
 
 // Number of records in `path`, from its size (the format has no header).
 int64_t record_count(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw Error("missing data file: " + path);
-  const auto bytes = static_cast<int64_t>(fs::file_size(path));
+  std::string why;
+  if (!list_detail::is_regular_file(path, &why)) throw Error("missing data file: " + path + why);
+  std::error_code ec;
+  const auto bytes = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec) throw Error("cannot read the size of " + path + ": " + ec.message());
   if (bytes == 0 || bytes % kCifar100RecordBytes != 0) {
     throw Error(path + ": size " + std::to_string(bytes) +
                 " bytes is not a positive multiple of the " + std::to_string(kCifar100RecordBytes) +
@@ -51,7 +55,7 @@ CifarSplit read_cifar100_bin(const std::string& path, int64_t expected_records) 
   out.pixels.resize(static_cast<size_t>(n * kCifarImageBytes));
   out.labels.resize(static_cast<size_t>(n));
   constexpr int64_t kChunk = 1024;  // records per read
-  std::vector<uint8_t> buf(static_cast<size_t>(kChunk * kCifar100RecordBytes));
+  std::vector<uint8_t> buf(static_cast<size_t>(std::min(kChunk, n) * kCifar100RecordBytes));
   for (int64_t first = 0; first < n; first += kChunk) {
     const int64_t count = std::min(kChunk, n - first);
     in.read(reinterpret_cast<char*>(buf.data()), count * kCifar100RecordBytes);

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <filesystem>
+#include <system_error>
 
 #include "harness/error.h"
 
@@ -15,7 +16,12 @@ uint32_t read_be32(const std::vector<uint8_t>& b, size_t at) {
 }
 
 std::vector<uint8_t> read_gzip_or_raw(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) throw Error("missing data file: " + path);
+  std::error_code ec;  // the overload that does not throw filesystem_error (name too long, ...)
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    const bool absent =
+        ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
+    throw Error("missing data file: " + path + (ec && !absent ? " (" + ec.message() + ")" : ""));
+  }
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) throw Error("cannot open " + path);
   std::vector<uint8_t> out;
@@ -53,8 +59,9 @@ IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& name) {
     if (dim == 0 || dim > (1U << 30)) {
       throw Error(name + ": bad IDX dimension " + std::to_string(d) + " = " + std::to_string(dim));
     }
-    total *= dim;
-    if (total > (uint64_t{1} << 36)) throw Error(name + ": IDX array too large");
+    // Checked before it can wrap: 2^36 * 2^30 does not fit in 64 bits.
+    if (__builtin_mul_overflow(total, uint64_t{dim}, &total) || total > (uint64_t{1} << 36))
+      throw Error(name + ": IDX array too large");
     arr.dims.push_back(dim);
   }
   const uint64_t payload = bytes.size() - header;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -36,9 +37,22 @@ inline std::string at(const std::string& file, size_t line) {
   return file + ":" + std::to_string(line) + ": ";
 }
 
+// fs::is_regular_file without its std::filesystem::filesystem_error: a path the check itself
+// fails on (longer than PATH_MAX, a loop of links, no permission) is not a usable file either.
+// `why` receives " (<reason>)" for such a failure, "" otherwise, for the caller's clbench::Error.
+inline bool is_regular_file(const std::string& path, std::string* why) {
+  std::error_code ec;
+  const bool regular = fs::is_regular_file(path, ec);
+  const bool absent =
+      ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
+  *why = ec && !absent ? " (" + ec.message() + ")" : "";
+  return regular;
+}
+
 // The lines of a text file, '\r' stripped; line i of the file is element i-1.
 inline std::vector<std::string> read_lines(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw Error("missing list file: " + path);
+  std::string why;
+  if (!is_regular_file(path, &why)) throw Error("missing list file: " + path + why);
   std::ifstream in(path);
   if (!in) throw Error("cannot open " + path);
   std::vector<std::string> lines;
@@ -104,7 +118,9 @@ inline std::string join(const std::string& root, const std::string& rel) {
 
 // Throws "<where>image file missing on disk: <path>" unless `path` is a regular file.
 inline void check_file_exists(const std::string& path, const std::string& where) {
-  if (!fs::is_regular_file(path)) throw Error(where + "image file missing on disk: " + path);
+  std::string why;
+  if (!is_regular_file(path, &why))
+    throw Error(where + "image file missing on disk: " + path + why);
 }
 
 // torchvision IMG_EXTENSIONS, compared case-insensitively like has_file_allowed_extension.

@@ -4,16 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <vector>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
 #include "harness/error.h"
+#include "harness/safetensors_header.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "safetensors data is little-endian; this reader copies it as is");
@@ -23,122 +22,39 @@ namespace {
 
 using nlohmann::json;
 
-// The reference implementation's limit on the JSON header (safetensors MAX_HEADER_SIZE).
-constexpr uint64_t kMaxHeader = 100'000'000;
-constexpr size_t kMaxRank = 64;
-
 struct DtypeName {
-  const char* name;
+  SafetensorsDtype dtype;
   torch::ScalarType type;
 };
 
 constexpr DtypeName kDtypes[] = {
-    {"BOOL", torch::kBool},   {"U8", torch::kUInt8},      {"I8", torch::kInt8},
-    {"I16", torch::kInt16},   {"I32", torch::kInt32},     {"I64", torch::kInt64},
-    {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16}, {"F32", torch::kFloat32},
-    {"F64", torch::kFloat64},
+    {SafetensorsDtype::kBool, torch::kBool},   {SafetensorsDtype::kU8, torch::kUInt8},
+    {SafetensorsDtype::kI8, torch::kInt8},     {SafetensorsDtype::kI16, torch::kInt16},
+    {SafetensorsDtype::kI32, torch::kInt32},   {SafetensorsDtype::kI64, torch::kInt64},
+    {SafetensorsDtype::kF16, torch::kFloat16}, {SafetensorsDtype::kBF16, torch::kBFloat16},
+    {SafetensorsDtype::kF32, torch::kFloat32}, {SafetensorsDtype::kF64, torch::kFloat64},
 };
 
-const DtypeName* find_dtype(const std::string& name) {
+torch::ScalarType scalar_type(SafetensorsDtype dtype) {
   for (const auto& d : kDtypes) {
-    if (name == d.name) return &d;
+    if (d.dtype == dtype) return d.type;
   }
-  return nullptr;
+  throw Error("safetensors dtype " + std::string(safetensors_dtype_name(dtype)) +
+              " has no torch type");
 }
 
 const char* dtype_name(torch::ScalarType type) {
   for (const auto& d : kDtypes) {
-    if (d.type == type) return d.name;
+    if (d.type == type) return safetensors_dtype_name(d.dtype);
   }
   return nullptr;
 }
 
-std::string shape_string(const std::vector<int64_t>& shape) {
+std::string shape_string(const torch::Tensor& t) {
+  const auto shape = t.sizes().vec();
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
-}
-
-std::string shape_string(const torch::Tensor& t) {
-  return shape_string(t.sizes().vec());
-}
-
-struct Entry {
-  std::string name;
-  const DtypeName* dtype = nullptr;
-  std::vector<int64_t> shape;
-  uint64_t begin = 0, end = 0;
-};
-
-std::string offsets_string(const Entry& e) {
-  return "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
-}
-
-// A non-negative JSON integer, or an error naming `what`.
-uint64_t non_negative(const json& v, const std::string& what) {
-  if (v.is_number_unsigned()) return v.get<uint64_t>();
-  if (v.is_number_integer()) {
-    throw Error(what + " is negative (" + v.dump() + ")");
-  }
-  throw Error(what + " is not an integer (" + v.dump() + ")");
-}
-
-Entry parse_entry(const std::string& name, const json& v, uint64_t buffer_size) {
-  const std::string where = "tensor '" + name + "'";
-  if (!v.is_object()) throw Error(where + ": entry is not a JSON object");
-  for (const char* key : {"dtype", "shape", "data_offsets"}) {
-    if (!v.contains(key)) throw Error(where + ": no \"" + key + "\"");
-  }
-  Entry e;
-  e.name = name;
-  const auto& dtype = v.at("dtype");
-  if (!dtype.is_string()) throw Error(where + ": dtype is not a string");
-  e.dtype = find_dtype(dtype.get<std::string>());
-  if (e.dtype == nullptr) {
-    throw Error(where + ": unknown or unsupported dtype '" + dtype.get<std::string>() + "'");
-  }
-  const auto& shape = v.at("shape");
-  if (!shape.is_array()) throw Error(where + ": shape is not an array");
-  if (shape.size() > kMaxRank) {
-    throw Error(where + ": shape has " + std::to_string(shape.size()) + " dimensions");
-  }
-  const uint64_t elem = static_cast<uint64_t>(c10::elementSize(e.dtype->type));
-  uint64_t bytes = elem;
-  for (const auto& d : shape) {
-    const uint64_t n = non_negative(d, where + ": shape dimension");
-    if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-        __builtin_mul_overflow(bytes, n, &bytes)) {
-      throw Error(where + ": absurd shape " + shape.dump());
-    }
-    e.shape.push_back(static_cast<int64_t>(n));
-  }
-  const auto& offsets = v.at("data_offsets");
-  if (!offsets.is_array() || offsets.size() != 2) {
-    throw Error(where + ": data_offsets is not [begin, end]");
-  }
-  e.begin = non_negative(offsets[0], where + ": data_offsets begin");
-  e.end = non_negative(offsets[1], where + ": data_offsets end");
-  const std::string range = "data_offsets " + offsets_string(e);
-  if (e.begin > e.end) throw Error(where + ": " + range + " end before they begin");
-  if (e.end > buffer_size) {
-    throw Error(where + ": " + range + " out of range (data buffer is " +
-                std::to_string(buffer_size) + " bytes)");
-  }
-  if (e.end - e.begin != bytes) {
-    throw Error(where + ": " + range + " hold " + std::to_string(e.end - e.begin) + " bytes, but " +
-                e.dtype->name + " " + shape_string(e.shape) + " needs " + std::to_string(bytes));
-  }
-  return e;
-}
-
-std::map<std::string, std::string> parse_metadata(const json& v) {
-  if (!v.is_object()) throw Error("__metadata__ is not a JSON object");
-  std::map<std::string, std::string> out;
-  for (const auto& [key, value] : v.items()) {
-    if (!value.is_string()) throw Error("__metadata__ '" + key + "' is not a string");
-    out[key] = value.get<std::string>();
-  }
-  return out;
 }
 
 void copy_tensors(torch::nn::Module& backbone, const std::map<std::string, torch::Tensor>& values) {
@@ -180,84 +96,36 @@ std::map<std::string, torch::Tensor> read_safetensors(
     const std::string& path, SafetensorsFloats floats,
     std::map<std::string, std::string>* metadata) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open safetensors file " + path);
+  if (!in || !std::filesystem::is_regular_file(path)) {
+    throw Error("cannot open safetensors file " + path);
+  }
   in.seekg(0, std::ios::end);
   const auto file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
   auto fail = [&](const std::string& why) -> Error { return Error(path + ": " + why); };
-  if (file_size < 8) {
-    throw fail("too short for a safetensors file (" + std::to_string(file_size) + " bytes)");
-  }
-  unsigned char len_bytes[8];
+  uint8_t len_bytes[8] = {};
   in.read(reinterpret_cast<char*>(len_bytes), 8);
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
-  if (header_len > file_size - 8) {
-    throw fail("header length " + std::to_string(header_len) + " exceeds the file (" +
-               std::to_string(file_size) + " bytes)");
-  }
-  if (header_len > kMaxHeader) {
-    throw fail("header length " + std::to_string(header_len) + " exceeds the " +
-               std::to_string(kMaxHeader) + "-byte limit");
-  }
-  std::string header(header_len, '\0');
-  in.read(header.data(), static_cast<std::streamsize>(header_len));
+  const uint64_t header_len =
+      safetensors_header_length(len_bytes, static_cast<size_t>(in.gcount()), file_size, path);
+  std::string text(header_len, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(header_len));
   if (!in) throw fail("cannot read the header");
-  json doc = json::parse(header, nullptr, /*allow_exceptions=*/false);
-  if (header.empty() || header[0] != '{' || doc.is_discarded() || !doc.is_object()) {
-    throw fail("the header is not a JSON object");
-  }
-  const uint64_t data_start = 8 + header_len, buffer_size = file_size - data_start;
-  std::vector<Entry> entries;
-  try {
-    for (const auto& [name, value] : doc.items()) {
-      if (name == "__metadata__") {
-        auto meta = parse_metadata(value);
-        if (metadata != nullptr) *metadata = std::move(meta);
-        continue;
-      }
-      entries.push_back(parse_entry(name, value, buffer_size));
-    }
-  } catch (const Error& e) {
-    throw fail(e.what());
-  }
-  // The tensors must tile the data buffer exactly: no overlaps, no gaps (as the reference does).
-  std::vector<const Entry*> order;
-  for (const auto& e : entries) order.push_back(&e);
-  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
-  uint64_t covered = 0;
-  const Entry* previous = nullptr;
-  for (const Entry* e : order) {
-    if (e->begin < covered) {
-      throw fail("tensor '" + e->name + "': data_offsets " + offsets_string(*e) +
-                 " overlap tensor '" + previous->name + "'");
-    }
-    if (e->begin > covered) {
-      throw fail("tensor '" + e->name + "': data_offsets " + offsets_string(*e) +
-                 " leave a gap at byte " + std::to_string(covered));
-    }
-    covered = e->end;
-    previous = e;
-  }
-  if (covered != buffer_size) {
-    throw fail("the data buffer has " + std::to_string(buffer_size) + " bytes but the tensors " +
-               "cover " + std::to_string(covered));
-  }
+  SafetensorsHeader header = parse_safetensors_header(text, file_size, path);
+  if (metadata != nullptr) *metadata = std::move(header.metadata);
 
   std::map<std::string, torch::Tensor> out;
-  for (const auto& e : entries) {
-    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
+  for (const auto& e : header.tensors) {
+    const torch::ScalarType type = scalar_type(e.dtype);
+    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(type));
     const uint64_t bytes = e.end - e.begin;
     if (bytes > 0) {
-      in.seekg(static_cast<std::streamoff>(data_start + e.begin));
+      in.seekg(static_cast<std::streamoff>(header.data_start + e.begin));
       in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(bytes));
       if (!in)
         throw fail("tensor '" + e.name + "': cannot read its " + std::to_string(bytes) + " bytes");
     }
     if (floats == SafetensorsFloats::kFloat32 &&
-        (e.dtype->type == torch::kFloat16 || e.dtype->type == torch::kBFloat16)) {
+        (type == torch::kFloat16 || type == torch::kBFloat16)) {
       t = t.to(torch::kFloat32);
     }
     out.emplace(e.name, std::move(t));

@@ -2,8 +2,9 @@
 // The safetensors format (Hugging Face): an 8-byte little-endian header length N, N bytes of JSON
 // {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}, then
 // the tensors' bytes (offsets relative to the end of the header, packed without gaps). Reading
-// validates everything a hostile file could get wrong; each failure is a clbench::Error naming
-// the file and, where there is one, the tensor.
+// validates everything a hostile file could get wrong (harness/safetensors_header.h, torch-free
+// and fuzzed) before reading a tensor; each failure is a clbench::Error naming the file and, where
+// there is one, the tensor.
 #include <map>
 #include <string>
 

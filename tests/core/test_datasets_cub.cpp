@@ -99,6 +99,26 @@ TEST(Cub200, ChecksImageFilesOnlyWhenAsked) {
       {"images.txt:4:", "missing on disk", "Laysan_Albatross_0003_1033.jpg"});
 }
 
+TEST(Cub200, AnImagePathTooLongToCheckIsAClearError) {
+  // Regression (found by review, reproduced with fuzz_cub200): with check_files, a listed path
+  // longer than PATH_MAX made fs::is_regular_file throw std::filesystem::filesystem_error
+  // ("File name too long") out of the reader instead of a clbench::Error naming file and line.
+  TempDir dir;
+  CubLists lists;
+  std::string deep;
+  for (int i = 0; i < 2100; ++i) deep += "a/";
+  lists.images[0] = "1 " + deep + "b.jpg";
+  lists.write(dir);
+  expect_error(
+      [&] {
+        read_cub200_official(dir.root(), {true, false});
+      },
+      {"images.txt:1:", "missing on disk", "b.jpg", "(File name too long)"});
+  // A list file whose path is too long is "missing" with the reason, not an exception either.
+  expect_error([&] { read_cub200_official(dir.path(deep)); },
+               {"missing list file", "(File name too long)"});
+}
+
 TEST(Cub200, ChecksCountsOnlyWhenAsked) {
   TempDir dir;
   write_cub(dir);

@@ -124,6 +124,19 @@ TEST(Idx, RejectsZeroDimension) {
   expect_error([&] { parse_idx(idx_bytes({0}, {}), "zero1.idx"); }, {"zero1.idx"});
 }
 
+TEST(Idx, RejectsDimensionsWhoseProductWrapsAround) {
+  // Regression (found by fuzz_idx): 2^30 * 2^6 * 2^30 = 2^66 wrapped to 0 in the running
+  // product, so a 16-byte header with no data passed as a {2^30, 64, 2^30} array (a reader
+  // indexing it runs off the empty buffer).
+  const Bytes wrap = idx_bytes({1U << 30, 64, 1U << 30}, {});
+  expect_error([&] { parse_idx(wrap, "wrap.idx"); }, {"wrap.idx", "too large"});
+  const Bytes wrap4 = idx_bytes({1U << 30, 64, 1U << 28, 7}, {});  // 2^64 * 7
+  expect_error([&] { parse_idx(wrap4, "wrap4.idx"); }, {"wrap4.idx", "too large"});
+  // The largest accepted product, 2^36, still passes the size check (and fails on the data).
+  const Bytes max = idx_bytes({1U << 30, 64}, {1});
+  expect_error([&] { parse_idx(max, "max.idx"); }, {"max.idx", "promises 68719476736 bytes"});
+}
+
 TEST(Idx, RejectsBadDimensionCount) {
   expect_error([&] { parse_idx(Bytes{0, 0, 8, 0}, "nodims.idx"); }, {"nodims.idx"});
 }

@@ -1,0 +1,36 @@
+// CIFAR-100 binary: the first input byte picks the reader (even: read_cifar100_bin with an
+// expected record count of -1..2 from its bits 1-2; odd: read_cifar100_label_names); the rest is
+// the file.
+#include <cstdint>
+#include <string>
+
+#include "datasets/cifar100.h"
+#include "harness/error.h"
+#include "tests/fuzz/fuzz_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace clbench;
+  if (size == 0) return 0;
+  const uint8_t mode = data[0];
+  const std::string file(reinterpret_cast<const char*>(data) + 1, size - 1);
+  try {
+    if (mode % 2 == 0) {
+      const int64_t expected = ((mode >> 1) & 3) - 1;
+      const CifarSplit s = read_cifar100_bin(fuzz::write_file("train.bin", file), expected);
+      const auto n = static_cast<int64_t>(s.labels.size());
+      FUZZ_CHECK(n > 0 && n * kCifar100RecordBytes == static_cast<int64_t>(file.size()));
+      FUZZ_CHECK(expected < 0 || n == expected);
+      FUZZ_CHECK(static_cast<int64_t>(s.pixels.size()) == n * kCifarImageBytes);
+      for (const int64_t label : s.labels) FUZZ_CHECK(label >= 0 && label < kCifar100Classes);
+    } else {
+      const auto names = read_cifar100_label_names(fuzz::write_file("fine_label_names.txt", file));
+      FUZZ_CHECK(static_cast<int64_t>(names.size()) == kCifar100Classes);
+      for (const auto& name : names) {
+        FUZZ_CHECK(!name.empty());
+        FUZZ_CHECK(name.find_first_of(" \t\n") == std::string::npos);
+      }
+    }
+  } catch (const Error&) {
+  }
+  return 0;
+}

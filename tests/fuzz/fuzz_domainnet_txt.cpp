@@ -1,0 +1,33 @@
+// DomainNet official lists: the input is <domain>_train.txt and <domain>_test.txt separated by
+// kSeparator, then optionally the options ('f': check_files, 'c': check_counts);
+// read_domainnet_domain on them for domain "clipart".
+#include <cstdint>
+#include <string>
+
+#include "datasets/domainnet.h"
+#include "harness/error.h"
+#include "tests/fuzz/fuzz_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace clbench;
+  const auto parts = fuzz::write_parts(data, size, {"clipart_train.txt", "clipart_test.txt"});
+  const std::string& root = fuzz::Scratch::get().dir();
+  DomainNetOptions options;
+  options.check_files = parts.option('f');
+  options.check_counts = parts.option('c');
+  try {
+    const SplitRecords s = read_domainnet_domain(root, "clipart", options);
+    FUZZ_CHECK(s.num_classes == kDomainNetClasses);
+    FUZZ_CHECK(static_cast<int64_t>(s.class_names.size()) == kDomainNetClasses);
+    FUZZ_CHECK(!s.train.empty() && !s.test.empty());
+    for (const auto* split : {&s.train, &s.test}) {
+      for (const auto& r : *split) {
+        FUZZ_CHECK(r.label >= 0 && r.label < kDomainNetClasses);
+        FUZZ_CHECK(fuzz::starts_with(r.path, root + "/clipart/"));
+        FUZZ_CHECK(!s.class_names[static_cast<size_t>(r.label)].empty());
+      }
+    }
+  } catch (const Error&) {
+  }
+  return 0;
+}

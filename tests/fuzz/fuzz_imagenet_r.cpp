@@ -1,0 +1,35 @@
+// ImageNet-R CODA-Prompt lists: the input is the train and the test YAML separated by kSeparator,
+// then optionally the options ('f': check_files, 'c': check_counts, 'p': no prefix to strip);
+// read_imagenet_r_coda on them (default prefix data/imagenet-r/).
+#include <cstdint>
+#include <string>
+
+#include "datasets/imagenet_r.h"
+#include "harness/error.h"
+#include "tests/fuzz/fuzz_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace clbench;
+  const auto parts =
+      fuzz::write_parts(data, size, {"imagenet-r_train.yaml", "imagenet-r_test.yaml"});
+  const std::string root = fuzz::Scratch::get().path("imagenet-r");
+  ImagenetRYamlOptions options;
+  options.check_files = parts.option('f');
+  options.check_counts = parts.option('c');
+  if (parts.option('p')) options.strip_prefix.clear();
+  try {
+    const SplitRecords s = read_imagenet_r_coda(parts.paths[0], parts.paths[1], root, options);
+    FUZZ_CHECK(s.num_classes == kImagenetRClasses);
+    FUZZ_CHECK(static_cast<int64_t>(s.class_names.size()) == kImagenetRClasses);
+    FUZZ_CHECK(!s.train.empty() && !s.test.empty());
+    for (const auto* split : {&s.train, &s.test}) {
+      for (const auto& r : *split) {
+        FUZZ_CHECK(r.label >= 0 && r.label < kImagenetRClasses);
+        FUZZ_CHECK(fuzz::starts_with(r.path, root + "/"));
+        FUZZ_CHECK(!s.class_names[static_cast<size_t>(r.label)].empty());
+      }
+    }
+  } catch (const Error&) {
+  }
+  return 0;
+}
