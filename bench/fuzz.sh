@@ -29,6 +29,7 @@ TARGETS=(
   "fuzz_domainnet_txt       8192   -"
   "fuzz_domainnet_yaml      4096   yaml.dict"
   "fuzz_safetensors_header  4096   json.dict"
+  "fuzz_image_cache_index   4096   -"
 )
 
 log() { echo "fuzz.sh: $*" >&2; }

@@ -132,6 +132,14 @@ def seeds():
         "unpadded": safetensors([("x", "F64", [1, 1], struct.pack("<d", 0.5))], pad=False),
         "empty": safetensors([]),
     }
+    def cache_index(num_classes, pixel_bytes, files, records):
+        return struct.pack("<3q", num_classes, pixel_bytes, files) + b"".join(
+            struct.pack("<qiiq", *r) for r in records)
+    s["fuzz_image_cache_index"] = {
+        "two": cache_index(2, 21, 2, [(0, 2, 2, 0), (12, 1, 3, 1)]),
+        "one": cache_index(1, 3, 1, [(0, 1, 1, 0)]),
+        "empty": cache_index(5, 0, 0, []),
+    }
     return s
 
 
