@@ -19,16 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (parts.option('p')) options.strip_prefix.clear();
   try {
     const SplitRecords s = read_imagenet_r_coda(parts.paths[0], parts.paths[1], root, options);
-    FUZZ_CHECK(s.num_classes == kImagenetRClasses);
-    FUZZ_CHECK(static_cast<int64_t>(s.class_names.size()) == kImagenetRClasses);
-    FUZZ_CHECK(!s.train.empty() && !s.test.empty());
-    for (const auto* split : {&s.train, &s.test}) {
-      for (const auto& r : *split) {
-        FUZZ_CHECK(r.label >= 0 && r.label < kImagenetRClasses);
-        FUZZ_CHECK(fuzz::starts_with(r.path, root + "/"));
-        FUZZ_CHECK(!s.class_names[static_cast<size_t>(r.label)].empty());
-      }
-    }
+    fuzz::check_records(s, kImagenetRClasses, root + "/");
   } catch (const Error&) {
   }
   return 0;

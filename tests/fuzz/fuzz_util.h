@@ -15,6 +15,8 @@
 #include <system_error>
 #include <vector>
 
+#include "datasets/image_list.h"
+
 // Aborts (a libFuzzer crash, with the input saved) when an accepted input breaks an invariant.
 #define FUZZ_CHECK(cond)                                                                  \
   do {                                                                                    \
@@ -118,6 +120,21 @@ inline Parts write_parts(const uint8_t* data, size_t size, const std::vector<std
 // `s` starts with `prefix`.
 inline bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// What every caller of a list reader relies on: `classes` labels, each named, both splits
+// non-empty, every label in range and every path below `prefix`.
+inline void check_records(const SplitRecords& s, int64_t classes, const std::string& prefix) {
+  FUZZ_CHECK(s.num_classes == classes);
+  FUZZ_CHECK(static_cast<int64_t>(s.class_names.size()) == classes);
+  FUZZ_CHECK(!s.train.empty() && !s.test.empty());
+  for (const auto* split : {&s.train, &s.test}) {
+    for (const auto& r : *split) {
+      FUZZ_CHECK(r.label >= 0 && r.label < classes);
+      FUZZ_CHECK(starts_with(r.path, prefix));
+      FUZZ_CHECK(!s.class_names[static_cast<size_t>(r.label)].empty());
+    }
+  }
 }
 
 }  // namespace clbench::fuzz
