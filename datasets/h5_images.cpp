@@ -144,10 +144,7 @@ void write_h5_matrix(const std::string& path, const std::string& name,
     const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
     H5::DataSet ds = file.createDataSet(name, H5::PredType::IEEE_F32LE, H5::DataSpace(2, dims));
     if (!values.empty()) ds.write(values.data(), H5::PredType::NATIVE_FLOAT);
-    H5::StrType text(H5::PredType::C_S1, H5T_VARIABLE);
-    text.setCset(H5T_CSET_UTF8);
-    for (const auto& [key, value] : attributes)
-      ds.createAttribute(key, text, H5::DataSpace(H5S_SCALAR)).write(text, value);
+    for (const auto& [key, value] : attributes) write_h5_attr(ds, key, value);
   });
 }
 

@@ -23,27 +23,12 @@ std::string hex64(uint64_t h) {
   return buf;
 }
 
-H5::StrType text_type() {
-  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
-  t.setCset(H5T_CSET_UTF8);
-  return t;
-}
-
-void write_attr(H5::H5Object& obj, const std::string& name, const std::string& value) {
-  const auto t = text_type();
-  obj.createAttribute(name, t, H5::DataSpace(H5S_SCALAR)).write(t, value);
-}
-void write_attr(H5::H5Object& obj, const std::string& name, int64_t value) {
-  obj.createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR))
-      .write(H5::PredType::NATIVE_INT64, &value);
-}
-
 void write_strings(H5::Group& g, const std::string& name, const std::vector<std::string>& v) {
   std::vector<const char*> ptrs;
   for (const auto& s : v) ptrs.push_back(s.c_str());
   const hsize_t n = v.size();
-  auto ds = g.createDataSet(name, text_type(), H5::DataSpace(1, &n));
-  if (n) ds.write(ptrs.data(), text_type());
+  auto ds = g.createDataSet(name, h5_text_type(), H5::DataSpace(1, &n));
+  if (n) ds.write(ptrs.data(), h5_text_type());
 }
 
 template <class T>
@@ -182,13 +167,13 @@ std::string write_image_cache(const std::string& path, const CacheContents& cont
     hash = h;
     H5::Group root = file.openGroup("/");
     write_strings(root, "class_names", contents.class_names);
-    write_attr(root, "format", kImageCacheFormat);
-    write_attr(root, "version", kImageCacheVersion);
-    write_attr(root, "dataset", contents.dataset);
-    write_attr(root, "store_size", contents.store_size);
-    write_attr(root, "num_classes", contents.num_classes);
-    write_attr(root, "content_hash", hex64(hash));
-    write_attr(root, "clbench_version", CLBENCH_VERSION);
+    write_h5_attr(root, "format", kImageCacheFormat);
+    write_h5_attr(root, "version", kImageCacheVersion);
+    write_h5_attr(root, "dataset", contents.dataset);
+    write_h5_attr(root, "store_size", contents.store_size);
+    write_h5_attr(root, "num_classes", contents.num_classes);
+    write_h5_attr(root, "content_hash", hex64(hash));
+    write_h5_attr(root, "clbench_version", CLBENCH_VERSION);
   });
   return hex64(hash);
 }
@@ -242,7 +227,7 @@ std::vector<std::string> read_strings(const H5::Group& g, const std::string& nam
   hsize_t n = 0;
   space.getSimpleExtentDims(&n);
   std::vector<char*> ptrs(n, nullptr);
-  const auto t = text_type();
+  const auto t = h5_text_type();
   if (n) ds.read(ptrs.data(), t);
   std::vector<std::string> v;
   for (char* p : ptrs) v.emplace_back(p ? p : "");

@@ -65,29 +65,13 @@ void write_matrix(H5::Group& g, const std::string& name, const Matrix& m) {
   write_doubles(g, name, flat, {m.size(), m.empty() ? 0 : m[0].size()});
 }
 
-void attr(H5::H5Object& obj, const std::string& name, const std::string& value) {
-  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
-  type.setCset(H5T_CSET_UTF8);
-  obj.createAttribute(name, type, H5::DataSpace(H5S_SCALAR)).write(type, value);
-}
-
-void attr(H5::H5Object& obj, const std::string& name, int64_t value) {
-  obj.createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR))
-      .write(H5::PredType::NATIVE_INT64, &value);
-}
-
-void attr(H5::H5Object& obj, const std::string& name, double value) {
-  obj.createAttribute(name, H5::PredType::IEEE_F64LE, H5::DataSpace(H5S_SCALAR))
-      .write(H5::PredType::NATIVE_DOUBLE, &value);
-}
-
 void write_metrics(H5::Group& g, const Metrics& m) {
-  attr(g, "final_acc", m.final_acc);
-  attr(g, "final_acc_weighted", m.final_acc_weighted);
-  attr(g, "aaa", m.aaa);
-  attr(g, "forgetting", m.forgetting);
-  attr(g, "bwt", m.bwt);
-  attr(g, "fwt", m.fwt);
+  write_h5_attr(g, "final_acc", m.final_acc);
+  write_h5_attr(g, "final_acc_weighted", m.final_acc_weighted);
+  write_h5_attr(g, "aaa", m.aaa);
+  write_h5_attr(g, "forgetting", m.forgetting);
+  write_h5_attr(g, "bwt", m.bwt);
+  write_h5_attr(g, "fwt", m.fwt);
 }
 
 void write_file(H5::H5File& h5, const RunResult& r) {
@@ -100,11 +84,11 @@ void write_file(H5::H5File& h5, const RunResult& r) {
                                     {"config", &r.config_json},
                                     {"clbench_version", &r.clbench_version},
                                     {"status", &r.status}}) {
-    attr(root, name, *value);
+    write_h5_attr(root, name, *value);
   }
-  attr(root, "seed", r.seed);
-  attr(root, "class_order_seed", r.class_order_seed);
-  attr(root, "world_size", r.world_size);
+  write_h5_attr(root, "seed", r.seed);
+  write_h5_attr(root, "class_order_seed", r.class_order_seed);
+  write_h5_attr(root, "world_size", r.world_size);
 
   const hsize_t T = r.acc_class_il.size();
   H5::Group acc = h5.createGroup("/accuracy");
@@ -125,7 +109,7 @@ void write_file(H5::H5File& h5, const RunResult& r) {
   H5::Group params = h5.createGroup("/params");
   write_ints(params, "trainable", r.trainable_params, {T});
   if (!r.stored_params.empty()) write_ints(params, "stored", r.stored_params, {T});
-  attr(params, "total", r.total_params);
+  write_h5_attr(params, "total", r.total_params);
 
   H5::Group metrics = h5.createGroup("/metrics");
   write_metrics(metrics, r.class_il);
