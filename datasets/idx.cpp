@@ -2,9 +2,7 @@
 
 #include <zlib.h>
 
-#include <filesystem>
-#include <system_error>
-
+#include "datasets/image_list.h"
 #include "harness/error.h"
 
 namespace clbench {
@@ -16,12 +14,8 @@ uint32_t read_be32(const std::vector<uint8_t>& b, size_t at) {
 }
 
 std::vector<uint8_t> read_gzip_or_raw(const std::string& path) {
-  std::error_code ec;  // the overload that does not throw filesystem_error (name too long, ...)
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    const bool absent =
-        ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
-    throw Error("missing data file: " + path + (ec && !absent ? " (" + ec.message() + ")" : ""));
-  }
+  std::string why;
+  if (!list_detail::is_regular_file(path, &why)) throw Error("missing data file: " + path + why);
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) throw Error("cannot open " + path);
   std::vector<uint8_t> out;

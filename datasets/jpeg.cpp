@@ -10,10 +10,9 @@
 #include <csetjmp>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
-#include <iterator>
 
+#include "datasets/image_list.h"
 #include "harness/error.h"
 
 namespace clbench {
@@ -268,7 +267,8 @@ DecodedImage decode_image_bytes(const std::vector<uint8_t>& bytes, const std::st
 }
 
 std::vector<uint8_t> read_image_file(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) throw Error("missing image file: " + path);
+  std::string why;
+  if (!list_detail::is_regular_file(path, &why)) throw Error("missing image file: " + path + why);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error("cannot open " + path);
   std::vector<uint8_t> bytes(static_cast<size_t>(in.tellg()));

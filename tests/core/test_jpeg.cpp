@@ -124,6 +124,10 @@ TEST(Jpeg, RejectsNonImageAndMissingFiles) {
   write_bytes(dir.path("empty.jpg"), {});
   expect_error([&] { decode_image(dir.path("empty.jpg")); }, {"empty.jpg", "not a JPEG or PNG"});
   expect_error([&] { decode_image(dir.path("absent.jpg")); }, {"missing image file", "absent.jpg"});
+  // A path the file check itself fails on is a clbench::Error with the reason, not a
+  // std::filesystem::filesystem_error.
+  const std::string too_long = dir.path(std::string(5000, 'x') + ".jpg");
+  expect_error([&] { decode_image(too_long); }, {"missing image file", "(File name too long)"});
 }
 
 TEST(Jpeg, EncoderRejectsBadArguments) {
