@@ -50,9 +50,9 @@ std::vector<uint64_t> write_split(H5::H5File& file, const std::string& split,
   H5::DataSet pixels =
       g.createDataSet("pixels", H5::PredType::STD_U8LE, H5::DataSpace(1, &zero, &unlimited), props);
   const int64_t n = source.size();
-  std::vector<int64_t> offsets, labels;
+  std::vector<int64_t> offsets, labels(static_cast<size_t>(n));
   std::vector<int32_t> heights, widths;
-  std::vector<std::string> names;
+  std::vector<std::string> names(static_cast<size_t>(n));
   std::vector<uint64_t> hashes(static_cast<size_t>(n));
   int64_t total = 0;
   for (int64_t begin = 0; begin < n; begin += kBlock) {
@@ -61,15 +61,15 @@ std::vector<uint64_t> write_split(H5::H5File& file, const std::string& split,
     parallel_for(count, threads, [&](int64_t k) {
       uint64_t h = 0;
       block[k] = resize_shorter_side(source.read(begin + k, &h), store_size);
-      const std::string name = source.name(begin + k);
-      const int64_t label = source.label(begin + k);
+      const std::string& name = names[begin + k] = source.name(begin + k);
+      const int64_t label = labels[begin + k] = source.label(begin + k);
       h = fnv1a(name.data(), name.size(), h);
       hashes[begin + k] = fnv1a(&label, sizeof label, h);
     });
     for (int64_t k = 0; k < count; ++k) {
       const auto& img = block[k];
       if (img.height > 65535 || img.width > 65535) {
-        throw Error(source.name(begin + k) + ": image of " + std::to_string(img.height) + "x" +
+        throw Error(names[begin + k] + ": image of " + std::to_string(img.height) + "x" +
                     std::to_string(img.width) + " is larger than the cache holds (65535 a side)");
       }
       const hsize_t bytes = img.pixels.size(), start = static_cast<hsize_t>(total);
@@ -82,8 +82,6 @@ std::vector<uint64_t> write_split(H5::H5File& file, const std::string& split,
       offsets.push_back(total);
       heights.push_back(static_cast<int32_t>(img.height));
       widths.push_back(static_cast<int32_t>(img.width));
-      labels.push_back(source.label(begin + k));
-      names.push_back(source.name(begin + k));
       total += static_cast<int64_t>(bytes);
     }
     if (done) done(count);
