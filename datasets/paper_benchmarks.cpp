@@ -20,14 +20,11 @@ namespace clbench {
 namespace {
 
 namespace fs = std::filesystem;
+using list_detail::join;
 
 std::map<std::string, ImageData>& image_data() {
   static std::map<std::string, ImageData> all;
   return all;
-}
-
-std::string join(const std::string& root, const std::string& name) {
-  return (fs::path(root) / name).string();
 }
 
 // The data root, or an error saying where to get the data and which key to set.
@@ -49,9 +46,9 @@ std::string list_file(const Config& cfg, const std::string& key, const std::stri
   return v.empty() ? join(root, fallback) : v;
 }
 
-ImageSplits from_records(SplitRecords r, const std::string& root, std::string data_id) {
+// The splits of list/folder records; data_id is set by the registration (ImageData::data_id).
+ImageSplits from_records(SplitRecords r, const std::string& root) {
   ImageSplits s;
-  s.data_id = std::move(data_id);
   s.num_classes = r.num_classes;
   s.class_names = std::move(r.class_names);
   s.class_names.resize(static_cast<size_t>(s.num_classes));
@@ -64,7 +61,6 @@ ImageSplits read_cifar(const Config& cfg) {
   const auto root = require_root(cfg, "cifar-100-binary/ with train.bin, test.bin");
   Cifar100 c = read_cifar100(root);
   ImageSplits s;
-  s.data_id = "cifar100";
   s.num_classes = kCifar100Classes;
   s.class_names = c.fine_label_names;
   s.train = cifar_images(std::move(c.train), "train");
@@ -76,7 +72,7 @@ ImageSplits read_imagenet_r(const Config& cfg) {
   const auto root = require_root(cfg, "imagenet-r/ with train/ and test/, or the 200 folders");
   const std::string layout = cfg.str("imagenet-r.layout");
   if (layout == "folders") {
-    return from_records(read_imagenet_r_folders(root), join(root, ""), "imagenet-r/folders");
+    return from_records(read_imagenet_r_folders(root), root);
   }
   ImagenetRYamlOptions o;
   o.strip_prefix = cfg.str("imagenet-r.strip_prefix");
@@ -84,15 +80,15 @@ ImageSplits read_imagenet_r(const Config& cfg) {
       read_imagenet_r_coda(list_file(cfg, "imagenet-r.train_list", root, "imagenet-r_train.yaml"),
                            list_file(cfg, "imagenet-r.test_list", root, "imagenet-r_test.yaml"),
                            root, o),
-      root, "imagenet-r/coda");
+      root);
 }
 
 ImageSplits read_cub(const Config& cfg) {
   const auto root = require_root(cfg, "CUB_200_2011/ or a train/ + test/ tree");
   if (cfg.str("cub200.layout") == "folders") {
-    return from_records(read_cub200_folders(root), root, "cub200/folders");
+    return from_records(read_cub200_folders(root), root);
   }
-  return from_records(read_cub200_official(root), join(root, "images"), "cub200/official");
+  return from_records(read_cub200_official(root), join(root, "images"));
 }
 
 ImageSplits read_domainnet_cil(const Config& cfg) {
@@ -103,12 +99,12 @@ ImageSplits read_domainnet_cil(const Config& cfg) {
       read_domainnet_coda(list_file(cfg, "domainnet.train_list", root, "domainnet_train.yaml"),
                           list_file(cfg, "domainnet.test_list", root, "domainnet_test.yaml"), root,
                           o),
-      root, "domainnet/coda");
+      root);
 }
 
 ImageSplits read_domainnet_dil(const Config& cfg) {
   const auto root = require_root(cfg, "the six domain folders and <domain>_{train,test}.txt");
-  return from_records(read_domainnet_domain_incremental(root), root, "domainnet/official");
+  return from_records(read_domainnet_domain_incremental(root), root);
 }
 
 std::vector<OptionSpec> image_keys(std::vector<OptionSpec> own, const std::string& normalize) {
@@ -142,7 +138,11 @@ void add(const PaperBenchmark& b) {
   nlohmann::json defaults = {
       {"backbone", "vit-b16"}, {"epochs", 5}, {"lr", 0.01}, {"momentum", 0.9}, {"batch_size", 64}};
   if (b.defaults.is_object()) defaults.update(b.defaults);
-  register_image_data(b.name, {b.data_id, b.read});
+  register_image_data(b.name, {b.data_id, [id = b.data_id, read = b.read](const Config& cfg) {
+                                 ImageSplits s = read(cfg);
+                                 s.data_id = id(cfg);
+                                 return s;
+                               }});
   const std::string name = b.name;
   const int64_t first = b.first, increment = b.increment;
   register_benchmark(
