@@ -64,14 +64,22 @@ std::vector<int64_t> ImageDataset::image_shape() const {
   return {3, transform_.size, transform_.size};
 }
 
-torch::Tensor ImageDataset::images(const std::vector<int64_t>& indices) const {
+torch::Tensor ImageDataset::transformed(
+    const std::vector<int64_t>& indices,
+    const std::function<void(size_t, const DecodedImage&, float*)>& transform) const {
   const int64_t n = static_cast<int64_t>(indices.size()), S = transform_.size;
   auto out = buffers_->empty(n, S);
   float* data = out.data_ptr<float>();
   parallel_for(n, threads_, [&](int64_t i) {
-    test_transform(source_->read(indices[i]), transform_, data + i * 3 * S * S);
+    transform(static_cast<size_t>(i), source_->read(indices[i]), data + i * 3 * S * S);
   });
   return out;
+}
+
+torch::Tensor ImageDataset::images(const std::vector<int64_t>& indices) const {
+  return transformed(indices, [this](size_t, const DecodedImage& img, float* out) {
+    test_transform(img, transform_, out);
+  });
 }
 
 torch::Tensor ImageDataset::augmented(const std::vector<int64_t>& indices,
@@ -80,13 +88,9 @@ torch::Tensor ImageDataset::augmented(const std::vector<int64_t>& indices,
     throw Error("ImageDataset::augmented: " + std::to_string(seeds.size()) + " seeds for " +
                 std::to_string(indices.size()) + " samples");
   }
-  const int64_t n = static_cast<int64_t>(indices.size()), S = transform_.size;
-  auto out = buffers_->empty(n, S);
-  float* data = out.data_ptr<float>();
-  parallel_for(n, threads_, [&](int64_t i) {
-    train_transform(source_->read(indices[i]), transform_, seeds[i], data + i * 3 * S * S);
+  return transformed(indices, [&](size_t i, const DecodedImage& img, float* out) {
+    train_transform(img, transform_, seeds[i], out);
   });
-  return out;
 }
 
 }  // namespace clbench

@@ -1,6 +1,7 @@
 #pragma once
 // Images of an ImageSource (files, CIFAR records, the HDF5 cache) as a Dataset: decoded and
 // transformed on `threads` threads per batch, at the transforms' output size.
+#include <functional>
 #include <memory>
 
 #include "datasets/dataset.h"
@@ -22,6 +23,11 @@ class ImageDataset : public Dataset {
                           const std::vector<uint64_t>& seeds) const override;
 
  private:
+  // A batch of the images at `indices`: transform(i, image i, its 3 x size x size output).
+  torch::Tensor transformed(
+      const std::vector<int64_t>& indices,
+      const std::function<void(size_t, const DecodedImage&, float*)>& transform) const;
+
   std::shared_ptr<const ImageSource> source_;
   TransformOptions transform_;
   int threads_;
