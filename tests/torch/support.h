@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,21 @@ inline RunResult run_quiet(nlohmann::json user) {
   LocalCommunicator comm;
   Progress quiet(false, false);
   return execute(p, comm, quiet);
+}
+
+// Every training sample of every task has an internal label inside its task's class range.
+inline ::testing::AssertionResult train_samples_in_their_tasks(const TaskStream& stream) {
+  for (const auto& t : stream.tasks) {
+    for (int64_t i : t.train) {
+      const int64_t internal = stream.to_internal[stream.train_set->label(i)];
+      if (internal < t.class_begin || internal >= t.class_end) {
+        return ::testing::AssertionFailure()
+               << "train sample " << i << " (internal class " << internal << ") is in task "
+               << t.index << " [" << t.class_begin << ", " << t.class_end << ")";
+      }
+    }
+  }
+  return ::testing::AssertionSuccess();
 }
 
 inline std::string clbench_cmd(const std::string& args) {
