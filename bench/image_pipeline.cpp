@@ -3,6 +3,7 @@
 // rate at which a ViT preset consumes images in a training step, for comparison.
 //
 //   build/clbench_image_bench --images 400 --width 500 --height 375 --vit vit-b16
+//   build/clbench_image_bench --threads 1,2,4,8,16 --vit vit-b16 --device cuda --vit-batch 64
 //
 // The JPEGs are generated (smooth colour fields with texture and noise, quality 90, ImageNet-R's
 // typical 500 x 375), written to a temporary folder, decoded through the loader's ImageDataset.
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -87,18 +89,20 @@ double read_rate(const ImageSource& source, int repeats) {
 }
 
 // Images/s of full fine-tuning steps of `preset` (forward + backward + SGD), batch `batch`.
-double vit_rate(const std::string& preset, int64_t batch, int steps) {
+double vit_rate(const std::string& preset, int64_t batch, int steps, torch::Device device) {
   auto model = make_classifier(preset, {3, 224, 224}, 200);
+  model->to(device);
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
-  const auto x = torch::rand({batch, 3, 224, 224});
-  const auto y = torch::randint(0, 200, {batch});
+  const auto x = torch::rand({batch, 3, 224, 224}).to(device);
+  const auto y = torch::randint(0, 200, {batch}).to(device);
   std::vector<double> times;
-  for (int s = 0; s < steps + 1; ++s) {
+  for (int s = 0; s < steps + 2; ++s) {
     const auto t0 = std::chrono::steady_clock::now();
     opt.zero_grad();
     torch::nn::functional::cross_entropy(model->forward(x), y).backward();
     opt.step();
-    if (s > 0) times.push_back(seconds_since(t0));  // the first step warms up
+    if (device.is_cuda()) torch::cuda::synchronize();
+    if (s > 1) times.push_back(seconds_since(t0));  // two steps warm up
   }
   std::sort(times.begin(), times.end());
   return static_cast<double>(batch) / times[times.size() / 2];
@@ -110,7 +114,9 @@ int main(int argc, char** argv) {
   at::globalContext().setFlushDenormal(true);
   int images = 400, width = 500, height = 375, repeats = 2, vit_steps = 2;
   int64_t vit_batch = 8, torch_threads = 2;
-  std::string vit = "vit-b16";
+  std::string vit = "vit-b16", device = "cpu";
+  std::vector<int> thread_counts = {1, 2};
+  bool tf32 = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--images")
@@ -129,7 +135,15 @@ int main(int argc, char** argv) {
       vit_steps = std::stoi(v);
     else if (k == "--torch-threads")
       torch_threads = std::stoll(v);
-    else {
+    else if (k == "--device")
+      device = v;
+    else if (k == "--tf32")
+      tf32 = v == "1";
+    else if (k == "--threads") {
+      thread_counts.clear();
+      std::stringstream list(v);
+      for (std::string n; std::getline(list, n, ',');) thread_counts.push_back(std::stoi(n));
+    } else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
     }
@@ -159,24 +173,28 @@ int main(int argc, char** argv) {
   std::printf("| source | loader threads | images/s |\n|---|---|---|\n");
   std::printf("| JPEG decode only | 1 | %.0f |\n", read_rate(*files, repeats));
   std::printf("| HDF5 cache read only | 1 | %.0f |\n", read_rate(*cache.split("train"), repeats));
-  double jpeg_rate[3] = {0, 0, 0}, cache_rate[3] = {0, 0, 0};
-  for (int threads : {1, 2}) {
-    jpeg_rate[threads] = rate(ImageDataset(files, transform, threads), repeats);
-    cache_rate[threads] = rate(ImageDataset(cache.split("train"), transform, threads), repeats);
-    std::printf("| JPEG decode + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads,
-                jpeg_rate[threads]);
-    std::printf("| HDF5 cache + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads,
-                cache_rate[threads]);
+  std::vector<double> ratios;
+  for (int threads : thread_counts) {
+    const double jpeg = rate(ImageDataset(files, transform, threads), repeats);
+    const double cached = rate(ImageDataset(cache.split("train"), transform, threads), repeats);
+    std::printf("| JPEG decode + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads, jpeg);
+    std::printf("| HDF5 cache + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads, cached);
+    ratios.push_back(cached / jpeg);
   }
-  std::printf("\ncache / JPEG: %.1fx (1 thread), %.1fx (2 threads)\n", cache_rate[1] / jpeg_rate[1],
-              cache_rate[2] / jpeg_rate[2]);
+  std::printf("\ncache / JPEG:");
+  for (size_t i = 0; i < ratios.size(); ++i)
+    std::printf(" %.1fx (%d threads)", ratios[i], thread_counts[i]);
+  std::printf("\n");
   if (!vit.empty()) {
     torch::set_num_threads(static_cast<int>(torch_threads));
+    at::globalContext().setAllowTF32CuBLAS(tf32);
+    at::globalContext().setAllowTF32CuDNN(tf32);
     std::printf(
-        "%s training step (full fine-tuning, batch %lld, %lld torch threads): %.2f "
+        "%s training step on %s%s (full fine-tuning, batch %lld, %lld torch threads): %.2f "
         "images/s\n",
-        vit.c_str(), static_cast<long long>(vit_batch), static_cast<long long>(torch_threads),
-        vit_rate(vit, vit_batch, vit_steps));
+        vit.c_str(), device.c_str(), tf32 ? " with TF32" : "", static_cast<long long>(vit_batch),
+        static_cast<long long>(torch_threads),
+        vit_rate(vit, vit_batch, vit_steps, torch::Device(device)));
   }
   fs::remove_all(tmp);
   return 0;

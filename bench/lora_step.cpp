@@ -5,6 +5,7 @@
 // (harness/main.cpp); --flush-denormal 0 keeps them.
 //
 //   build/clbench_lora_step --preset vit-b16 --batch 32 --steps 5 --threads 1
+//   build/clbench_lora_step --preset vit-b16 --batch 64 --steps 20 --device cuda [--tf32 1]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +24,8 @@ int main(int argc, char** argv) {
   std::string preset = "vit-tiny28";
   int64_t batch = 32, steps = 10, threads = 1;
   bool flush_denormal = true;  // as clbench itself runs
+  bool tf32 = false;
+  std::string device_name = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--preset")
@@ -35,6 +38,10 @@ int main(int argc, char** argv) {
       threads = std::stoll(v);
     else if (k == "--flush-denormal")
       flush_denormal = v == "1";
+    else if (k == "--device")
+      device_name = v;
+    else if (k == "--tf32")
+      tf32 = v == "1";
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -42,13 +49,20 @@ int main(int argc, char** argv) {
   }
   torch::set_num_threads(static_cast<int>(threads));
   at::globalContext().setFlushDenormal(flush_denormal);
+  at::globalContext().setAllowTF32CuBLAS(tf32);
+  at::globalContext().setAllowTF32CuDNN(tf32);
+  const torch::Device device(device_name);
+  const auto on_device = [&](const torch::Tensor& t, bool grad) {
+    return t.detach().to(device).requires_grad_(grad);
+  };
   torch::manual_seed(0);
   auto options = vit_preset(preset);
   Vit vit(options);
+  vit->to(device);
   for (auto& p : vit->parameters()) p.requires_grad_(false);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
-  auto alpha_old = torch::full({1}, 0.8).requires_grad_(true);
-  auto alpha_new = torch::full({1}, 0.8).requires_grad_(true);
+  auto alpha_old = on_device(torch::full({1}, 0.8), true);
+  auto alpha_new = on_device(torch::full({1}, 0.8), true);
   std::vector<torch::Tensor> params = {alpha_old, alpha_new};
   for (auto& layer : install_qkv_lora(*vit, {QkvPart::kQ, QkvPart::kV})) {
     for (auto* linear : layer->linears()) {
@@ -57,21 +71,25 @@ int main(int argc, char** argv) {
         torch::NoGradGuard no_grad;
         old.factors[0].normal_(0.0, 0.01, gen);
       }
+      for (auto& f : old.factors) f = on_device(f, true);
       old.freeze(LoraNorm::kFactorNorms);
       old.magnitude = alpha_old;
       auto current = make_lora_update(linear->out_features(), linear->in_features(), 10, gen);
       current.magnitude = alpha_new;
+      for (auto& f : current.factors) f = on_device(f, true);
       params.insert(params.end(), current.factors.begin(), current.factors.end());
       linear->updates = {old, current};
     }
   }
   torch::nn::Linear head(options.dim(), 20);
+  head->to(device);
   params.push_back(head->weight);
   params.push_back(head->bias);
   torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.01).momentum(0.9));
   const auto x =
-      torch::rand({batch, options.in_channels(), options.image_size(), options.image_size()});
-  const auto y = torch::randint(10, 20, {batch}, torch::kLong);
+      torch::rand({batch, options.in_channels(), options.image_size(), options.image_size()})
+          .to(device);
+  const auto y = torch::randint(10, 20, {batch}, torch::kLong).to(device);
 
   std::vector<double> ms;
   for (int64_t s = 0; s < steps + 2; ++s) {
@@ -80,13 +98,16 @@ int main(int argc, char** argv) {
     const auto logits = head->forward(vit->forward(x));
     torch::nn::functional::cross_entropy(logits.narrow(1, 10, 10), y - 10).backward();
     sgd.step();
+    if (device.is_cuda()) torch::cuda::synchronize();
     const double dt =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (s >= 2) ms.push_back(dt);  // two warm-up steps
   }
   std::sort(ms.begin(), ms.end());
-  std::printf("%s batch %lld threads %lld: %.2f ms/step (median of %zu)\n", preset.c_str(),
-              static_cast<long long>(batch), static_cast<long long>(threads), ms[ms.size() / 2],
-              ms.size());
+  const double median = ms[ms.size() / 2];
+  std::printf("%s on %s%s batch %lld threads %lld: %.2f ms/step (median of %zu), %.0f images/s\n",
+              preset.c_str(), device_name.c_str(), tf32 ? " (TF32)" : "",
+              static_cast<long long>(batch), static_cast<long long>(threads), median, ms.size(),
+              1000.0 * static_cast<double>(batch) / median);
   return 0;
 }

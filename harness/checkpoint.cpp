@@ -84,13 +84,13 @@ void save_checkpoint(const std::string& path, const TrainerState& state,
   if (ec) throw Error("cannot write checkpoint " + path + ": " + ec.message());
 }
 
-std::optional<Checkpoint> Checkpoint::load(const std::string& path) {
+std::optional<Checkpoint> Checkpoint::load(const std::string& path, const torch::Device& device) {
   if (!std::filesystem::exists(path)) return std::nullopt;
   Checkpoint c;
   c.path_ = path;
   c.archive_ = std::make_shared<torch::serialize::InputArchive>();
   try {
-    c.archive_->load_from(path);
+    c.archive_->load_from(path, device);
     c.state = from_json(nlohmann::json::parse(read_string(*c.archive_, "state")));
     c.config_json = read_string(*c.archive_, "config");
   } catch (const std::exception& e) {

@@ -23,8 +23,11 @@ void save_checkpoint(const std::string& path, const TrainerState& state,
 
 class Checkpoint {
  public:
-  // Empty when there is no file at `path`; a damaged file is an error naming it.
-  static std::optional<Checkpoint> load(const std::string& path);
+  // Empty when there is no file at `path`; a damaged file is an error naming it. Every tensor is
+  // placed on `device`, this rank's: rank 0 wrote it from its own device (cuda:0, or the CPU when
+  // a run moves between CPU and GPU), and restoring into a tensor on another device would move that
+  // tensor (the archive replaces its data) instead of copying into it.
+  static std::optional<Checkpoint> load(const std::string& path, const torch::Device& device);
 
   TrainerState state;
   std::string config_json;

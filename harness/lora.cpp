@@ -134,13 +134,15 @@ bool assimilate_last_update(LoraLinear& linear, LoraNorm norm, double tau) {
   auto last = updates.back();
   last.inv_norm = torch::Tensor();
   last.freeze(norm);
-  const auto y = last.direction().flatten().to(torch::kDouble);
+  // On the CPU in float64: gelsd (SVD, safe when earlier directions are dependent) has no CUDA
+  // kernel, and the system is small ({out*in, k}, k < tasks).
+  const auto y = last.direction().flatten().to(torch::kCPU, torch::kDouble);
   std::vector<LowRankUpdate*> earlier;
   std::vector<torch::Tensor> columns;
   for (size_t k = 0; k + 1 < updates.size(); ++k) {
     auto& u = updates[k];
     if (u.dropped) continue;
-    const auto d = u.direction().flatten().to(torch::kDouble);
+    const auto d = u.direction().flatten().to(torch::kCPU, torch::kDouble);
     if (d.abs().max().item<double>() == 0.0) continue;  // a zero direction cannot explain anything
     earlier.push_back(&u);
     columns.push_back(d);
@@ -152,8 +154,9 @@ bool assimilate_last_update(LoraLinear& linear, LoraNorm norm, double tau) {
   if (!(residual < tau)) return false;
   for (size_t j = 0; j < earlier.size(); ++j) {
     auto& u = *earlier[j];
-    const auto coef = c[static_cast<int64_t>(j)].to(u.left().dtype()).reshape({1});
-    u.assimilated = u.assimilated.defined() ? u.assimilated + coef : coef.to(u.left().device());
+    const auto coef =
+        c[static_cast<int64_t>(j)].to(u.left().device(), u.left().scalar_type()).reshape({1});
+    u.assimilated = u.assimilated.defined() ? u.assimilated + coef : coef;
   }
   auto& dropped = updates.back();
   for (auto& f : dropped.factors) f.detach().zero_();

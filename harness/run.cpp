@@ -229,7 +229,7 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
 
   const std::string ckpt_path = checkpoint_path(plan);
   std::optional<Checkpoint> checkpoint;
-  if (options.resume) checkpoint = Checkpoint::load(ckpt_path);
+  if (options.resume) checkpoint = Checkpoint::load(ckpt_path, session->trainer.device);
   TrainerState start;
   TrainerControl control;
   if (checkpoint) {

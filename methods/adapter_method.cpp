@@ -145,7 +145,7 @@ void AdapterMethod::load_updates(
     const std::function<void(size_t layer, QkvPart, LowRankUpdate&)>& relink) {
   torch::Tensor generator_state;
   a.read("lora.generator", generator_state, true);
-  generator_.set_state(generator_state);
+  generator_.set_state(generator_state.cpu());  // a CPU generator, wherever the run is
   for (size_t i = 0; i < layers_.size(); ++i) {
     for (auto p : layers_[i]->parts()) {
       auto& updates = layers_[i]->part(p).updates;

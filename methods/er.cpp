@@ -83,8 +83,9 @@ class Er : public Method {
 
   void load(torch::serialize::InputArchive& a) override {
     step_ = static_cast<uint64_t>(load_int(a, "step"));
-    const auto counts = load_tensors(a, "class_counts");
-    const auto samples = load_tensors(a, "samples")[0];
+    auto counts = load_tensors(a, "class_counts");  // read on the host, wherever the run is
+    for (auto& cn : counts) cn = cn.cpu();
+    const auto samples = load_tensors(a, "samples")[0].cpu();
     std::map<int64_t, std::vector<int64_t>> by_class;
     int64_t offset = 0;
     for (const auto& cn : counts) {

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# On the build machine: packs what bench/gpu/device.sh needs on a GPU machine that has the same
+# torch 2.11 + CUDA 13.0 wheel but none of clbench's other libraries, into .gpu/ (git-ignored):
+#   bin.tar.xz  clbench, its test and benchmark binaries from build/
+#   lib.tar.xz  the shared libraries they load besides glibc, libstdc++, torch and CUDA
+#   debs/       Debian's -dev packages, to build clbench there from source (MPI left out)
+#   fmnist/     Fashion-MNIST (IDX, gzip), for the main job on the GPU
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rm -rf .gpu && mkdir -p .gpu/debs .gpu/fmnist /tmp/clbench-gpu-carry/lib
+bins=(clbench clbench_tests clbench_core_tests clbench_lora_step clbench_image_bench)
+tar -C build -cJf .gpu/bin.tar.xz "${bins[@]}"
+for b in "${bins[@]}"; do ldd "build/$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
+  grep -v -E '/torch/lib/|/nvidia/|/usr/local/cuda|/(libc|libm|libstdc\+\+|libgcc_s|ld-linux|libpthread|libdl|librt|libutil|libresolv)[.-]' |
+  xargs -I{} cp -L {} /tmp/clbench-gpu-carry/lib/
+tar -C /tmp/clbench-gpu-carry -cJf .gpu/lib.tar.xz lib && rm -rf /tmp/clbench-gpu-carry
+(cd .gpu/debs && apt-get download libhdf5-dev libhdf5-103-1 libhdf5-cpp-103-1 libhdf5-hl-100 \
+  libhdf5-hl-cpp-100 libaec-dev libaec0 libsz2 zlib1g-dev nlohmann-json3-dev libcli11-dev \
+  libgtest-dev libyaml-cpp-dev libyaml-cpp0.7 libjpeg62-turbo-dev libjpeg62-turbo libpng-dev \
+  libpng16-16 >/dev/null)
+cp /usr/share/datasets/fashion-mnist/*.gz .gpu/fmnist/
+du -sh .gpu/*
