@@ -95,6 +95,7 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
   }
   void load(torch::serialize::InputArchive& a) override {
     bases_ = load_tensors(a, "inflora.bases");
+    for (auto& b : bases_) b = b.cpu();  // kept on the host, with the moments they are grown from
     load_updates(a, [](size_t, QkvPart, LowRankUpdate&) {});
   }
 

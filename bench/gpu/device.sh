@@ -86,7 +86,7 @@ if [[ $parts == *S* ]]; then
     export LD_LIBRARY_PATH=$runtime_path OMP_NUM_THREADS=2
     step "S whole carried test suite, device auto (= the GPU), 8 shards"
     for i in 0 1 2 3 4 5 6 7; do
-      GTEST_TOTAL_SHARDS=8 GTEST_SHARD_INDEX=$i timeout 420 $bin/clbench_tests --gtest_brief=1 \
+      GTEST_TOTAL_SHARDS=8 GTEST_SHARD_INDEX=$i timeout 360 $bin/clbench_tests --gtest_brief=1 \
         >"$out/s_shard$i.log" 2>&1 &
     done
     timeout 120 $bin/clbench_core_tests --gtest_brief=1 >"$out/s_core.log" 2>&1

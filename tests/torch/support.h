@@ -16,7 +16,10 @@
 
 namespace clbench::testing {
 
+// Unit tests build their own batches on the CPU, so a run is on the CPU unless the test asks for a
+// device (the *_CUDA tests do); the default, auto, would put the model on a GPU where there is one.
 inline RunPlan plan(nlohmann::json user) {
+  if (!user.contains("device")) user["device"] = "cpu";
   return plan_run(Config::flatten(user));
 }
 

@@ -110,7 +110,7 @@ TEST(Gpu, StoppedGpuRunsResumeOnTheGpuAndOnTheCpu_CUDA) {
   SKIP_WITHOUT_GPU();
   LocalCommunicator comm;
   Progress quiet(false, false);
-  for (const std::string method : {"er", "sd-lora"}) {
+  for (const std::string method : {"er", "sd-lora", "inflora"}) {
     const auto full =
         execute(testing::plan(vit_run(method, "cuda", method + "-full")), comm, quiet);
     for (const std::string resume_on : {"cuda", "cpu"}) {
