@@ -11,6 +11,12 @@ torch::Tensor Dataset::augmented(const std::vector<int64_t>& indices,
   return images(indices);
 }
 
+torch::Tensor Dataset::model_input(const torch::Tensor& pixels) const {
+  if (pixels.is_floating_point()) return pixels;
+  // Contiguous NCHW whatever the pixels' layout (ImageDataset's are HWC underneath).
+  return pixels.to(torch::kFloat32, false, false, torch::MemoryFormat::Contiguous).div_(255.0);
+}
+
 TensorDataset::TensorDataset(torch::Tensor images_u8, std::vector<int64_t> labels)
     : images_(std::move(images_u8)), labels_(std::move(labels)) {
   if (images_.dim() != 4 || images_.scalar_type() != torch::kUInt8 ||

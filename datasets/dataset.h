@@ -15,12 +15,16 @@ class Dataset {
   virtual int64_t size() const = 0;
   virtual int64_t label(int64_t index) const = 0;        // the dataset's own label id
   virtual std::vector<int64_t> image_shape() const = 0;  // {C, H, W}
-  // Float images {B, C, H, W} for the given indices, in order: the evaluation view.
+  // Pixels {B, C, H, W} for the given indices, in order: the evaluation view. Float, or uint8
+  // that model_input turns into the model's input where the model runs (4x less to load and move).
   virtual torch::Tensor images(const std::vector<int64_t>& indices) const = 0;
   // The training view: random augmentation drawn from one seed per sample (the same seed gives
   // the same image on any rank and thread). Datasets without augmentation return images().
   virtual torch::Tensor augmented(const std::vector<int64_t>& indices,
                                   const std::vector<uint64_t>& seeds) const;
+  // The model's input from pixels of images()/augmented(), on their device: floats unchanged,
+  // uint8 scaled to [0, 1] as contiguous floats {B, C, H, W}.
+  virtual torch::Tensor model_input(const torch::Tensor& pixels) const;
 };
 
 // Everything in memory: uint8 images {N, C, H, W} and labels {N}.

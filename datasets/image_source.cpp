@@ -1,6 +1,7 @@
 #include "datasets/image_source.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -84,11 +85,12 @@ void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& fn
   }
   std::exception_ptr failure;
   std::mutex mutex;
+  std::atomic<int64_t> next{0};  // items are handed out one at a time: their costs differ
   std::vector<std::thread> pool;
   for (int64_t w = 0; w < workers; ++w) {
-    pool.emplace_back([&, w] {
+    pool.emplace_back([&] {
       try {
-        for (int64_t i = n * w / workers; i < n * (w + 1) / workers; ++i) fn(i);
+        for (int64_t i = next++; i < n; i = next++) fn(i);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!failure) failure = std::current_exception();

@@ -23,7 +23,7 @@ struct ImageSplits {
 
 struct ImageData {
   std::function<std::string(const Config&)> data_id;  // without reading anything
-  std::function<ImageSplits(const Config&)> read;     // from data_root (and list keys), with data_id
+  std::function<ImageSplits(const Config&)> read;  // from data_root (and list keys), with data_id
 };
 
 // `prepare`'s view of the image benchmarks: name -> reader. Unknown name: clbench::Error listing

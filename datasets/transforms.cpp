@@ -173,7 +173,11 @@ void resample(const DecodedImage& img, const Region& r, int64_t out_h, int64_t o
     col1 = std::max(col1, xw.first[static_cast<size_t>(i)] + xw.count[static_cast<size_t>(i)]);
   }
   constexpr int64_t kBlock = 8;
-  const std::unique_ptr<float[]> tmp(new float[static_cast<size_t>((row1 - row0) * stride)]);
+  // Scratch kept per thread: a fresh buffer per image (up to ~1 MB) is fresh pages for every
+  // image, and page faults of threads in one process serialise (2 loader threads were 1.1x one).
+  thread_local std::vector<float> scratch;
+  scratch.resize(std::max(scratch.size(), static_cast<size_t>((row1 - row0) * stride)));
+  float* const tmp_data = scratch.data();
   std::vector<float> rows(static_cast<size_t>((col1 - col0) * 3 * kBlock));
   for (int64_t y = row0; y < row1; y += kBlock) {
     const int64_t nr = std::min(kBlock, row1 - y);
@@ -198,7 +202,7 @@ void resample(const DecodedImage& img, const Region& r, int64_t out_h, int64_t o
         for (int64_t r = 0; r < kBlock; ++r)
           acc[ch][r] = std::min(std::max(acc[ch][r], 0.0f), 255.0f);
       for (int64_t r = 0; r < nr; ++r) {
-        float* dst = tmp.get() + (y + r - row0) * stride + 3 * xx;
+        float* dst = tmp_data + (y + r - row0) * stride + 3 * xx;
         for (int ch = 0; ch < 3; ++ch) dst[ch] = acc[ch][r];
       }
     }
@@ -210,7 +214,7 @@ void resample(const DecodedImage& img, const Region& r, int64_t out_h, int64_t o
   for (int64_t yy = 0; yy < out_h; ++yy) {
     const float* wk = &yw.weights[static_cast<size_t>(yy * yw.taps)];
     const int64_t n = yw.count[static_cast<size_t>(yy)];
-    const float* base = tmp.get() + (yw.first[static_cast<size_t>(yy)] - row0) * stride;
+    const float* base = tmp_data + (yw.first[static_cast<size_t>(yy)] - row0) * stride;
     {
       const float wt = wk[0];
       for (int64_t j = 0; j < stride; ++j) acc[j] = wt * base[j];
@@ -236,6 +240,18 @@ void resample_chw(const DecodedImage& img, const Region& r, int64_t out_h, int64
       for (int64_t x = 0; x < out_w; ++x)
         dst[x] = std::min(std::max(row[3 * x + c], 0.0f), 255.0f) * g + b;
     }
+  });
+}
+
+// Resamples into HWC uint8 (the resampler's own layout, one contiguous rounding pass per row),
+// rounded half up as Pillow's final clip8.
+void resample_hwc(const DecodedImage& img, const Region& r, int64_t out_h, int64_t out_w,
+                  Resample f, bool flip, uint8_t* out) {
+  const int64_t stride = 3 * out_w;
+  resample(img, r, out_h, out_w, f, flip, [&](int64_t yy, const float* row) {
+    uint8_t* __restrict dst = out + yy * stride;  // vectorised with -fno-trapping-math (CMake)
+    for (int64_t j = 0; j < stride; ++j)
+      dst[j] = static_cast<uint8_t>(std::min(std::max(row[j], 0.0f), 255.0f) + 0.5f);
   });
 }
 
@@ -350,24 +366,22 @@ void resample_region(const DecodedImage& img, double x0, double y0, double x1, d
   resample_chw(img, r, out_h, out_w, filter, flip, kUnitGain, kZeroBias, out);
 }
 
-void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_t seed,
-                     float* out) {
+namespace {
+
+// The training view's crop and flip, drawn from `seed`: the crop's numbers first, then the flip.
+Region train_view(const DecodedImage& img, const TransformOptions& o, uint64_t seed, bool* flip) {
   validate_transform_options(o);
   check_image(img);
   SplitMix64 rng(seed);
   const CropBox box = draw_crop_box(img.height, img.width, o, rng);
-  const bool flip = o.flip && rng.uniform(0.0, 1.0) < 0.5;
-  std::array<float, 3> gain, bias;
-  normalisation(o, &gain, &bias);
-  resample_chw(img, crop_region(img, box), o.size, o.size, Resample::kBilinear, flip, gain, bias,
-               out);
+  *flip = o.flip && rng.uniform(0.0, 1.0) < 0.5;
+  return crop_region(img, box);
 }
 
-void test_transform(const DecodedImage& img, const TransformOptions& o, float* out) {
+// The test view's source region.
+Region test_view(const DecodedImage& img, const TransformOptions& o) {
   validate_transform_options(o);
   check_image(img);
-  std::array<float, 3> gain, bias;
-  normalisation(o, &gain, &bias);
   Region r{
       0,          0,        static_cast<double>(img.width), static_cast<double>(img.height), 0, 0,
       img.height, img.width};
@@ -384,7 +398,36 @@ void test_transform(const DecodedImage& img, const TransformOptions& o, float* o
     r.y0 = static_cast<double>(top) * sy;
     r.y1 = static_cast<double>(top + o.size) * sy;
   }
+  return r;
+}
+
+}  // namespace
+
+void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_t seed,
+                     float* out) {
+  bool flip = false;
+  const Region r = train_view(img, o, seed, &flip);
+  std::array<float, 3> gain, bias;
+  normalisation(o, &gain, &bias);
+  resample_chw(img, r, o.size, o.size, Resample::kBilinear, flip, gain, bias, out);
+}
+
+void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_t seed,
+                     uint8_t* out) {
+  bool flip = false;
+  const Region r = train_view(img, o, seed, &flip);
+  resample_hwc(img, r, o.size, o.size, Resample::kBilinear, flip, out);
+}
+
+void test_transform(const DecodedImage& img, const TransformOptions& o, float* out) {
+  const Region r = test_view(img, o);
+  std::array<float, 3> gain, bias;
+  normalisation(o, &gain, &bias);
   resample_chw(img, r, o.size, o.size, o.test_filter, false, gain, bias, out);
+}
+
+void test_transform(const DecodedImage& img, const TransformOptions& o, uint8_t* out) {
+  resample_hwc(img, test_view(img, o), o.size, o.size, o.test_filter, false, out);
 }
 
 std::array<int64_t, 2> shorter_side_shape(int64_t height, int64_t width, int64_t shorter) {

@@ -80,6 +80,11 @@ void resample_region(const DecodedImage& img, double x0, double y0, double x1, d
 // flip with probability 0.5, both drawn from `seed` (the crop's numbers first, then one uniform
 // for the flip: flipped when < 0.5); then (x - mean) / std. Writes 3 * size * size floats, CHW.
 void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_t seed, float* out);
+// The same view as uint8 HWC pixels (size x size x 3), rounded half up (as Pillow rounds its
+// result), without the normalisation: what the loader ships (4x less memory than floats), turned
+// into the model's CHW float input where the model runs (ImageDataset::model_input).
+void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_t seed,
+                     uint8_t* out);
 
 // Test view: Resize(resize, test_filter) of the shorter side (the longer side becomes
 // int(resize * long / short), torchvision's rounding) and CenterCrop(size) (top =
@@ -88,6 +93,8 @@ void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_
 // corresponding source region (no intermediate image), equal to resize-then-crop. Deterministic.
 // Writes 3 * size * size floats, CHW.
 void test_transform(const DecodedImage& img, const TransformOptions& o, float* out);
+// The same view as uint8 HWC pixels (see the uint8 train_transform).
+void test_transform(const DecodedImage& img, const TransformOptions& o, uint8_t* out);
 
 // {height, width} after torchvision's Resize(shorter) of a height x width image: the shorter side
 // becomes `shorter`, the longer int(shorter * long / short). Both > 0 required.

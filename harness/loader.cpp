@@ -57,9 +57,9 @@ void for_each_global_batch(const std::vector<int64_t>& indices, int64_t batch_si
 Batch load_shard(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& global,
                  int shard_index, int shards, const torch::Device& device,
                  std::optional<uint64_t> augment_seed) {
-  Batch b = load_batch(stream, data, shard(global, shard_index, shards),
-                       static_cast<int64_t>(global.size()), shards, shard_index, augment_seed);
-  b.x = b.x.to(device);
+  Batch b =
+      load_batch(stream, data, shard(global, shard_index, shards),
+                 static_cast<int64_t>(global.size()), shards, shard_index, augment_seed, device);
   b.y = b.y.to(device);
   return b;
 }

@@ -87,7 +87,7 @@ std::pair<double, double> evaluate(Classifier& model, const FractalDataset& data
   int64_t correct = 0;
   for_each_global_batch(all, batch_size, [&](const std::vector<int64_t>& indices) {
     const auto y = labels_of(data, indices);
-    const auto logits = model->forward(data.images(indices));
+    const auto logits = model->forward(data.model_input(data.images(indices)));
     loss += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     correct += logits.argmax(1).eq(y).sum().item<int64_t>();
   });
@@ -166,7 +166,7 @@ PretrainResult pretrain(const PretrainOptions& o,
           scheduled_lr(o.lr, step++, warmup, total_steps));
       const auto y = labels_of(data, indices);
       optimizer->zero_grad();
-      const auto logits = model->forward(data.images(indices));
+      const auto logits = model->forward(data.model_input(data.images(indices)));
       const auto loss = torch::cross_entropy_loss(logits, y);
       const double value = loss.item<double>();
       if (!std::isfinite(value)) {

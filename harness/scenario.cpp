@@ -64,7 +64,8 @@ torch::Tensor Batch::mean(const torch::Tensor& per_sample) const {
 }
 
 Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& indices,
-                 int64_t global_size, int shards, int shard, std::optional<uint64_t> augment_seed) {
+                 int64_t global_size, int shards, int shard, std::optional<uint64_t> augment_seed,
+                 const torch::Device& device) {
   std::vector<int64_t> labels(indices.size());
   for (size_t i = 0; i < indices.size(); ++i)
     labels[i] = stream.to_internal[data.label(indices[i])];
@@ -76,6 +77,7 @@ Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vecto
   } else {
     b.x = data.images(indices);
   }
+  b.x = data.model_input(b.x.to(device));
   b.augment_seed = augment_seed;
   b.y = torch::tensor(labels, torch::kLong);
   b.global_size = global_size;

@@ -52,9 +52,11 @@ struct Batch {
 
 // Loads the given samples of `data` with labels mapped to internal ids: the evaluation view, or
 // with `augment_seed` the training view, sample i drawn from mix_seed({augment_seed, i}) (so a
-// sample's augmentation does not depend on which rank loads it).
+// sample's augmentation does not depend on which rank loads it). The pixels move to `device` and
+// become the model's input there (Dataset::model_input).
 Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& indices,
                  int64_t global_size, int shards = 1, int shard = 0,
-                 std::optional<uint64_t> augment_seed = std::nullopt);
+                 std::optional<uint64_t> augment_seed = std::nullopt,
+                 const torch::Device& device = torch::kCPU);
 
 }  // namespace clbench

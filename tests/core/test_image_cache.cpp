@@ -140,6 +140,36 @@ TEST(ImageCache, RejectsACacheWhoseIndexContradictsItsPixels) {
   expect_error([&] { ImageCache c(path); }, {path, "/test", "image 2", "offset"});
 }
 
+// Images are read straight from the pixel chunks' file addresses: pixels that another tool
+// compressed, or chunks past the end of a cut file, are refused when the cache is opened.
+TEST(ImageCache, RejectsCompressedPixelsAndACutFile) {
+  TempDir dir;
+  const auto root = dir.path("data");
+  const auto src = file_images(jpeg_records(root, 3, 0), root);
+  const std::string path = dir.path("cache.h5");
+  write_image_cache(path, three_classes(0), *src, *src, 1);
+  const std::string packed = dir.path("packed.h5"), cut = dir.path("cut.h5");
+  std::filesystem::copy_file(path, packed);
+  std::filesystem::copy_file(path, cut);
+  {
+    H5::H5File f(packed, H5F_ACC_RDWR);
+    auto ds = f.openDataSet("/train/pixels");
+    hsize_t n = 0;
+    ds.getSpace().getSimpleExtentDims(&n);
+    std::vector<uint8_t> bytes(n);
+    ds.read(bytes.data(), H5::PredType::NATIVE_UINT8);
+    f.unlink("/train/pixels");
+    H5::DSetCreatPropList props;
+    props.setChunk(1, &n);
+    props.setDeflate(6);
+    auto z = f.createDataSet("/train/pixels", H5::PredType::STD_U8LE, H5::DataSpace(1, &n), props);
+    z.write(bytes.data(), H5::PredType::NATIVE_UINT8);
+  }
+  expect_error([&] { ImageCache c(packed); }, {packed, "/train", "uncompressed chunks"});
+  std::filesystem::resize_file(cut, std::filesystem::file_size(cut) - 4096);
+  expect_error([&] { ImageCache c(cut); }, {cut});
+}
+
 TEST(ImageCache, ValidateNamesTheFirstBadEntry) {
   CacheSplitIndex ok;
   ok.offsets = {0, 12};

@@ -517,6 +517,38 @@ TEST(TransformTest, MatchesPillowResizeThenCenterCrop) {
   expect_samples_match(out, kBigTestSquareSamples, 1.1);
 }
 
+// The loader ships uint8 views (HWC): each is its float view (CHW, unit normalisation) rounded
+// half up, so it stays within Pillow's rounding of the same view.
+TEST(TransformViews, Uint8ViewsAreTheFloatViewsRounded) {
+  const DecodedImage img = make_image(500, 375, texture);
+  TransformOptions o = plain();
+  const int64_t S = 224, n = 3 * S * S;
+  std::vector<float> f(n);
+  std::vector<uint8_t> u(n);
+  std::vector<float> u_chw(n);  // u / 255 as CHW
+  auto expect_rounded = [&](const std::string& what) {
+    int64_t differing = 0;
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t p = 0; p < S * S; ++p) {
+        const float v = 255.0f * f[c * S * S + p];
+        const uint8_t got = u[3 * p + c];
+        ASSERT_NEAR(got, v, 0.5 + 1e-3) << what << " channel " << c << " pixel " << p;
+        differing += got != static_cast<uint8_t>(std::lround(v));
+        u_chw[c * S * S + p] = got / 255.0f;
+      }
+    EXPECT_LT(differing, n / 1000) << what;  // halves, up to float error
+  };
+  for (uint64_t seed : {0, 1, 2, 3}) {
+    train_transform(img, o, seed, f.data());
+    train_transform(img, o, seed, u.data());
+    expect_rounded("train seed " + std::to_string(seed));
+  }
+  test_transform(img, o, f.data());
+  test_transform(img, o, u.data());
+  expect_rounded("test");
+  expect_samples_match(u_chw, kBigTestSamples, 1.6);  // Pillow's own rounding + ours
+}
+
 TEST(TransformTest, ConstantImageGivesTheNormalisedConstant) {
   const DecodedImage img = make_image(32, 32, [](int64_t, int64_t, int c) { return 200 - 90 * c; });
   for (int64_t resize : {0, 256}) {

@@ -178,7 +178,7 @@ TEST(PaperBenchmarks, CifarTestViewAtNativeSizeIsThePixels) {
   EXPECT_EQ(stream.class_order, pycil_order(1993, 100));
   EXPECT_EQ(stream.tasks[0].train.size(), 20u);
   const auto split = read_cifar100_bin(root + "/test.bin");
-  const auto x = stream.test_set->images({37});
+  const auto x = stream.test_set->model_input(stream.test_set->images({37}));
   const auto expected =
       torch::from_blob(const_cast<uint8_t*>(split.pixels.data()) + 37 * kCifarImageBytes,
                        {1, 3, 32, 32}, torch::kUInt8)
@@ -227,6 +227,18 @@ TEST(PaperBenchmarks, DomainNetDomainIncrementalIsOneTaskPerDomain) {
     EXPECT_EQ(task.test.size(), 345u);
   }
   EXPECT_EQ(s->plan.config.str("normalize"), "imagenet");  // S-Prompts normalises
+  // The loader ships uint8 pixels; the model's input is [0, 1] with ImageNet's mean and std.
+  for (int c : {0, 1}) {
+    testing::write_jpeg(
+        root + "/clipart/cls" + std::to_string(c) + "/clipart_" + std::to_string(c) + "_test.jpg",
+        c);
+  }
+  const auto pixels = stream.test_set->images({0, 1});
+  ASSERT_EQ(pixels.scalar_type(), torch::kUInt8);
+  const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
+  const auto std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
+  const auto expected = (pixels.to(torch::kFloat32) / 255.0 - mean) / std;
+  EXPECT_TRUE(torch::allclose(stream.test_set->model_input(pixels), expected, 1e-5, 1e-5));
 }
 
 TEST(PaperBenchmarks, DomainNetClassIncrementalUsesTheListLabelsInOrder) {
