@@ -104,6 +104,17 @@ TEST(Gpu, CnnTrainsOnTheGpuLikeOnTheCpu_CUDA) {
   }
 }
 
+// TF32 matrix products (tf32=true) change the numbers by rounding only.
+TEST(Gpu, Tf32TrainsLikeFp32_CUDA) {
+  SKIP_WITHOUT_GPU();
+  auto tf32 = vit_run("sd-lora", "cuda", "sd-lora-tf32");
+  tf32["tf32"] = true;
+  const auto fast = testing::run_quiet(tf32);
+  const auto exact = testing::run_quiet(vit_run("sd-lora", "cuda", "sd-lora-fp32"));
+  EXPECT_NEAR(aaa(fast.acc_task_il, fast), aaa(exact.acc_task_il, exact), 5.0);
+  EXPECT_NEAR(aaa(fast.acc_class_il, fast), aaa(exact.acc_class_il, exact), 5.0);
+}
+
 // A run stopped on the GPU resumes from its checkpoint on the GPU to the uninterrupted numbers, and
 // the same checkpoint also resumes on the CPU (the device is not part of the results).
 TEST(Gpu, StoppedGpuRunsResumeOnTheGpuAndOnTheCpu_CUDA) {

@@ -76,6 +76,13 @@ TEST(Run, RecordsTheStreamAndTheResolvedConfig) {
   EXPECT_EQ(r.trainable_params[0], r.total_params);
 }
 
+TEST(Run, Tf32IsOffUnlessAskedFor) {
+  testing::setup({{"benchmark", "synthetic"}, {"method", "finetune"}, {"tf32", true}});
+  EXPECT_TRUE(at::globalContext().allowTF32CuBLAS());
+  testing::setup({{"benchmark", "synthetic"}, {"method", "finetune"}});
+  EXPECT_FALSE(at::globalContext().allowTF32CuBLAS());
+}
+
 TEST(Run, SplitFashionMnistHasFiveTasksOfTwoClasses) {
   auto p = testing::plan({{"benchmark", "split-fmnist"}, {"class_order_seed", 1993}});
   const auto stream = find_benchmark("split-fmnist").make(p.config);
