@@ -42,6 +42,15 @@ CacheContents three_classes(int64_t store_size) {
   return c;
 }
 
+// A cache in `dir` of three JPEGs (the same images as train and test split); returns its path.
+std::string three_image_cache(const TempDir& dir, int64_t store_size = 0) {
+  const auto root = dir.path("data");
+  const auto src = file_images(jpeg_records(root, 3, 0), root);
+  const std::string path = dir.path("cache.h5");
+  write_image_cache(path, three_classes(store_size), *src, *src, 1);
+  return path;
+}
+
 TEST(ImageCache, RoundTripEqualsDirectDecoding) {
   TempDir dir;
   const auto root = dir.path("data");
@@ -71,10 +80,7 @@ TEST(ImageCache, RoundTripEqualsDirectDecoding) {
 
 TEST(ImageCache, StoresTheShorterSideAtTheStoreSize) {
   TempDir dir;
-  const auto root = dir.path("data");
-  const auto train = file_images(jpeg_records(root, 3, 0), root);
-  const std::string path = dir.path("cache.h5");
-  write_image_cache(path, three_classes(4), *train, *train, 1);
+  const std::string path = three_image_cache(dir, 4);
   const ImageCache cache(path);
   EXPECT_EQ(cache.store_size(), 4);
   for (int64_t i = 0; i < 3; ++i) {
@@ -125,10 +131,7 @@ TEST(ImageCache, RejectsFilesThatAreNotCaches) {
 
 TEST(ImageCache, RejectsACacheWhoseIndexContradictsItsPixels) {
   TempDir dir;
-  const auto root = dir.path("data");
-  const auto src = file_images(jpeg_records(root, 3, 0), root);
-  const std::string path = dir.path("cache.h5");
-  write_image_cache(path, three_classes(0), *src, *src, 1);
+  const std::string path = three_image_cache(dir);
   {  // image 1 claims one more row than it has
     H5::H5File f(path, H5F_ACC_RDWR);
     auto ds = f.openDataSet("/test/heights");
@@ -144,10 +147,7 @@ TEST(ImageCache, RejectsACacheWhoseIndexContradictsItsPixels) {
 // compressed, or chunks past the end of a cut file, are refused when the cache is opened.
 TEST(ImageCache, RejectsCompressedPixelsAndACutFile) {
   TempDir dir;
-  const auto root = dir.path("data");
-  const auto src = file_images(jpeg_records(root, 3, 0), root);
-  const std::string path = dir.path("cache.h5");
-  write_image_cache(path, three_classes(0), *src, *src, 1);
+  const std::string path = three_image_cache(dir);
   const std::string packed = dir.path("packed.h5"), cut = dir.path("cut.h5");
   std::filesystem::copy_file(path, packed);
   std::filesystem::copy_file(path, cut);
