@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 // Number of records in `path`, from its size (the format has no header).
 int64_t record_count(const std::string& path) {
   std::string why;
-  if (!list_detail::is_regular_file(path, &why)) throw Error("missing data file: " + path + why);
+  if (!is_regular_file(path, &why)) throw Error("missing data file: " + path + why);
   std::error_code ec;
   const auto bytes = static_cast<int64_t>(fs::file_size(path, ec));
   if (ec) throw Error("cannot read the size of " + path + ": " + ec.message());

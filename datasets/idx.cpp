@@ -2,8 +2,8 @@
 
 #include <zlib.h>
 
-#include "datasets/image_list.h"
 #include "harness/error.h"
+#include "harness/files.h"
 
 namespace clbench {
 namespace {
@@ -15,7 +15,7 @@ uint32_t read_be32(const std::vector<uint8_t>& b, size_t at) {
 
 std::vector<uint8_t> read_gzip_or_raw(const std::string& path) {
   std::string why;
-  if (!list_detail::is_regular_file(path, &why)) throw Error("missing data file: " + path + why);
+  if (!is_regular_file(path, &why)) throw Error("missing data file: " + path + why);
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) throw Error("cannot open " + path);
   std::vector<uint8_t> out;

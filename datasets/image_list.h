@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness/error.h"
+#include "harness/files.h"
 
 namespace clbench {
 
@@ -35,18 +36,6 @@ namespace fs = std::filesystem;
 // "file:line: " prefix of every list-file error (line is 1-based).
 inline std::string at(const std::string& file, size_t line) {
   return file + ":" + std::to_string(line) + ": ";
-}
-
-// fs::is_regular_file without its std::filesystem::filesystem_error: a path the check itself
-// fails on (longer than PATH_MAX, a loop of links, no permission) is not a usable file either.
-// `why` receives " (<reason>)" for such a failure, "" otherwise, for the caller's clbench::Error.
-inline bool is_regular_file(const std::string& path, std::string* why) {
-  std::error_code ec;
-  const bool regular = fs::is_regular_file(path, ec);
-  const bool absent =
-      ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
-  *why = ec && !absent ? " (" + ec.message() + ")" : "";
-  return regular;
 }
 
 // The lines of a text file, '\r' stripped; line i of the file is element i-1.

@@ -20,7 +20,7 @@ using list_detail::at;
 // The whole file as text; gzip is decompressed (gzread passes plain files through).
 std::string read_text(const std::string& path) {
   std::string why;
-  if (!list_detail::is_regular_file(path, &why)) throw Error("missing list file: " + path + why);
+  if (!is_regular_file(path, &why)) throw Error("missing list file: " + path + why);
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) throw Error("cannot open " + path);
   std::string out;

@@ -12,8 +12,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "datasets/image_list.h"
 #include "harness/error.h"
+#include "harness/files.h"
 
 namespace clbench {
 namespace {
@@ -268,7 +268,7 @@ DecodedImage decode_image_bytes(const std::vector<uint8_t>& bytes, const std::st
 
 std::vector<uint8_t> read_image_file(const std::string& path) {
   std::string why;
-  if (!list_detail::is_regular_file(path, &why)) throw Error("missing image file: " + path + why);
+  if (!is_regular_file(path, &why)) throw Error("missing image file: " + path + why);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error("cannot open " + path);
   std::vector<uint8_t> bytes(static_cast<size_t>(in.tellg()));

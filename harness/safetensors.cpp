@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/error.h"
+#include "harness/files.h"
 #include "harness/safetensors_header.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -95,10 +96,10 @@ int64_t grid_side(const torch::Tensor& pos_embed) {
 std::map<std::string, torch::Tensor> read_safetensors(
     const std::string& path, SafetensorsFloats floats,
     std::map<std::string, std::string>* metadata) {
+  std::string why;
+  if (!is_regular_file(path, &why)) throw Error("cannot open safetensors file " + path + why);
   std::ifstream in(path, std::ios::binary);
-  if (!in || !std::filesystem::is_regular_file(path)) {
-    throw Error("cannot open safetensors file " + path);
-  }
+  if (!in) throw Error("cannot open safetensors file " + path);
   in.seekg(0, std::ios::end);
   const auto file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);

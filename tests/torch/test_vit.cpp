@@ -405,6 +405,21 @@ TEST(Safetensors, HostileFilesAreRejectedNamingFileAndTensor) {
   EXPECT_NE(error_of([&] { read_safetensors(none); }).find(none), std::string::npos);
 }
 
+TEST(Safetensors, APathTooLongToCheckIsAClearError) {
+  // Regression (review): the file check threw std::filesystem::filesystem_error for a path longer
+  // than PATH_MAX instead of a clbench::Error naming the file.
+  std::string deep = "/tmp";
+  for (int i = 0; i < 2100; ++i) deep += "/a";
+  try {
+    read_safetensors(deep + "/w.safetensors");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("cannot open safetensors file /tmp/a/a"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(File name too long)"), std::string::npos) << msg;
+  }
+}
+
 TEST(Safetensors, SavedBackboneLoadsToIdenticalOutputs) {
   TempDir dir;
   torch::manual_seed(5);
