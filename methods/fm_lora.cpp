@@ -21,6 +21,7 @@
 
 #include "harness/comm.h"
 #include "harness/error.h"
+#include "harness/loader.h"
 #include "methods/adapter_method.h"
 
 namespace clbench {
@@ -300,9 +301,7 @@ class FmLora : public AdapterMethod, public RankSelector {
       for (int64_t i = 0; i < bs; ++i)
         idx.push_back(
             train[static_cast<size_t>((step * bs + i) % static_cast<int64_t>(train.size()))]);
-      auto batch = load_batch(*ctx_.stream, data, idx, bs);
-      batch.x = batch.x.to(ctx_.device);
-      batch.y = batch.y.to(ctx_.device);
+      const Batch batch = load_shard(*ctx_.stream, data, idx, 0, 1, ctx_.device);
       sgd.zero_grad();
       current_task_loss(ctx_.model->forward(batch.x), batch).backward();
       sgd.step();
@@ -311,9 +310,7 @@ class FmLora : public AdapterMethod, public RankSelector {
     {
       torch::NoGradGuard no_grad;
       ctx_.model->eval();
-      auto batch = load_batch(*ctx_.stream, data, val, static_cast<int64_t>(val.size()));
-      batch.x = batch.x.to(ctx_.device);
-      batch.y = batch.y.to(ctx_.device);
+      const Batch batch = load_shard(*ctx_.stream, data, val, 0, 1, ctx_.device);
       loss_sum = current_task_loss(ctx_.model->forward(batch.x), batch).item<double>();
       ctx_.model->train();
       head->weight.copy_(head_w);

@@ -14,6 +14,7 @@
 
 #include "harness/comm.h"
 #include "harness/error.h"
+#include "harness/loader.h"
 #include "methods/adapter_method.h"
 
 namespace clbench {
@@ -125,9 +126,8 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
         const size_t end = std::min(mine.size(), begin + static_cast<size_t>(bs));
         std::vector<int64_t> idx(mine.begin() + static_cast<std::ptrdiff_t>(begin),
                                  mine.begin() + static_cast<std::ptrdiff_t>(end));
-        auto batch = load_batch(*ctx_.stream, *ctx_.stream->train_set, idx,
-                                static_cast<int64_t>(idx.size()));
-        ctx_.model->backbone->forward(batch.x.to(ctx_.device));
+        ctx_.model->backbone->forward(
+            load_shard(*ctx_.stream, *ctx_.stream->train_set, idx, 0, 1, ctx_.device).x);
       }
       ctx_.model->train(training);
     }
