@@ -2,15 +2,12 @@
 
 #include <H5Cpp.h>
 
-#include <filesystem>
-
 #include "harness/error.h"
+#include "harness/files.h"
 #include "results/h5_file.h"
 
 namespace clbench {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::string shape_string(const std::vector<hsize_t>& dims) {
   if (dims.empty()) return "scalar";
@@ -42,8 +39,8 @@ struct H5ImageReader::File {
 H5ImageReader::H5ImageReader(const std::string& path, const std::string& name)
     : path_(path), name_(name) {
   H5::Exception::dontPrint();
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw Error(path + ": no such file");
+  std::string why;
+  if (!is_regular_file(path, &why)) throw Error(path + ": no such file" + why);
   std::vector<hsize_t> dims;
   std::string dtype;
   bool is_float = false, is_uint8 = false;

@@ -13,6 +13,7 @@
 
 #include "datasets/transforms.h"
 #include "harness/error.h"
+#include "harness/files.h"
 #include "results/h5_file.h"
 
 namespace clbench {
@@ -364,8 +365,8 @@ DecodedImage CachedImages::read(int64_t i, uint64_t* input_hash) const {
 
 ImageCache::ImageCache(const std::string& path) : path_(path) {
   H5::Exception::dontPrint();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw Error(path + ": no such cache file");
+  std::string why;
+  if (!is_regular_file(path, &why)) throw Error(path + ": no such cache file" + why);
   try {
     if (!H5::H5File::isHdf5(path)) throw Error(path + ": not an HDF5 file");
     file_ = std::make_shared<CacheFileHandle>(path);

@@ -35,7 +35,8 @@ std::string require_root(const Config& cfg, const std::string& expected) {
                 "), or --cache FILE.h5 made by 'clbench prepare " + benchmark +
                 "'. See the README's section on the paper benchmarks");
   }
-  if (!fs::is_directory(root)) throw Error("data root " + root + " is not a folder");
+  std::error_code ec;  // a path too long to check is not a folder either, not an exception
+  if (!fs::is_directory(root, ec)) throw Error("data root " + root + " is not a folder");
   return root;
 }
 

@@ -71,6 +71,14 @@ TEST(PaperBenchmarks, AreRegisteredWithTheirTaskCounts) {
 TEST(PaperBenchmarks, WithoutDataTheErrorSaysWhatToPass) {
   testing::expect_error([] { testing::setup(small_images("imagenet-r-10")); },
                         {"imagenet-r-10", "--data-root", "clbench prepare"});
+  // A data root too long to check is "not a folder", not a filesystem_error.
+  std::string deep = "/tmp";
+  for (int i = 0; i < 2100; ++i) deep += "/a";
+  testing::expect_error(
+      [&] {
+        testing::setup(small_images("imagenet-r-10", {{"data_root", deep}}));
+      },
+      {"data root /tmp/a/a", "is not a folder"});
 }
 
 TEST(PaperBenchmarks, ImagenetRFoldersSplitIntoPycilOrderedTasks) {
