@@ -52,7 +52,7 @@ std::string write_image_cache(const std::string& path, const CacheContents& cont
                               const ImageSource& train, const ImageSource& test, int threads,
                               const std::function<void(int64_t, int64_t)>& progress = {});
 
-struct CacheFileHandle;  // the open HDF5 file (keeps H5Cpp.h out of this header)
+struct CacheFileHandle;  // the open file, HDF5 and plain (keeps H5Cpp.h out of this header)
 
 // An open cache. Its splits are ImageSources that read one image at a time from the file.
 class ImageCache {

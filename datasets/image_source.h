@@ -33,8 +33,8 @@ std::shared_ptr<const ImageSource> cifar_images(CifarSplit split, std::string sp
 // FNV-1a, 64 bit: the hash of input bytes and of the ordered per-sample hashes.
 uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
 
-// Calls fn(i) for i in [0, n) on `threads` threads (0 or 1: on this thread), each taking a
-// contiguous range. The first exception thrown by fn is rethrown here.
+// Calls fn(i) for i in [0, n) on `threads` threads (0 or 1: on this thread), which take the next
+// i one at a time. The first exception thrown by fn is rethrown here.
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& fn);
 
 }  // namespace clbench

@@ -106,14 +106,19 @@ bool run_one(const RunPlan& plan, Communicator& comm, bool resume, bool force,
   return true;
 }
 
+// Applies --set key=value assignments to `user`.
+void apply_sets(nlohmann::json& user, const std::vector<std::string>& sets) {
+  for (const auto& s : sets) {
+    auto [k, v] = Config::parse_assignment(s);
+    user[k] = v;
+  }
+}
+
 nlohmann::json user_settings(const RunArgs& args) {
   nlohmann::json user = nlohmann::json::object();
   if (!args.config_file.empty()) user = Config::read_file(args.config_file);
   for (const auto& [k, v] : args.flags.items()) user[k] = v;
-  for (const auto& s : args.sets) {
-    auto [k, v] = Config::parse_assignment(s);
-    user[k] = v;
-  }
+  apply_sets(user, args.sets);
   return user;
 }
 
@@ -227,10 +232,7 @@ struct PrepareArgs {
 
 int cmd_prepare(const PrepareArgs& a) {
   nlohmann::json user = {{"benchmark", a.benchmark}, {"data_root", a.data_root}};
-  for (const auto& s : a.sets) {
-    const auto [key, value] = Config::parse_assignment(s);
-    user[key] = value;
-  }
+  apply_sets(user, a.sets);
   const RunPlan plan = plan_run(user);
   const ImageSplits splits = find_image_data(a.benchmark).read(plan.config);
   std::fprintf(stderr, "prepare %s: %lld train + %lld test images of %s -> %s\n",
