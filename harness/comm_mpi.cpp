@@ -1,5 +1,6 @@
 // MPI backend of the communicator (flashlight/Horovod style): tensors are packed into flat buckets
-// and reduced with one MPI call per bucket. CUDA tensors go to NCCL where it is built in.
+// and reduced with one MPI call per bucket. CUDA tensors go to NCCL where it is built in; CPU sums
+// among ranks that all share one node go through shared memory (comm_shm.h).
 #include <mpi.h>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "harness/comm.h"
+#include "harness/comm_shm.h"
 #include "harness/error.h"
 #ifdef CLBENCH_WITH_NCCL
 #include "harness/comm_nccl.h"
@@ -62,6 +64,10 @@ class MpiCommunicator : public Communicator {
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
     MPI_Comm_rank(local, &local_rank_);
     MPI_Comm_size(local, &local_size_);
+    // CLBENCH_SHARED_MEMORY=0 sends every sum through MPI_Allreduce, as across nodes.
+    if (size_ > 1 && local_size_ == size_ && env_int("CLBENCH_SHARED_MEMORY", 1) != 0) {
+      shm_ = std::make_unique<ShmSum>(local);
+    }
     MPI_Comm_free(&local);
     // The launcher's view must agree with MPI's (a mismatch means ranks would pick wrong GPUs).
     for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}) {
@@ -73,6 +79,7 @@ class MpiCommunicator : public Communicator {
     }
   }
   ~MpiCommunicator() override {
+    shm_.reset();  // its window is freed while MPI is still up
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized) MPI_Finalize();
@@ -85,29 +92,34 @@ class MpiCommunicator : public Communicator {
 
   void allreduce_sum(std::vector<torch::Tensor>& tensors) override {
     if (size_ == 1) return;
-    for_each_bucket(tensors, [&](torch::Tensor& flat) {
+    for_each_bucket(tensors, [&](const std::vector<torch::Tensor*>& bucket) {
+      if (shm_ && bucket.front()->device().is_cpu()) return shm_->allreduce_sum(bucket);
+      packed(bucket, [&](torch::Tensor& flat) {
 #ifdef CLBENCH_WITH_NCCL
-      if (flat.is_cuda()) return nccl().allreduce_sum(flat);
+        if (flat.is_cuda()) return nccl().allreduce_sum(flat);
 #endif
-      auto host = flat.is_cuda() ? flat.cpu() : flat;
-      check(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()),
-                          mpi_type(host.scalar_type()), MPI_SUM, MPI_COMM_WORLD),
-            "MPI_Allreduce");
-      if (flat.is_cuda()) flat.copy_(host);
+        auto host = flat.is_cuda() ? flat.cpu() : flat;
+        check(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()),
+                            mpi_type(host.scalar_type()), MPI_SUM, MPI_COMM_WORLD),
+              "MPI_Allreduce");
+        if (flat.is_cuda()) flat.copy_(host);
+      });
     });
   }
 
   void broadcast(std::vector<torch::Tensor>& tensors, int root) override {
     if (size_ == 1) return;
-    for_each_bucket(tensors, [&](torch::Tensor& flat) {
+    for_each_bucket(tensors, [&](const std::vector<torch::Tensor*>& bucket) {
+      packed(bucket, [&](torch::Tensor& flat) {
 #ifdef CLBENCH_WITH_NCCL
-      if (flat.is_cuda()) return nccl().broadcast(flat, root);
+        if (flat.is_cuda()) return nccl().broadcast(flat, root);
 #endif
-      auto host = flat.is_cuda() ? flat.cpu() : flat;
-      check(MPI_Bcast(host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host.scalar_type()),
-                      root, MPI_COMM_WORLD),
-            "MPI_Bcast");
-      if (flat.is_cuda()) flat.copy_(host);
+        auto host = flat.is_cuda() ? flat.cpu() : flat;
+        check(MPI_Bcast(host.data_ptr(), static_cast<int>(host.numel()),
+                        mpi_type(host.scalar_type()), root, MPI_COMM_WORLD),
+              "MPI_Bcast");
+        if (flat.is_cuda()) flat.copy_(host);
+      });
     });
   }
 
@@ -121,10 +133,10 @@ class MpiCommunicator : public Communicator {
   }
 
  private:
-  // Packs same-device, same-dtype tensors into flat buckets of at most kBucketBytes, applies fn to
-  // each bucket in place, and copies the results back into the tensors.
+  // Groups same-device, same-dtype tensors into buckets of at most kBucketBytes and applies fn to
+  // each bucket.
   template <class Fn>
-  void for_each_bucket(std::vector<torch::Tensor>& tensors, Fn fn) {
+  static void for_each_bucket(std::vector<torch::Tensor>& tensors, Fn fn) {
     std::map<std::pair<int, int>, std::vector<torch::Tensor*>> groups;
     for (auto& t : tensors) {
       groups[{static_cast<int>(t.device().type()), static_cast<int>(t.scalar_type())}].push_back(
@@ -140,18 +152,24 @@ class MpiCommunicator : public Communicator {
           ++end;
         } while (end < group.size() &&
                  bytes + group[end]->numel() * group[end]->element_size() <= kBucketBytes);
-        std::vector<torch::Tensor> flats;
-        for (size_t i = begin; i < end; ++i) flats.push_back(group[i]->reshape({-1}));
-        torch::Tensor flat = torch::cat(flats);
-        fn(flat);
-        int64_t offset = 0;
-        for (size_t i = begin; i < end; ++i) {
-          const int64_t n = group[i]->numel();
-          group[i]->copy_(flat.narrow(0, offset, n).view_as(*group[i]));
-          offset += n;
-        }
+        fn(std::vector<torch::Tensor*>(group.begin() + begin, group.begin() + end));
         begin = end;
       }
+    }
+  }
+
+  // Packs a bucket into one flat tensor, applies fn to it in place, and copies the results back.
+  template <class Fn>
+  static void packed(const std::vector<torch::Tensor*>& bucket, Fn fn) {
+    std::vector<torch::Tensor> flats;
+    for (const auto* t : bucket) flats.push_back(t->reshape({-1}));
+    torch::Tensor flat = torch::cat(flats);
+    fn(flat);
+    int64_t offset = 0;
+    for (auto* t : bucket) {
+      const int64_t n = t->numel();
+      t->copy_(flat.narrow(0, offset, n).view_as(*t));
+      offset += n;
     }
   }
 
@@ -162,6 +180,7 @@ class MpiCommunicator : public Communicator {
   }
   std::unique_ptr<NcclComm> nccl_;
 #endif
+  std::unique_ptr<ShmSum> shm_;  // CPU sums when every rank is on this node
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
 };
 

@@ -131,16 +131,32 @@ TEST(TwoRanksStop, AStopSeenByOneRankStopsBothAfterTheSameStepAndResumesToTheFul
   EXPECT_EQ(resumed.acc_task_il, full.acc_task_il);
 }
 
-TEST(TwoRanksCollectives, AllreduceSumsAndBroadcastCopiesInFusedBuckets) {
-  if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
+TEST(Collectives, AllreduceSumsAndBroadcastCopiesInFusedBuckets) {
+  // Also run on 3 ranks: uneven slices of the shared-memory sum.
+  if (g_comm->size() < 2) GTEST_SKIP() << "needs mpirun -np 2 or more";
+  const int n = g_comm->size();
   const double r = g_comm->rank();
-  // Mixed dtypes and a tensor larger than one 32 MiB bucket.
+  const double total = n * (n + 1) / 2.0;  // sum of rank + 1
+  // Mixed dtypes, odd lengths, a non-contiguous tensor, and a tensor larger than one 32 MiB bucket.
   std::vector<torch::Tensor> t = {torch::full({3}, r + 1.0, torch::kFloat32),
                                   torch::full({2, 2}, r + 1.0, torch::kFloat64),
                                   torch::full({9'000'000}, r + 1.0, torch::kFloat32),
-                                  torch::full({5}, static_cast<int64_t>(r + 1), torch::kInt64)};
+                                  torch::full({5}, static_cast<int64_t>(r + 1), torch::kInt64),
+                                  torch::full({7}, static_cast<uint8_t>(r + 1), torch::kUInt8),
+                                  torch::full({3, 5}, r + 1.0, torch::kFloat32).t()};
   g_comm->allreduce_sum(t);
-  for (const auto& x : t) EXPECT_TRUE(torch::all(x.to(torch::kFloat64) == 3.0).item<bool>());
+  for (const auto& x : t) {
+    EXPECT_TRUE(torch::all(x.to(torch::kFloat64) == total).item<bool>()) << x.sizes();
+  }
+  EXPECT_EQ(t.back().sizes(), (std::vector<int64_t>{5, 3}));
+  // Values whose float sum depends on the order: every rank must still get the same bits.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(17 + g_comm->rank());
+  std::vector<torch::Tensor> noisy = {torch::randn({1001}, gen) * 1e3, torch::randn({17}, gen)};
+  g_comm->allreduce_sum(noisy);
+  std::vector<torch::Tensor> root = {noisy[0].clone(), noisy[1].clone()};
+  g_comm->broadcast(root, 0);
+  EXPECT_TRUE(torch::equal(root[0], noisy[0]) && torch::equal(root[1], noisy[1]))
+      << "rank " << g_comm->rank() << " summed to different bits than rank 0";
   std::vector<torch::Tensor> b = {torch::full({4}, r, torch::kFloat32)};
   g_comm->broadcast(b, 1);
   EXPECT_TRUE(torch::all(b[0] == 1.0).item<bool>());
