@@ -6,9 +6,8 @@
 
 namespace clbench {
 
-bool Communicator::average_gradients(const std::vector<torch::Tensor>& params, int parts,
-                                     bool flag) {
-  if (parts == 1) return flag;
+bool Communicator::sum_gradients(const std::vector<torch::Tensor>& params, bool flag) {
+  if (size() == 1) return flag;
   std::vector<torch::Tensor> grads;
   for (const auto& p : params) {
     if (p.grad().defined()) grads.push_back(p.grad());
@@ -17,11 +16,7 @@ bool Communicator::average_gradients(const std::vector<torch::Tensor>& params, i
   const auto like = grads.empty() ? torch::TensorOptions(torch::kFloat32) : grads.front().options();
   grads.push_back(torch::full({1}, flag ? 1.0 : 0.0, like));
   allreduce_sum(grads);
-  const bool any = grads.back().item<double>() > 0;
-  grads.pop_back();
-  const double inv = 1.0 / parts;
-  for (auto& g : grads) g.mul_(inv);
-  return any;
+  return grads.back().item<double>() > 0;
 }
 
 void Communicator::abort(int code) {

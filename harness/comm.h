@@ -1,5 +1,5 @@
 #pragma once
-// The one seam for everything distributed: gradient averaging, metric reduction, broadcast.
+// The one seam for everything distributed: gradient sums, metric reduction, broadcast.
 // The trainer and the methods talk only to this interface; backends live behind it.
 #include <memory>
 #include <vector>
@@ -23,11 +23,10 @@ class Communicator {
   [[noreturn]] virtual void abort(int code);
 
   bool is_root() const { return rank() == 0; }
-  // Gradients of `params` are summed over ranks and divided by `parts` (the number of shards
-  // they were accumulated from; parameters without a gradient are skipped). Returns whether `flag`
-  // is set on any rank: it rides in the same all-reduce, so agreeing on it costs no extra
-  // collective.
-  bool average_gradients(const std::vector<torch::Tensor>& params, int parts, bool flag = false);
+  // Gradients of `params` are summed over ranks (parameters without a gradient are skipped).
+  // Returns whether `flag` is set on any rank: it rides in the same all-reduce, so agreeing on it
+  // costs no extra collective.
+  bool sum_gradients(const std::vector<torch::Tensor>& params, bool flag = false);
   // Sum of a tensor over ranks, returned as a new tensor (the argument is left as it was).
   torch::Tensor sum(const torch::Tensor& t);
 };

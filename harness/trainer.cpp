@@ -132,10 +132,14 @@ StreamRecord train_stream(const TaskStream& stream, Method& method, Communicator
                         "; lower the learning rate or the method's penalty strength");
           }
           value += part / o.shard_count;
+          // Each shard's mean loss counts 1/shard_count, so the gradients summed over shards and
+          // ranks are the global batch's mean gradient (DDP divides the sum instead: the same
+          // numbers for power-of-two shard counts, one pass over the gradients less).
+          if (o.shard_count > 1) loss = loss * (1.0 / o.shard_count);
           loss.backward();
         }
-        const bool stop = comm.average_gradients(
-            params, o.shard_count, control.stop_requested && control.stop_requested());
+        const bool stop =
+            comm.sum_gradients(params, control.stop_requested && control.stop_requested());
         method.after_backward();
         optimizer->step();
         method.after_step();
