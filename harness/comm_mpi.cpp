@@ -12,6 +12,7 @@
 #include "harness/comm.h"
 #include "harness/comm_shm.h"
 #include "harness/error.h"
+#include "harness/mpi_check.h"
 #ifdef CLBENCH_WITH_NCCL
 #include "harness/comm_nccl.h"
 #endif
@@ -36,10 +37,6 @@ MPI_Datatype mpi_type(torch::ScalarType t) {
     default:
       throw Error(std::string("MPI communicator: unsupported dtype ") + c10::toString(t));
   }
-}
-
-void check(int rc, const char* what) {
-  if (rc != MPI_SUCCESS) throw Error(std::string("MPI error in ") + what);
 }
 
 bool launched_by_mpi() {
@@ -99,9 +96,9 @@ class MpiCommunicator : public Communicator {
         if (flat.is_cuda()) return nccl().allreduce_sum(flat);
 #endif
         auto host = flat.is_cuda() ? flat.cpu() : flat;
-        check(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()),
-                            mpi_type(host.scalar_type()), MPI_SUM, MPI_COMM_WORLD),
-              "MPI_Allreduce");
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()),
+                                mpi_type(host.scalar_type()), MPI_SUM, MPI_COMM_WORLD),
+                  "MPI_Allreduce");
         if (flat.is_cuda()) flat.copy_(host);
       });
     });
@@ -115,9 +112,9 @@ class MpiCommunicator : public Communicator {
         if (flat.is_cuda()) return nccl().broadcast(flat, root);
 #endif
         auto host = flat.is_cuda() ? flat.cpu() : flat;
-        check(MPI_Bcast(host.data_ptr(), static_cast<int>(host.numel()),
-                        mpi_type(host.scalar_type()), root, MPI_COMM_WORLD),
-              "MPI_Bcast");
+        check_mpi(MPI_Bcast(host.data_ptr(), static_cast<int>(host.numel()),
+                            mpi_type(host.scalar_type()), root, MPI_COMM_WORLD),
+                  "MPI_Bcast");
         if (flat.is_cuda()) flat.copy_(host);
       });
     });

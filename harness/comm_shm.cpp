@@ -2,14 +2,10 @@
 
 #include <torch/torch.h>
 
-#include "harness/error.h"
+#include "harness/mpi_check.h"
 
 namespace clbench {
 namespace {
-
-void check(int rc, const char* what) {
-  if (rc != MPI_SUCCESS) throw Error(std::string("MPI error in ") + what);
-}
 
 // Element range of the slice that `rank` sums.
 std::pair<int64_t, int64_t> slice(int64_t n, int rank, int size) {
@@ -23,7 +19,7 @@ torch::Tensor flat_at(char* bytes, int64_t offset, int64_t n, torch::ScalarType 
 }  // namespace
 
 ShmSum::ShmSum(MPI_Comm node) {
-  check(MPI_Comm_dup(node, &node_), "MPI_Comm_dup");
+  check_mpi(MPI_Comm_dup(node, &node_), "MPI_Comm_dup");
   MPI_Comm_rank(node_, &rank_);
   MPI_Comm_size(node_, &size_);
   segments_.assign(size_, nullptr);
@@ -44,24 +40,25 @@ void ShmSum::reserve(int64_t bytes) {
   if (bytes <= capacity_) return;
   if (window_ != MPI_WIN_NULL) {
     MPI_Win_unlock_all(window_);
-    check(MPI_Win_free(&window_), "MPI_Win_free");
+    check_mpi(MPI_Win_free(&window_), "MPI_Win_free");
   }
   capacity_ = (bytes + 4095) / 4096 * 4096;  // page-aligned areas: aligned vector loads
   char* mine = nullptr;
-  check(MPI_Win_allocate_shared(2 * capacity_, 1, MPI_INFO_NULL, node_, &mine, &window_),
-        "MPI_Win_allocate_shared");
+  check_mpi(MPI_Win_allocate_shared(2 * capacity_, 1, MPI_INFO_NULL, node_, &mine, &window_),
+            "MPI_Win_allocate_shared");
   for (int q = 0; q < size_; ++q) {
     MPI_Aint length = 0;
     int unit = 0;
-    check(MPI_Win_shared_query(window_, q, &length, &unit, &segments_[q]), "MPI_Win_shared_query");
+    check_mpi(MPI_Win_shared_query(window_, q, &length, &unit, &segments_[q]),
+              "MPI_Win_shared_query");
   }
   // One passive epoch for the window's lifetime; sync() orders the accesses.
-  check(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "MPI_Win_lock_all");
+  check_mpi(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "MPI_Win_lock_all");
 }
 
 void ShmSum::sync() {
   MPI_Win_sync(window_);
-  check(MPI_Barrier(node_), "MPI_Barrier");
+  check_mpi(MPI_Barrier(node_), "MPI_Barrier");
   MPI_Win_sync(window_);
 }
 
