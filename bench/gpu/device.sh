@@ -8,6 +8,9 @@
 #   S  the whole carried test suite on the GPU (device auto), in 8 parallel shards
 #   P  GPU benchmarks: ViT-B/16 training steps (full fine-tuning and SD-LoRA, FP32 and TF32) and
 #      the image loader on 1-16 threads
+#   T  bench/throughput.py (CPU training samples/s, 1 and 2 MPI ranks) on two of the machine's
+#      cores (CLBENCH_REPEATS runs each, default 3), with the Open MPI and h5py that carry.sh packs
+#      when CLBENCH_CARRY_MPI=1
 # Usage: bench/gpu/device.sh OUT_DIR [PARTS]
 set -uo pipefail
 out=$(realpath -m "${1:?usage: device.sh OUT_DIR [PARTS]}")
@@ -107,5 +110,25 @@ if [[ $parts == *P* ]]; then
       --vit-steps 10 --device cuda 2>&1 | tee "$out/p2_image_bench.log"
     $bin/clbench_image_bench --images 64 --threads 1 --vit vit-b16 --vit-batch 64 --vit-steps 10 \
       --device cuda --tf32 1 2>&1 | tail -1
+  )
+fi
+
+if [[ $parts == *T* ]]; then
+  (
+    step "T CPU training throughput, 1 and 2 ranks on two cores, carried Open MPI"
+    mpi=/tmp/ompi
+    mkdir -p $mpi /tmp/pylib && tar -C $mpi -xJf "$carry/ompi.tar.xz"
+    $py -m pip install -q --upgrade --no-deps --no-index --target /tmp/pylib "$carry"/wheels/*.whl
+    # Open MPI finds its plugins under a moved prefix through OPAL_PREFIX.
+    export OPAL_PREFIX=$mpi/usr PMIX_MCA_pcompress_base_silence_warning=1
+    export PATH=$mpi/usr/bin:$PATH PYTHONPATH=/tmp/pylib
+    export LD_LIBRARY_PATH=$runtime_path:$mpi/lib:$mpi/usr/lib/x86_64-linux-gnu/openmpi/lib
+    $py -c 'import h5py' || { echo "no h5py/numpy here: part T skipped"; exit 0; }
+    # Two CPUs on different physical cores, core 0 left to the system.
+    cpus=$(lscpu -p=CPU,CORE | grep -v '^#' | sort -t, -k2,2n -u | sed -n '2,3p' | cut -d, -f1 | paste -sd,)
+    lscpu | grep -E "Model name|Thread\(s\) per core|L3"
+    echo "pinned to CPUs $cpus"
+    taskset -c "$cpus" $py "$root/bench/throughput.py" --repeats "${CLBENCH_REPEATS:-3}" \
+      --bin $bin/clbench 2>&1 | tee "$out/t_throughput.md"
   )
 fi
