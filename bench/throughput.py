@@ -6,7 +6,8 @@ backbone and rank count, reads the result files, and reports training samples/s 
 / training seconds (the per-task wall times in /time/task_seconds; evaluation is not counted).
 
 A third figure is the ceiling that communication cannot beat on the same cores: two independent
-1-rank runs at batch 64 (one 2-rank run's share each) started together, their samples/s added.
+1-rank runs at batch 64 (one 2-rank run's share each) started together, their samples/s added
+(approximately: the one that finishes later trains its last steps alone).
 What they lose against twice one rank is the machine (shared memory bandwidth and caches); what the
 2-rank run loses against them is clbench's (the gradient sums and the ranks waiting for each other).
 
@@ -53,7 +54,7 @@ def independent_pair(binary, backbone, out):
     outs = [out + "-a", out + "-b"]
     procs = [subprocess.Popen(command(binary, backbone, o, batch_size=64), env=ENV,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for o in outs]
-    if any(p.wait() != 0 for p in procs):
+    if any([p.wait() != 0 for p in procs]):  # a list: wait for both before raising
         raise RuntimeError("an independent run failed")
     return sum(samples_per_second(o, 1) for o in outs)
 
@@ -73,7 +74,7 @@ def main():
         for backbone in opts.backbones.split(","):
             # The kinds alternate, so slow phases of a shared machine hit all of them alike.
             one, two, pair = [], [], []
-            for i in range(opts.repeats):
+            for _ in range(opts.repeats):
                 one.append(ranks_run(opts.bin, 1, backbone, os.path.join(tmp, "one")))
                 two.append(ranks_run(opts.bin, 2, backbone, os.path.join(tmp, "two")))
                 pair.append(independent_pair(opts.bin, backbone, os.path.join(tmp, "pair")))
