@@ -71,7 +71,7 @@ void ShmSum::allreduce_sum(const std::vector<torch::Tensor*>& tensors) {
 
   int64_t offset = 0;
   for (const auto* t : tensors) {
-    torch::from_blob(input(rank_) + offset * c10::elementSize(dtype), t->sizes(), dtype).copy_(*t);
+    flat_at(input(rank_), offset, t->numel(), dtype).view(t->sizes()).copy_(*t);
     offset += t->numel();
   }
   sync();

@@ -10,27 +10,32 @@
 #   wheels/      h5py, which bench/throughput.py reads the result files with
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rm -rf .gpu && mkdir -p .gpu/debs .gpu/fmnist /tmp/clbench-gpu-carry/lib
+# Copies into DIR the shared libraries the given files load, besides glibc, libstdc++, torch and
+# CUDA (the GPU machine has its own).
+copy_libs() {
+  local dir=$1
+  shift
+  for f in "$@"; do ldd "$f" 2>/dev/null || true; done | awk '$3 ~ /^\// {print $3}' | sort -u |
+    grep -v -E '/torch/lib/|/nvidia/|/usr/local/cuda|/(libc|libm|libstdc\+\+|libgcc_s|ld-linux|libpthread|libdl|librt|libutil|libresolv)[.-]' |
+    xargs -I{} cp -L {} "$dir"/
+}
+rm -rf .gpu && mkdir -p .gpu/fmnist /tmp/clbench-gpu-carry/lib
 bins=(clbench clbench_tests clbench_core_tests clbench_lora_step clbench_image_bench)
 tar -C build -cJf .gpu/bin.tar.xz "${bins[@]}"
-for b in "${bins[@]}"; do ldd "build/$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
-  grep -v -E '/torch/lib/|/nvidia/|/usr/local/cuda|/(libc|libm|libstdc\+\+|libgcc_s|ld-linux|libpthread|libdl|librt|libutil|libresolv)[.-]' |
-  xargs -I{} cp -L {} /tmp/clbench-gpu-carry/lib/
+copy_libs /tmp/clbench-gpu-carry/lib "${bins[@]/#/build/}"
 tar -C /tmp/clbench-gpu-carry -cJf .gpu/lib.tar.xz lib && rm -rf /tmp/clbench-gpu-carry
 if [ "${CLBENCH_CARRY_MPI:-0}" = 1 ]; then
-  rm -rf .gpu/debs /tmp/clbench-gpu-mpi && mkdir -p .gpu/wheels /tmp/clbench-gpu-mpi/usr/bin \
-    /tmp/clbench-gpu-mpi/lib /tmp/clbench-gpu-mpi/usr/lib/x86_64-linux-gnu
   m=/tmp/clbench-gpu-mpi
+  rm -rf $m && mkdir -p .gpu/wheels $m/usr/bin $m/lib $m/usr/lib/x86_64-linux-gnu
   cp -a /usr/lib/x86_64-linux-gnu/openmpi $m/usr/lib/x86_64-linux-gnu/
   rm -rf $m/usr/lib/x86_64-linux-gnu/openmpi/include && mkdir -p $m/usr/share
   cp -a /usr/share/openmpi $m/usr/share/ && cp -L /usr/bin/orterun $m/usr/bin/ && ln -s orterun $m/usr/bin/mpirun
-  { ldd /usr/bin/orterun; find $m -name '*.so*' -exec ldd {} \; ; } 2>/dev/null | awk '$3 ~ /^\// {print $3}' |
-    sort -u | grep -v -E '/(libc|libm|libstdc\+\+|libgcc_s|ld-linux|libpthread|libdl|librt)[.-]' |
-    xargs -I{} cp -L {} $m/lib/
+  mapfile -t plugins < <(find $m -name '*.so*')
+  copy_libs $m/lib /usr/bin/orterun "${plugins[@]}"
   tar -C $m -cJf .gpu/ompi.tar.xz . && rm -rf $m
   .venv/bin/pip download -q --no-deps --only-binary :all: --python-version 3.12 \
     --platform manylinux_2_28_x86_64 -d .gpu/wheels h5py
-else (cd .gpu/debs && apt-get download libhdf5-dev libhdf5-103-1 libhdf5-cpp-103-1 libhdf5-hl-100 \
+else mkdir -p .gpu/debs && (cd .gpu/debs && apt-get download libhdf5-dev libhdf5-103-1 libhdf5-cpp-103-1 libhdf5-hl-100 \
   libhdf5-hl-cpp-100 libaec-dev libaec0 libsz2 zlib1g-dev nlohmann-json3-dev libcli11-dev \
   libgtest-dev libyaml-cpp-dev libyaml-cpp0.7 libjpeg62-turbo-dev libjpeg62-turbo libpng-dev \
   libpng16-16 >/dev/null); fi
