@@ -11,8 +11,9 @@ A third figure is the ceiling that communication cannot beat on the same cores: 
 What they lose against twice one rank is the machine (shared memory bandwidth and caches); what the
 2-rank run loses against them is clbench's (the gradient sums and the ranks waiting for each other).
 
-Prints a Markdown table: the best run of each kind, and the median ratio of the runs taken back to
-back. Python only drives and reads; clbench never needs it.
+Prints two Markdown tables: the best run of each kind with the median ratios of the runs taken back
+to back, then every run, so the spread of a shared machine shows. Python only drives and reads;
+clbench never needs it.
 
     .venv/bin/python bench/throughput.py [--repeats 3] [--backbones cnn] [--bin OTHER/clbench]
 """
@@ -78,17 +79,23 @@ def main():
                 one.append(ranks_run(opts.bin, 1, backbone, os.path.join(tmp, "one")))
                 two.append(ranks_run(opts.bin, 2, backbone, os.path.join(tmp, "two")))
                 pair.append(independent_pair(opts.bin, backbone, os.path.join(tmp, "pair")))
-            rows.append((backbone, max(one), max(two), max(pair), max(two) / max(one),
-                         median([b / a for a, b in zip(one, two)]),
-                         median([b / p for b, p in zip(two, pair)])))
+            rows.append((backbone, one, two, pair))
     print("| backbone | 1 rank | 2 ranks | 2 independent runs (ceiling) |"
           " speed-up (best / best) | speed-up (median of repeats) |"
-          " 2 ranks / ceiling (median) |")
+          " ceiling / 1 rank (median) | 2 ranks / ceiling (median) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for backbone, one, two, pair in rows:
+        print(f"| {backbone} | {max(one):,.0f} | {max(two):,.0f} | {max(pair):,.0f} |"
+              f" {max(two) / max(one):.2f}x | {median([b / a for a, b in zip(one, two)]):.2f}x |"
+              f" {median([p / a for a, p in zip(one, pair)]):.2f}x |"
+              f" {median([b / p for b, p in zip(two, pair)]):.0%} |")
+    print("\nsamples/s; best of", opts.repeats, "runs each. Every run, in the order taken:\n")
+    print("| backbone | repeat | 1 rank | 2 ranks | ceiling | 2 ranks / 1 rank | ceiling / 1 rank |")
     print("|---|---|---|---|---|---|---|")
-    for backbone, one, two, pair, ratio, med, eff in rows:
-        print(f"| {backbone} | {one:,.0f} | {two:,.0f} | {pair:,.0f} | {ratio:.2f}x | {med:.2f}x |"
-              f" {eff:.0%} |")
-    print("\nsamples/s; best of", opts.repeats, "runs each")
+    for backbone, one, two, pair in rows:
+        for k, (a, b, p) in enumerate(zip(one, two, pair)):
+            print(f"| {backbone} | {k + 1} | {a:,.0f} | {b:,.0f} | {p:,.0f} | {b / a:.2f}x |"
+                  f" {p / a:.2f}x |")
     return 0
 
 
