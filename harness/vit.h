@@ -120,7 +120,8 @@ struct VitImpl : BackboneImpl {
   VitOptions options;
   torch::Tensor cls_token, pos_embed;
   // Extra tokens {P, D} inserted right after the class token, after the position embedding
-  // (prompt methods, e.g. FM-LoRA's shared meta-prompts); owned by whoever sets it. Undefined: none.
+  // (prompt methods, e.g. FM-LoRA's shared meta-prompts); owned by whoever sets it. Undefined:
+  // none.
   torch::Tensor prompt;
   VitPatchEmbed patch_embed{nullptr};
   torch::nn::ModuleList blocks{nullptr};
