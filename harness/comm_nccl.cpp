@@ -3,15 +3,15 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
 #include <nccl.h>
-#ifdef CLBENCH_WITH_MPI
-#include <mpi.h>
-#endif
 
 #include <string>
 
 #include <torch/torch.h>
 
 #include "harness/error.h"
+#ifdef CLBENCH_WITH_MPI
+#include "harness/mpi_check.h"
+#endif
 
 namespace clbench {
 namespace {
@@ -53,7 +53,7 @@ NcclComm::NcclComm(int rank, int size, int local_rank) {
   if (rank == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
   if (size > 1) {
 #ifdef CLBENCH_WITH_MPI
-    MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+    check_mpi(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast (NCCL unique id)");
 #else
     throw Error("NCCL with several ranks needs a build with MPI");
 #endif
