@@ -35,9 +35,12 @@ if [ "${CLBENCH_CARRY_MPI:-0}" = 1 ]; then
   tar -C $m -cJf .gpu/ompi.tar.xz . && rm -rf $m
   .venv/bin/pip download -q --no-deps --only-binary :all: --python-version 3.12 \
     --platform manylinux_2_28_x86_64 -d .gpu/wheels h5py
-else mkdir -p .gpu/debs && (cd .gpu/debs && apt-get download libhdf5-dev libhdf5-103-1 libhdf5-cpp-103-1 libhdf5-hl-100 \
-  libhdf5-hl-cpp-100 libaec-dev libaec0 libsz2 zlib1g-dev nlohmann-json3-dev libcli11-dev \
-  libgtest-dev libyaml-cpp-dev libyaml-cpp0.7 libjpeg62-turbo-dev libjpeg62-turbo libpng-dev \
-  libpng16-16 >/dev/null); fi
+else
+  mkdir -p .gpu/debs
+  (cd .gpu/debs && apt-get download libhdf5-dev libhdf5-103-1 libhdf5-cpp-103-1 libhdf5-hl-100 \
+    libhdf5-hl-cpp-100 libaec-dev libaec0 libsz2 zlib1g-dev nlohmann-json3-dev libcli11-dev \
+    libgtest-dev libyaml-cpp-dev libyaml-cpp0.7 libjpeg62-turbo-dev libjpeg62-turbo libpng-dev \
+    libpng16-16 >/dev/null)
+fi
 cp /usr/share/datasets/fashion-mnist/*.gz .gpu/fmnist/
 du -sh .gpu/*
