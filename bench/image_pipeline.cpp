@@ -21,9 +21,9 @@
 
 #include <torch/torch.h>
 
-#include "datasets/image_cache.h"
-#include "datasets/image_dataset.h"
-#include "harness/models.h"
+#include "datasets/images/image_cache.h"
+#include "datasets/images/image_dataset.h"
+#include "harness/models/backbones.h"
 
 using namespace clbench;
 namespace fs = std::filesystem;

@@ -2,7 +2,7 @@
 // preset at task 2 of SD-LoRA (one frozen normalised direction and the current LoRA on q and v of
 // every block, two magnitudes), a 20-class head trained on the current 10 classes, SGD with
 // momentum. Prints the median milliseconds per step. Subnormals are flushed, as in clbench
-// (harness/main.cpp); --flush-denormal 0 keeps them.
+// (harness/cli/main.cpp); --flush-denormal 0 keeps them.
 //
 //   build/clbench_lora_step --preset vit-b16 --batch 32 --steps 5 --threads 1
 //   build/clbench_lora_step --preset vit-b16 --batch 64 --steps 20 --device cuda [--tf32 1]
@@ -15,8 +15,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
-#include "harness/lora.h"
-#include "harness/vit.h"
+#include "harness/models/vit.h"
+#include "methods/adapters/lora.h"
 
 using namespace clbench;
 

@@ -13,7 +13,7 @@ SD-LoRA's adapters written two ways:
             matmuls, old norms cached.
 Both models are initialised as timm (and clbench) do: Linear weights trunc_normal(std 0.02), biases
 0. That init makes subnormal floats appear in the backward pass; clbench flushes them to zero
-(harness/main.cpp), eager PyTorch by default does not, so the official-style step is also timed
+(harness/cli/main.cpp), eager PyTorch by default does not, so the official-style step is also timed
 with torch.set_flush_denormal(True).
 Prints a Markdown table (median ms per step, ratio clbench / PyTorch).
 
@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PRESETS = {  # image, patch, channels, dim, depth, heads, mlp ratio (harness/vit.cpp)
+PRESETS = {  # image, patch, channels, dim, depth, heads, mlp ratio (harness/models/vit.cpp)
     "vit-tiny28": (28, 4, 1, 64, 4, 4, 2.0),
     "vit-small28": (28, 4, 1, 128, 6, 4, 2.0),
     "vit-b16": (224, 16, 3, 768, 12, 12, 4.0),

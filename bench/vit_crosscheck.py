@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference data for cross-checking clbench's ViT (harness/vit.cpp) against PyTorch.
+"""Reference data for cross-checking clbench's ViT (harness/models/vit.cpp) against PyTorch.
 
 Builds a ViT exactly like timm's VisionTransformer (num_classes=0, pre-logits CLS feature; timm is
 not needed: the model below is timm's code path written out, with attention computed explicitly as

@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "harness/error.h"
+#include "harness/foundation/error.h"
 
 namespace clbench {
 

@@ -47,8 +47,9 @@ build_clbench() {
   export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
   if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     log "configuring $BUILD"
+    mkdir -p "$BUILD"
     cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-      -Wno-dev >"$BUILD.configure.log" 2>&1 || { cat "$BUILD.configure.log" >&2; exit 1; }
+      -Wno-dev >"$BUILD/configure.log" 2>&1 || { cat "$BUILD/configure.log" >&2; exit 1; }
   fi
   log "building (first build takes a few minutes)"
   cmake --build "$BUILD" -j "$(nproc)" "$@"

@@ -5,8 +5,7 @@
 
 #include <torch/torch.h>
 
-#include "harness/comm.h"
-#include "harness/loader.h"
+#include "harness/foundation/random.h"
 #include "methods/memory.h"
 #include "methods/method.h"
 
@@ -45,16 +44,7 @@ class Er : public Method {
     // training transform).
     std::optional<uint64_t> augment;
     if (batch.augment_seed) augment = mix_seed({*batch.augment_seed, 0xE5});
-    Batch replay = load_shard(*ctx_.stream, *ctx_.stream->train_set, draw, batch.shard,
-                              batch.shards, ctx_.device, augment);
-    Batch joint;
-    joint.x = torch::cat({batch.x, replay.x});
-    joint.y = torch::cat({batch.y, replay.y.to(ctx_.device)});
-    joint.global_size = batch.global_size + replay.global_size;
-    joint.shards = batch.shards;
-    joint.shard = batch.shard;
-    joint.augment_seed = batch.augment_seed;
-    return Method::loss(joint);
+    return Method::loss(Batch::concat(batch, services().load(draw, batch.shard, augment)));
   }
 
   // One draw per optimizer step, whatever number of shards computed it.
@@ -72,30 +62,9 @@ class Er : public Method {
     memory_.update(candidates);
   }
 
-  void save(torch::serialize::OutputArchive& a) const override {
-    save_int(a, "step", static_cast<int64_t>(step_));
-    std::vector<torch::Tensor> classes;
-    for (const auto& [c, n] : memory_.counts())
-      classes.push_back(torch::tensor({c, n}, torch::kLong));
-    save_tensors(a, "class_counts", classes);
-    save_tensors(a, "samples", {torch::tensor(memory_.samples(), torch::kLong)});
-  }
-
-  void load(torch::serialize::InputArchive& a) override {
-    step_ = static_cast<uint64_t>(load_int(a, "step"));
-    auto counts = load_tensors(a, "class_counts");  // read on the host, wherever the run is
-    for (auto& cn : counts) cn = cn.cpu();
-    const auto samples = load_tensors(a, "samples")[0].cpu();
-    std::map<int64_t, std::vector<int64_t>> by_class;
-    int64_t offset = 0;
-    for (const auto& cn : counts) {
-      const int64_t c = cn[0].item<int64_t>(), n = cn[1].item<int64_t>();
-      const auto part = samples.narrow(0, offset, n);
-      by_class[c].assign(part.data_ptr<int64_t>(), part.data_ptr<int64_t>() + n);
-      offset += n;
-    }
-    memory_ = ClassBalancedMemory(opt_.buffer());
-    memory_.update(by_class);
+  void state(StateVisitor& v) override {
+    v("step", step_);
+    memory_.state(v);
   }
 
  private:

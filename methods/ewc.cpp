@@ -2,8 +2,8 @@
 // 2018, Sec. 4): a quadratic penalty weighted by the diagonal empirical Fisher information.
 #include <torch/torch.h>
 
-#include "harness/comm.h"
-#include "harness/loader.h"
+#include "harness/foundation/random.h"
+#include "harness/models/per_sample_gradients.h"
 #include "methods/method.h"
 
 namespace clbench {
@@ -13,7 +13,7 @@ struct EwcOptions {
   TORCH_ARG(double, lambda) = 1000.0;
   TORCH_ARG(bool, online) = false;
   TORCH_ARG(double, gamma) = 1.0;
-  TORCH_ARG(int64_t, fisher_samples) = 1000;
+  TORCH_ARG(int64_t, fisher_samples) = 0;
 
  public:
   template <class V>
@@ -21,7 +21,8 @@ struct EwcOptions {
     v("lambda", lambda_, "penalty strength (the loss adds lambda/2 * sum F (theta - theta*)^2)");
     v("online", online_, "online EWC: one running Fisher F <- gamma F + F_t, one anchor");
     v("gamma", gamma_, "online EWC decay of the running Fisher");
-    v("fisher_samples", fisher_samples_, "training samples per task for the Fisher estimate");
+    v("fisher_samples", fisher_samples_,
+      "training samples per task for the Fisher estimate, drawn at random (0: all of them)");
   }
 };
 
@@ -55,20 +56,11 @@ class Ewc : public Method {
     }
   }
 
-  void save(torch::serialize::OutputArchive& a) const override {
-    save_int(a, "anchors", static_cast<int64_t>(anchors_.size()));
-    for (size_t k = 0; k < anchors_.size(); ++k) {
-      save_tensors(a, "fisher" + std::to_string(k), anchors_[k].fisher);
-      save_tensors(a, "theta" + std::to_string(k), anchors_[k].theta);
-    }
-  }
-
-  void load(torch::serialize::InputArchive& a) override {
-    anchors_.resize(static_cast<size_t>(load_int(a, "anchors")));
-    for (size_t k = 0; k < anchors_.size(); ++k) {
-      anchors_[k].fisher = load_tensors(a, "fisher" + std::to_string(k));
-      anchors_[k].theta = load_tensors(a, "theta" + std::to_string(k));
-    }
+  void state(StateVisitor& v) override {
+    v.each("anchors", anchors_, [](StateVisitor& v, Anchor& a) {
+      v("fisher", a.fisher);
+      v("theta", a.theta);
+    });
   }
 
  private:
@@ -76,32 +68,22 @@ class Ewc : public Method {
     std::vector<torch::Tensor> fisher, theta;
   };
 
-  // F = E_x[(d log p(y|x) / d theta)^2] over the task's labelled samples, one sample at a time;
-  // each rank takes its share of one global sample and the sums are reduced across ranks.
+  // F = E_x[(d log p(y|x) / d theta)^2] over the task's labelled samples (the empirical Fisher),
+  // from per-sample gradients computed a batch at a time.
   std::vector<torch::Tensor> empirical_fisher(const Task& task) {
-    const auto params = trainable_parameters();
-    std::vector<torch::Tensor> fisher;
-    for (const auto& p : params) fisher.push_back(torch::zeros_like(p));
-    auto order =
-        shuffled(task.train, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), 0xF15E}));
-    order.resize(std::min<size_t>(order.size(), static_cast<size_t>(opt_.fisher_samples())));
-    // Sums per shard, then over shards in order: the same additions on 1 or 2 ranks.
-    for (int s : ctx_.shards) {
-      std::vector<torch::Tensor> part;
-      for (const auto& p : params) part.push_back(torch::zeros_like(p));
-      for (int64_t index : shard(order, s, ctx_.shard_count)) {
-        Batch b = load_shard(*ctx_.stream, *ctx_.stream->train_set, {index}, 0, 1, ctx_.device);
-        const auto logits = mask_logits(ctx_.model->forward(b.x), b.y);
-        const auto log_p = torch::log_softmax(logits, 1).gather(1, b.y.unsqueeze(1)).sum();
-        const auto grads = torch::autograd::grad({log_p}, params, {}, false, false, true);
-        for (size_t i = 0; i < params.size(); ++i) {
-          if (grads[i].defined()) part[i].add_(grads[i].pow(2));
-        }
-      }
-      for (size_t i = 0; i < params.size(); ++i) fisher[i].add_(part[i]);
+    auto samples = task.train;
+    if (opt_.fisher_samples() > 0 && static_cast<int64_t>(samples.size()) > opt_.fisher_samples()) {
+      samples = shuffled(samples, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), 0xF15E}));
+      samples.resize(static_cast<size_t>(opt_.fisher_samples()));
     }
-    comm().allreduce_sum(fisher);
-    for (auto& f : fisher) f.div_(static_cast<double>(order.size()));
+    const auto params = trainable_parameters();
+    const auto log_likelihood = [this](const torch::Tensor& logits, const torch::Tensor& y) {
+      return torch::log_softmax(mask_logits(logits, y), 1).gather(1, y.unsqueeze(1)).squeeze(1);
+    };
+    auto fisher = services().sum_over_samples(samples, [&](const Batch& b) {
+      return sum_of_sample_gradient_powers(*ctx_.model, b.x, b.y, log_likelihood, params, 2);
+    });
+    for (auto& f : fisher) f.div_(static_cast<double>(samples.size()));
     return fisher;
   }
 

@@ -40,33 +40,27 @@ class Lwf : public Method {
   }
 
   void end_task(const Task& task) override {
-    old_model_ = ctx_.make_model();
+    old_model_ = frozen_model();
     copy_weights(*old_model_, *ctx_.model);
-    old_model_->eval();
-    for (auto& p : old_model_->parameters()) p.set_requires_grad(false);
     old_classes_ = task.class_end;
   }
 
-  void save(torch::serialize::OutputArchive& a) const override {
-    save_int(a, "old_classes", old_classes_);
-    if (old_classes_ > 0) save_tensors(a, "old_model", old_model_->parameters());
-  }
-
-  void load(torch::serialize::InputArchive& a) override {
-    old_classes_ = load_int(a, "old_classes");
+  void state(StateVisitor& v) override {
+    v("old_classes", old_classes_);
     if (old_classes_ == 0) return;
-    old_model_ = ctx_.make_model();
-    const auto stored = load_tensors(a, "old_model");
-    torch::NoGradGuard no_grad;
-    auto params = old_model_->parameters();
-    for (size_t i = 0; i < params.size(); ++i) {
-      params[i].copy_(stored[i]);
-      params[i].set_requires_grad(false);
-    }
-    old_model_->eval();
+    if (!old_model_) old_model_ = frozen_model();
+    v("old_model", *old_model_);
   }
 
  private:
+  // A model of the same architecture for the old outputs: eval mode, no gradients.
+  Classifier frozen_model() const {
+    auto m = ctx_.make_model();
+    m->eval();
+    for (auto& p : m->parameters()) p.set_requires_grad(false);
+    return m;
+  }
+
   LwfOptions opt_;
   Classifier old_model_{nullptr};
   int64_t old_classes_ = 0;

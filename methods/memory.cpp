@@ -1,6 +1,6 @@
 #include "methods/memory.h"
 
-#include "harness/error.h"
+#include "harness/foundation/error.h"
 
 namespace clbench {
 
@@ -31,6 +31,30 @@ std::map<int64_t, int64_t> ClassBalancedMemory::counts() const {
   std::map<int64_t, int64_t> n;
   for (const auto& [c, samples] : by_class_) n[c] = static_cast<int64_t>(samples.size());
   return n;
+}
+
+void ClassBalancedMemory::state(StateVisitor& v) {
+  std::vector<int64_t> classes, counts, samples;
+  for (const auto& [c, stored] : by_class_) {
+    classes.push_back(c);
+    counts.push_back(static_cast<int64_t>(stored.size()));
+    samples.insert(samples.end(), stored.begin(), stored.end());
+  }
+  v("classes", classes);
+  v("counts", counts);
+  v("samples", samples);
+  if (!v.loading()) return;
+  if (classes.size() != counts.size())
+    throw Error("replay memory state: classes and counts differ");
+  by_class_.clear();
+  size_t offset = 0;
+  for (size_t k = 0; k < classes.size(); ++k) {
+    const auto n = static_cast<size_t>(counts[k]);
+    if (offset + n > samples.size()) throw Error("replay memory state: too few samples");
+    by_class_[classes[k]].assign(samples.begin() + static_cast<std::ptrdiff_t>(offset),
+                                 samples.begin() + static_cast<std::ptrdiff_t>(offset + n));
+    offset += n;
+  }
 }
 
 }  // namespace clbench

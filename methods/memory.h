@@ -1,9 +1,11 @@
 #pragma once
 // A class-balanced replay memory of sample indices: every class seen so far keeps an equal share
-// of the capacity (the first capacity % classes classes, by id, one more). Torch-free.
+// of the capacity (the first capacity % classes classes, by id, one more).
 #include <cstdint>
 #include <map>
 #include <vector>
+
+#include "methods/state.h"
 
 namespace clbench {
 
@@ -17,6 +19,7 @@ class ClassBalancedMemory {
   std::map<int64_t, int64_t> counts() const;
   int64_t capacity() const { return capacity_; }
   bool empty() const { return by_class_.empty(); }
+  void state(StateVisitor& v);  // the stored samples of every class
 
  private:
   int64_t capacity_;

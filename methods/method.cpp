@@ -2,8 +2,8 @@
 
 #include <torch/torch.h>
 
-#include "harness/error.h"
-#include "harness/registry.h"
+#include "harness/foundation/error.h"
+#include "harness/foundation/registry.h"
 
 namespace clbench {
 
@@ -45,39 +45,20 @@ torch::Tensor Method::loss(const Batch& batch) {
   return classification_loss(ctx_.model->forward(batch.x), batch);
 }
 
-torch::Tensor Method::logits(const torch::Tensor& images) {
-  return ctx_.model->forward(images);
+torch::Tensor Method::logits(const Batch& batch) {
+  return ctx_.model->forward(batch.x);
 }
 
 std::vector<torch::Tensor> Method::trainable_parameters() {
   return ctx_.model->parameters();
 }
 
+std::vector<ParamGroup> Method::parameter_groups() {
+  return {ParamGroup{trainable_parameters(), std::nullopt, std::nullopt}};
+}
+
 int64_t Method::stored_parameters() const {
   return count_parameters(ctx_.model->parameters());
-}
-
-void save_tensors(torch::serialize::OutputArchive& a, const std::string& key,
-                  const std::vector<torch::Tensor>& tensors) {
-  save_int(a, key + ".count", static_cast<int64_t>(tensors.size()));
-  for (size_t i = 0; i < tensors.size(); ++i)
-    a.write(key + "." + std::to_string(i), tensors[i], true);
-}
-
-std::vector<torch::Tensor> load_tensors(torch::serialize::InputArchive& a, const std::string& key) {
-  std::vector<torch::Tensor> out(static_cast<size_t>(load_int(a, key + ".count")));
-  for (size_t i = 0; i < out.size(); ++i) a.read(key + "." + std::to_string(i), out[i], true);
-  return out;
-}
-
-void save_int(torch::serialize::OutputArchive& a, const std::string& key, int64_t value) {
-  a.write(key, c10::IValue(value));
-}
-
-int64_t load_int(torch::serialize::InputArchive& a, const std::string& key) {
-  c10::IValue v;
-  a.read(key, v);
-  return v.toInt();
 }
 
 bool register_method(MethodEntry entry) {

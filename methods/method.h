@@ -2,40 +2,41 @@
 // A continual-learning method, read like its paper: its state, its loss, its end-of-task step.
 // The trainer calls these hooks and nothing else; it has no method-specific branches.
 //
-//   for each task:  begin_task -> [loss, backward, (gradients averaged over ranks),
-//                   after_backward, optimizer step, after_step]* -> end_task -> evaluation (logits)
+//   for each task:  begin_task -> [loss, backward, (gradients summed over ranks), after_backward,
+//                   optimizer step, after_step]* -> end_task -> evaluation (logits)
+//
+// The harness gives a method services (methods/services.h: loading samples, sums over samples,
+// gradients on given samples, auxiliary fits) so that it never handles ranks or shards itself.
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <torch/serialize/archive.h>
+#include <torch/arg.h>
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
 
-#include "harness/config.h"
-#include "harness/models.h"
-#include "harness/options.h"
-#include "harness/scenario.h"
+#include "datasets/batch.h"
+#include "datasets/task_stream.h"
+#include "harness/foundation/config.h"
+#include "harness/foundation/options.h"
+#include "harness/models/backbone.h"
+#include "methods/optimization.h"
+#include "methods/services.h"
+#include "methods/state.h"
 
 namespace clbench {
-
-class Communicator;
 
 struct MethodContext {
   Classifier model{nullptr};
   std::function<Classifier()> make_model;  // a fresh model of the same architecture
-  Communicator* comm = nullptr;
+  MethodServices* services = nullptr;
   const TaskStream* stream = nullptr;
   torch::Device device = torch::kCPU;
   int64_t seed = 0;
   int64_t batch_size = 0;  // global batch size
-  // Every global batch is cut into `shard_count` equal parts; this rank computes `shards`, in
-  // order. With shard_count fixed, 1 or 2 ranks give bit-identical gradients (see the trainer).
-  int shard_count = 1;
-  std::vector<int> shards = {0};
-  bool task_il = false;  // scenario: losses see only each sample's own task's classes
+  bool task_il = false;    // scenario: losses see only each sample's own task's classes
 };
 
 class Method {
@@ -45,21 +46,27 @@ class Method {
 
   // Samples trained on during `task` (joint: the union of tasks 1..t).
   virtual std::vector<int64_t> train_indices(const Task& task) const { return task.train; }
+  // Called on the state at the start of the task (also when a run resumes inside it).
   virtual void begin_task(const Task& task);
-  virtual torch::Tensor loss(
-      const Batch& batch);  // default: cross-entropy (see classification_loss)
+  virtual torch::Tensor loss(const Batch& batch);  // default: classification_loss of the model
   virtual void after_backward() {}
   virtual void after_step() {}
   virtual void end_task(const Task& /*task*/) {}
-  virtual torch::Tensor logits(const torch::Tensor& images);  // over all classes
+  // Logits over all classes (evaluation: batch.task is set if the method declares that it needs
+  // the task id at test time).
+  virtual torch::Tensor logits(const Batch& batch);
   virtual std::vector<torch::Tensor> trainable_parameters();
+  // What the optimiser trains, in groups with their own lr and weight decay (default: one group of
+  // trainable_parameters() with the run's).
+  virtual std::vector<ParamGroup> parameter_groups();
   // Numbers the method must keep after the current task to make its predictions, beyond a shared
   // frozen pretrained backbone (default: the whole model, as full fine-tuning must store it).
   virtual int64_t stored_parameters() const;
-  // The method's own state (memories, importances, old models...) for checkpoints. Called at a
-  // task boundary, or mid-task after begin_task; load gets what save wrote.
-  virtual void save(torch::serialize::OutputArchive& /*archive*/) const {}
-  virtual void load(torch::serialize::InputArchive& /*archive*/) {}
+  // The method's own state (memories, importances, old models...), declared once (methods/state.h)
+  // for checkpoints; the model's parameters are saved by the trainer.
+  virtual void state(StateVisitor& /*v*/) {}
+  // After a load: re-links what state() cannot express (tensors shared between fields, views).
+  virtual void after_load() {}
 
  protected:
   // Cross-entropy over the classes seen so far (class-IL) or over each sample's own task's classes
@@ -67,7 +74,7 @@ class Method {
   torch::Tensor classification_loss(const torch::Tensor& logits, const Batch& batch) const;
   // Logits with the classes a sample may not be assigned to (by the scenario) set to -inf.
   torch::Tensor mask_logits(const torch::Tensor& logits, const torch::Tensor& labels) const;
-  Communicator& comm() const { return *ctx_.comm; }
+  MethodServices& services() const { return *ctx_.services; }
 
   MethodContext ctx_;
   const Task* task_ = nullptr;
@@ -75,24 +82,25 @@ class Method {
   torch::Tensor task_of_class_;
 };
 
+// What a method needs, checked before any data is read (with an error naming the requirement).
+struct MethodRequirements {
+  std::vector<std::string> backbone_kinds;  // e.g. {"vit"}; empty: any backbone
+  std::vector<std::string> scenarios;       // e.g. {"task-il"}; empty: any
+  bool task_id_at_test = false;             // evaluation gives it each batch's task (batch.task)
+};
+
 // Registry: name -> factory, with the method's own config keys ("<name>.<key>").
 struct MethodEntry {
   std::string name, summary;
   std::vector<OptionSpec> keys;
   nlohmann::json defaults = nlohmann::json::object();  // the method's defaults for common keys
+  MethodRequirements requirements;
   std::function<std::unique_ptr<Method>(const Config&)> make;
 };
 
 bool register_method(MethodEntry entry);
 const std::vector<MethodEntry>& methods();
 const MethodEntry& find_method(const std::string& name);  // error lists the valid names
-
-// Checkpoint helpers for lists of tensors and integers.
-void save_tensors(torch::serialize::OutputArchive& a, const std::string& key,
-                  const std::vector<torch::Tensor>& tensors);
-std::vector<torch::Tensor> load_tensors(torch::serialize::InputArchive& a, const std::string& key);
-void save_int(torch::serialize::OutputArchive& a, const std::string& key, int64_t value);
-int64_t load_int(torch::serialize::InputArchive& a, const std::string& key);
 
 struct NoOptions {
   template <class V>
@@ -102,12 +110,14 @@ struct NoOptions {
 // Entry for a method class M constructed from its options struct O (keys prefixed by `name`).
 template <class M, class O = NoOptions>
 MethodEntry method_entry(const std::string& name, const std::string& summary,
-                         nlohmann::json defaults = nlohmann::json::object()) {
+                         nlohmann::json defaults = nlohmann::json::object(),
+                         MethodRequirements requirements = {}) {
   MethodEntry e;
   e.name = name;
   e.summary = summary;
   e.keys = option_specs<O>(name);
   e.defaults = std::move(defaults);
+  e.requirements = std::move(requirements);
   e.make = [name](const Config& cfg) -> std::unique_ptr<Method> {
     return std::make_unique<M>(read_options<O>(cfg, name));
   };

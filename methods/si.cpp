@@ -79,20 +79,12 @@ class Si : public Method {
     }
   }
 
-  void save(torch::serialize::OutputArchive& a) const override {
-    save_tensors(a, "importance", importance_);
-    save_tensors(a, "anchor", anchor_);
-    save_tensors(a, "path", path_);
-    save_tensors(a, "task_start", task_start_);
-    save_tensors(a, "previous", previous_);
-  }
-
-  void load(torch::serialize::InputArchive& a) override {
-    importance_ = load_tensors(a, "importance");
-    anchor_ = load_tensors(a, "anchor");
-    path_ = load_tensors(a, "path");
-    task_start_ = load_tensors(a, "task_start");
-    previous_ = load_tensors(a, "previous");
+  void state(StateVisitor& v) override {
+    v("importance", importance_);
+    v("anchor", anchor_);
+    v("path", path_);
+    v("task_start", task_start_);
+    v("previous", previous_);
   }
 
  private:

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "harness/error.h"
+#include "harness/foundation/error.h"
 #include "results/result_file.h"
 
 namespace clbench {

@@ -2,10 +2,11 @@
 
 #include <H5Cpp.h>
 
+#include <algorithm>
 #include <filesystem>
 
-#include "harness/error.h"
-#include "results/h5_file.h"
+#include "harness/foundation/error.h"
+#include "harness/io/h5_file.h"
 
 namespace clbench {
 namespace {
@@ -33,10 +34,8 @@ void validate(const std::string& path, const RunResult& r) {
   check_length(path, "init_task_il (task-IL init accuracy)", r.init_task_il.size(), T);
   check_length(path, "task_classes", r.task_classes.size(), T);
   for (size_t i = 0; i < T; ++i) {
-    if (r.task_classes[i].size() != r.task_classes[0].size()) {
-      throw Error(path + ": task_classes[" + std::to_string(i) + "] has " +
-                  std::to_string(r.task_classes[i].size()) + " classes, task_classes[0] has " +
-                  std::to_string(r.task_classes[0].size()) + " (the file stores a T x k matrix)");
+    if (r.task_classes[i].empty()) {
+      throw Error(path + ": task " + std::to_string(i) + " has no classes");
     }
   }
   check_length(path, "task_train_counts", r.train_counts.size(), T);
@@ -83,7 +82,11 @@ void write_file(H5::H5File& h5, const RunResult& r) {
                                     {"class_order_algorithm", &r.class_order_algorithm},
                                     {"config", &r.config_json},
                                     {"clbench_version", &r.clbench_version},
-                                    {"status", &r.status}}) {
+                                    {"status", &r.status},
+                                    {"lr_schedule", &r.lr_schedule},
+                                    {"cpu", &r.cpu},
+                                    {"cpu_capability", &r.cpu_capability},
+                                    {"cpu_kernels", &r.cpu_kernels}}) {
     write_h5_attr(root, name, *value);
   }
   write_h5_attr(root, "seed", r.seed);
@@ -97,9 +100,20 @@ void write_file(H5::H5File& h5, const RunResult& r) {
   write_doubles(acc, "init", r.init_class_il, {T});
   write_doubles(acc, "init_task_il", r.init_task_il, {T});
 
+  // T x k_max, each row padded with -1 after its own classes (tasks may differ in size).
+  size_t k = 0;
+  std::vector<int64_t> counts;
+  for (const auto& row : r.task_classes) {
+    k = std::max(k, row.size());
+    counts.push_back(static_cast<int64_t>(row.size()));
+  }
   std::vector<int64_t> classes;
-  for (const auto& row : r.task_classes) classes.insert(classes.end(), row.begin(), row.end());
-  write_ints(root, "task_classes", classes, {T, r.task_classes[0].size()});
+  for (const auto& row : r.task_classes) {
+    classes.insert(classes.end(), row.begin(), row.end());
+    classes.insert(classes.end(), k - row.size(), -1);
+  }
+  write_ints(root, "task_classes", classes, {T, k});
+  write_ints(root, "task_class_counts", counts, {T});
   write_ints(root, "class_order", r.class_order, {r.class_order.size()});
   write_ints(root, "task_train_counts", r.train_counts, {T});
   write_ints(root, "task_test_counts", r.test_counts, {T});
@@ -188,6 +202,10 @@ class Reader {
         H5Aopen_by_name(file_.getId(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
   }
 
+  bool has_attribute(const std::string& object, const std::string& name) const {
+    return H5Aexists_by_name(file_.getId(), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+  }
+
   std::string str(const std::string& object, const std::string& name) const {
     auto a = attribute(object, name);
     if (a.getTypeClass() != H5T_STRING)
@@ -254,6 +272,12 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
   r.config_json = rd.str("/", "config");
   r.clbench_version = rd.str("/", "clbench_version");
   r.status = rd.str("/", "status");
+  for (auto [name, field] : {std::pair<const char*, std::string*>{"lr_schedule", &r.lr_schedule},
+                             {"cpu", &r.cpu},
+                             {"cpu_capability", &r.cpu_capability},
+                             {"cpu_kernels", &r.cpu_kernels}}) {
+    if (rd.has_attribute("/", name)) *field = rd.str("/", name);  // absent in older files
+  }
   r.seed = rd.integer("/", "seed");
   r.class_order_seed = rd.integer("/", "class_order_seed");
   r.world_size = rd.integer("/", "world_size");
@@ -275,9 +299,17 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
     rd.expect_shape("/task_classes", cdims, {T, cdims.size() == 2 ? cdims[1] : 1});
   }
   const auto classes = rd.ints("/task_classes", cdims);
+  // Files before ragged splits have no counts: every row is full.
+  const auto counts = rd.exists("/task_class_counts")
+                          ? rd.ints("/task_class_counts", {T})
+                          : std::vector<int64_t>(T, static_cast<int64_t>(cdims[1]));
   for (hsize_t i = 0; i < T; ++i) {
-    r.task_classes.emplace_back(classes.begin() + static_cast<std::ptrdiff_t>(i * cdims[1]),
-                                classes.begin() + static_cast<std::ptrdiff_t>((i + 1) * cdims[1]));
+    if (counts[i] < 1 || counts[i] > static_cast<int64_t>(cdims[1])) {
+      throw Error(path + ": /task_class_counts[" + std::to_string(i) + "] is " +
+                  std::to_string(counts[i]) + ", outside 1.." + std::to_string(cdims[1]));
+    }
+    const auto row = classes.begin() + static_cast<std::ptrdiff_t>(i * cdims[1]);
+    r.task_classes.emplace_back(row, row + counts[i]);
   }
   const auto odims = rd.shape_of("/class_order");
   if (odims.size() != 1) rd.expect_shape("/class_order", odims, {odims.empty() ? 0 : odims[0]});

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/metrics.h"
+#include "results/metrics.h"
 
 namespace clbench {
 
@@ -19,14 +19,19 @@ struct RunResult {
   std::string clbench_version;
   std::string status = "complete";
   int64_t world_size = 1;
+  std::string lr_schedule;     // e.g. "cosine per epoch" (harness/engine/optim.h)
+  std::string cpu;             // the processor's model name
+  std::string cpu_capability;  // the CPU kernels LibTorch used (e.g. AVX2, AVX512)
+  std::string cpu_kernels;     // the mode: avx2 (pinned, reproducible) or native
 
   // /accuracy/class_il, /accuracy/task_il: T x T percent. /accuracy/init (class-IL) and
   // /accuracy/init_task_il: accuracy of the untrained model on each task (length T).
   Matrix acc_class_il, acc_task_il;
   std::vector<double> init_class_il, init_task_il;
 
-  // Benchmark metadata: /task_classes (T x k original class ids), /class_order (C),
-  // /task_train_counts, /task_test_counts (T).
+  // Benchmark metadata: /task_classes (T x k_max original class ids, each row padded with -1) and
+  // /task_class_counts (T: tasks may differ in size), /class_order (C), /task_train_counts,
+  // /task_test_counts (T).
   std::vector<std::vector<int64_t>> task_classes;
   std::vector<int64_t> class_order;
   std::vector<int64_t> train_counts, test_counts;

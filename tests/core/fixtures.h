@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "datasets/jpeg.h"
-#include "harness/error.h"
+#include "datasets/readers/jpeg.h"
+#include "harness/foundation/error.h"
 
 namespace clbench {
 namespace testing {

@@ -1,4 +1,4 @@
-#include "datasets/class_order.h"
+#include "datasets/benchmarks/class_order.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/error.h"
+#include "harness/foundation/error.h"
 
 namespace clbench {
 namespace {

@@ -1,4 +1,4 @@
-#include "harness/config.h"
+#include "harness/foundation/config.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/error.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

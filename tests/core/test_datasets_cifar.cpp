@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "datasets/cifar100.h"
-#include "harness/error.h"
+#include "datasets/readers/cifar100.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

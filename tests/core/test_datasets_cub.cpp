@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "datasets/cub200.h"
-#include "harness/error.h"
+#include "datasets/readers/cub200.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

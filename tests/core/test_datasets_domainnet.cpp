@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "datasets/domainnet.h"
-#include "harness/error.h"
+#include "datasets/readers/domainnet.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

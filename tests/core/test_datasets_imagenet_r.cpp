@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "datasets/imagenet_r.h"
-#include "harness/error.h"
+#include "datasets/readers/imagenet_r.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

@@ -1,6 +1,6 @@
 // FractalDB-style generator: reproducibility, the filling-rate acceptance, intra-category
 // variation and option validation.
-#include "datasets/fractal.h"
+#include "datasets/fractal/fractal.h"
 
 #include <gtest/gtest.h>
 

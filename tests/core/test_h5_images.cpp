@@ -1,5 +1,5 @@
 // Images read from HDF5 (float NCHW as given, uint8 NHWC scaled) and the float matrix writer.
-#include "datasets/h5_images.h"
+#include "datasets/readers/h5_images.h"
 
 #include <H5Cpp.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "datasets/idx.h"
+#include "datasets/readers/idx.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/error.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

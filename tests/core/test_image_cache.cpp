@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "datasets/image_cache.h"
-#include "datasets/image_source.h"
+#include "datasets/images/image_cache.h"
+#include "datasets/images/image_source.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

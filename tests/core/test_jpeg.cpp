@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "datasets/jpeg.h"
-#include "harness/error.h"
+#include "datasets/readers/jpeg.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

@@ -1,10 +1,10 @@
-#include "harness/metrics.h"
+#include "results/metrics.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "harness/error.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

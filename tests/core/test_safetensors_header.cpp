@@ -1,6 +1,6 @@
-// The torch-free safetensors header validator (harness/safetensors_header.h) on in-memory files;
+// The torch-free safetensors header validator (harness/io/safetensors_header.h) on in-memory files;
 // tests/torch/test_vit.cpp covers read_safetensors on top of it.
-#include "harness/safetensors_header.h"
+#include "harness/io/safetensors_header.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/error.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

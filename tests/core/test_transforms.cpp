@@ -14,9 +14,9 @@
 #include <tuple>
 #include <vector>
 
-#include "datasets/jpeg.h"
-#include "datasets/transforms.h"
-#include "harness/error.h"
+#include "datasets/images/transforms.h"
+#include "datasets/readers/jpeg.h"
+#include "harness/foundation/error.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "datasets/cifar100.h"
-#include "harness/error.h"
+#include "datasets/readers/cifar100.h"
+#include "harness/foundation/error.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

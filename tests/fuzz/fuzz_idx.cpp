@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "datasets/idx.h"
-#include "harness/error.h"
+#include "datasets/readers/idx.h"
+#include "harness/foundation/error.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

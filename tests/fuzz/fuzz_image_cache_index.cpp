@@ -1,13 +1,13 @@
-// HDF5 image cache index (datasets/image_cache.h): validate_cache_split on arbitrary values, as
-// ImageCache runs it on a split's offsets, heights, widths and labels read from the file, before
+// HDF5 image cache index (datasets/images/image_cache.h): validate_cache_split on arbitrary values,
+// as ImageCache runs it on a split's offsets, heights, widths and labels read from the file, before
 // any image is read. Input: int64 num_classes, int64 pixel_bytes, int64 files, then records of
 // (int64 offset, int32 height, int32 width, int64 label); a short tail is ignored.
 #include <cstdint>
 #include <cstring>
 #include <string>
 
-#include "datasets/image_cache.h"
-#include "harness/error.h"
+#include "datasets/images/image_cache.h"
+#include "harness/foundation/error.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

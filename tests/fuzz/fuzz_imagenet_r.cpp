@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "datasets/imagenet_r.h"
-#include "harness/error.h"
+#include "datasets/readers/imagenet_r.h"
+#include "harness/foundation/error.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

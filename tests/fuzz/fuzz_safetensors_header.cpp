@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "harness/error.h"
-#include "harness/safetensors_header.h"
+#include "harness/foundation/error.h"
+#include "harness/io/safetensors_header.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -15,7 +15,7 @@
 #include <system_error>
 #include <vector>
 
-#include "datasets/image_list.h"
+#include "datasets/readers/image_list.h"
 
 // Aborts (a libFuzzer crash, with the input saved) when an accepted input breaks an invariant.
 #define FUZZ_CHECK(cond)                                                                  \

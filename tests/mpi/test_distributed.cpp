@@ -5,83 +5,76 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "harness/comm.h"
-#include "harness/progress.h"
-#include "harness/run.h"
-#include "harness/trainer.h"
+#include "harness/distributed/communicator.h"
+#include "harness/distributed/mpi_check.h"
+#include "harness/engine/checkpoint.h"
+#include "harness/engine/progress.h"
+#include "harness/engine/trainer.h"
+#include "harness/run/cpu_kernels.h"
+#include "harness/run/execute.h"
+#include "harness/run/plan.h"
+#include "harness/run/session.h"
+#include "tests/common/conformance.h"
 
 namespace clbench {
 namespace {
 
 Communicator* g_comm = nullptr;
 
-RunPlan small_plan(const std::string& method, int grad_shards) {
-  // 2 tasks x 2 classes, 160 samples per task, batch 32: 5 steps per task, 10 steps in all.
-  nlohmann::json user = {{"benchmark", "synthetic"},
-                         {"method", method},
-                         {"epochs", 1},
-                         {"threads", 1},
-                         {"grad_shards", grad_shards},
-                         {"synthetic.classes", 4},
-                         {"synthetic.train_per_class", 80}};
-  if (method == "er") user["er.buffer"] = 40;
-  if (method.find("lora") != std::string::npos) {  // the adapter methods need a ViT
-    user["backbone"] = "vit-tiny28";
-    user["synthetic.side"] = 28;
-  }
-  if (method == "fm-lora") user["fm-lora.warmup_steps"] = 2;
-  return plan_run(user);
+RunPlan case_plan(const testing::ConformanceCase& c, int grad_shards) {
+  auto user = testing::conformance_config(c);
+  user["grad_shards"] = grad_shards;
+  return plan_run(Config::flatten(user));
 }
 
-torch::Tensor trained_parameters(const RunPlan& plan, Communicator& comm) {
+struct Trained {
+  torch::Tensor parameters;  // the model's and the method's trainable parameters, flattened
+  std::string state;         // capture_state: every bit of the model and the method
+};
+
+Trained train(const RunPlan& plan, Communicator& comm) {
   auto session = build_session(plan, comm);
   Progress quiet(false, false);
-  train_stream(session->stream, *session->method, comm, session->trainer, quiet);
+  train_session(*session, comm, quiet);
   std::vector<torch::Tensor> flat;
   for (const auto& p : session->model->parameters()) flat.push_back(p.detach().reshape({-1}));
   // Adapters and magnitudes live outside the model.
   for (const auto& p : session->method->trainable_parameters())
     flat.push_back(p.detach().reshape({-1}));
-  return torch::cat(flat);
+  return {torch::cat(flat), capture_state(*session->model, *session->method)};
 }
 
-class TwoRanks : public ::testing::TestWithParam<std::string> {
+// Every registered method on every tiny backbone it declares (tests/common/conformance.h).
+class TwoRanks : public ::testing::TestWithParam<testing::ConformanceCase> {
  protected:
   void SetUp() override {
     if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
   }
 };
 
-TEST_P(TwoRanks, ParametersAfterTenStepsEqualOneRankWithTheSameGlobalBatch) {
-  const auto plan = small_plan(GetParam(), 0);  // 2 ranks: one shard each; 1 rank: one shard
-  const auto two = trained_parameters(plan, *g_comm);
+TEST_P(TwoRanks, ParametersAfterTwelveStepsEqualOneRankWithTheSameGlobalBatch) {
+  const auto plan = case_plan(GetParam(), 0);  // 2 ranks: one shard each; 1 rank: one shard
+  const auto two = train(plan, *g_comm).parameters;
   if (g_comm->rank() != 0) return;
   LocalCommunicator local;
-  const auto one = trained_parameters(plan, local);
+  const auto one = train(plan, local).parameters;
   const double rel = ((two - one).abs().max() / one.abs().max()).item<double>();
-  EXPECT_LE(rel, 1e-5) << GetParam();
+  EXPECT_LE(rel, 1e-5);
 }
 
 TEST_P(TwoRanks, FixedGradientShardsMakeTwoRanksBitIdenticalToOne) {
-  // InfLoRA sums its input moments over each rank's samples: the same sum in another order.
-  if (GetParam() == "inflora") GTEST_SKIP() << "moments are reduced across ranks (rounding)";
-  const auto plan = small_plan(GetParam(), 2);
-  const auto two = trained_parameters(plan, *g_comm);
+  const auto plan = case_plan(GetParam(), 2);
+  const auto two = train(plan, *g_comm);
   if (g_comm->rank() != 0) return;
   LocalCommunicator local;
-  const auto one = trained_parameters(plan, local);
-  EXPECT_TRUE(torch::equal(two, one))
-      << GetParam() << ": max difference " << (two - one).abs().max().item<double>();
+  const auto one = train(plan, local);
+  EXPECT_TRUE(torch::equal(two.parameters, one.parameters))
+      << "max difference " << (two.parameters - one.parameters).abs().max().item<double>();
+  EXPECT_TRUE(two.state == one.state) << "the model or method state differs";
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, TwoRanks,
-                         ::testing::Values("finetune", "ewc", "si", "lwf", "er", "joint", "sd-lora",
-                                           "fm-lora", "inflora"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (auto& c : n) c = c == '-' ? '_' : c;
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Registered, TwoRanks, ::testing::ValuesIn(testing::conformance_cases()),
+                         testing::case_name);
 
 TEST(TwoRanksSplitFmnist, EveryAccuracyWithinPointTwoOfOneRank) {
   if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
@@ -131,6 +124,19 @@ TEST(TwoRanksStop, AStopSeenByOneRankStopsBothAfterTheSameStepAndResumesToTheFul
   EXPECT_EQ(resumed.acc_task_il, full.acc_task_il);
 }
 
+// MPI_ERRORS_RETURN is installed: a failing MPI call returns its code, which check_mpi turns into
+// an Error naming the call (under MPI's default handler the job would abort instead).
+TEST(MpiErrors, AFailingCallBecomesAnErrorNamingIt) {
+  if (g_comm->size() < 2) GTEST_SKIP() << "needs mpirun";
+  int value = 0;
+  try {
+    check_mpi(MPI_Bcast(&value, -1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    FAIL() << "a negative count was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("MPI error in MPI_Bcast"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Collectives, AllreduceSumsAndBroadcastCopiesInFusedBuckets) {
   // Also run on 3 ranks: uneven slices of the shared-memory sum.
   if (g_comm->size() < 2) GTEST_SKIP() << "needs mpirun -np 2 or more";
@@ -167,6 +173,7 @@ TEST(Collectives, AllreduceSumsAndBroadcastCopiesInFusedBuckets) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
+  clbench::apply_cpu_kernels(clbench::kDefaultCpuKernels);  // before any tensor operation
   auto comm = clbench::make_communicator(&argc, &argv);
   clbench::g_comm = comm.get();
   if (comm->rank() != 0) {  // one report, from rank 0

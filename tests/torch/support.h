@@ -8,13 +8,24 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
-#include "datasets/benchmarks.h"
-#include "harness/comm.h"
-#include "harness/progress.h"
-#include "harness/run.h"
+#include "datasets/benchmarks/registry.h"
+#include "harness/distributed/communicator.h"
+#include "harness/engine/progress.h"
+#include "harness/run/cpu_kernels.h"
+#include "harness/run/execute.h"
+#include "harness/run/plan.h"
+#include "harness/run/session.h"
 #include "methods/method.h"
 
 namespace clbench::testing {
+
+// Runs pick their CPU kernels once per process (harness/run/cpu_kernels.h), before any tensor
+// operation: the default mode is applied before the first test.
+struct DefaultCpuKernels : ::testing::Environment {
+  void SetUp() override { apply_cpu_kernels(kDefaultCpuKernels); }
+};
+inline ::testing::Environment* const kDefaultCpuKernelsEnvironment =
+    ::testing::AddGlobalTestEnvironment(new DefaultCpuKernels);
 
 // Unit tests build their own batches on the CPU, so a run is on the CPU unless the test asks for a
 // device (the *_CUDA tests do); the default, auto, would put the model on a GPU where there is one.

@@ -3,12 +3,12 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/error.h"
-#include "harness/progress.h"
+#include "harness/engine/progress.h"
+#include "harness/foundation/error.h"
 #include "methods/method.h"
 #include "support.h"
 #ifdef CLBENCH_WITH_NCCL
-#include "harness/comm_nccl.h"
+#include "harness/distributed/nccl.h"
 #endif
 
 namespace clbench {
@@ -51,38 +51,8 @@ nlohmann::json vit_run(const std::string& method, const std::string& device,
   return user;
 }
 
-// The default synthetic run (MLP) of `method`, or the ViT run for the methods that adapt a ViT.
-nlohmann::json method_run(const std::string& method, const std::string& device) {
-  const nlohmann::json mlp = {{"benchmark", "synthetic"},
-                              {"method", method},
-                              {"epochs", 2},
-                              {"device", device},
-                              {"threads", 2},
-                              {"out", ::testing::TempDir() + "cuda-mlp-" + method}};
-  try {
-    testing::setup(mlp);
-    return mlp;
-  } catch (const Error& e) {
-    if (std::string(e.what()).find("ViT backbone") == std::string::npos) throw;
-    return vit_run(method, device, method + "-" + device);
-  }
-}
-
-// Every registered method keeps all of its state on the device it trains on: the same run on the
-// GPU and on the CPU starts from the same weights and sees the same batches, so the two accuracy
-// matrices differ only by floating-point rounding.
-TEST(Gpu, EveryMethodTrainsOnTheGpuLikeOnTheCpu_CUDA) {
-  SKIP_WITHOUT_GPU();
-  for (const auto& entry : methods()) {
-    const auto gpu = testing::run_quiet(method_run(entry.name, "cuda"));
-    const auto cpu = testing::run_quiet(method_run(entry.name, "cpu"));
-    EXPECT_EQ(gpu.trainable_params, cpu.trainable_params) << entry.name;
-    EXPECT_EQ(gpu.stored_params, cpu.stored_params) << entry.name;
-    EXPECT_NEAR(aaa(gpu.acc_task_il, gpu), aaa(cpu.acc_task_il, cpu), 5.0) << entry.name;
-    EXPECT_NEAR(aaa(gpu.acc_class_il, gpu), aaa(cpu.acc_class_il, cpu), 5.0) << entry.name;
-    EXPECT_GT(aaa(gpu.acc_task_il, gpu), 65.0) << entry.name << ": learns on the GPU";
-  }
-}
+// Every method on the GPU against the CPU: the conformance suite's *_CUDA check
+// (tests/torch/test_conformance.cpp).
 
 // The CNN backbone (cuDNN convolutions), with and without replay.
 TEST(Gpu, CnnTrainsOnTheGpuLikeOnTheCpu_CUDA) {

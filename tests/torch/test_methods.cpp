@@ -1,9 +1,9 @@
 // Each method's distinguishing behaviour, checked on its own state and losses.
 #include <gtest/gtest.h>
 
-#include "harness/loader.h"
-#include "harness/progress.h"
-#include "harness/trainer.h"
+#include "datasets/loader.h"
+#include "harness/engine/progress.h"
+#include "harness/engine/trainer.h"
 #include "support.h"
 
 namespace clbench {
@@ -33,7 +33,7 @@ std::unique_ptr<Method> plain_on(Setup& s) {
   auto plain = find_method("finetune").make(s.plan.config);
   MethodContext ctx;
   ctx.model = s.model;
-  ctx.comm = &s.comm;
+  ctx.services = s.session->services.get();
   ctx.stream = s.stream;
   plain->attach(ctx);
   return plain;
@@ -115,10 +115,11 @@ TEST(Si, ImportanceComesOnlyFromTheTrainingPathAndPenalisesLeavingTheAnchor) {
   TrainerOptions o;
   o.epochs = 1;
   o.batch_size = 32;
-  o.lr = 0.05;
+  o.optimizer.lr = 0.05;
   TaskStream first_only = *trained->stream;
   first_only.tasks.resize(1);
-  train_stream(first_only, *trained->method, trained->comm, o, quiet);
+  train_stream(first_only, *trained->method, trained->model, *trained->session->services,
+               trained->comm, o, quiet);
   trained->method->begin_task(trained->stream->tasks[1]);
   plain2->begin_task(trained->stream->tasks[1]);
   const Batch b2 = first_batch(*trained->stream, trained->stream->tasks[1], 16);

@@ -7,12 +7,12 @@
 #include <fstream>
 #include <numeric>
 
-#include "datasets/cifar100.h"
-#include "datasets/class_order.h"
-#include "datasets/domainnet.h"
-#include "datasets/image_cache.h"
-#include "datasets/paper_benchmarks.h"
-#include "harness/loader.h"
+#include "datasets/benchmarks/class_order.h"
+#include "datasets/benchmarks/paper_benchmarks.h"
+#include "datasets/images/image_cache.h"
+#include "datasets/loader.h"
+#include "datasets/readers/cifar100.h"
+#include "datasets/readers/domainnet.h"
 #include "results/result_file.h"
 #include "tests/core/fixtures.h"
 #include "tests/torch/support.h"

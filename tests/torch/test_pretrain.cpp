@@ -1,4 +1,4 @@
-// Fractal pretraining (harness/pretrain.h) and `clbench embed` (harness/embed.h): the saved
+// Fractal pretraining (harness/run/pretrain.h) and `clbench embed` (harness/run/embed.h): the saved
 // backbone loads back, training learns the fractal classes, and embedded features equal the
 // backbone's own.
 #include <unistd.h>
@@ -13,11 +13,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "datasets/fractal_dataset.h"
-#include "harness/error.h"
-#include "harness/pretrain.h"
-#include "harness/safetensors.h"
-#include "harness/vit.h"
+#include "datasets/fractal/fractal_dataset.h"
+#include "harness/foundation/error.h"
+#include "harness/models/vit.h"
+#include "harness/models/weights.h"
+#include "harness/run/pretrain.h"
 #include "support.h"
 
 namespace clbench {

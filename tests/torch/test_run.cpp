@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/progress.h"
+#include "harness/engine/progress.h"
 #include "results/leaderboard.h"
 #include "results/result_file.h"
 #include "support.h"

@@ -13,10 +13,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "harness/error.h"
-#include "harness/models.h"
-#include "harness/safetensors.h"
-#include "harness/vit.h"
+#include "harness/foundation/error.h"
+#include "harness/models/backbones.h"
+#include "harness/models/vit.h"
+#include "harness/models/weights.h"
 #include "support.h"
 
 namespace clbench {

@@ -1,0 +1,39 @@
+#pragma once
+// A task stream: the class order cut into tasks, each with its train and test samples.
+// Internally a class is its position in the class order, so task t owns the contiguous label
+// range [class_begin, class_end) and "classes seen after task t" is simply [0, class_end).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.h"
+
+namespace clbench {
+
+struct Task {
+  int index = 0;
+  std::vector<int64_t> classes;  // original class ids, in class order
+  int64_t class_begin = 0, class_end = 0;
+  std::vector<int64_t> train, test;  // sample indices into the stream's train/test datasets
+};
+
+struct TaskStream {
+  std::string benchmark;
+  std::shared_ptr<const Dataset> train_set, test_set;
+  std::vector<int64_t> class_order;  // class_order[k] = original id of internal class k
+  std::vector<int64_t> to_internal;  // original id -> internal class
+  std::vector<Task> tasks;
+
+  int64_t num_classes() const { return static_cast<int64_t>(class_order.size()); }
+  int num_tasks() const { return static_cast<int>(tasks.size()); }
+  std::vector<int64_t> input_shape() const { return train_set->image_shape(); }
+};
+
+// Class-incremental split: the first task takes `first` classes, every later one `increment`
+// (PILOT/PyCIL init_cls/increment; a remainder forms a last, smaller task).
+TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> train,
+                          std::shared_ptr<const Dataset> test, std::vector<int64_t> class_order,
+                          int64_t first, int64_t increment);
+
+}  // namespace clbench

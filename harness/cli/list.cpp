@@ -1,0 +1,52 @@
+// clbench list: the registered methods, benchmarks and backbones (and, with --keys, every key).
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "datasets/benchmarks/registry.h"
+#include "harness/cli/command.h"
+#include "harness/models/backbones.h"
+#include "harness/run/plan.h"
+#include "methods/method.h"
+
+namespace clbench {
+namespace {
+
+void print_keys(const std::vector<OptionSpec>& keys, const std::string& indent) {
+  for (const auto& k : keys) {
+    std::printf("%s%-28s %-10s %s\n", indent.c_str(), k.key.c_str(), k.default_value.dump().c_str(),
+                k.help.c_str());
+  }
+}
+
+int list(bool keys) {
+  std::printf("methods:\n");
+  for (const auto& m : methods()) {
+    std::printf("  %-12s %s\n", m.name.c_str(), m.summary.c_str());
+    if (keys) print_keys(m.keys, "      ");
+  }
+  std::printf("benchmarks:\n");
+  for (const auto& b : benchmarks()) {
+    std::printf("  %-16s %s\n", b.name.c_str(), b.summary.c_str());
+    if (keys) print_keys(b.keys, "      ");
+  }
+  std::printf("backbones:\n");
+  for (const auto& b : backbones())
+    std::printf("  %-12s %s\n", b.name.c_str(), b.description.c_str());
+  if (keys) {
+    std::printf("common keys (--set key=value, or a flag):\n");
+    print_keys(common_specs(), "  ");
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_list(CLI::App& app) {
+  auto* sub = app.add_subcommand("list", "registered methods, benchmarks and backbones");
+  auto keys = std::make_shared<bool>(false);
+  sub->add_flag("--keys", *keys, "also list every config key with its default");
+  return {sub, [keys](Communicator*) { return list(*keys); }};
+}
+
+}  // namespace clbench

@@ -1,0 +1,67 @@
+// clbench prepare: an image benchmark decoded once into the HDF5 cache that `run --cache` reads.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "datasets/benchmarks/paper_benchmarks.h"
+#include "datasets/images/image_cache.h"
+#include "harness/cli/command.h"
+#include "harness/run/plan.h"
+
+namespace clbench {
+namespace {
+
+struct PrepareArgs {
+  std::string benchmark, data_root, out;
+  int64_t store_size = 256;
+  int threads = 2;
+  std::vector<std::string> sets;
+};
+
+int prepare(const PrepareArgs& a) {
+  nlohmann::json user = {{"benchmark", a.benchmark}, {"data_root", a.data_root}};
+  apply_sets(user, a.sets);
+  const RunPlan plan = plan_run(user);
+  const ImageSplits splits = find_image_data(a.benchmark).read(plan.config);
+  std::fprintf(stderr, "prepare %s: %lld train + %lld test images of %s -> %s\n",
+               a.benchmark.c_str(), static_cast<long long>(splits.train->size()),
+               static_cast<long long>(splits.test->size()), splits.data_id.c_str(), a.out.c_str());
+  CacheContents contents;
+  contents.dataset = splits.data_id;
+  contents.num_classes = splits.num_classes;
+  contents.class_names = splits.class_names;
+  contents.store_size = a.store_size;
+  int64_t last_percent = -1;
+  const std::string hash = write_image_cache(
+      a.out, contents, *splits.train, *splits.test, a.threads, [&](int64_t done, int64_t total) {
+        const int64_t percent = total ? 100 * done / total : 100;
+        if (percent / 10 != last_percent / 10) {
+          std::fprintf(stderr, "  %lld / %lld images\n", static_cast<long long>(done),
+                       static_cast<long long>(total));
+          last_percent = percent;
+        }
+      });
+  std::printf("%s: %s, content hash %s\n", a.out.c_str(), splits.data_id.c_str(), hash.c_str());
+  return 0;
+}
+
+}  // namespace
+
+Command add_prepare(CLI::App& app) {
+  auto* prep = app.add_subcommand(
+      "prepare", "decode an image benchmark once into an HDF5 cache that 'run --cache' reads");
+  auto a = std::make_shared<PrepareArgs>();
+  prep->add_option("benchmark", a->benchmark, "image benchmark (see clbench list)")->required();
+  prep->add_option("--data-root", a->data_root, "dataset folder")->required();
+  prep->add_option("--out", a->out, "cache file to write (.h5)")->required();
+  prep->add_option("--store-size", a->store_size,
+                   "shorter side of the stored images (0: as decoded)")
+      ->capture_default_str();
+  prep->add_option("--threads", a->threads, "decoding threads")->capture_default_str();
+  prep->add_option("--set", a->sets,
+                   "key=value of the benchmark, e.g. imagenet-r.layout=coda (repeatable)");
+  return {prep, [a](Communicator*) { return prepare(*a); }};
+}
+
+}  // namespace clbench

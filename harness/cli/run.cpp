@@ -1,0 +1,131 @@
+// clbench run and clbench suite: one run, or benchmarks x methods x seeds from a file.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "harness/cli/command.h"
+#include "harness/distributed/communicator.h"
+#include "harness/foundation/config.h"
+#include "harness/run/execute.h"
+#include "harness/run/suite.h"
+
+namespace clbench {
+namespace {
+
+struct RunArgs {
+  std::string config_file;
+  std::vector<std::string> sets;
+  nlohmann::json flags = nlohmann::json::object();
+  bool resume = false, force = false;
+  int64_t checkpoint_every = 0;
+  std::string suite_file;
+  int64_t index = -1;
+  bool count = false;
+
+  // The config file, then the flags, then --set.
+  nlohmann::json user() const {
+    nlohmann::json u = nlohmann::json::object();
+    if (!config_file.empty()) u = Config::read_file(config_file);
+    for (const auto& [k, v] : flags.items()) u[k] = v;
+    apply_sets(u, sets);
+    return u;
+  }
+  RunOptions options() const {
+    RunOptions o;
+    o.resume = resume;
+    o.checkpoint_every = checkpoint_every;
+    o.stop_requested = [] { return stop_requested(); };
+    return o;
+  }
+};
+
+// A flag that sets config key `key`; `text` keeps the value a string, else it is parsed as JSON.
+void key_flag(CLI::App* app, RunArgs& args, const std::string& name, const std::string& key,
+              const std::string& help, bool text = true) {
+  app->add_option_function<std::string>(
+      name,
+      [&args, key, text](const std::string& v) {
+        args.flags[key] = text ? nlohmann::json(v) : Config::parse_assignment(key + "=" + v).second;
+      },
+      help);
+}
+
+void add_run_flags(CLI::App* run, RunArgs& args) {
+  key_flag(run, args, "--benchmark,-b", "benchmark", "task stream (see clbench list)");
+  key_flag(run, args, "--method,-m", "method", "method (see clbench list)");
+  key_flag(run, args, "--backbone", "backbone", "mlp | cnn | vit-* (see clbench list)");
+  key_flag(run, args, "--pretrained", "pretrained", "backbone weights (safetensors, timm names)");
+  key_flag(run, args, "--scenario", "scenario", "class-il | task-il");
+  key_flag(run, args, "--seed", "seed", "run seed (default 0)", false);
+  key_flag(run, args, "--class-order-seed", "class_order_seed",
+           "PyCIL/PILOT class order from this seed", false);
+  key_flag(run, args, "--class-order", "class_order", "identity | pycil | coda");
+  key_flag(run, args, "--data-root", "data_root", "dataset folder");
+  key_flag(run, args, "--cache", "cache", "HDF5 image cache from clbench prepare");
+  key_flag(run, args, "--epochs", "epochs", "epochs per task", false);
+  key_flag(run, args, "--batch-size", "batch_size", "global batch size", false);
+  key_flag(run, args, "--lr", "lr", "learning rate", false);
+  key_flag(run, args, "--threads", "threads", "CPU threads", false);
+  key_flag(run, args, "--name", "name", "result label (default: method name)");
+  key_flag(run, args, "--out", "out", "result folder (default runs/)");
+  key_flag(run, args, "--device", "device", "auto | cpu | cuda");
+  run->add_option("--config", args.config_file, "JSON config file (nested objects = dotted keys)");
+  run->add_option("--set", args.sets, "key=value, e.g. ewc.lambda=5000 (repeatable)");
+  run->add_flag("--resume", args.resume, "continue from the run's checkpoint if it has one");
+  run->add_flag("--force", args.force, "recompute even if a complete result file exists");
+  run->add_option("--checkpoint-every", args.checkpoint_every,
+                  "also checkpoint every N steps (always after each task)");
+}
+
+}  // namespace
+
+void apply_sets(nlohmann::json& user, const std::vector<std::string>& sets) {
+  for (const auto& s : sets) {
+    auto [k, v] = Config::parse_assignment(s);
+    user[k] = v;
+  }
+}
+
+Command add_run(CLI::App& app) {
+  auto* run = app.add_subcommand("run", "train one method over one benchmark's task stream");
+  auto args = std::make_shared<RunArgs>();
+  add_run_flags(run, *args);
+  return {run,
+          [args](Communicator* comm) {
+            run_one(plan_run(args->user()), *comm, args->options(), args->force);
+            return 0;
+          },
+          true};
+}
+
+Command add_suite(CLI::App& app) {
+  auto* suite = app.add_subcommand("suite",
+                                   "run benchmarks x methods x seeds from a JSON file, "
+                                   "skipping complete results and resuming checkpoints");
+  auto args = std::make_shared<RunArgs>();
+  suite->add_option("file", args->suite_file, "suite JSON file")->required();
+  suite->add_option("--index", args->index, "run only entry I (0-based; Slurm job arrays)");
+  suite->add_flag("--count", args->count, "print the number of runs and exit");
+  key_flag(suite, *args, "--out", "out", "result folder (overrides the suite's)");
+  suite->add_option("--set", args->sets, "key=value applied to every run (repeatable)");
+  suite->add_flag("--force", args->force, "recompute complete results too");
+  suite->add_option("--checkpoint-every", args->checkpoint_every, "also checkpoint every N steps");
+  return {suite,
+          [args](Communicator* comm) {
+            if (args->count) {
+              const size_t n = count_suite(args->suite_file, args->user());
+              if (comm->is_root()) std::printf("%zu\n", n);
+              return 0;
+            }
+            SuiteOptions o;
+            o.index = args->index;
+            o.force = args->force;
+            o.run = args->options();
+            run_suite(args->suite_file, args->user(), o, *comm);
+            return 0;
+          },
+          true};
+}
+
+}  // namespace clbench

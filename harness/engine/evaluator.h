@@ -1,0 +1,35 @@
+#pragma once
+// Accuracy on every task's test set from one set of logits: class-IL = argmax over the classes seen
+// so far, task-IL = argmax within the task's own classes. The model is in eval mode; each rank
+// evaluates its share of every batch and the counts are summed over ranks.
+#include <cstdint>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "datasets/task_stream.h"
+
+namespace torch::nn {
+class Module;
+}
+
+namespace clbench {
+
+class Communicator;
+class Method;
+
+struct TaskAccuracy {
+  double class_il = 0, task_il = 0;  // percent
+};
+
+struct EvalOptions {
+  int64_t batch_size = 1024;
+  torch::Device device = torch::kCPU;
+  bool task_id = false;  // give the method each batch's task (methods that declare they need it)
+};
+
+std::vector<TaskAccuracy> evaluate_tasks(Method& method, torch::nn::Module& model,
+                                         const TaskStream& stream, int64_t seen_classes,
+                                         Communicator& comm, const EvalOptions& options);
+
+}  // namespace clbench

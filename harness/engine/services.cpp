@@ -1,0 +1,190 @@
+#include "harness/engine/services.h"
+
+#include <torch/torch.h>
+
+#include "datasets/loader.h"
+#include "harness/distributed/communicator.h"
+#include "harness/engine/optim.h"
+#include "harness/foundation/error.h"
+#include "harness/foundation/random.h"
+
+namespace clbench {
+namespace {
+
+// Sets a model's train/eval mode for a scope and restores it after.
+class ModeScope {
+ public:
+  ModeScope(Classifier& model, bool train) : model_(model), was_(model->is_training()) {
+    model_->train(train);
+  }
+  ~ModeScope() { model_->train(was_); }
+
+ private:
+  Classifier& model_;
+  bool was_;
+};
+
+std::vector<torch::Tensor> flat_params(const std::vector<ParamGroup>& groups) {
+  std::vector<torch::Tensor> out;
+  for (const auto& g : groups) out.insert(out.end(), g.params.begin(), g.params.end());
+  return out;
+}
+
+}  // namespace
+
+EngineServices::EngineServices(Communicator& comm, const TaskStream& stream, Classifier model,
+                               ServiceOptions options)
+    : comm_(comm), stream_(stream), model_(std::move(model)), o_(std::move(options)) {}
+
+void EngineServices::enter_stage(int task, int stage, std::optional<FitCheckpoint> resume,
+                                 std::function<void(const FitCheckpoint&)> save,
+                                 StepControl* control) {
+  task_ = task;
+  stage_ = stage;
+  fits_ = 0;
+  resume_ = std::move(resume);
+  save_ = std::move(save);
+  control_ = control != nullptr ? control : &own_control_;
+}
+
+Batch EngineServices::load(const std::vector<int64_t>& samples, int shard,
+                           std::optional<uint64_t> augment_seed) {
+  return load_shard(stream_, *stream_.train_set, samples, shard, o_.shard_count, o_.device,
+                    augment_seed);
+}
+
+std::vector<Batch> EngineServices::load_shards(const std::vector<int64_t>& global,
+                                               std::optional<uint64_t> augment_seed) {
+  std::vector<Batch> out;
+  for (int s : o_.shards) out.push_back(load(global, s, augment_seed));
+  return out;
+}
+
+std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<int64_t>& samples,
+                                                            const SampleSum& fn,
+                                                            int64_t batch_size) {
+  const int64_t chunk = batch_size > 0 ? batch_size : o_.eval_batch_size;
+  ModeScope eval(model_, false);
+  std::vector<std::vector<torch::Tensor>> per_shard;  // this rank's shards' sums, in order
+  for (int s : o_.shards) {
+    std::vector<torch::Tensor> acc;
+    auto add = [&](const std::vector<int64_t>& part) {
+      const Batch b = load_batch(stream_, *stream_.train_set, part,
+                                 static_cast<int64_t>(part.size()), 1, 0, std::nullopt, o_.device);
+      auto sums = fn(b);
+      if (acc.empty()) {
+        for (auto& t : sums) acc.push_back(t.detach().clone());
+      } else {
+        for (size_t i = 0; i < acc.size(); ++i) acc[i].add_(sums[i].detach());
+      }
+    };
+    const auto mine = shard(samples, s, o_.shard_count);
+    for_each_global_batch(mine, chunk, add);
+    if (acc.empty()) add({});  // no samples in this shard: fn's zeros give the shapes
+    per_shard.push_back(std::move(acc));
+  }
+  if (o_.shard_count == comm_.size()) {  // one shard per rank: the sum over ranks is it
+    comm_.allreduce_sum(per_shard[0]);
+    return per_shard[0];
+  }
+  // Several shards per rank: every rank contributes its shards' rows of a {K, ...} table (the
+  // others are zeros, so the sum over ranks is exact), then the rows are added in shard order.
+  const size_t n = per_shard[0].size();
+  std::vector<torch::Tensor> rows;
+  for (size_t i = 0; i < n; ++i) {
+    auto shape = per_shard[0][i].sizes().vec();
+    shape.insert(shape.begin(), o_.shard_count);
+    rows.push_back(torch::zeros(shape, per_shard[0][i].options()));
+    for (size_t j = 0; j < o_.shards.size(); ++j) rows[i][o_.shards[j]].copy_(per_shard[j][i]);
+  }
+  comm_.allreduce_sum(rows);
+  std::vector<torch::Tensor> total;
+  for (auto& r : rows) {
+    auto sum = r[0].clone();
+    for (int s = 1; s < o_.shard_count; ++s) sum.add_(r[s]);
+    total.push_back(sum);
+  }
+  return total;
+}
+
+std::vector<torch::Tensor> EngineServices::gradients(const std::vector<int64_t>& samples,
+                                                     const LossFn& loss,
+                                                     const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> total;
+  for (const Batch& b : load_shards(samples, std::nullopt)) {
+    auto value = loss(b);
+    if (o_.shard_count > 1) value = value * (1.0 / o_.shard_count);
+    // autograd::grad, not backward: the parameters' own .grad stay as they are.
+    auto grads = torch::autograd::grad({value}, params, {}, false, false, true);
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (!grads[i].defined()) grads[i] = torch::zeros_like(params[i]);
+    }
+    if (total.empty()) {
+      total = std::move(grads);
+    } else {
+      for (size_t i = 0; i < total.size(); ++i) total[i].add_(grads[i]);
+    }
+  }
+  comm_.allreduce_sum(total);
+  return total;
+}
+
+void EngineServices::fit(const FitSpec& spec) {
+  const int index = fits_++;
+  if (spec.steps < 0 || (spec.steps > 0 && (spec.samples.empty() || spec.batch_size < 1))) {
+    throw Error("internal: fit '" + spec.name + "' needs steps >= 0, samples and a batch size");
+  }
+  auto optimizer = make_optimizer(spec.params, spec.optimizer);
+  const auto params = flat_params(spec.params);
+  int64_t first = 0;
+  if (resume_ && resume_->index == index) {
+    if (resume_->name != spec.name) {
+      throw Error("the checkpoint stopped in fit '" + resume_->name + "' but fit " +
+                  std::to_string(index) + " of this task is '" + spec.name + "'");
+    }
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params.size() && i < resume_->params.size(); ++i)
+      params[i].copy_(resume_->params[i]);
+    if (resume_->restore_optimizer) resume_->restore_optimizer(*optimizer);
+    first = resume_->next_step;
+    resume_.reset();
+  }
+  ModeScope train(model_, true);
+  const auto n = static_cast<int64_t>(spec.samples.size());
+  Steps s;
+  s.first = first;
+  s.end = spec.steps;
+  s.load = [&](int64_t k) {
+    std::vector<int64_t> global;
+    for (int64_t i = 0; i < spec.batch_size; ++i)
+      global.push_back(spec.samples[static_cast<size_t>((k * spec.batch_size + i) % n)]);
+    std::optional<uint64_t> augment;
+    if (spec.augment) {
+      augment = mix_seed({uint64_t(o_.seed), uint64_t(task_), uint64_t(stage_), uint64_t(index),
+                          uint64_t(k), 0xF17});
+    }
+    return load_shards(global, augment);
+  };
+  s.loss = spec.loss;
+  s.params = params;
+  s.shard_count = o_.shard_count;
+  s.prefetch = o_.prefetch;
+  s.where = [&](int64_t k) {
+    return "task " + std::to_string(task_ + 1) + ", fit '" + spec.name + "', step " +
+           std::to_string(k + 1);
+  };
+  if (save_) {
+    s.checkpoint = [&](int64_t next) {
+      FitCheckpoint c;
+      c.index = index;
+      c.name = spec.name;
+      c.next_step = next;
+      c.params = params;
+      c.optimizer = optimizer.get();
+      save_(c);
+    };
+  }
+  run_steps(s, *optimizer, comm_, *control_);
+}
+
+}  // namespace clbench

@@ -1,0 +1,77 @@
+#pragma once
+// The harness side of methods/services.h: loading, sums over samples, gradients on given samples
+// and auxiliary fits, each cut into the run's fixed gradient shards (this rank computes its own)
+// and reduced over ranks. The trainer tells it where the run stands, so that a fit inside
+// begin_task or end_task checkpoints and resumes like the main loop.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "datasets/task_stream.h"
+#include "harness/engine/step_loop.h"
+#include "harness/models/backbone.h"
+#include "methods/services.h"
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace clbench {
+
+class Communicator;
+
+struct ServiceOptions {
+  torch::Device device = torch::kCPU;
+  int64_t seed = 0;
+  int shard_count = 1;            // parts each global batch is cut into (a multiple of the ranks)
+  std::vector<int> shards = {0};  // the parts this rank computes
+  int64_t eval_batch_size = 1024;
+  bool prefetch = true;
+};
+
+// The progress of one fit, as a checkpoint stores it.
+struct FitCheckpoint {
+  int index = -1;  // the fit's number within its stage (begin_task or end_task), from 0
+  std::string name;
+  int64_t next_step = 0;
+  std::vector<torch::Tensor> params;  // saving: the live parameters; loading: their values
+  const torch::optim::Optimizer* optimizer = nullptr;               // saving
+  std::function<void(torch::optim::Optimizer&)> restore_optimizer;  // loading
+};
+
+class EngineServices : public MethodServices {
+ public:
+  EngineServices(Communicator& comm, const TaskStream& stream, Classifier model,
+                 ServiceOptions options);
+
+  Batch load(const std::vector<int64_t>& samples, int shard,
+             std::optional<uint64_t> augment_seed) override;
+  std::vector<torch::Tensor> sum_over_samples(const std::vector<int64_t>& samples,
+                                              const SampleSum& fn, int64_t batch_size) override;
+  std::vector<torch::Tensor> gradients(const std::vector<int64_t>& samples, const LossFn& loss,
+                                       const std::vector<torch::Tensor>& params) override;
+  void fit(const FitSpec& spec) override;
+
+  // Called by the trainer before begin_task and before end_task: the stage's fits are numbered
+  // from 0; the one `resume` names continues from its checkpoint; `save` (if set) writes a
+  // checkpoint inside a fit; `control` is the run's stop signal and checkpoint interval.
+  void enter_stage(int task, int stage, std::optional<FitCheckpoint> resume,
+                   std::function<void(const FitCheckpoint&)> save, StepControl* control);
+
+ private:
+  std::vector<Batch> load_shards(const std::vector<int64_t>& global,
+                                 std::optional<uint64_t> augment_seed);
+
+  Communicator& comm_;
+  const TaskStream& stream_;
+  Classifier model_;
+  ServiceOptions o_;
+  int task_ = 0, stage_ = 0, fits_ = 0;
+  std::optional<FitCheckpoint> resume_;
+  std::function<void(const FitCheckpoint&)> save_;
+  StepControl own_control_;
+  StepControl* control_ = &own_control_;
+};
+
+}  // namespace clbench

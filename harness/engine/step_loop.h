@@ -1,0 +1,56 @@
+#pragma once
+// The inner training loop shared by the trainer's tasks and the methods' auxiliary fits: for each
+// step, this rank's shards of the global batch are loaded (the next one in the background), each
+// shard's loss is back-propagated, gradients are summed over ranks (carrying the stop flag), the
+// optimizer steps, and checkpoints are written every N steps or when a stop was requested.
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "datasets/batch.h"
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace clbench {
+
+class Communicator;
+
+// Thrown after the checkpoint when a stop was requested.
+struct Interrupted : std::runtime_error {
+  Interrupted() : std::runtime_error("interrupted; checkpoint written, continue with --resume") {}
+};
+
+// What every loop of a run shares: the stop signal and the checkpoint interval.
+struct StepControl {
+  // True once this rank was asked to stop (SIGTERM/SIGINT). Polled before each step's gradient
+  // all-reduce, which carries it: every rank checkpoints after the same step and throws.
+  std::function<bool()> stop_requested;
+  int64_t checkpoint_every = 0;  // also checkpoint every N optimizer steps (0: never mid-phase)
+  int64_t steps_done = 0;        // optimizer steps of this process so far, all phases together
+};
+
+struct Steps {
+  int64_t first = 0, end = 0;                            // global steps [first, end)
+  std::function<std::vector<Batch>(int64_t step)> load;  // this rank's shards of a step, in order
+  std::function<torch::Tensor(const Batch&)> loss;       // this shard's share of the batch mean
+  std::vector<torch::Tensor> params;                     // whose gradients are summed over ranks
+  int shard_count = 1;                                   // shards per global batch
+  bool prefetch = true;                           // load the next step's shards on a second thread
+  std::function<void(int64_t step)> before_step;  // e.g. the learning rate of the step
+  std::function<void()> after_backward, after_step;
+  std::function<void(int64_t step, double loss)> done;  // progress
+  std::function<void(int64_t next_step)> checkpoint;    // resumes at `next_step`
+  std::function<std::string(int64_t step)> where;       // "task 2, epoch 1, step 5"
+};
+
+// Runs the steps with `optimizer`. A non-finite loss is an Error naming where it happened.
+void run_steps(const Steps& steps, torch::optim::Optimizer& optimizer, Communicator& comm,
+               StepControl& control);
+
+}  // namespace clbench

@@ -1,0 +1,271 @@
+#include "harness/engine/trainer.h"
+
+#include <chrono>
+
+#include <torch/torch.h>
+
+#include "datasets/loader.h"
+#include "harness/engine/evaluator.h"
+#include "harness/engine/progress.h"
+#include "harness/foundation/random.h"
+#include "methods/method.h"
+
+namespace clbench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<torch::Tensor> flat_params(const std::vector<ParamGroup>& groups) {
+  std::vector<torch::Tensor> out;
+  for (const auto& g : groups) out.insert(out.end(), g.params.begin(), g.params.end());
+  return out;
+}
+
+double mean_over_seen(const std::vector<TaskAccuracy>& row, int seen, bool class_il) {
+  double s = 0;
+  for (int j = 0; j < seen; ++j) s += class_il ? row[j].class_il : row[j].task_il;
+  return s / seen;
+}
+
+// One run of the stream: the state it is in, and one function per part of a task.
+class StreamTrainer {
+ public:
+  StreamTrainer(const TaskStream& stream, Method& method, Classifier model,
+                EngineServices& services, Communicator& comm, const TrainerOptions& o,
+                Progress& progress, const Checkpoint* resume, TrainerControl control)
+      : stream_(stream),
+        method_(method),
+        model_(std::move(model)),
+        services_(services),
+        comm_(comm),
+        o_(o),
+        progress_(progress),
+        resume_(resume),
+        control_(std::move(control)) {}
+
+  StreamRecord run();
+
+ private:
+  void run_task(int t, bool resuming);
+  void train_epochs(const Task& task, torch::optim::Optimizer& optimizer,
+                    const std::vector<torch::Tensor>& params, const std::vector<double>& lrs,
+                    int64_t first_epoch, int64_t first_step);
+  std::vector<TaskAccuracy> evaluate(int64_t seen_classes);
+  double elapsed() const;
+  void save(CheckpointContent content);
+  std::function<void(const FitCheckpoint&)> fit_saver(int stage);
+
+  const TaskStream& stream_;
+  Method& method_;
+  Classifier model_;
+  EngineServices& services_;
+  Communicator& comm_;
+  const TrainerOptions& o_;
+  Progress& progress_;
+  const Checkpoint* resume_;
+  TrainerControl control_;
+  TrainerState state_;
+  std::string task_start_, trained_;  // snapshots (kept only when checkpoints are written)
+  int task_start_of_ = -1;            // the task whose start task_start_ holds
+  Clock::time_point task_started_;
+  double earlier_ = 0;  // seconds spent on the current task before a resume
+};
+
+double StreamTrainer::elapsed() const {
+  return earlier_ + std::chrono::duration<double>(Clock::now() - task_started_).count();
+}
+
+void StreamTrainer::save(CheckpointContent content) {
+  if (!control_.save) return;
+  TrainerState here = state_;
+  here.task_elapsed = elapsed();
+  content.state = &here;
+  if (content.task_start == nullptr) content.task_start = &task_start_;
+  control_.save(content);
+}
+
+std::function<void(const FitCheckpoint&)> StreamTrainer::fit_saver(int stage) {
+  if (!control_.save) return {};
+  return [this, stage](const FitCheckpoint& fit) {
+    state_.stage = stage;
+    state_.fit = fit.index;
+    CheckpointContent c;
+    c.fit = &fit;
+    if (stage == kEndTask) c.current = &trained_;
+    save(c);
+    state_.fit = -1;
+  };
+}
+
+std::vector<TaskAccuracy> StreamTrainer::evaluate(int64_t seen_classes) {
+  EvalOptions eval{o_.eval_batch_size, o_.device, o_.task_id_at_test};
+  return evaluate_tasks(method_, *model_, stream_, seen_classes, comm_, eval);
+}
+
+StreamRecord StreamTrainer::run() {
+  bool resuming = false;
+  if (resume_ != nullptr) {
+    state_ = resume_->state;
+    restore_state(resume_->task_start, *model_, method_, o_.device);
+    task_start_ = resume_->task_start;
+    task_start_of_ = state_.task;
+    resuming = !state_.at_task_start();
+    earlier_ = state_.task_elapsed;
+  }
+  if (!state_.evaluated_init) {
+    for (const auto& a : evaluate(0)) {
+      state_.record.init_class_il.push_back(a.class_il);
+      state_.record.init_task_il.push_back(a.task_il);
+    }
+    state_.evaluated_init = true;
+  }
+  for (int t = state_.task; t < stream_.num_tasks(); ++t) {
+    run_task(t, resuming);
+    resuming = false;
+  }
+  return state_.record;
+}
+
+void StreamTrainer::run_task(int t, bool resuming) {
+  const Task& task = stream_.tasks[t];
+  const TrainerState from = state_;  // where a resumed task continues
+  task_started_ = Clock::now();
+  if (!resuming) earlier_ = 0;
+  state_.task = t;
+  if (control_.save && task_start_of_ != t) {
+    task_start_ = capture_state(*model_, method_);
+    task_start_of_ = t;
+  }
+
+  auto fit_resume = [&](int stage) -> std::optional<FitCheckpoint> {
+    if (!resuming || from.stage != stage || from.fit < 0) return std::nullopt;
+    return resume_->fit();
+  };
+  state_.stage = kBeginTask;
+  services_.enter_stage(t, kBeginTask, fit_resume(kBeginTask), fit_saver(kBeginTask),
+                        &control_.steps);
+  method_.begin_task(task);
+  const bool past_begin = resuming && from.stage > kBeginTask;
+  if (past_begin) restore_state(resume_->current, *model_, method_, o_.device);
+  const auto groups = method_.parameter_groups();
+  const auto params = flat_params(groups);
+  auto& rec = state_.record;
+  if (static_cast<int>(rec.trainable_params.size()) == t) {
+    rec.trainable_params.push_back(count_parameters(params));
+  }
+  state_.stage = kTrain;
+  if (resuming && from.stage == kEndTask) {
+    progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(o_.epochs), 0);
+  } else {
+    auto optimizer = make_optimizer(groups, o_.optimizer);
+    if (past_begin) resume_->restore_optimizer(*optimizer);
+    const bool mid_train = resuming && from.stage == kTrain;
+    train_epochs(task, *optimizer, params, base_learning_rates(groups, o_.optimizer),
+                 mid_train ? from.epoch : 0, mid_train ? from.step : 0);
+  }
+  state_.stage = kEndTask;
+  if (control_.save) trained_ = capture_state(*model_, method_);
+  services_.enter_stage(t, kEndTask, fit_resume(kEndTask), fit_saver(kEndTask), &control_.steps);
+  method_.end_task(task);
+  rec.stored_params.push_back(method_.stored_parameters());
+  rec.task_seconds.push_back(elapsed());
+
+  const auto acc = evaluate(task.class_end);
+  rec.class_il.emplace_back();
+  rec.task_il.emplace_back();
+  for (const auto& a : acc) {
+    rec.class_il.back().push_back(a.class_il);
+    rec.task_il.back().push_back(a.task_il);
+  }
+  progress_.end_task(rec.task_seconds.back(), mean_over_seen(acc, task.index + 1, true),
+                     mean_over_seen(acc, task.index + 1, false));
+  state_.task = t + 1;
+  state_.stage = kBeginTask;
+  state_.epoch = state_.step = 0;
+  state_.fit = -1;
+  if (control_.save) {
+    task_start_ = capture_state(*model_, method_);
+    task_start_of_ = t + 1;
+    earlier_ = 0;
+    task_started_ = Clock::now();
+    save({});
+  }
+}
+
+void StreamTrainer::train_epochs(const Task& task, torch::optim::Optimizer& optimizer,
+                                 const std::vector<torch::Tensor>& params,
+                                 const std::vector<double>& lrs, int64_t first_epoch,
+                                 int64_t first_step) {
+  const auto indices = method_.train_indices(task);
+  const int64_t B = o_.batch_size;
+  const int64_t steps = (static_cast<int64_t>(indices.size()) + B - 1) / B;
+  progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(o_.epochs), steps);
+  // A per-step schedule's warm-up and milestones are given in epochs: this task's steps.
+  const LrSchedule schedule = o_.schedule.per_step ? o_.schedule.in_steps(steps) : o_.schedule;
+  auto set_lr = [&](int64_t unit, int64_t units) {
+    std::vector<double> now;
+    for (double base : lrs) now.push_back(schedule.lr(base, unit, units));
+    set_learning_rates(optimizer, now);
+  };
+  for (int64_t epoch = first_epoch; epoch < o_.epochs; ++epoch) {
+    model_->train();
+    if (!o_.schedule.per_step) set_lr(epoch, o_.epochs);
+    const auto order =
+        shuffled(indices, mix_seed({uint64_t(o_.seed), uint64_t(task.index), uint64_t(epoch)}));
+    Steps s;
+    s.first = epoch == first_epoch ? first_step : 0;
+    s.end = steps;
+    s.load = [&](int64_t k) {
+      const auto begin = order.begin() + static_cast<std::ptrdiff_t>(k * B);
+      const std::vector<int64_t> global(begin,
+                                        begin + std::min<std::ptrdiff_t>(B, order.end() - begin));
+      const uint64_t augment =
+          mix_seed({uint64_t(o_.seed), uint64_t(task.index), uint64_t(epoch), uint64_t(k), 0xA6});
+      std::vector<Batch> shards;
+      for (int sh : o_.shards) {
+        shards.push_back(load_shard(stream_, *stream_.train_set, global, sh, o_.shard_count,
+                                    o_.device, augment));
+      }
+      return shards;
+    };
+    s.loss = [&](const Batch& b) { return method_.loss(b); };
+    s.params = params;
+    s.shard_count = o_.shard_count;
+    s.prefetch = o_.prefetch;
+    if (o_.schedule.per_step) {
+      s.before_step = [&](int64_t k) { set_lr(epoch * steps + k, o_.epochs * steps); };
+    }
+    s.after_backward = [&] { method_.after_backward(); };
+    s.after_step = [&] { method_.after_step(); };
+    s.done = [&](int64_t k, double loss) { progress_.step(static_cast<int>(epoch), k, loss); };
+    s.where = [&](int64_t k) {
+      return "task " + std::to_string(task.index + 1) + ", epoch " + std::to_string(epoch + 1) +
+             ", step " + std::to_string(k + 1);
+    };
+    if (control_.save) {
+      s.checkpoint = [&](int64_t next) {
+        state_.epoch = next >= steps ? epoch + 1 : epoch;
+        state_.step = next >= steps ? 0 : next;
+        const std::string current = capture_state(*model_, method_);
+        CheckpointContent c;
+        c.current = &current;
+        c.optimizer = &optimizer;
+        save(c);
+      };
+    }
+    run_steps(s, optimizer, comm_, control_.steps);
+  }
+}
+
+}  // namespace
+
+StreamRecord train_stream(const TaskStream& stream, Method& method, Classifier model,
+                          EngineServices& services, Communicator& comm,
+                          const TrainerOptions& options, Progress& progress,
+                          const Checkpoint* resume, TrainerControl control) {
+  StreamTrainer trainer(stream, method, std::move(model), services, comm, options, progress, resume,
+                        std::move(control));
+  return trainer.run();
+}
+
+}  // namespace clbench

@@ -1,0 +1,53 @@
+#pragma once
+// Trains a method over a task stream and evaluates after every task (and once before training).
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "datasets/task_stream.h"
+#include "harness/engine/checkpoint.h"
+#include "harness/engine/optim.h"
+#include "harness/engine/services.h"
+#include "harness/engine/step_loop.h"
+#include "harness/engine/trainer_state.h"
+#include "harness/models/backbone.h"
+#include "methods/optimization.h"
+
+namespace clbench {
+
+class Communicator;
+class Method;
+class Progress;
+
+struct TrainerOptions {
+  int64_t epochs = 1;
+  int64_t batch_size = 128;  // global, split over ranks
+  int64_t eval_batch_size = 1024;
+  OptimizerSpec optimizer;  // re-created at every task
+  LrSchedule schedule;
+  int64_t seed = 0;
+  torch::Device device = torch::kCPU;
+  int shard_count = 1;            // parts each global batch is cut into (a multiple of the ranks)
+  std::vector<int> shards = {0};  // the parts this rank computes
+  bool prefetch = true;           // load the next batch on a second thread while one trains
+  bool task_id_at_test = false;   // the method declares that it needs the task id at test time
+};
+
+// Checkpointing and interruption.
+struct TrainerControl {
+  StepControl steps;  // the stop signal and the checkpoint interval
+  // Writes a checkpoint; every rank calls it at the same point. Empty: no checkpoints (and no
+  // snapshots are kept).
+  std::function<void(const CheckpointContent&)> save;
+};
+
+// Trains `method` (attached to `model`, with `services` as its services) over `stream`. With
+// `resume`, continues where that checkpoint stopped. Throws Interrupted after a requested stop.
+StreamRecord train_stream(const TaskStream& stream, Method& method, Classifier model,
+                          EngineServices& services, Communicator& comm,
+                          const TrainerOptions& options, Progress& progress,
+                          const Checkpoint* resume = nullptr, TrainerControl control = {});
+
+}  // namespace clbench

@@ -1,0 +1,145 @@
+#include "harness/foundation/config.h"
+
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+
+#include "harness/foundation/error.h"
+
+namespace clbench {
+namespace {
+
+void flatten_into(const nlohmann::json& node, const std::string& prefix, nlohmann::json& out) {
+  for (const auto& [key, value] : node.items()) {
+    const std::string full = prefix.empty() ? key : prefix + "." + key;
+    if (value.is_object()) {
+      flatten_into(value, full, out);
+    } else {
+      out[full] = value;
+    }
+  }
+}
+
+std::string type_name(const nlohmann::json& v) {
+  if (v.is_boolean()) return "a boolean (true/false)";
+  if (v.is_number_integer()) return "an integer";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  return "a " + std::string(v.type_name());
+}
+
+}  // namespace
+
+nlohmann::json Config::flatten(const nlohmann::json& nested) {
+  nlohmann::json out = nlohmann::json::object();
+  flatten_into(nested, "", out);
+  return out;
+}
+
+nlohmann::json Config::read_file(const std::string& path) {
+  return flatten(read_object(path, "config file"));
+}
+
+nlohmann::json Config::read_object(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read " + what + " " + path);
+  nlohmann::json parsed;
+  try {
+    parsed = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(what + " " + path + " is not valid JSON: " + e.what());
+  }
+  if (!parsed.is_object()) throw Error(what + " " + path + " must hold a JSON object");
+  return parsed;
+}
+
+std::pair<std::string, nlohmann::json> Config::parse_assignment(const std::string& text) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw Error("--set expects key=value, got '" + text + "'");
+  }
+  const std::string key = text.substr(0, eq);
+  const std::string raw = text.substr(eq + 1);
+  nlohmann::json value = nlohmann::json::parse(raw, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded() || value.is_null()) value = raw;
+  return {key, value};
+}
+
+nlohmann::json checked_value(const OptionSpec& spec, const nlohmann::json& value) {
+  const nlohmann::json& def = spec.default_value;
+  auto bad = [&](const std::string& why) {
+    return Error("bad value " + value.dump() + " for key '" + spec.key + "': " + why);
+  };
+  if (def.is_boolean()) {
+    if (!value.is_boolean()) throw bad("expected " + type_name(def));
+    return value;
+  }
+  if (def.is_number_integer()) {
+    if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      throw bad("integer out of range");
+    }
+    if (value.is_number_integer()) return value;
+    if (value.is_number_float()) {
+      const double x = value.get<double>();
+      if (std::isfinite(x) && std::floor(x) == x && x >= -9223372036854775808.0 &&
+          x < 9223372036854775808.0) {
+        return static_cast<int64_t>(x);
+      }
+    }
+    throw bad("expected an integer");
+  }
+  if (def.is_number()) {
+    if (!value.is_number()) throw bad("expected a number");
+    const double x = value.get<double>();
+    if (!std::isfinite(x)) throw bad("expected a finite number");
+    return x;
+  }
+  if (def.is_string()) {
+    if (!value.is_string()) throw bad("expected a string");
+    if (!spec.choices.empty()) {
+      for (const auto& c : spec.choices) {
+        if (c == value.get<std::string>()) return value;
+      }
+      std::string valid;
+      for (const auto& c : spec.choices) valid += (valid.empty() ? "" : ", ") + c;
+      throw bad("valid values: " + valid);
+    }
+    return value;
+  }
+  return value;
+}
+
+Config Config::resolve(const std::vector<OptionSpec>& specs, const nlohmann::json& user,
+                       const std::string& scope) {
+  Config cfg;
+  for (const auto& spec : specs) cfg.values_[spec.key] = spec.default_value;
+  for (const auto& [key, value] : user.items()) {
+    const OptionSpec* spec = nullptr;
+    for (const auto& s : specs) {
+      if (s.key == key) spec = &s;
+    }
+    if (spec == nullptr) {
+      std::ostringstream valid;
+      for (const auto& s : specs) {
+        if (s.key.find('.') != std::string::npos)
+          valid << "\n  " << s.key << " (default " << s.default_value.dump() << ")";
+      }
+      std::string msg = "unknown config key '" + key + "' for " + scope + ".";
+      const std::string keys = valid.str();
+      msg += keys.empty() ? " It has no keys of its own." : " Its keys:" + keys;
+      msg += "\n(run 'clbench list --keys' for every key)";
+      throw Error(msg);
+    }
+    cfg.values_[key] = checked_value(*spec, value);
+  }
+  return cfg;
+}
+
+const nlohmann::json& Config::at(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw Error("internal: config key '" + key + "' was never declared");
+  return *it;
+}
+
+}  // namespace clbench

@@ -1,0 +1,31 @@
+#include "harness/models/backbone.h"
+
+#include <torch/torch.h>
+
+namespace clbench {
+
+ClassifierImpl::ClassifierImpl(std::shared_ptr<BackboneImpl> bb, int64_t num_classes)
+    : backbone(std::move(bb)) {
+  register_module("backbone", backbone);
+  head = register_module("head", torch::nn::Linear(backbone->feature_dim(), num_classes));
+}
+
+torch::Tensor ClassifierImpl::forward(const torch::Tensor& images) {
+  return head->forward(backbone->forward(images));
+}
+
+int64_t count_parameters(const std::vector<torch::Tensor>& params) {
+  int64_t n = 0;
+  for (const auto& p : params) n += p.numel();
+  return n;
+}
+
+void copy_weights(torch::nn::Module& to, const torch::nn::Module& from) {
+  torch::NoGradGuard no_grad;
+  auto dst = to.named_parameters(true);
+  for (const auto& item : from.named_parameters(true)) dst[item.key()].copy_(item.value());
+  auto dst_buffers = to.named_buffers(true);
+  for (const auto& item : from.named_buffers(true)) dst_buffers[item.key()].copy_(item.value());
+}
+
+}  // namespace clbench

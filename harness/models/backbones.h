@@ -1,0 +1,30 @@
+#pragma once
+// The backbone registry: name -> factory, like the method and benchmark registries. Each backbone
+// registers itself from its own file; `kind` groups the presets of one architecture (methods
+// declare the kinds they work on), and `tiny` marks the CPU-sized preset of a kind that tests use.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "harness/models/backbone.h"
+
+namespace clbench {
+
+struct BackboneEntry {
+  std::string name, kind, description;
+  bool tiny = false;
+  // input shape {C, H, W} of the stream -> a fresh, randomly initialised backbone
+  std::function<std::shared_ptr<BackboneImpl>(const std::vector<int64_t>& input_shape)> make;
+};
+
+bool register_backbone(BackboneEntry entry);
+const std::vector<BackboneEntry>& backbones();
+std::vector<std::string> backbone_names();
+const BackboneEntry& find_backbone(const std::string& name);  // error lists the valid names
+
+Classifier make_classifier(const std::string& backbone, const std::vector<int64_t>& input_shape,
+                           int64_t num_classes);
+
+}  // namespace clbench

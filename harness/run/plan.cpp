@@ -1,0 +1,176 @@
+#include "harness/run/plan.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "datasets/benchmarks/registry.h"
+#include "harness/engine/optim.h"
+#include "harness/foundation/error.h"
+#include "harness/foundation/text.h"
+#include "harness/models/backbones.h"
+#include "harness/run/cpu_kernels.h"
+#include "methods/method.h"
+
+namespace clbench {
+
+std::vector<OptionSpec> common_specs() {
+  return {
+      {"benchmark", "split-fmnist", "task stream (clbench list)"},
+      {"method", "finetune", "continual-learning method (clbench list)"},
+      {"name", "", "result label (default: the method name), e.g. er-200"},
+      {"out", "runs", "result folder: <out>/<benchmark>/<label>/seed-<seed>.h5"},
+      {"backbone", "mlp", "feature extractor", backbone_names()},
+      {"pretrained", "",
+       "safetensors file of backbone weights (timm names for ViTs; clbench pretrain)"},
+      {"scenario", "class-il", "training/evaluation protocol", {"class-il", "task-il"}},
+      {"seed", 0, "seed of initialisation, data order and method randomness"},
+      {"class_order",
+       "auto",
+       "identity | pycil (numpy permutation) | coda (CPython shuffle); "
+       "auto: pycil when class_order_seed >= 0, else identity",
+       {"auto", "identity", "pycil", "coda"}},
+      {"class_order_seed", -1, "seed of the class order (-1: identity order)"},
+      {"init_classes", 0, "classes of the first task (0: increment), as PyCIL's init_cls"},
+      {"increment", 2,
+       "classes of every later task (the benchmark's own by default; a smaller last task takes "
+       "the remainder)"},
+      {"data_root", "", "dataset folder (default: the benchmark's)"},
+      {"epochs", 1, "epochs per task"},
+      {"batch_size", 128, "global batch size (split over ranks)"},
+      {"eval_batch_size", 1024, "evaluation batch size"},
+      {"optimizer", "sgd",
+       "sgd | adam (L2 weight decay, torch.optim.Adam) | adamw (decoupled weight decay); "
+       "re-created at every task",
+       optimizer_kinds()},
+      {"lr", 0.01, "learning rate"},
+      {"momentum", 0.0, "SGD momentum"},
+      {"weight_decay", 0.0, "weight decay"},
+      {"lr_schedule", "constant",
+       "constant | cosine | multistep | coda-cosine (CODA-Prompt's and InfLoRA's), over each "
+       "task's epochs",
+       lr_schedule_kinds()},
+      {"lr_schedule_per",
+       "epoch",
+       "apply the schedule once per epoch or at every step",
+       {"epoch", "step"}},
+      {"lr_milestones", "",
+       "multistep: epochs at which the lr is multiplied by lr_gamma, e.g. 30,60"},
+      {"lr_gamma", 0.1, "multistep: factor at each milestone"},
+      {"warmup_epochs", 0, "linear warm-up epochs before the schedule"},
+      {"threads", 0, "intra-op CPU threads (0: LibTorch's default)"},
+      {"cpu_kernels", kDefaultCpuKernels,
+       "avx2: the same CPU kernels (LibTorch, MKL, oneDNN) on every x86-64 machine with AVX2, so "
+       "a seed gives the same bits everywhere; native: the fastest for this processor",
+       cpu_kernel_modes()},
+      {"loader_threads", 2,
+       "threads decoding and augmenting each batch of an image benchmark; > 0 also loads the "
+       "next training batch while one trains (0: everything on the training thread)"},
+      {"grad_shards", 0,
+       "cut every global batch into this many parts, a multiple of the rank count (0: one per "
+       "rank). Runs with the same value give bit-identical numbers on 1 or 2 ranks"},
+      {"device",
+       "auto",
+       "cpu | cuda (rank r uses GPU local_rank) | auto (cuda when available)",
+       {"auto", "cpu", "cuda"}},
+      {"tf32", false,
+       "GPU matrix products in TF32 (2.7x faster ViT-B/16 steps on an H100, 10-bit mantissa); "
+       "false: FP32, PyTorch's default and the papers'"},
+  };
+}
+
+namespace {
+
+std::string user_string(const nlohmann::json& user, const std::string& key,
+                        const std::string& fallback) {
+  if (!user.contains(key)) return fallback;
+  if (!user[key].is_string())
+    throw Error("bad value " + user[key].dump() + " for key '" + key + "'");
+  return user[key].get<std::string>();
+}
+
+// Layers benchmark and method defaults for common keys over the built-in ones.
+std::vector<OptionSpec> layered_specs(const BenchmarkEntry& bench, const MethodEntry& method) {
+  auto specs = common_specs();
+  for (const auto* defaults : {&bench.defaults, &method.defaults}) {
+    for (auto& spec : specs) {
+      if (defaults->contains(spec.key))
+        spec.default_value = checked_value(spec, (*defaults)[spec.key]);
+    }
+  }
+  specs.insert(specs.end(), bench.keys.begin(), bench.keys.end());
+  specs.insert(specs.end(), method.keys.begin(), method.keys.end());
+  return specs;
+}
+
+Error bad(const Config& cfg, const std::string& key, const std::string& why) {
+  return Error("bad value " + cfg.at(key).dump() + " for key '" + key + "': " + why);
+}
+
+void check_ranges(const Config& cfg) {
+  for (const char* key : {"epochs", "batch_size", "eval_batch_size", "increment"}) {
+    if (cfg.integer(key) < 1) throw bad(cfg, key, "must be >= 1");
+  }
+  for (const char* key : {"init_classes", "warmup_epochs"}) {
+    if (cfg.integer(key) < 0) throw bad(cfg, key, "must be >= 0");
+  }
+  if (cfg.num("lr") <= 0) throw bad(cfg, "lr", "must be > 0");
+  if (cfg.num("lr_gamma") <= 0) throw bad(cfg, "lr_gamma", "must be > 0");
+  for (int64_t m : parse_integers(cfg.str("lr_milestones"), "lr_milestones")) {
+    if (m < 1) throw bad(cfg, "lr_milestones", "milestones are epochs >= 1");
+  }
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// The method's requirements against the resolved config.
+void check_requirements(const MethodEntry& method, const Config& cfg) {
+  const auto& r = method.requirements;
+  const std::string backbone = cfg.str("backbone");
+  const std::string kind = find_backbone(backbone).kind;
+  if (!r.backbone_kinds.empty() && !contains(r.backbone_kinds, kind)) {
+    std::vector<std::string> fitting;
+    for (const auto& b : backbones()) {
+      if (contains(r.backbone_kinds, b.kind)) fitting.push_back(b.name);
+    }
+    throw Error("method '" + method.name + "' needs a " + join(r.backbone_kinds, " or ") +
+                " backbone, not '" + backbone + "' (" + kind + "): choose one of " + join(fitting) +
+                " with --backbone");
+  }
+  const std::string scenario = cfg.str("scenario");
+  if (!r.scenarios.empty() && !contains(r.scenarios, scenario)) {
+    throw Error("method '" + method.name + "' runs only in scenario " + join(r.scenarios, " or ") +
+                ", not '" + scenario + "' (--scenario)");
+  }
+}
+
+}  // namespace
+
+RunPlan plan_run(const nlohmann::json& user) {
+  RunPlan plan;
+  const auto& bench = find_benchmark(user_string(user, "benchmark", "split-fmnist"));
+  const auto& method = find_method(user_string(user, "method", "finetune"));
+  plan.config = Config::resolve(layered_specs(bench, method), user,
+                                "method '" + method.name + "' on benchmark '" + bench.name + "'");
+  plan.benchmark = bench.name;
+  plan.method = method.name;
+  plan.label = plan.config.str("name").empty() ? method.name : plan.config.str("name");
+  plan.config.set("name", plan.label);
+  plan.seed = plan.config.integer("seed");
+  if (plan.label.find('/') != std::string::npos || plan.label == "." || plan.label == "..") {
+    throw Error("bad value '" + plan.label + "' for key 'name': a label cannot contain '/'");
+  }
+  check_ranges(plan.config);
+  check_requirements(method, plan.config);
+  plan.result_path = (std::filesystem::path(plan.config.str("out")) / plan.benchmark / plan.label /
+                      ("seed-" + std::to_string(plan.seed) + ".h5"))
+                         .string();
+  return plan;
+}
+
+std::string checkpoint_path(const RunPlan& plan) {
+  return std::filesystem::path(plan.result_path).replace_extension(".ckpt").string();
+}
+
+}  // namespace clbench

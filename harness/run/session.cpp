@@ -1,0 +1,127 @@
+#include "harness/run/session.h"
+
+#include <torch/torch.h>
+
+#include "datasets/benchmarks/registry.h"
+#include "harness/distributed/communicator.h"
+#include "harness/engine/progress.h"
+#include "harness/foundation/error.h"
+#include "harness/foundation/text.h"
+#include "harness/models/backbones.h"
+#include "harness/models/weights.h"
+#include "harness/run/cpu_kernels.h"
+
+namespace clbench {
+namespace {
+
+torch::Device pick_device(const Config& cfg, const Communicator& comm) {
+  const std::string want = cfg.str("device");
+  const bool cuda = want == "cuda" || (want == "auto" && torch::cuda::is_available());
+  if (!cuda) return torch::kCPU;
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (gpus == 0) throw Error("device 'cuda' requested but no CUDA device is visible");
+  if (comm.local_size() > gpus) {
+    throw Error(std::to_string(comm.local_size()) + " ranks on this node but only " +
+                std::to_string(gpus) + " GPUs: start one rank per GPU (--ntasks-per-node = GPUs)");
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
+}
+
+// The fixed gradient shards: how many per global batch, and which this rank computes.
+std::pair<int, std::vector<int>> gradient_shards(const Config& cfg, const Communicator& comm) {
+  const int world = comm.size();
+  const int count =
+      cfg.integer("grad_shards") > 0 ? static_cast<int>(cfg.integer("grad_shards")) : world;
+  if (count % world != 0) {
+    throw Error("bad value " + std::to_string(count) +
+                " for key 'grad_shards': must be a multiple of the " + std::to_string(world) +
+                " ranks");
+  }
+  std::vector<int> mine;
+  for (int k = 0; k < count / world; ++k) mine.push_back(comm.rank() * (count / world) + k);
+  return {count, mine};
+}
+
+LrSchedule configured_schedule(const Config& cfg) {
+  LrSchedule s;
+  s.kind = cfg.str("lr_schedule");
+  s.per_step = cfg.str("lr_schedule_per") == "step";
+  s.warmup = cfg.integer("warmup_epochs");
+  s.milestones = parse_integers(cfg.str("lr_milestones"), "lr_milestones");
+  s.gamma = cfg.num("lr_gamma");
+  return s;
+}
+
+TrainerOptions trainer_options(const RunPlan& plan, const torch::Device& device, int shard_count,
+                               const std::vector<int>& shards) {
+  const Config& cfg = plan.config;
+  TrainerOptions t;
+  t.epochs = cfg.integer("epochs");
+  t.batch_size = cfg.integer("batch_size");
+  t.eval_batch_size = cfg.integer("eval_batch_size");
+  t.optimizer = {cfg.str("optimizer"), cfg.num("lr"), cfg.num("momentum"), cfg.num("weight_decay")};
+  t.schedule = configured_schedule(cfg);
+  t.seed = plan.seed;
+  t.device = device;
+  t.shard_count = shard_count;
+  t.shards = shards;
+  t.prefetch = cfg.integer("loader_threads") > 0;
+  t.task_id_at_test = find_method(plan.method).requirements.task_id_at_test;
+  return t;
+}
+
+}  // namespace
+
+std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) {
+  const Config& cfg = plan.config;
+  apply_cpu_kernels(cfg.str("cpu_kernels"));
+  if (cfg.integer("threads") > 0) torch::set_num_threads(static_cast<int>(cfg.integer("threads")));
+  auto session = std::make_unique<Session>();
+  Session& s = *session;
+  const torch::Device device = pick_device(cfg, comm);
+  at::globalContext().setAllowTF32CuBLAS(cfg.flag("tf32"));  // cuDNN keeps PyTorch's default
+  s.stream = find_benchmark(plan.benchmark).make(cfg);
+  const auto [shard_count, shards] = gradient_shards(cfg, comm);
+  s.trainer = trainer_options(plan, device, shard_count, shards);
+
+  torch::manual_seed(static_cast<uint64_t>(plan.seed));
+  const std::string backbone = cfg.str("backbone");
+  const auto input_shape = s.stream.input_shape();
+  const int64_t classes = s.stream.num_classes();
+  auto make_model = [backbone, input_shape, classes, device]() {
+    auto m = make_classifier(backbone, input_shape, classes);
+    m->to(device);
+    return m;
+  };
+  s.model = make_model();
+  if (!cfg.str("pretrained").empty())
+    load_backbone_weights(*s.model->backbone, cfg.str("pretrained"));
+  s.services = std::make_unique<EngineServices>(
+      comm, s.stream, s.model,
+      ServiceOptions{device, plan.seed, shard_count, shards, s.trainer.eval_batch_size,
+                     s.trainer.prefetch});
+  MethodContext ctx;
+  ctx.model = s.model;
+  ctx.make_model = make_model;
+  ctx.services = s.services.get();
+  ctx.stream = &s.stream;
+  ctx.device = device;
+  ctx.seed = plan.seed;
+  ctx.batch_size = cfg.integer("batch_size");
+  ctx.task_il = cfg.str("scenario") == "task-il";
+  s.method = find_method(plan.method).make(cfg);
+  s.method->attach(ctx);
+  {  // Every rank starts from rank 0's weights.
+    auto state = s.model->parameters();
+    for (const auto& b : s.model->buffers()) state.push_back(b);
+    torch::NoGradGuard no_grad;
+    comm.broadcast(state, 0);
+  }
+  return session;
+}
+
+StreamRecord train_session(Session& s, Communicator& comm, Progress& progress) {
+  return train_stream(s.stream, *s.method, s.model, *s.services, comm, s.trainer, progress);
+}
+
+}  // namespace clbench

@@ -1,0 +1,93 @@
+#include "harness/run/suite.h"
+
+#include <cstdio>
+
+#include "harness/distributed/communicator.h"
+#include "harness/foundation/config.h"
+#include "harness/foundation/error.h"
+
+namespace clbench {
+namespace {
+
+// One method entry of a suite applied to `user`.
+void apply_method(nlohmann::json& user, const nlohmann::json& m, const std::string& path) {
+  if (m.is_string()) {
+    user["method"] = m;
+    return;
+  }
+  if (!m.is_object() || !m.contains("method")) {
+    throw Error("suite file " + path +
+                ": a method entry must be a name or an object with \"method\", got " + m.dump());
+  }
+  user["method"] = m["method"];
+  if (m.contains("name")) user["name"] = m["name"];
+  if (m.contains("set")) {
+    for (const auto& [k, v] : Config::flatten(m["set"]).items()) user[k] = v;
+  }
+}
+
+std::vector<RunPlan> plan_suite(const std::string& path, const nlohmann::json& overrides) {
+  std::vector<RunPlan> plans;
+  for (const auto& user : expand_suite(path, overrides)) plans.push_back(plan_run(user));
+  for (const auto& p : plans) {
+    if (p.config.str("cpu_kernels") != plans.front().config.str("cpu_kernels")) {
+      throw Error("suite " + path +
+                  ": every run needs the same cpu_kernels (chosen once per process)");
+    }
+  }
+  return plans;
+}
+
+}  // namespace
+
+std::vector<nlohmann::json> expand_suite(const std::string& path, const nlohmann::json& overrides) {
+  const nlohmann::json suite = Config::read_object(path, "suite file");
+  auto list = [&](const char* key) {
+    if (!suite.contains(key) || !suite[key].is_array() || suite[key].empty()) {
+      throw Error("suite file " + path + ": '" + key + "' must be a non-empty list");
+    }
+    return suite[key];
+  };
+  const nlohmann::json defaults =
+      suite.contains("defaults") ? Config::flatten(suite["defaults"]) : nlohmann::json::object();
+  std::vector<nlohmann::json> runs;
+  for (const auto& bench : list("benchmarks")) {
+    for (const auto& m : list("methods")) {
+      for (const auto& seed : list("seeds")) {
+        nlohmann::json user = defaults;
+        user["benchmark"] = bench;
+        apply_method(user, m, path);
+        user["seed"] = seed;
+        for (const auto& [k, v] : overrides.items()) user[k] = v;
+        runs.push_back(user);
+      }
+    }
+  }
+  return runs;
+}
+
+size_t count_suite(const std::string& path, const nlohmann::json& overrides) {
+  return plan_suite(path, overrides).size();
+}
+
+size_t run_suite(const std::string& path, const nlohmann::json& overrides,
+                 const SuiteOptions& options, Communicator& comm) {
+  const auto plans = plan_suite(path, overrides);
+  if (options.index >= static_cast<int64_t>(plans.size())) {
+    throw Error("suite " + path + " has " + std::to_string(plans.size()) + " runs; --index " +
+                std::to_string(options.index) + " is out of range (0.." +
+                std::to_string(plans.size() - 1) + ")");
+  }
+  RunOptions run = options.run;
+  run.resume = true;
+  int done = 0, skipped = 0;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    if (options.index >= 0 && static_cast<int64_t>(i) != options.index) continue;
+    (run_one(plans[i], comm, run, options.force) ? done : skipped)++;
+  }
+  if (comm.is_root())
+    std::printf("suite %s: %d run, %d already complete\n", path.c_str(), done, skipped);
+  return plans.size();
+}
+
+}  // namespace clbench

@@ -1,0 +1,122 @@
+#include "methods/adapters/adapter_method.h"
+
+#include <cmath>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "harness/foundation/error.h"
+
+namespace clbench {
+
+at::Generator make_generator(int64_t seed, int64_t salt) {
+  return at::make_generator<at::CPUGeneratorImpl>(
+      static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(salt));
+}
+
+void check_rank(int64_t rank, const std::string& key) {
+  if (rank < 1) throw Error(key + " must be >= 1, got " + std::to_string(rank));
+}
+
+const nlohmann::json& sd_lora_optimizer() {
+  static const nlohmann::json defaults = {
+      {"optimizer", "sgd"}, {"lr", 0.01}, {"momentum", 0.9}, {"weight_decay", 0.0}};
+  return defaults;
+}
+
+void AdapterMethod::attach(MethodContext context) {
+  Method::attach(std::move(context));
+  vit_ = std::dynamic_pointer_cast<VitImpl>(ctx_.model->backbone);
+  if (!vit_) {
+    throw Error(
+        "this method adapts a Vision Transformer: choose a ViT backbone (--backbone "
+        "vit-tiny28, vit-small28, vit-b16, ...)");
+  }
+  for (auto& p : vit_->parameters()) p.requires_grad_(false);
+  generator_ = make_generator(ctx_.seed, 1);
+  // SD-LoRA's head (PILOT SimpleLinear): kaiming_uniform_(nonlinearity='linear'), bias 0.
+  {
+    torch::NoGradGuard no_grad;
+    auto& head = ctx_.model->head;
+    const double bound = std::sqrt(3.0 / static_cast<double>(head->weight.size(1)));
+    auto w = torch::empty(head->weight.sizes()).uniform_(-bound, bound, generator_);
+    head->weight.copy_(w);
+    head->bias.zero_();
+  }
+  layers_ = install_qkv_lora(*vit_, adapted_parts());
+}
+
+torch::Tensor AdapterMethod::current_task_loss(const torch::Tensor& logits,
+                                               const Batch& batch) const {
+  const int64_t known = task_->class_begin, count = task_->class_end - task_->class_begin;
+  const auto per_sample = torch::nn::functional::cross_entropy(
+      logits.narrow(1, known, count), batch.y - known,
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return batch.mean(per_sample);
+}
+
+torch::Tensor AdapterMethod::loss(const Batch& batch) {
+  return current_task_loss(ctx_.model->forward(batch.x), batch);
+}
+
+std::vector<torch::Tensor> AdapterMethod::trainable_parameters() {
+  auto params = adapter_parameters();
+  params.push_back(ctx_.model->head->weight);
+  params.push_back(ctx_.model->head->bias);
+  return params;
+}
+
+int64_t AdapterMethod::stored_parameters() const {
+  int64_t n = count_parameters(ctx_.model->head->parameters());
+  for (const auto& t : extra_parameters()) n += t.numel();
+  for (const auto& layer : layers_) {
+    for (auto* linear : layer->linears()) {
+      for (const auto& u : linear->updates) {
+        if (!u.dropped) n += u.numel();
+      }
+    }
+  }
+  return n;
+}
+
+void AdapterMethod::for_each_linear(
+    const std::function<void(size_t layer, QkvPart, LoraLinear&)>& f) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (auto p : layers_[i]->parts()) f(i, p, layers_[i]->part(p));
+  }
+}
+
+LowRankUpdate AdapterMethod::to_device(LowRankUpdate u) const {
+  for (auto& f : u.factors) {
+    const bool grad = f.requires_grad();
+    f = f.detach().to(ctx_.device).requires_grad_(grad);
+  }
+  for (auto* t : {&u.assimilated, &u.inv_norm}) {
+    if (t->defined()) *t = t->to(ctx_.device);
+  }
+  return u;
+}
+
+MethodRequirements adapter_requirements() {
+  MethodRequirements r;
+  r.backbone_kinds = {"vit"};
+  return r;
+}
+
+void AdapterMethod::visit_updates(StateVisitor& v) {
+  v("lora.generator", generator_);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (auto p : layers_[i]->parts()) {
+      v.each("lora." + std::to_string(i) + "." + qkv_part_name(p), layers_[i]->part(p).updates,
+             [](StateVisitor& v, LowRankUpdate& u) {
+               v("factors", u.factors);
+               v("assimilated", u.assimilated);
+               v("inv_norm", u.inv_norm);
+               v("task", u.task);
+               v("dropped", u.dropped);
+             });
+    }
+  }
+}
+
+}  // namespace clbench

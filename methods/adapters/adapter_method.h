@@ -1,0 +1,65 @@
+#pragma once
+// What the parameter-efficient ViT methods (seq-lora, sd-lora, fm-lora, inflora) share, as the
+// official SD-LoRA code (and InfLoRA's) does it: a frozen ViT backbone with low-rank adapters on
+// its fused qkv, one linear head over all classes whose rows grow with the tasks, the loss
+// CE(logits[:, known:seen], y - known) on the current task's classes only (old rows get no
+// gradient), and prediction by argmax over every class seen so far.
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+
+#include "methods/adapters/lora.h"
+#include "methods/method.h"
+
+namespace clbench {
+
+class AdapterMethod : public Method {
+ public:
+  void attach(MethodContext context) override;
+  torch::Tensor loss(const Batch& batch) override;
+  std::vector<torch::Tensor> trainable_parameters() override;  // adapter_parameters() + head
+  int64_t stored_parameters() const override;  // kept updates + extra_parameters() + head
+
+  // The blocks' adapters, in block order (for tests and tools).
+  const std::vector<std::shared_ptr<QkvLora>>& layers() const { return layers_; }
+
+ protected:
+  virtual std::vector<QkvPart> adapted_parts() const = 0;
+  virtual std::vector<torch::Tensor> adapter_parameters() = 0;  // trained during this task
+  // Stored tensors other than the updates' factors (magnitudes, prompts, bases...).
+  virtual std::vector<torch::Tensor> extra_parameters() const { return {}; }
+
+  VitImpl& vit() { return *vit_; }
+  at::Generator& generator() { return generator_; }  // seeded by the run: equal on every rank
+  // Cross-entropy on the current task's classes (labels shifted by the classes known before).
+  torch::Tensor current_task_loss(const torch::Tensor& logits, const Batch& batch) const;
+  void for_each_linear(const std::function<void(size_t layer, QkvPart, LoraLinear&)>& f);
+  // Moves a freshly made update (CPU) to the run's device, keeping its factors' requires_grad.
+  LowRankUpdate to_device(LowRankUpdate u) const;
+
+  // The state of every linear's updates and of the generator, for the methods' state(). Tensors
+  // an update shares with others (magnitudes, bases) are the method's to re-link in after_load.
+  void visit_updates(StateVisitor& v);
+
+ private:
+  std::shared_ptr<VitImpl> vit_;
+  std::vector<std::shared_ptr<QkvLora>> layers_;
+  at::Generator generator_;
+};
+
+// A LoRA rank read from config key `key`; an error naming the key unless >= 1.
+void check_rank(int64_t rank, const std::string& key);
+
+// The optimiser SD-LoRA's official code actually runs (SGD, momentum 0.9, no weight decay, constant
+// lr 0.01, whatever its config says): the default of the SGD-trained adapter methods.
+const nlohmann::json& sd_lora_optimizer();
+
+// Rank-0-identical random factors: a CPU generator seeded from the run's seed and a salt.
+at::Generator make_generator(int64_t seed, int64_t salt);
+
+// What every adapter method needs: a Vision Transformer backbone.
+MethodRequirements adapter_requirements();
+
+}  // namespace clbench

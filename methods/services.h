@@ -1,0 +1,65 @@
+#pragma once
+// What the harness does for a method, so that no method re-derives plumbing. Every service is
+// rank-aware and deterministic: it gives the same numbers on any number of ranks, and with
+// grad_shards set the same bits (the work is cut into the run's fixed shards and summed in shard
+// order).
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "datasets/batch.h"
+#include "methods/optimization.h"
+
+namespace clbench {
+
+// An auxiliary training phase (a warm-up, a generator, a classifier alignment) run through the
+// trainer's own step loop: sharded over ranks, gradients summed, stopped by SIGTERM and
+// checkpointed like the main loop, and resumed at the step where it stopped.
+struct FitSpec {
+  std::string name;              // names the phase in checkpoints, e.g. "drs-warmup"
+  std::vector<int64_t> samples;  // training samples; step k's global batch is the next
+  int64_t steps = 0;             // `batch_size` of them, cycling through the list
+  int64_t batch_size = 0;
+  bool augment = false;  // the training transform (seeded by run, task, fit, step)
+  std::vector<ParamGroup> params;
+  OptimizerSpec optimizer;
+  std::function<torch::Tensor(const Batch&)> loss;  // this shard's share of the batch mean
+};
+
+// Per-batch sums over samples: returns tensors of fixed shapes (the same for every batch).
+using SampleSum = std::function<std::vector<torch::Tensor>(const Batch&)>;
+using LossFn = std::function<torch::Tensor(const Batch&)>;
+
+class MethodServices {
+ public:
+  virtual ~MethodServices() = default;
+
+  // Shard `shard` (of the run's shard count, as in Batch::shard) of the global list `samples` of
+  // training samples, on the training device; augmented when a seed is given.
+  virtual Batch load(const std::vector<int64_t>& samples, int shard,
+                     std::optional<uint64_t> augment_seed = std::nullopt) = 0;
+
+  // sum over `samples` (training set, not augmented) of fn(batch), in eval mode: each rank runs
+  // its shards in batches of `batch_size` samples (0: the evaluation batch size), and the shards'
+  // sums are added in shard order on every rank (EWC's Fisher, class means, InfLoRA's input
+  // moments, herding features).
+  virtual std::vector<torch::Tensor> sum_over_samples(const std::vector<int64_t>& samples,
+                                                      const SampleSum& fn,
+                                                      int64_t batch_size = 0) = 0;
+
+  // The gradient of the mean of `loss` over `samples` (one global batch, not augmented) for each
+  // of `params`, summed over ranks, without touching the parameters' own .grad (A-GEM's
+  // reference gradient, GEM's per-task gradients).
+  virtual std::vector<torch::Tensor> gradients(const std::vector<int64_t>& samples,
+                                               const LossFn& loss,
+                                               const std::vector<torch::Tensor>& params) = 0;
+
+  // Runs an auxiliary training phase (FitSpec) in train mode; returns when its last step is done.
+  virtual void fit(const FitSpec& spec) = 0;
+};
+
+}  // namespace clbench

@@ -1,0 +1,76 @@
+#pragma once
+// The conformance cases: every registered method on every tiny backbone preset of each backbone
+// kind it declares, derived from the registries, so a new method or backbone is covered without
+// editing a list. Each case is a tiny synthetic run (2 tasks x 2 classes, 6 steps per task). Used
+// by tests/torch/test_conformance.cpp (one rank) and tests/mpi/test_distributed.cpp (two ranks).
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "harness/models/backbones.h"
+#include "methods/method.h"
+
+namespace clbench::testing {
+
+struct ConformanceCase {
+  std::string method, backbone;
+};
+
+inline bool method_accepts(const MethodEntry& m, const BackboneEntry& b) {
+  const auto& kinds = m.requirements.backbone_kinds;
+  return kinds.empty() || std::find(kinds.begin(), kinds.end(), b.kind) != kinds.end();
+}
+
+inline std::vector<ConformanceCase> conformance_cases() {
+  std::vector<ConformanceCase> cases;
+  for (const auto& m : methods()) {
+    for (const auto& b : backbones()) {
+      if (b.tiny && method_accepts(m, b)) cases.push_back({m.name, b.name});
+    }
+  }
+  return cases;
+}
+
+inline std::string case_name(const ::testing::TestParamInfo<ConformanceCase>& info) {
+  std::string n = info.param.method + "_on_" + info.param.backbone;
+  for (auto& c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return n;
+}
+
+// Method keys that make a tiny run tinier (set only where the method declares them).
+inline const nlohmann::json& tiny_method_keys() {
+  static const nlohmann::json keys = {{"er.buffer", 8},
+                                      {"ewc.lambda", 10.0},
+                                      {"fm-lora.warmup_steps", 2},
+                                      {"fm-lora.warmup_samples", 20}};
+  return keys;
+}
+
+// 2 tasks x 2 classes, 24 training samples per class, batch 16, 2 epochs: 3 steps per epoch.
+inline nlohmann::json conformance_config(const ConformanceCase& c) {
+  const auto& backbone = find_backbone(c.backbone);
+  nlohmann::json user = {{"benchmark", "synthetic"},
+                         {"method", c.method},
+                         {"backbone", c.backbone},
+                         {"device", "cpu"},
+                         {"epochs", 2},
+                         {"batch_size", 16},
+                         {"threads", 1},
+                         {"synthetic.classes", 4},
+                         {"synthetic.train_per_class", 24},
+                         {"synthetic.test_per_class", 10},
+                         {"synthetic.side", backbone.kind == "vit" ? 28 : 12}};
+  for (const auto& key : find_method(c.method).keys) {
+    if (tiny_method_keys().contains(key.key)) user[key.key] = tiny_method_keys()[key.key];
+  }
+  return user;
+}
+
+constexpr int kConformanceStepsPerTask = 6;
+
+}  // namespace clbench::testing

@@ -1,0 +1,171 @@
+// Optimisers and learning-rate schedules: the formulas, and what the trainer's optimizer really
+// applies at each step (recovered from the parameter change of plain SGD), per parameter group.
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "harness/engine/optim.h"
+#include "harness/engine/progress.h"
+#include "harness/foundation/error.h"
+#include "support.h"
+
+namespace clbench {
+namespace {
+
+TEST(LrSchedule, EachKindFollowsItsFormula) {
+  const double pi = std::acos(-1.0);
+  LrSchedule s;
+  EXPECT_DOUBLE_EQ(s.lr(0.1, 7, 10), 0.1);
+  s.kind = "cosine";
+  EXPECT_DOUBLE_EQ(s.lr(0.1, 0, 10), 0.1);
+  EXPECT_NEAR(s.lr(0.1, 5, 10), 0.05, 1e-15);
+  EXPECT_NEAR(s.lr(0.1, 9, 10), 0.1 * 0.5 * (1 + std::cos(pi * 0.9)), 1e-15);
+  s.warmup = 2;  // (t + 1) / w, then the cosine over the remaining 8 units
+  EXPECT_DOUBLE_EQ(s.lr(0.1, 0, 10), 0.05);
+  EXPECT_DOUBLE_EQ(s.lr(0.1, 1, 10), 0.1);
+  EXPECT_DOUBLE_EQ(s.lr(0.1, 2, 10), 0.1);
+  EXPECT_NEAR(s.lr(0.1, 6, 10), 0.05, 1e-15);
+  s = LrSchedule();
+  s.kind = "multistep";
+  s.milestones = {3, 6};
+  s.gamma = 0.5;
+  EXPECT_DOUBLE_EQ(s.lr(0.8, 2, 10), 0.8);
+  EXPECT_DOUBLE_EQ(s.lr(0.8, 3, 10), 0.4);
+  EXPECT_DOUBLE_EQ(s.lr(0.8, 9, 10), 0.2);
+  s = LrSchedule();
+  s.kind = "coda-cosine";  // InfLoRA / CODA-Prompt: ends at cos(99 pi / 200) of the base
+  EXPECT_DOUBLE_EQ(s.lr(5e-4, 0, 20), 5e-4);
+  EXPECT_NEAR(s.lr(5e-4, 19, 20), 5e-4 * std::cos(99 * pi / 200), 1e-18);
+  EXPECT_DOUBLE_EQ(s.lr(5e-4, 0, 1), 5e-4);  // one epoch: the base rate
+  s.kind = "nonsense";
+  EXPECT_THROW(s.lr(0.1, 0, 1), Error);
+  EXPECT_EQ(LrSchedule().in_steps(7).warmup, 0);
+  LrSchedule w;
+  w.warmup = 2;
+  w.milestones = {3};
+  EXPECT_EQ(w.in_steps(7).warmup, 14);
+  EXPECT_EQ(w.in_steps(7).milestones, std::vector<int64_t>{21});
+}
+
+// One step from theta = 1 with gradient 0.5: Adam adds the weight decay to the gradient, AdamW
+// decays the weight itself (Loshchilov & Hutter 2019).
+TEST(Optimizers, AdamAndAdamwApplyWeightDecayAsTheirPapersSay) {
+  for (const std::string kind : {"adam", "adamw", "sgd"}) {
+    auto theta = torch::ones({1}, torch::kDouble).requires_grad_(true);
+    auto opt =
+        make_optimizer({ParamGroup{{theta}, std::nullopt, std::nullopt}}, {kind, 0.1, 0, 0.1});
+    theta.mutable_grad() = torch::full({1}, 0.5, torch::kDouble);
+    opt->step();
+    const double got = theta.item<double>(), eps = 1e-8;
+    const double expected = kind == "adam"    ? 1 - 0.1 * 0.6 / (0.6 + eps)
+                            : kind == "adamw" ? 1 - 0.1 * 0.1 - 0.1 * 0.5 / (0.5 + eps)
+                                              : 1 - 0.1 * 0.6;
+    EXPECT_NEAR(got, expected, 1e-12) << kind;
+  }
+  EXPECT_THROW(make_optimizer({}, {"lion", 0.1, 0, 0}), Error);
+}
+
+// A method that records the learning rate each step really applied: with plain SGD (no momentum,
+// no weight decay) a parameter moves by -lr * grad.
+class LrProbe : public Method {
+ public:
+  explicit LrProbe(std::vector<double> group_scales) : scales_(std::move(group_scales)) {}
+  std::vector<ParamGroup> parameter_groups() override {
+    auto params = trainable_parameters();
+    std::vector<ParamGroup> groups;
+    for (size_t g = 0; g < scales_.size(); ++g) {
+      groups.push_back({{params[g]}, base_lr_ * scales_[g], std::nullopt});
+    }
+    return groups;
+  }
+  void after_backward() override {
+    before_.clear();
+    grads_.clear();
+    for (size_t g = 0; g < scales_.size(); ++g) {
+      const auto p = trainable_parameters()[g];
+      before_.push_back(p.detach().to(torch::kDouble).clone());
+      grads_.push_back(p.grad().detach().to(torch::kDouble).clone());
+    }
+  }
+  void after_step() override {
+    std::vector<double> lrs;
+    for (size_t g = 0; g < scales_.size(); ++g) {
+      const auto after = trainable_parameters()[g].detach().to(torch::kDouble);
+      const auto at = grads_[g].abs().argmax();  // the best-conditioned element
+      lrs.push_back(((before_[g].flatten()[at] - after.flatten()[at]) / grads_[g].flatten()[at])
+                        .item<double>());
+    }
+    applied.push_back(lrs);
+  }
+  std::vector<std::vector<double>> applied;  // per step, per group
+  double base_lr_ = 0.1;
+
+ private:
+  std::vector<double> scales_;
+  std::vector<torch::Tensor> before_, grads_;
+};
+
+// Trains a probe (SGD, lr 0.1, no momentum) on 2 tasks of synthetic with the given schedule keys.
+std::vector<std::vector<double>> applied_lrs(const nlohmann::json& schedule,
+                                             std::vector<double> scales, int64_t* steps_per_epoch) {
+  nlohmann::json user = {{"benchmark", "synthetic"}, {"method", "finetune"}, {"lr", 0.1},
+                         {"momentum", 0.0},          {"epochs", 4},          {"batch_size", 64},
+                         {"synthetic.classes", 4},   {"threads", 1}};
+  user.update(schedule);
+  auto s = testing::setup(user);
+  LrProbe probe(std::move(scales));
+  MethodContext ctx;
+  ctx.model = s->model;
+  ctx.services = s->session->services.get();
+  ctx.stream = s->stream;
+  ctx.batch_size = 64;
+  probe.attach(ctx);
+  TaskStream first = *s->stream;
+  first.tasks.resize(1);
+  Progress quiet(false, false);
+  train_stream(first, probe, s->model, *s->session->services, s->comm, s->session->trainer, quiet);
+  *steps_per_epoch = (static_cast<int64_t>(first.tasks[0].train.size()) + 63) / 64;
+  return probe.applied;
+}
+
+TEST(TrainerLr, ACosineScheduleWithWarmupPerStepIsWhatTheOptimizerApplies) {
+  int64_t S = 0;
+  const auto lrs = applied_lrs(
+      {{"lr_schedule", "cosine"}, {"lr_schedule_per", "step"}, {"warmup_epochs", 1}}, {1.0}, &S);
+  ASSERT_EQ(static_cast<int64_t>(lrs.size()), 4 * S);
+  const double pi = std::acos(-1.0);
+  for (int64_t k = 0; k < 4 * S; ++k) {
+    const double expected =
+        k < S ? 0.1 * (k + 1) / S : 0.1 * 0.5 * (1 + std::cos(pi * (k - S) / double(3 * S)));
+    EXPECT_NEAR(lrs[k][0], expected, 1e-4 * expected + 5e-7) << "step " << k;  // float32 steps
+  }
+}
+
+TEST(TrainerLr, AMultistepSchedulePerEpochAndParameterGroupsWithTheirOwnRates) {
+  int64_t S = 0;
+  const auto lrs = applied_lrs(
+      {{"lr_schedule", "multistep"}, {"lr_milestones", "2,3"}, {"lr_gamma", 0.5}}, {1.0, 0.25}, &S);
+  ASSERT_EQ(static_cast<int64_t>(lrs.size()), 4 * S);
+  for (int64_t k = 0; k < 4 * S; ++k) {
+    const int64_t epoch = k / S;
+    const double factor = epoch < 2 ? 1.0 : epoch < 3 ? 0.5 : 0.25;
+    EXPECT_NEAR(lrs[k][0], 0.1 * factor, 1e-4 * 0.1 * factor) << "step " << k;
+    EXPECT_NEAR(lrs[k][1], 0.025 * factor, 1e-4 * 0.025 * factor) << "step " << k;
+  }
+}
+
+TEST(TrainerLr, AnAdamwRunTrainsAndRecordsItsSchedule) {
+  const auto r = testing::run_quiet({{"benchmark", "synthetic"},
+                                     {"method", "finetune"},
+                                     {"optimizer", "adamw"},
+                                     {"lr", 1e-3},
+                                     {"weight_decay", 0.05},
+                                     {"lr_schedule", "cosine"},
+                                     {"out", ::testing::TempDir() + "adamw"}});
+  EXPECT_GT(final_accuracy(r.acc_task_il), 80.0);
+  EXPECT_EQ(r.lr_schedule, "cosine per epoch");
+}
+
+}  // namespace
+}  // namespace clbench

@@ -1,0 +1,129 @@
+// The services the harness gives methods (methods/services.h), and the per-sample gradients EWC's
+// Fisher is made of (harness/models/per_sample_gradients.h).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "datasets/loader.h"
+#include "harness/models/per_sample_gradients.h"
+#include "support.h"
+
+namespace clbench {
+namespace {
+
+std::vector<int64_t> first_samples(const TaskStream& stream, size_t n) {
+  const auto& all = stream.tasks[0].train;
+  return {all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n)};
+}
+
+TEST(Services, SumOverSamplesAddsEverySampleOnceInAnyShardCount) {
+  std::vector<torch::Tensor> sums;
+  for (int shards : {0, 3}) {  // one shard; three shards on one rank (the ordered-rows path)
+    auto s = testing::setup(
+        {{"benchmark", "synthetic"}, {"grad_shards", shards}, {"eval_batch_size", 7}});
+    const auto samples = first_samples(*s->stream, 50);
+    MethodServices& services = *s->session->services;
+    auto out = services.sum_over_samples(samples, [](const Batch& b) {
+      const auto n = static_cast<double>(b.y.size(0));
+      return std::vector<torch::Tensor>{b.x.to(torch::kDouble).sum(0),
+                                        torch::full({1}, n, torch::kDouble)};
+    });
+    EXPECT_EQ(out[1].item<double>(), 50.0);
+    const auto direct = load_batch(*s->stream, *s->stream->train_set, samples, 50).x.sum(0);
+    EXPECT_TRUE(torch::allclose(out[0], direct.to(torch::kDouble), 1e-6, 1e-9));
+    sums.push_back(out[0]);
+  }
+  EXPECT_TRUE(torch::allclose(sums[0], sums[1], 1e-12, 1e-12));
+}
+
+TEST(Services, GradientsAreTheMeanOverTheSamplesAndLeaveGradAlone) {
+  auto s = testing::setup({{"benchmark", "synthetic"}, {"grad_shards", 2}});
+  const auto samples = first_samples(*s->stream, 12);
+  const auto params = s->model->parameters();
+  for (auto& p : params) p.mutable_grad() = torch::full_like(p, 7.0);
+  auto loss = [&](const Batch& b) {
+    return b.mean(torch::nn::functional::cross_entropy(
+        s->model->forward(b.x), b.y,
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)));
+  };
+  const auto grads = s->session->services->gradients(samples, loss, params);
+  for (const auto& p : params) EXPECT_TRUE(torch::all(p.grad() == 7.0).item<bool>());
+  // The mean of per-sample gradients, one sample at a time.
+  std::vector<torch::Tensor> mean;
+  for (const auto& p : params) mean.push_back(torch::zeros_like(p));
+  for (int64_t i : samples) {
+    const Batch b = load_batch(*s->stream, *s->stream->train_set, {i}, 1);
+    const auto g = torch::autograd::grad({loss(b)}, params);
+    for (size_t k = 0; k < params.size(); ++k) mean[k] += g[k] / 12.0;
+  }
+  for (size_t k = 0; k < params.size(); ++k) {
+    EXPECT_TRUE(torch::allclose(grads[k], mean[k], 1e-4, 1e-6)) << k;
+  }
+}
+
+TEST(Services, AFitTrainsItsParametersInTrainModeAndRestoresTheMode) {
+  auto s = testing::setup({{"benchmark", "synthetic"}});
+  const auto samples = first_samples(*s->stream, 64);
+  auto& head = s->model->head;
+  auto loss_now = [&] {
+    torch::NoGradGuard g;
+    const Batch b = load_batch(*s->stream, *s->stream->train_set, samples, 64);
+    return torch::nn::functional::cross_entropy(s->model->forward(b.x), b.y).item<double>();
+  };
+  const double before = loss_now();
+  const auto backbone_before = s->model->backbone->parameters()[0].clone();
+  s->model->eval();
+  bool trained_in_train_mode = true;
+  FitSpec spec;
+  spec.name = "test-fit";
+  spec.samples = samples;
+  spec.steps = 30;
+  spec.batch_size = 16;
+  spec.params = {ParamGroup{{head->weight, head->bias}, std::nullopt, std::nullopt}};
+  spec.optimizer = {"sgd", 0.1, 0.9, 0.0};
+  spec.loss = [&](const Batch& b) {
+    trained_in_train_mode = trained_in_train_mode && s->model->is_training();
+    return b.mean(torch::nn::functional::cross_entropy(
+        s->model->forward(b.x), b.y,
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)));
+  };
+  s->session->services->fit(spec);
+  EXPECT_TRUE(trained_in_train_mode);
+  EXPECT_FALSE(s->model->is_training()) << "the mode before the fit comes back";
+  EXPECT_LT(loss_now(), 0.7 * before);
+  EXPECT_TRUE(torch::equal(s->model->backbone->parameters()[0], backbone_before))
+      << "only the fit's parameters change";
+}
+
+// log p(y | x) of each sample, the EWC objective.
+torch::Tensor log_likelihood(const torch::Tensor& logits, const torch::Tensor& y) {
+  return torch::log_softmax(logits, 1).gather(1, y.unsqueeze(1)).squeeze(1);
+}
+
+TEST(PerSampleGradients, BatchedRulesEqualOneBackwardPerSample) {
+  for (const std::string backbone : {"mlp", "cnn", "vit-tiny28"}) {
+    nlohmann::json user = {{"benchmark", "synthetic"}, {"backbone", backbone}};
+    if (backbone == "vit-tiny28") user["synthetic.side"] = 28;
+    auto s = testing::setup(user);
+    const Batch b = load_batch(*s->stream, *s->stream->train_set, first_samples(*s->stream, 9), 9);
+    const auto params = s->model->parameters();
+    for (int power : {1, 2}) {
+      const auto batched =
+          sum_of_sample_gradient_powers(*s->model, b.x, b.y, log_likelihood, params, power);
+      for (size_t k = 0; k < params.size(); ++k) {
+        auto loop = torch::zeros_like(params[k]);
+        for (int64_t i = 0; i < 9; ++i) {
+          const auto value =
+              log_likelihood(s->model->forward(b.x.narrow(0, i, 1)), b.y.narrow(0, i, 1)).sum();
+          const auto g = torch::autograd::grad({value}, {params[k]}, {}, false, false, true)[0];
+          if (g.defined()) loop += power == 2 ? g.square() : g.abs();
+        }
+        EXPECT_TRUE(torch::allclose(batched[k], loop, 1e-4, 1e-7))
+            << backbone << " p=" << power << " parameter " << k << ": max difference "
+            << (batched[k] - loop).abs().max().item<double>();
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace clbench
