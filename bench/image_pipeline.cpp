@@ -125,50 +125,95 @@ class Preloaded : public ImageSource {
   std::vector<DecodedImage> images_;
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  at::globalContext().setFlushDenormal(true);
+struct Args {
   int images = 400, width = 500, height = 375, repeats = 2, vit_steps = 2;
   int64_t vit_batch = 8, torch_threads = 2;
   std::string vit = "vit-b16", device = "cpu";
   std::vector<int> thread_counts = {1, 2};
   bool tf32 = false;
+};
+
+// --key value pairs; false on an unknown key.
+bool parse(int argc, char** argv, Args& a) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--images")
-      images = std::stoi(v);
+      a.images = std::stoi(v);
     else if (k == "--width")
-      width = std::stoi(v);
+      a.width = std::stoi(v);
     else if (k == "--height")
-      height = std::stoi(v);
+      a.height = std::stoi(v);
     else if (k == "--repeats")
-      repeats = std::stoi(v);
+      a.repeats = std::stoi(v);
     else if (k == "--vit")
-      vit = v;
+      a.vit = v;
     else if (k == "--vit-batch")
-      vit_batch = std::stoll(v);
+      a.vit_batch = std::stoll(v);
     else if (k == "--vit-steps")
-      vit_steps = std::stoi(v);
+      a.vit_steps = std::stoi(v);
     else if (k == "--torch-threads")
-      torch_threads = std::stoll(v);
+      a.torch_threads = std::stoll(v);
     else if (k == "--device")
-      device = v;
+      a.device = v;
     else if (k == "--tf32")
-      tf32 = v == "1";
+      a.tf32 = v == "1";
     else if (k == "--threads") {
-      thread_counts.clear();
+      a.thread_counts.clear();
       std::stringstream list(v);
-      for (std::string n; std::getline(list, n, ',');) thread_counts.push_back(std::stoi(n));
+      for (std::string n; std::getline(list, n, ',');) a.thread_counts.push_back(std::stoi(n));
     } else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
-      return 2;
+      return false;
     }
   }
+  return true;
+}
+
+// The table of images/s: JPEG against the cache, decoding alone and with the transforms.
+void loader_table(const Args& a, const std::shared_ptr<const ImageSource>& files,
+                  const ImageCache& cache) {
+  TransformOptions transform;  // RandomResizedCrop(224, 0.05-1) + flip
+  std::printf("| source | loader threads | images/s |\n|---|---|---|\n");
+  std::printf("| JPEG decode only | 1 | %.0f |\n", read_rate(*files, a.repeats));
+  std::printf("| HDF5 cache read only | 1 | %.0f |\n", read_rate(*cache.split("train"), a.repeats));
+  std::vector<double> ratios;
+  for (int threads : a.thread_counts) {
+    const double jpeg = rate(ImageDataset(files, transform, threads), a.repeats);
+    const ImageDataset from_cache(cache.split("train"), transform, threads);
+    const double cached = rate(from_cache, a.repeats);
+    if (threads > 1) {
+      std::printf("| JPEG decode only | %d | %.0f |\n", threads,
+                  read_rate(*files, a.repeats, threads));
+      std::printf("| HDF5 cache read only | %d | %.0f |\n", threads,
+                  read_rate(*cache.split("train"), a.repeats, threads));
+    }
+    std::printf("| JPEG decode + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads, jpeg);
+    std::printf("| HDF5 cache + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads, cached);
+    std::printf(
+        "| cache images in memory + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads,
+        rate(ImageDataset(std::make_shared<Preloaded>(*cache.split("train")), transform, threads),
+             a.repeats));
+    torch::set_num_threads(threads);
+    std::printf("| HDF5 cache + RandomResizedCrop(224) + flip + float on the CPU | %d | %.0f |\n",
+                threads, rate(from_cache, a.repeats, true));
+    ratios.push_back(cached / jpeg);
+  }
+  std::printf("\ncache / JPEG:");
+  for (size_t i = 0; i < ratios.size(); ++i)
+    std::printf(" %.1fx (%d threads)", ratios[i], a.thread_counts[i]);
+  std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  at::globalContext().setFlushDenormal(true);
+  Args a;
+  if (!parse(argc, argv, a)) return 2;
   const fs::path tmp =
       fs::temp_directory_path() / ("clbench-image-bench-" + std::to_string(::getpid()));
   fs::create_directories(tmp);
-  const auto records = make_jpegs((tmp / "jpeg").string(), images, width, height);
+  const auto records = make_jpegs((tmp / "jpeg").string(), a.images, a.width, a.height);
   const auto files = file_images(records, (tmp / "jpeg").string());
   CacheContents contents;
   contents.dataset = "bench";
@@ -180,55 +225,25 @@ int main(int argc, char** argv) {
   write_image_cache(cache_path, contents, *files, *files, 2);
   const double prepare_s = seconds_since(t0);
   const ImageCache cache(cache_path);
-  TransformOptions transform;  // RandomResizedCrop(224, 0.05-1) + flip
-
   std::printf(
       "%d JPEGs of %dx%d (%.1f KiB each on average); cache (shorter side 256) made in "
       "%.1f s on 2 threads\n\n",
-      images, width, height, static_cast<double>(fs::file_size(records[0].path)) / 1024.0,
+      a.images, a.width, a.height, static_cast<double>(fs::file_size(records[0].path)) / 1024.0,
       prepare_s);
   std::printf(
       "Batches are uint8 (the loader's output, made float where the model runs); the\n"
       "'float on the CPU' row adds that step on the CPU, as a CPU run does.\n\n");
-  std::printf("| source | loader threads | images/s |\n|---|---|---|\n");
-  std::printf("| JPEG decode only | 1 | %.0f |\n", read_rate(*files, repeats));
-  std::printf("| HDF5 cache read only | 1 | %.0f |\n", read_rate(*cache.split("train"), repeats));
-  std::vector<double> ratios;
-  for (int threads : thread_counts) {
-    const double jpeg = rate(ImageDataset(files, transform, threads), repeats);
-    const ImageDataset from_cache(cache.split("train"), transform, threads);
-    const double cached = rate(from_cache, repeats);
-    if (threads > 1) {
-      std::printf("| JPEG decode only | %d | %.0f |\n", threads,
-                  read_rate(*files, repeats, threads));
-      std::printf("| HDF5 cache read only | %d | %.0f |\n", threads,
-                  read_rate(*cache.split("train"), repeats, threads));
-    }
-    std::printf("| JPEG decode + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads, jpeg);
-    std::printf("| HDF5 cache + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads, cached);
-    std::printf(
-        "| cache images in memory + RandomResizedCrop(224) + flip | %d | %.0f |\n", threads,
-        rate(ImageDataset(std::make_shared<Preloaded>(*cache.split("train")), transform, threads),
-             repeats));
-    torch::set_num_threads(threads);
-    std::printf("| HDF5 cache + RandomResizedCrop(224) + flip + float on the CPU | %d | %.0f |\n",
-                threads, rate(from_cache, repeats, true));
-    ratios.push_back(cached / jpeg);
-  }
-  std::printf("\ncache / JPEG:");
-  for (size_t i = 0; i < ratios.size(); ++i)
-    std::printf(" %.1fx (%d threads)", ratios[i], thread_counts[i]);
-  std::printf("\n");
-  if (!vit.empty()) {
-    torch::set_num_threads(static_cast<int>(torch_threads));
-    at::globalContext().setAllowTF32CuBLAS(tf32);
-    at::globalContext().setAllowTF32CuDNN(tf32);
+  loader_table(a, files, cache);
+  if (!a.vit.empty()) {
+    torch::set_num_threads(static_cast<int>(a.torch_threads));
+    at::globalContext().setAllowTF32CuBLAS(a.tf32);
+    at::globalContext().setAllowTF32CuDNN(a.tf32);
     std::printf(
         "%s training step on %s%s (full fine-tuning, batch %lld, %lld torch threads): %.2f "
         "images/s\n",
-        vit.c_str(), device.c_str(), tf32 ? " with TF32" : "", static_cast<long long>(vit_batch),
-        static_cast<long long>(torch_threads),
-        vit_rate(vit, vit_batch, vit_steps, torch::Device(device)));
+        a.vit.c_str(), a.device.c_str(), a.tf32 ? " with TF32" : "",
+        static_cast<long long>(a.vit_batch), static_cast<long long>(a.torch_threads),
+        vit_rate(a.vit, a.vit_batch, a.vit_steps, torch::Device(a.device)));
   }
   fs::remove_all(tmp);
   return 0;

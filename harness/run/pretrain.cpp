@@ -106,6 +106,75 @@ std::vector<int64_t> natural_input(const std::string& backbone) {
   return {1, 28, 28};
 }
 
+namespace {
+
+FractalOptions fractal_options(const PretrainOptions& o) {
+  const auto input = natural_input(o.backbone);
+  FractalOptions fractal;
+  fractal.classes = o.classes;
+  fractal.image_size = o.image_size > 0 ? o.image_size : input[1];
+  fractal.channels = o.channels > 0 ? o.channels : input[0];
+  fractal.fill_threshold = o.fill_threshold;
+  fractal.seed = o.seed;
+  return fractal;
+}
+
+// One epoch over the fractal images in a seeded order; `step` counts the optimizer steps.
+PretrainEpoch train_epoch(Classifier& model, torch::optim::Optimizer& optimizer,
+                          const FractalDataset& data, const PretrainOptions& o,
+                          const LrSchedule& schedule, int64_t epoch, int64_t total_steps,
+                          int64_t& step) {
+  const auto started = Clock::now();
+  model->train();
+  double loss_sum = 0;
+  int64_t correct = 0;
+  std::vector<int64_t> all(static_cast<size_t>(data.size()));
+  std::iota(all.begin(), all.end(), 0);
+  const auto order = shuffled(all, mix_seed({o.seed, static_cast<uint64_t>(epoch)}));
+  for_each_global_batch(order, o.batch_size, [&](const std::vector<int64_t>& indices) {
+    set_learning_rates(optimizer, {schedule.lr(o.lr, step++, total_steps)});
+    const auto y = labels_of(data, indices);
+    optimizer.zero_grad();
+    const auto logits = model->forward(data.model_input(data.images(indices)));
+    const auto loss = torch::cross_entropy_loss(logits, y);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      throw Error("pretrain diverged: loss is " + std::to_string(value) + " in epoch " +
+                  std::to_string(epoch + 1) + "; lower --lr");
+    }
+    loss.backward();
+    optimizer.step();
+    loss_sum += value * static_cast<double>(indices.size());
+    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+  });
+  const auto n = static_cast<double>(data.size());
+  return {loss_sum / n, 100.0 * static_cast<double>(correct) / n, seconds_since(started)};
+}
+
+void save(const PretrainResult& result, const PretrainOptions& o, const FractalOptions& fractal) {
+  save_backbone_weights(
+      *result.backbone, o.out,
+      {{"backbone", o.backbone},
+       {"pretrain_data", "fractal (FractalDB-style, Kataoka et al. 2020)"},
+       {"classes", std::to_string(o.classes)},
+       {"instances", std::to_string(o.instances)},
+       {"image_shape", std::to_string(fractal.channels) + "x" + std::to_string(fractal.image_size) +
+                           "x" + std::to_string(fractal.image_size)},
+       {"fill_threshold", format("%g", o.fill_threshold)},
+       {"epochs", std::to_string(o.epochs)},
+       {"batch_size", std::to_string(o.batch_size)},
+       {"optimizer", o.optimizer},
+       {"lr", format("%g", o.lr)},
+       {"weight_decay", format("%g", o.weight_decay)},
+       {"seed", std::to_string(o.seed)},
+       {"cpu_kernels", o.cpu_kernels},
+       {"train_loss", format("%.6f", result.train_loss)},
+       {"train_accuracy", format("%.4f", result.train_accuracy)},
+       {"clbench_version", CLBENCH_VERSION}});
+}
+
+}  // namespace
+
 PretrainResult pretrain(const PretrainOptions& o,
                         const std::function<void(const std::string&)>& log) {
   check(o);
@@ -116,13 +185,7 @@ PretrainResult pretrain(const PretrainOptions& o,
   };
   apply_cpu_kernels(o.cpu_kernels);
   if (o.threads > 0) torch::set_num_threads(o.threads);
-  const auto input = natural_input(o.backbone);
-  FractalOptions fractal;
-  fractal.classes = o.classes;
-  fractal.image_size = o.image_size > 0 ? o.image_size : input[1];
-  fractal.channels = o.channels > 0 ? o.channels : input[0];
-  fractal.fill_threshold = o.fill_threshold;
-  fractal.seed = o.seed;
+  const FractalOptions fractal = fractal_options(o);
   const FractalDataset data(fractal, o.instances);
 
   torch::manual_seed(o.seed);
@@ -148,34 +211,10 @@ PretrainResult pretrain(const PretrainOptions& o,
              static_cast<long long>(o.epochs), static_cast<long long>(steps_per_epoch)));
 
   PretrainResult result;
-  std::vector<int64_t> all(static_cast<size_t>(data.size()));
-  std::iota(all.begin(), all.end(), 0);
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    const auto epoch_start = Clock::now();
-    model->train();
-    double loss_sum = 0;
-    int64_t correct = 0;
-    const auto order = shuffled(all, mix_seed({o.seed, static_cast<uint64_t>(epoch)}));
-    for_each_global_batch(order, o.batch_size, [&](const std::vector<int64_t>& indices) {
-      set_learning_rates(*optimizer, {schedule.lr(o.lr, step++, total_steps)});
-      const auto y = labels_of(data, indices);
-      optimizer->zero_grad();
-      const auto logits = model->forward(data.model_input(data.images(indices)));
-      const auto loss = torch::cross_entropy_loss(logits, y);
-      const double value = loss.item<double>();
-      if (!std::isfinite(value)) {
-        throw Error("pretrain diverged: loss is " + std::to_string(value) + " in epoch " +
-                    std::to_string(epoch + 1) + "; lower --lr");
-      }
-      loss.backward();
-      optimizer->step();
-      loss_sum += value * static_cast<double>(indices.size());
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-    });
-    const auto n = static_cast<double>(data.size());
     result.epochs.push_back(
-        {loss_sum / n, 100.0 * static_cast<double>(correct) / n, seconds_since(epoch_start)});
+        train_epoch(model, *optimizer, data, o, schedule, epoch, total_steps, step));
     const auto& e = result.epochs.back();
     say(format("epoch %lld/%lld  loss %.4f  acc %.2f%%  %.1f s", static_cast<long long>(epoch + 1),
                static_cast<long long>(o.epochs), e.loss, e.accuracy, e.seconds));
@@ -185,26 +224,8 @@ PretrainResult pretrain(const PretrainOptions& o,
   result.seconds = seconds_since(started);
   say(format("after training: loss %.4f  acc %.2f%% (chance %.2f%%)  %.1f s", result.train_loss,
              result.train_accuracy, 100.0 / static_cast<double>(o.classes), result.seconds));
-
   if (!o.out.empty()) {
-    save_backbone_weights(*result.backbone, o.out,
-                          {{"backbone", o.backbone},
-                           {"pretrain_data", "fractal (FractalDB-style, Kataoka et al. 2020)"},
-                           {"classes", std::to_string(o.classes)},
-                           {"instances", std::to_string(o.instances)},
-                           {"image_shape", std::to_string(fractal.channels) + "x" +
-                                               std::to_string(fractal.image_size) + "x" +
-                                               std::to_string(fractal.image_size)},
-                           {"fill_threshold", format("%g", o.fill_threshold)},
-                           {"epochs", std::to_string(o.epochs)},
-                           {"batch_size", std::to_string(o.batch_size)},
-                           {"optimizer", o.optimizer},
-                           {"lr", format("%g", o.lr)},
-                           {"weight_decay", format("%g", o.weight_decay)},
-                           {"seed", std::to_string(o.seed)},
-                           {"train_loss", format("%.6f", result.train_loss)},
-                           {"train_accuracy", format("%.4f", result.train_accuracy)},
-                           {"clbench_version", CLBENCH_VERSION}});
+    save(result, o, fractal);
     say("wrote " + o.out);
   }
   return result;

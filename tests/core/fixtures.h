@@ -25,9 +25,13 @@ class TempDir {
  public:
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    static int count = 0;  // several folders in one test
+    std::string name = std::string(info->test_suite_name()) + "-" + info->name();
+    for (auto& c : name) {
+      if (c == '/') c = '_';  // parameterised tests
+    }
     dir_ = std::filesystem::temp_directory_path() /
-           ("clbench-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" +
-            std::to_string(::getpid()));
+           ("clbench-" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(count++));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }
@@ -39,6 +43,8 @@ class TempDir {
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
   // The folder itself.
   std::string root() const { return dir_.string(); }
+  const std::filesystem::path& dir() const { return dir_; }
+  std::filesystem::path operator/(const std::string& name) const { return dir_ / name; }
 
  private:
   std::filesystem::path dir_;

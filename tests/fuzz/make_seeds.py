@@ -45,8 +45,8 @@ def safetensors(tensors, metadata=None, pad=True):
     return struct.pack("<Q", len(text)) + text + data
 
 
-def seeds():
-    s = {}
+def idx_seeds(s):
+    """IDX arrays (Fashion-MNIST)."""
     s["fuzz_idx"] = {
         "labels": idx([5], bytes([9, 0, 3, 3, 7])),
         "images": idx([3, 2, 2], bytes(range(12))),
@@ -54,6 +54,10 @@ def seeds():
         "labels.gz": gzip.compress(idx([4], bytes([1, 2, 3, 4])), mtime=0),
         "truncated": idx([3, 2, 2], bytes(range(11))),
     }
+
+
+def cifar_seeds(s):
+    """CIFAR-100 binary records and class names."""
     names = "".join(f"class_{i}\n" for i in range(100)).encode()
     s["fuzz_cifar100"] = {
         "bin1": b"\x00" + cifar_record(4, 31, 0),
@@ -61,6 +65,10 @@ def seeds():
         "names": b"\x01" + names,
         "names_crlf": b"\x01" + names.replace(b"\n", b"\r\n") + b"\n\n",
     }
+
+
+def cub_seeds(s):
+    """CUB-200-2011 list files."""
     images = (b"1 001.Black_footed_Albatross/Black_Footed_Albatross_0046_18.jpg\n"
               b"2 001.Black_footed_Albatross/Black_Footed_Albatross_0009_34.jpg\n"
               b"3 002.Laysan_Albatross/Laysan_Albatross_0002_1027.jpg\n"
@@ -77,6 +85,10 @@ def seeds():
         # A path longer than PATH_MAX (4096): checking it fails with ENAMETOOLONG.
         "deep_path": SEP.join([b"1 " + DEEP + b"b.jpg\n", b"1 1\n", b"1 0\n", b"1 A\n", b"f"]),
     }
+
+
+def list_seeds(s):
+    """The YAML and text split lists of ImageNet-R and DomainNet."""
     inr_train = [("data/imagenet-r/n02165456/art_0.jpg", 0),
                  ("data/imagenet-r/n01443537/cartoon_3.jpg", 2),
                  ("data/imagenet-r/n03594945/sketch_1.jpg", 1)]
@@ -122,6 +134,10 @@ def seeds():
         "files": b"clipart/a/x.jpg 0\n" + SEP + b"clipart/a/y.jpg 0\n" + SEP + b"f",
         "deep_path": b"clipart/" + DEEP + b"x.jpg 0\n" + SEP + b"clipart/a/y.jpg 0\n" + SEP + b"f",
     }
+
+
+def binary_seeds(s):
+    """The safetensors header and the image cache index."""
     f32 = struct.pack("<2f", 1.0, -2.0)
     s["fuzz_safetensors_header"] = {
         "one": safetensors([("w", "F32", [2], f32)]),
@@ -140,6 +156,12 @@ def seeds():
         "one": cache_index(1, 3, 1, [(0, 1, 1, 0)]),
         "empty": cache_index(5, 0, 0, []),
     }
+
+
+def seeds():
+    s = {}
+    for add in (idx_seeds, cifar_seeds, cub_seeds, list_seeds, binary_seeds):
+        add(s)
     return s
 
 

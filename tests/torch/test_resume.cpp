@@ -12,6 +12,7 @@
 
 #include "results/result_file.h"
 #include "support.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
@@ -20,13 +21,7 @@ namespace fs = std::filesystem;
 using testing::clbench_cmd;
 using testing::run_command;
 
-struct Dir {
-  fs::path path = fs::temp_directory_path() / ("clbench-resume-" + std::to_string(::getpid()) +
-                                               "-" + std::to_string(counter++));
-  Dir() { fs::create_directories(path); }
-  ~Dir() { fs::remove_all(path); }
-  static inline int counter = 0;
-};
+using testing::TempDir;
 
 // Long enough (20 epochs x 5 tasks x 19 steps) to be interrupted mid-task.
 std::string run_args(const std::string& method, const fs::path& out) {
@@ -70,15 +65,15 @@ void expect_same_numbers(const RunResult& a, const RunResult& b) {
 class Resume : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Resume, AfterKillNineGivesTheUninterruptedNumbers) {
-  Dir reference, crashed;
+  TempDir reference, crashed;
   std::string out;
-  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), reference.path)), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), reference.dir())), out), 0) << out;
   const auto expected =
-      read_result((reference.path / "synthetic" / GetParam() / "seed-0.h5").string());
+      read_result((reference.dir() / "synthetic" / GetParam() / "seed-0.h5").string());
 
-  const fs::path result = crashed.path / "synthetic" / GetParam() / "seed-0.h5";
-  const fs::path ckpt = crashed.path / "synthetic" / GetParam() / "seed-0.ckpt";
-  const pid_t pid = spawn(run_args(GetParam(), crashed.path), crashed.path / "log");
+  const fs::path result = crashed.dir() / "synthetic" / GetParam() / "seed-0.h5";
+  const fs::path ckpt = crashed.dir() / "synthetic" / GetParam() / "seed-0.ckpt";
+  const pid_t pid = spawn(run_args(GetParam(), crashed.dir()), crashed.dir() / "log");
   ASSERT_TRUE(wait_for_checkpoint(ckpt, pid)) << "no checkpoint appeared";
   std::this_thread::sleep_for(std::chrono::milliseconds(150));  // somewhere past it
   kill(pid, SIGKILL);
@@ -86,7 +81,7 @@ TEST_P(Resume, AfterKillNineGivesTheUninterruptedNumbers) {
   waitpid(pid, &status, 0);
   ASSERT_FALSE(fs::exists(result)) << "the run finished before it was killed";
 
-  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), crashed.path) + " --resume"), out), 0)
+  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), crashed.dir()) + " --resume"), out), 0)
       << out;
   EXPECT_NE(out.find("resuming from"), std::string::npos) << out;
   expect_same_numbers(read_result(result.string()), expected);
@@ -94,14 +89,14 @@ TEST_P(Resume, AfterKillNineGivesTheUninterruptedNumbers) {
 }
 
 TEST_P(Resume, SigtermWritesACheckpointAndExitsWithCode75) {
-  Dir reference, stopped;
+  TempDir reference, stopped;
   std::string out;
-  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), reference.path)), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), reference.dir())), out), 0) << out;
   const auto expected =
-      read_result((reference.path / "synthetic" / GetParam() / "seed-0.h5").string());
+      read_result((reference.dir() / "synthetic" / GetParam() / "seed-0.h5").string());
 
-  const fs::path ckpt = stopped.path / "synthetic" / GetParam() / "seed-0.ckpt";
-  const pid_t pid = spawn(run_args(GetParam(), stopped.path), stopped.path / "log");
+  const fs::path ckpt = stopped.dir() / "synthetic" / GetParam() / "seed-0.ckpt";
+  const pid_t pid = spawn(run_args(GetParam(), stopped.dir()), stopped.dir() / "log");
   ASSERT_TRUE(wait_for_checkpoint(ckpt, pid));
   const auto sent = std::chrono::steady_clock::now();
   kill(pid, SIGTERM);
@@ -114,10 +109,10 @@ TEST_P(Resume, SigtermWritesACheckpointAndExitsWithCode75) {
   EXPECT_LT(seconds, 30.0);
   EXPECT_TRUE(fs::exists(ckpt));
 
-  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), stopped.path) + " --resume"), out), 0)
+  ASSERT_EQ(run_command(clbench_cmd(run_args(GetParam(), stopped.dir()) + " --resume"), out), 0)
       << out;
-  expect_same_numbers(read_result((stopped.path / "synthetic" / GetParam() / "seed-0.h5").string()),
-                      expected);
+  expect_same_numbers(
+      read_result((stopped.dir() / "synthetic" / GetParam() / "seed-0.h5").string()), expected);
 }
 
 // The process-level mechanism (a real SIGKILL, a real SIGTERM and exit code 75) on one method;
@@ -125,9 +120,9 @@ TEST_P(Resume, SigtermWritesACheckpointAndExitsWithCode75) {
 INSTANTIATE_TEST_SUITE_P(Process, Resume, ::testing::Values("er"));
 
 TEST(ResumeRules, CompleteResultsAreSkippedUnlessForcedAndAChangedConfigIsRefused) {
-  Dir dir;
+  TempDir dir;
   std::string out;
-  const std::string args = "run -b synthetic -m finetune --out " + dir.path.string();
+  const std::string args = "run -b synthetic -m finetune --out " + dir.dir().string();
   ASSERT_EQ(run_command(clbench_cmd(args), out), 0) << out;
   ASSERT_EQ(run_command(clbench_cmd(args), out), 0) << out;
   EXPECT_NE(out.find("is complete; skipping"), std::string::npos) << out;
@@ -135,12 +130,12 @@ TEST(ResumeRules, CompleteResultsAreSkippedUnlessForcedAndAChangedConfigIsRefuse
   EXPECT_EQ(out.find("skipping"), std::string::npos) << out;
 
   // A checkpoint made with other settings is not silently continued.
-  const pid_t pid = spawn(run_args("er", dir.path), dir.path / "log");
-  ASSERT_TRUE(wait_for_checkpoint(dir.path / "synthetic/er/seed-0.ckpt", pid));
+  const pid_t pid = spawn(run_args("er", dir.dir()), dir.dir() / "log");
+  ASSERT_TRUE(wait_for_checkpoint(dir.dir() / "synthetic/er/seed-0.ckpt", pid));
   kill(pid, SIGKILL);
   int status;
   waitpid(pid, &status, 0);
-  EXPECT_EQ(run_command(clbench_cmd(run_args("er", dir.path) + " --lr 0.5 --resume"), out), 1);
+  EXPECT_EQ(run_command(clbench_cmd(run_args("er", dir.dir()) + " --lr 0.5 --resume"), out), 1);
   EXPECT_NE(out.find("configuration differs"), std::string::npos) << out;
   EXPECT_NE(out.find("lr: checkpoint 0.01, now 0.5"), std::string::npos) << out;
 }

@@ -8,6 +8,7 @@
 #include "results/leaderboard.h"
 #include "results/result_file.h"
 #include "support.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
@@ -17,21 +18,7 @@ using testing::run_quiet;
 namespace fs = std::filesystem;
 using testing::run_command;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("clbench-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  fs::path operator/(const std::string& p) const { return path_ / p; }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
+using testing::TempDir;
 
 std::string clbench(const std::string& args) {
   return std::string(CLBENCH_BINARY) + " " + args;
@@ -101,7 +88,7 @@ TEST(Cli, RunWritesACompleteResultFileAndTheLeaderboardReadsIt) {
   std::string out;
   ASSERT_EQ(run_command(clbench("run -b synthetic -m er --name er-20 --set er.buffer=20 --seed 3 "
                                 "--out " +
-                                dir.str()),
+                                dir.root()),
                         out),
             0)
       << out;
@@ -111,9 +98,10 @@ TEST(Cli, RunWritesACompleteResultFileAndTheLeaderboardReadsIt) {
   EXPECT_EQ(r.label, "er-20");
   EXPECT_EQ(r.method, "er");
   EXPECT_EQ(r.seed, 3);
-  ASSERT_EQ(run_command(
-                clbench("leaderboard " + dir.str() + " --json " + (dir / "lb.json").string()), out),
-            0)
+  ASSERT_EQ(
+      run_command(clbench("leaderboard " + dir.root() + " --json " + (dir / "lb.json").string()),
+                  out),
+      0)
       << out;
   EXPECT_NE(out.find("er-20"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir / "lb.json"));
@@ -132,9 +120,9 @@ TEST(Cli, BadInputGetsAClearErrorAndANonZeroExitCode) {
        "unknown method 'nosuch'; valid: er, ewc, finetune, fm-lora, inflora, joint, lwf, sd-lora, "
        "sd-lora-kd, sd-lora-rr, seq-lora, si"},
       {"run -b nosuch", "unknown benchmark 'nosuch'; valid:"},
-      {"run -b split-fmnist --data-root " + dir.str(),
+      {"run -b split-fmnist --data-root " + dir.root(),
        "missing data file: " + (dir / "train-images-idx3-ubyte.gz").string()},
-      {"run -b split-fmnist --data-root " + dir.str(), "dataset-fashion-mnist"},
+      {"run -b split-fmnist --data-root " + dir.root(), "dataset-fashion-mnist"},
       {"run -b synthetic -m ewc --set ewc.lamda=5", "unknown config key 'ewc.lamda'"},
       {"run -b synthetic -m ewc --set ewc.lamda=5", "ewc.lambda"},
       {"run -b synthetic -m er --set er.buffer=lots", "bad value \"lots\" for key 'er.buffer'"},
