@@ -15,6 +15,7 @@
 #include "datasets/readers/domainnet.h"
 #include "datasets/readers/imagenet_r.h"
 #include "harness/foundation/error.h"
+#include "harness/foundation/text.h"
 
 namespace clbench {
 namespace {
@@ -234,9 +235,10 @@ const ImageData& find_image_data(const std::string& benchmark) {
   const auto& all = image_data();
   const auto it = all.find(benchmark);
   if (it != all.end()) return it->second;
-  std::string names;
-  for (const auto& [name, data] : all) names += (names.empty() ? "" : ", ") + name;
-  throw Error("benchmark '" + benchmark + "' has no image files to cache; these do: " + names);
+  std::vector<std::string> names;
+  for (const auto& [name, data] : all) names.push_back(name);
+  throw Error("benchmark '" + benchmark +
+              "' has no image files to cache; these do: " + join(names));
 }
 
 TransformOptions configured_transform(const Config& cfg) {

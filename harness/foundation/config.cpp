@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "harness/foundation/error.h"
+#include "harness/foundation/text.h"
 
 namespace clbench {
 namespace {
@@ -101,9 +102,7 @@ nlohmann::json checked_value(const OptionSpec& spec, const nlohmann::json& value
       for (const auto& c : spec.choices) {
         if (c == value.get<std::string>()) return value;
       }
-      std::string valid;
-      for (const auto& c : spec.choices) valid += (valid.empty() ? "" : ", ") + c;
-      throw bad("valid values: " + valid);
+      throw bad("valid values: " + join(spec.choices));
     }
     return value;
   }

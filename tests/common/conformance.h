@@ -4,6 +4,7 @@
 // editing a list. Each case is a tiny synthetic run (2 tasks x 2 classes, 6 steps per task). Used
 // by tests/torch/test_conformance.cpp (one rank) and tests/mpi/test_distributed.cpp (two ranks).
 #include <algorithm>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ namespace clbench::testing {
 struct ConformanceCase {
   std::string method, backbone;
 };
+
+inline void PrintTo(const ConformanceCase& c, std::ostream* os) {
+  *os << c.method << " on " << c.backbone;
+}
 
 inline bool method_accepts(const MethodEntry& m, const BackboneEntry& b) {
   const auto& kinds = m.requirements.backbone_kinds;

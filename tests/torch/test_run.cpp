@@ -107,6 +107,36 @@ TEST(Cli, RunWritesACompleteResultFileAndTheLeaderboardReadsIt) {
   EXPECT_TRUE(fs::exists(dir / "lb.json"));
 }
 
+// PyCIL-style uneven splits from the command line, through to the leaderboard.
+TEST(Cli, UnevenTaskSplitsCompleteWithResultFilesAndLeaderboardRows) {
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(
+      run_command(clbench("run -b synthetic -m er --set init_classes=4 --set increment=3 --out " +
+                          dir.root()),
+                  out),
+      0)
+      << out;
+  ASSERT_EQ(run_command(clbench("run -b split-fmnist -m er --epochs 1 --set increment=3 --out " +
+                                dir.root()),
+                        out),
+            0)
+      << out;
+  auto sizes = [](const RunResult& r) {
+    std::vector<size_t> n;
+    for (const auto& t : r.task_classes) n.push_back(t.size());
+    return n;
+  };
+  EXPECT_EQ(sizes(read_result((dir / "synthetic/er/seed-0.h5").string())),
+            (std::vector<size_t>{4, 3, 3}));
+  EXPECT_EQ(sizes(read_result((dir / "split-fmnist/er/seed-0.h5").string())),
+            (std::vector<size_t>{3, 3, 3, 1}));
+  ASSERT_EQ(run_command(clbench("leaderboard " + dir.root()), out), 0) << out;
+  EXPECT_NE(out.find("### synthetic"), std::string::npos) << out;
+  EXPECT_NE(out.find("### split-fmnist"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Skipped files"), std::string::npos) << out;
+}
+
 struct BadInput {
   std::string args, expected;
 };
