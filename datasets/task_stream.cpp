@@ -53,6 +53,15 @@ TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> 
   for (int64_t i = 0; i < s.test_set->size(); ++i) {
     task_of(s.test_set->label(i), "test", i)->test.push_back(i);
   }
+  for (const auto& t : s.tasks) {  // a task without samples could not be trained or measured
+    for (const auto* split : {&t.train, &t.test}) {
+      if (!split->empty()) continue;
+      std::string classes;
+      for (int64_t c : t.classes) classes += (classes.empty() ? "" : ", ") + std::to_string(c);
+      throw Error(s.benchmark + ": task " + std::to_string(t.index + 1) + " (classes " + classes +
+                  ") has no " + (split == &t.train ? "training" : "test") + " samples");
+    }
+  }
   return s;
 }
 

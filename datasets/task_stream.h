@@ -31,7 +31,8 @@ struct TaskStream {
 };
 
 // Class-incremental split: the first task takes `first` classes, every later one `increment`
-// (PILOT/PyCIL init_cls/increment; a remainder forms a last, smaller task).
+// (PILOT/PyCIL init_cls/increment; a remainder forms a last, smaller task). A task without training
+// or test samples is an Error naming it.
 TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> train,
                           std::shared_ptr<const Dataset> test, std::vector<int64_t> class_order,
                           int64_t first, int64_t increment);

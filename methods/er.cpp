@@ -19,8 +19,8 @@ struct ErOptions {
  public:
   template <class V>
   void visit(V& v) {
-    v("buffer", buffer_, "memory size in samples, shared equally by the seen classes");
-    v("batch", batch_, "replayed samples per step (0: the training batch size)");
+    v("buffer", buffer_, "memory size in samples, shared equally by the seen classes", {0, 1e9});
+    v("batch", batch_, "replayed samples per step (0: the training batch size)", {0, 1e7});
   }
 };
 

@@ -18,11 +18,13 @@ struct EwcOptions {
  public:
   template <class V>
   void visit(V& v) {
-    v("lambda", lambda_, "penalty strength (the loss adds lambda/2 * sum F (theta - theta*)^2)");
+    v("lambda", lambda_, "penalty strength (the loss adds lambda/2 * sum F (theta - theta*)^2)",
+      {0, 1e12});
     v("online", online_, "online EWC: one running Fisher F <- gamma F + F_t, one anchor");
-    v("gamma", gamma_, "online EWC decay of the running Fisher");
+    v("gamma", gamma_, "online EWC decay of the running Fisher", {0, 1});
     v("fisher_samples", fisher_samples_,
-      "training samples per task for the Fisher estimate, drawn at random (0: all of them)");
+      "training samples per task for the Fisher estimate, drawn at random (0: all of them)",
+      {0, 1e12});
   }
 };
 

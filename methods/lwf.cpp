@@ -14,8 +14,8 @@ struct LwfOptions {
  public:
   template <class V>
   void visit(V& v) {
-    v("alpha", alpha_, "weight lambda_o of the distillation loss (paper: 1)");
-    v("temperature", temperature_, "distillation temperature T (paper: 2)");
+    v("alpha", alpha_, "weight lambda_o of the distillation loss (paper: 1)", {0, 1e6});
+    v("temperature", temperature_, "distillation temperature T (paper: 2)", {1e-3, 1e3});
   }
 };
 

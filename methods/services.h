@@ -30,7 +30,8 @@ struct FitSpec {
   std::function<torch::Tensor(const Batch&)> loss;  // this shard's share of the batch mean
 };
 
-// Per-batch sums over samples: returns tensors of fixed shapes (the same for every batch).
+// Per-batch sums over samples: returns tensors of fixed shapes (the same for every batch). It must
+// accept a batch of no samples (a shard is empty when there are fewer samples than shards).
 using SampleSum = std::function<std::vector<torch::Tensor>(const Batch&)>;
 using LossFn = std::function<torch::Tensor(const Batch&)>;
 

@@ -14,8 +14,8 @@ struct SiOptions {
  public:
   template <class V>
   void visit(V& v) {
-    v("c", c_, "strength of the surrogate loss c * sum Omega (theta - theta~)^2");
-    v("xi", xi_, "damping xi in Omega += omega / (delta^2 + xi)");
+    v("c", c_, "strength of the surrogate loss c * sum Omega (theta - theta~)^2", {0, 1e12});
+    v("xi", xi_, "damping xi in Omega += omega / (delta^2 + xi)", {1e-12, 1e12});
   }
 };
 

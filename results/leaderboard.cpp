@@ -6,10 +6,12 @@
 #include <filesystem>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "harness/foundation/error.h"
+#include "results/fingerprint.h"
 #include "results/result_file.h"
 
 namespace clbench {
@@ -39,6 +41,7 @@ LeaderboardEntry summarise(const std::vector<RunResult>& runs) {
   e.method = runs[0].method;
   e.label = runs[0].label;
   e.scenario = runs[0].scenario;
+  e.fingerprint = runs[0].fingerprint;
   e.runs = static_cast<int>(runs.size());
   auto over = [&](auto field) {
     std::vector<double> xs;
@@ -85,6 +88,23 @@ std::string cell(const Stat& s, int runs) {
   return buf;
 }
 
+// Text safe in a Markdown table cell: '|' escaped, line breaks and backticks made harmless.
+std::string markdown_cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') {
+      out += "\\|";
+    } else if (c == '\n' || c == '\r') {
+      out += ' ';
+    } else if (c == '`') {
+      out += '\'';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // A parameter count, mean over runs, with thousands separators; "—" when no run recorded it.
 std::string count_cell(const Stat& s, int runs) {
   if (runs == 0) return "—";
@@ -96,28 +116,104 @@ std::string count_cell(const Stat& s, int runs) {
 
 }  // namespace
 
-Leaderboard gather_leaderboard(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw Error("leaderboard: no such folder: " + dir);
+namespace {
+
+// Why a file's numbers cannot be trusted ("" if they can): a value that is not finite or outside
+// its range, or stored metrics other than the accuracy matrices give.
+std::string inconsistency(const RunResult& r) {
+  auto percent = [](double x) { return std::isfinite(x) && x >= 0 && x <= 100; };
+  for (const auto* m : {&r.acc_class_il, &r.acc_task_il}) {
+    for (const auto& row : *m) {
+      for (double x : row) {
+        if (!percent(x)) return "an accuracy of " + std::to_string(x) + " is not in 0..100";
+      }
+    }
+  }
+  for (const auto* v : {&r.init_class_il, &r.init_task_il}) {
+    for (double x : *v) {
+      if (!percent(x)) return "an initial accuracy of " + std::to_string(x) + " is not in 0..100";
+    }
+  }
+  Metrics class_il, task_il;
+  try {
+    class_il = compute_metrics(r.acc_class_il, r.init_class_il, r.test_counts);
+    task_il = compute_metrics(r.acc_task_il, r.init_task_il, r.test_counts);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  const std::pair<const char*, std::pair<double, double>> pairs[] = {
+      {"final_acc", {r.class_il.final_acc, class_il.final_acc}},
+      {"final_acc_weighted", {r.class_il.final_acc_weighted, class_il.final_acc_weighted}},
+      {"aaa", {r.class_il.aaa, class_il.aaa}},
+      {"forgetting", {r.class_il.forgetting, class_il.forgetting}},
+      {"bwt", {r.class_il.bwt, class_il.bwt}},
+      {"fwt", {r.class_il.fwt, class_il.fwt}},
+      {"task_il/final_acc", {r.task_il.final_acc, task_il.final_acc}},
+      {"task_il/aaa", {r.task_il.aaa, task_il.aaa}},
+      {"task_il/forgetting", {r.task_il.forgetting, task_il.forgetting}}};
+  for (const auto& [name, values] : pairs) {
+    const auto [stored, recomputed] = values;
+    if (!std::isfinite(stored) || std::fabs(stored - recomputed) > 1e-9) {
+      return std::string("stored metric ") + name + " " + std::to_string(stored) +
+             " is not what its accuracy matrix gives (" + std::to_string(recomputed) + ")";
+    }
+  }
+  return "";
+}
+
+// The result files below `dir` (sorted); links are not followed but listed in `skipped`.
+std::vector<std::string> result_files(const std::string& dir, std::vector<SkippedFile>& skipped) {
   std::vector<std::string> files;
+  std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    if (it->is_regular_file() && is_result_file(it->path())) files.push_back(it->path().string());
+    if (it->is_symlink()) {
+      skipped.push_back({it->path().string(), "a link: not followed"});
+    } else if (it->is_regular_file() && is_result_file(it->path())) {
+      files.push_back(it->path().string());
+    }
   }
   if (ec) throw Error("leaderboard: cannot list " + dir + ": " + ec.message());
   std::sort(files.begin(), files.end());
+  return files;
+}
 
+}  // namespace
+
+Leaderboard gather_leaderboard(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error("leaderboard: no such folder: " + dir);
   Leaderboard board;
-  std::map<std::pair<std::string, std::string>, std::vector<RunResult>> groups;
-  for (const auto& f : files) {
+  board.files = result_files(dir, board.skipped);
+  using Key = std::tuple<std::string, std::string, std::string, std::string>;
+  std::map<Key, std::vector<RunResult>> groups;
+  std::map<std::pair<Key, int64_t>, std::string> first_of_seed;
+  for (const auto& f : board.files) {
     try {
       RunResult r = read_result(f);
       if (r.status != "complete") {
         board.skipped.push_back({f, "status is '" + r.status + "', not 'complete'"});
         continue;
       }
-      groups[{r.benchmark, r.label}].push_back(std::move(r));
-    } catch (const Error& e) {
+      const std::string why = inconsistency(r);
+      if (!why.empty()) {
+        board.skipped.push_back({f, why});
+        continue;
+      }
+      if (r.fingerprint.empty()) {  // files before fingerprints: from their stored configuration
+        r.fingerprint =
+            result_fingerprint(r.config_json.empty() ? nlohmann::json::object()
+                                                     : nlohmann::json::parse(r.config_json));
+      }
+      const Key key{r.benchmark, r.scenario, r.label, r.fingerprint};
+      const auto [it, first] = first_of_seed.emplace(std::make_pair(key, r.seed), f);
+      if (!first) {
+        board.skipped.push_back({f, "seed " + std::to_string(r.seed) +
+                                        " again (counted once, from " + it->second + ")"});
+        continue;
+      }
+      groups[key].push_back(std::move(r));
+    } catch (const std::exception& e) {
       board.skipped.push_back({f, e.what()});
     }
   }
@@ -138,6 +234,7 @@ nlohmann::json to_json(const Leaderboard& board) {
          {"method", e.method},
          {"label", e.label},
          {"scenario", e.scenario},
+         {"fingerprint", e.fingerprint},
          {"runs", e.runs},
          {"seeds", e.seeds},
          {"final_acc", stat_json(e.final_acc)},
@@ -161,22 +258,25 @@ std::string to_markdown(const Leaderboard& board) {
   for (const auto& e : board.entries) {
     if (e.benchmark != current || &e == &board.entries.front()) {
       current = e.benchmark;
-      md << (&e == &board.entries.front() ? "" : "\n") << "### " << current << "\n\n"
-         << "| Label | Method | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT | "
-            "FWT | "
-            "Acc (task-IL) | Stored params | Stored per task |\n"
-         << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      md << (&e == &board.entries.front() ? "" : "\n") << "### " << markdown_cell(current) << "\n\n"
+         << "| Label | Method | Scenario | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting "
+            "| "
+            "BWT | FWT | Acc (task-IL) | Stored params | Stored per task | Config |\n"
+         << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     }
-    md << "| " << e.label << " | " << e.method << " | " << e.runs << " | "
-       << cell(e.final_acc, e.runs) << " | " << cell(e.final_acc_weighted, e.runs) << " | "
-       << cell(e.aaa, e.runs) << " | " << cell(e.forgetting, e.runs) << " | " << cell(e.bwt, e.runs)
-       << " | " << cell(e.fwt, e.runs) << " | " << cell(e.task_il_final_acc, e.runs) << " | "
+    md << "| " << markdown_cell(e.label) << " | " << markdown_cell(e.method) << " | " << e.scenario
+       << " | " << e.runs << " | " << cell(e.final_acc, e.runs) << " | "
+       << cell(e.final_acc_weighted, e.runs) << " | " << cell(e.aaa, e.runs) << " | "
+       << cell(e.forgetting, e.runs) << " | " << cell(e.bwt, e.runs) << " | " << cell(e.fwt, e.runs)
+       << " | " << cell(e.task_il_final_acc, e.runs) << " | "
        << count_cell(e.stored_final, e.stored_runs) << " | "
-       << count_cell(e.stored_per_task, e.stored_runs) << " |\n";
+       << count_cell(e.stored_per_task, e.stored_runs) << " | " << e.fingerprint.substr(0, 8)
+       << " |\n";
   }
   if (!board.skipped.empty()) {
     md << "\nSkipped files:\n";
-    for (const auto& s : board.skipped) md << "- `" << s.path << "`: " << s.reason << "\n";
+    for (const auto& s : board.skipped)
+      md << "- " << markdown_cell(s.path) << ": " << markdown_cell(s.reason) << "\n";
   }
   return md.str();
 }

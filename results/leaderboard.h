@@ -15,6 +15,7 @@ struct Stat {
 
 struct LeaderboardEntry {
   std::string benchmark, method, label, scenario;
+  std::string fingerprint;  // results/fingerprint.h: entries differ in it when their settings do
   int runs = 0;
   std::vector<int64_t> seeds;
   Stat final_acc, final_acc_weighted, aaa, forgetting, bwt, fwt, task_il_final_acc;
@@ -30,10 +31,15 @@ struct SkippedFile {
 
 struct Leaderboard {
   std::vector<LeaderboardEntry> entries;  // sorted by benchmark, then final_acc descending
-  std::vector<SkippedFile> skipped;       // unreadable or incomplete files, never counted
+  // Never counted: unreadable, incomplete or inconsistent files, second copies of a seed, and the
+  // links that were not followed, each with the reason.
+  std::vector<SkippedFile> skipped;
+  std::vector<std::string> files;  // every result file read
 };
 
-// Every *.h5 below dir, grouped by (benchmark, label). Throws clbench::Error if dir is missing.
+// Every *.h5 below dir, grouped by (benchmark, scenario, label, fingerprint), each seed counted
+// once. A file whose values are not finite or outside their range, or whose stored metrics differ
+// from those its accuracy matrices give, is skipped. Throws clbench::Error if dir is missing.
 Leaderboard gather_leaderboard(const std::string& dir);
 nlohmann::json to_json(const Leaderboard& board);
 std::string to_markdown(const Leaderboard& board);

@@ -86,7 +86,8 @@ void write_file(H5::H5File& h5, const RunResult& r) {
                                     {"lr_schedule", &r.lr_schedule},
                                     {"cpu", &r.cpu},
                                     {"cpu_capability", &r.cpu_capability},
-                                    {"cpu_kernels", &r.cpu_kernels}}) {
+                                    {"cpu_kernels", &r.cpu_kernels},
+                                    {"fingerprint", &r.fingerprint}}) {
     write_h5_attr(root, name, *value);
   }
   write_h5_attr(root, "seed", r.seed);
@@ -115,6 +116,8 @@ void write_file(H5::H5File& h5, const RunResult& r) {
   write_ints(root, "task_classes", classes, {T, k});
   write_ints(root, "task_class_counts", counts, {T});
   write_ints(root, "class_order", r.class_order, {r.class_order.size()});
+  if (!r.world_sizes.empty())
+    write_ints(root, "world_sizes", r.world_sizes, {r.world_sizes.size()});
   write_ints(root, "task_train_counts", r.train_counts, {T});
   write_ints(root, "task_test_counts", r.test_counts, {T});
 
@@ -275,7 +278,8 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
   for (auto [name, field] : {std::pair<const char*, std::string*>{"lr_schedule", &r.lr_schedule},
                              {"cpu", &r.cpu},
                              {"cpu_capability", &r.cpu_capability},
-                             {"cpu_kernels", &r.cpu_kernels}}) {
+                             {"cpu_kernels", &r.cpu_kernels},
+                             {"fingerprint", &r.fingerprint}}) {
     if (rd.has_attribute("/", name)) *field = rd.str("/", name);  // absent in older files
   }
   r.seed = rd.integer("/", "seed");
@@ -314,6 +318,11 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
   const auto odims = rd.shape_of("/class_order");
   if (odims.size() != 1) rd.expect_shape("/class_order", odims, {odims.empty() ? 0 : odims[0]});
   r.class_order = rd.ints("/class_order", odims);
+  if (rd.exists("/world_sizes")) {
+    const auto wdims = rd.shape_of("/world_sizes");
+    if (wdims.size() != 1) rd.expect_shape("/world_sizes", wdims, {wdims.empty() ? 0 : wdims[0]});
+    r.world_sizes = rd.ints("/world_sizes", wdims);
+  }
   r.train_counts = rd.ints("/task_train_counts", {T});
   r.test_counts = rd.ints("/task_test_counts", {T});
   r.task_seconds = rd.doubles("/time/task_seconds", {T});

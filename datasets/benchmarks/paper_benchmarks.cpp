@@ -112,10 +112,17 @@ ImageSplits read_domainnet_dil(const Config& cfg) {
 std::vector<OptionSpec> image_keys(std::vector<OptionSpec> own, const std::string& normalize) {
   std::vector<OptionSpec> keys = {
       {"cache", "", "HDF5 image cache made by 'clbench prepare' (read instead of data_root)"},
-      {"image_size", 224, "side of the transformed images (the backbone's input)"},
-      {"crop_scale_min", 0.05, "RandomResizedCrop's smallest area fraction (torchvision: 0.08)"},
-      {"test_resize", 256,
-       "test: Resize(test_resize) + CenterCrop(image_size); 0: Resize(image_size) only"},
+      {"image_size", 224, "side of the transformed images (the backbone's input)", {}, {1, 4096}},
+      {"crop_scale_min",
+       0.05,
+       "RandomResizedCrop's smallest area fraction (torchvision: 0.08)",
+       {},
+       {1e-6, 1}},
+      {"test_resize",
+       256,
+       "test: Resize(test_resize) + CenterCrop(image_size); 0: Resize(image_size) only",
+       {},
+       {0, 8192}},
       {"test_interpolation",
        "bicubic",
        "test resize filter: bicubic (PILOT, SD-LoRA) or bilinear (torchvision's default: CODA, "

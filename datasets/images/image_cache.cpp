@@ -14,6 +14,7 @@
 #include "datasets/images/transforms.h"
 #include "harness/foundation/error.h"
 #include "harness/foundation/files.h"
+#include "harness/foundation/hash.h"
 #include "harness/io/h5_file.h"
 
 namespace clbench {
@@ -21,12 +22,6 @@ namespace {
 
 constexpr hsize_t kChunkBytes = 1 << 20;
 constexpr int64_t kBlock = 256;  // images decoded together before they are appended
-
-std::string hex64(uint64_t h) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
 
 void write_strings(H5::Group& g, const std::string& name, const std::vector<std::string>& v) {
   std::vector<const char*> ptrs;
@@ -160,24 +155,27 @@ std::string write_image_cache(const std::string& path, const CacheContents& cont
     if (progress) progress(done, total);
   };
   uint64_t hash = 0;
-  write_h5_atomically(path, [&](H5::H5File& file) {
-    uint64_t h = fnv1a(contents.dataset.data(), contents.dataset.size());
-    for (const auto& [name, split] :
-         {std::pair<const char*, const ImageSource*>{"train", &train}, {"test", &test}}) {
-      const auto hashes = write_split(file, name, *split, contents.store_size, threads, step);
-      h = fnv1a(hashes.data(), hashes.size() * sizeof(uint64_t), h);
-    }
-    hash = h;
-    H5::Group root = file.openGroup("/");
-    write_strings(root, "class_names", contents.class_names);
-    write_h5_attr(root, "format", kImageCacheFormat);
-    write_h5_attr(root, "version", kImageCacheVersion);
-    write_h5_attr(root, "dataset", contents.dataset);
-    write_h5_attr(root, "store_size", contents.store_size);
-    write_h5_attr(root, "num_classes", contents.num_classes);
-    write_h5_attr(root, "content_hash", hex64(hash));
-    write_h5_attr(root, "clbench_version", CLBENCH_VERSION);
-  });
+  write_h5_atomically(
+      path,
+      [&](H5::H5File& file) {
+        uint64_t h = fnv1a(contents.dataset.data(), contents.dataset.size());
+        for (const auto& [name, split] :
+             {std::pair<const char*, const ImageSource*>{"train", &train}, {"test", &test}}) {
+          const auto hashes = write_split(file, name, *split, contents.store_size, threads, step);
+          h = fnv1a(hashes.data(), hashes.size() * sizeof(uint64_t), h);
+        }
+        hash = h;
+        H5::Group root = file.openGroup("/");
+        write_strings(root, "class_names", contents.class_names);
+        write_h5_attr(root, "format", kImageCacheFormat);
+        write_h5_attr(root, "version", kImageCacheVersion);
+        write_h5_attr(root, "dataset", contents.dataset);
+        write_h5_attr(root, "store_size", contents.store_size);
+        write_h5_attr(root, "num_classes", contents.num_classes);
+        write_h5_attr(root, "content_hash", hex64(hash));
+        write_h5_attr(root, "clbench_version", CLBENCH_VERSION);
+      },
+      {}, H5Storage::kFile);
   return hex64(hash);
 }
 

@@ -71,12 +71,6 @@ std::shared_ptr<const ImageSource> cifar_images(CifarSplit split, std::string sp
   return std::make_shared<CifarImages>(std::move(split), std::move(split_name));
 }
 
-uint64_t fnv1a(const void* data, size_t n, uint64_t h) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
-  return h;
-}
-
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& fn) {
   const int64_t workers = std::min<int64_t>(std::max(threads, 1), n);
   if (workers <= 1) {

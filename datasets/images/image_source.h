@@ -10,6 +10,7 @@
 #include "datasets/readers/cifar100.h"
 #include "datasets/readers/image_list.h"
 #include "datasets/readers/jpeg.h"
+#include "harness/foundation/hash.h"  // fnv1a: input hashes
 
 namespace clbench {
 
@@ -29,9 +30,6 @@ class ImageSource {
 std::shared_ptr<const ImageSource> file_images(std::vector<ImageRecord> records, std::string root);
 // CIFAR records (planar 3 x 32 x 32); names are "<split>/<index>".
 std::shared_ptr<const ImageSource> cifar_images(CifarSplit split, std::string split_name);
-
-// FNV-1a, 64 bit: the hash of input bytes and of the ordered per-sample hashes.
-uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
 
 // Calls fn(i) for i in [0, n) on `threads` threads (0 or 1: on this thread), which take the next
 // i one at a time. The first exception thrown by fn is rethrown here.

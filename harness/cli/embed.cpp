@@ -5,6 +5,7 @@
 
 #include "harness/cli/command.h"
 #include "harness/run/embed.h"
+#include "harness/run/plan.h"
 
 namespace clbench {
 
@@ -18,10 +19,13 @@ Command add_embed(CLI::App& app) {
                   "C = 1 or 3")
       ->required();
   emb->add_option("--out", o->out, "HDF5 file to write dataset 'features' (N x D) to")->required();
-  emb->add_option("--batch-size", o->batch_size, "images per forward pass")->capture_default_str();
+  emb->add_option("--batch-size", o->batch_size, "images per forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
   emb->add_option("--seed", o->seed, "initialisation without --pretrained")->capture_default_str();
   emb->add_option("--threads", o->threads, "CPU threads (0: LibTorch's default)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, static_cast<int>(max_threads())));
   emb->add_option("--cpu-kernels", o->cpu_kernels, "avx2 (the same bits on every machine) | native")
       ->capture_default_str();
   return {emb, [o](Communicator*) {

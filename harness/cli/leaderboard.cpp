@@ -23,8 +23,10 @@ Command add_leaderboard(CLI::App& app) {
             const Leaderboard board = gather_leaderboard(a->dir);
             const std::string markdown = to_markdown(board);
             std::printf("%s", markdown.c_str());
-            if (!a->json.empty()) write_text_atomically(a->json, to_json(board).dump(2) + "\n");
-            if (!a->markdown.empty()) write_text_atomically(a->markdown, markdown);
+            // Never over one of the result files it read.
+            if (!a->json.empty())
+              write_bytes_atomically(a->json, to_json(board).dump(2) + "\n", board.files);
+            if (!a->markdown.empty()) write_bytes_atomically(a->markdown, markdown, board.files);
             return 0;
           }};
 }

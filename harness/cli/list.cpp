@@ -5,6 +5,7 @@
 
 #include "datasets/benchmarks/registry.h"
 #include "harness/cli/command.h"
+#include "harness/foundation/text.h"
 #include "harness/models/backbones.h"
 #include "harness/run/plan.h"
 #include "methods/method.h"
@@ -14,8 +15,11 @@ namespace {
 
 void print_keys(const std::vector<OptionSpec>& keys, const std::string& indent) {
   for (const auto& k : keys) {
-    std::printf("%s%-28s %-10s %s\n", indent.c_str(), k.key.c_str(), k.default_value.dump().c_str(),
-                k.help.c_str());
+    std::string allowed = describe_range(k.range);
+    if (!k.choices.empty()) allowed = "one of " + join(k.choices, ", ");
+    std::printf("%s%-28s %-10s %s%s\n", indent.c_str(), k.key.c_str(),
+                k.default_value.dump().c_str(), k.help.c_str(),
+                allowed.empty() ? "" : (" [" + allowed + "]").c_str());
   }
 }
 

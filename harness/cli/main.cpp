@@ -1,11 +1,15 @@
 // clbench: run continual-learning methods on task streams, write HDF5 results, build leaderboards.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
 #include <ATen/Context.h>
+#include <c10/util/Exception.h>
 #include <CLI/CLI.hpp>
 
 #include "harness/cli/command.h"
@@ -19,7 +23,10 @@ namespace {
 constexpr int kExitInterrupted = 75;  // EX_TEMPFAIL: checkpoint written, rerun with --resume
 volatile std::sig_atomic_t g_stop_signal = 0;
 
+// The first signal asks the run to stop at its next consistent point; a second one ends the
+// process at once, writing nothing (the last checkpoint stays as it was).
 void on_stop_signal(int signal) {
+  if (g_stop_signal != 0) _exit(128 + signal);
   g_stop_signal = signal;
 }
 

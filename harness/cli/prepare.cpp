@@ -7,6 +7,7 @@
 #include "datasets/benchmarks/paper_benchmarks.h"
 #include "datasets/images/image_cache.h"
 #include "harness/cli/command.h"
+#include "harness/foundation/files.h"
 #include "harness/run/plan.h"
 
 namespace clbench {
@@ -20,6 +21,7 @@ struct PrepareArgs {
 };
 
 int prepare(const PrepareArgs& a) {
+  check_output(a.out);  // before decoding anything
   nlohmann::json user = {{"benchmark", a.benchmark}, {"data_root", a.data_root}};
   apply_sets(user, a.sets);
   const RunPlan plan = plan_run(user);
@@ -57,8 +59,11 @@ Command add_prepare(CLI::App& app) {
   prep->add_option("--out", a->out, "cache file to write (.h5)")->required();
   prep->add_option("--store-size", a->store_size,
                    "shorter side of the stored images (0: as decoded)")
-      ->capture_default_str();
-  prep->add_option("--threads", a->threads, "decoding threads")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{65536}));
+  prep->add_option("--threads", a->threads, "decoding threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, static_cast<int>(max_threads())));
   prep->add_option("--set", a->sets,
                    "key=value of the benchmark, e.g. imagenet-r.layout=coda (repeatable)");
   return {prep, [a](Communicator*) { return prepare(*a); }};

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "harness/cli/command.h"
+#include "harness/run/plan.h"
 #include "harness/run/pretrain.h"
 
 namespace clbench {
@@ -13,10 +14,13 @@ Command add_pretrain(CLI::App& app) {
                                  "train a backbone on fractal images (FractalDB-style) and save "
                                  "it as safetensors");
   auto o = std::make_shared<PretrainOptions>();
+  const auto counted = [&](const char* name, int64_t& value, const char* help, int64_t most) {
+    pre->add_option(name, value, help)->capture_default_str()->check(CLI::Range(int64_t{1}, most));
+  };
   pre->add_option("--out", o->out, "backbone weights file (.safetensors)")->required();
   pre->add_option("--backbone", o->backbone, "backbone (see clbench list)")->capture_default_str();
-  pre->add_option("--classes", o->classes, "fractal categories")->capture_default_str();
-  pre->add_option("--instances", o->instances, "images per category")->capture_default_str();
+  counted("--classes", o->classes, "fractal categories", 100000);
+  counted("--instances", o->instances, "images per category", 1000000);
   pre->add_option("--image-size", o->image_size,
                   "image side (0: the backbone's input, 28 for mlp/cnn/*28)")
       ->capture_default_str();
@@ -24,8 +28,8 @@ Command add_pretrain(CLI::App& app) {
       ->capture_default_str();
   pre->add_option("--fill-threshold", o->fill_threshold, "minimum filling rate of a category")
       ->capture_default_str();
-  pre->add_option("--epochs", o->epochs, "epochs")->capture_default_str();
-  pre->add_option("--batch-size", o->batch_size, "batch size")->capture_default_str();
+  counted("--epochs", o->epochs, "epochs", 100000);
+  counted("--batch-size", o->batch_size, "batch size", 1000000);
   pre->add_option("--lr", o->lr, "peak learning rate (warm-up, then cosine decay)")
       ->capture_default_str();
   pre->add_option("--optimizer", o->optimizer, "adamw | adam | sgd (momentum 0.9)")
@@ -34,7 +38,8 @@ Command add_pretrain(CLI::App& app) {
   pre->add_option("--seed", o->seed, "fractal categories, initialisation and order")
       ->capture_default_str();
   pre->add_option("--threads", o->threads, "CPU threads (0: LibTorch's default)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, static_cast<int>(max_threads())));
   pre->add_option("--cpu-kernels", o->cpu_kernels, "avx2 (the same bits on every machine) | native")
       ->capture_default_str();
   return {pre, [o](Communicator*) {

@@ -75,7 +75,8 @@ void add_run_flags(CLI::App* run, RunArgs& args) {
   run->add_flag("--resume", args.resume, "continue from the run's checkpoint if it has one");
   run->add_flag("--force", args.force, "recompute even if a complete result file exists");
   run->add_option("--checkpoint-every", args.checkpoint_every,
-                  "also checkpoint every N steps (always after each task)");
+                  "also checkpoint every N steps (always after each task)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
 }
 
 }  // namespace
@@ -105,12 +106,14 @@ Command add_suite(CLI::App& app) {
                                    "skipping complete results and resuming checkpoints");
   auto args = std::make_shared<RunArgs>();
   suite->add_option("file", args->suite_file, "suite JSON file")->required();
-  suite->add_option("--index", args->index, "run only entry I (0-based; Slurm job arrays)");
+  suite->add_option("--index", args->index, "run only entry I (0-based; Slurm job arrays)")
+      ->check(CLI::NonNegativeNumber);
   suite->add_flag("--count", args->count, "print the number of runs and exit");
   key_flag(suite, *args, "--out", "out", "result folder (overrides the suite's)");
   suite->add_option("--set", args->sets, "key=value applied to every run (repeatable)");
   suite->add_flag("--force", args->force, "recompute complete results too");
-  suite->add_option("--checkpoint-every", args->checkpoint_every, "also checkpoint every N steps");
+  suite->add_option("--checkpoint-every", args->checkpoint_every, "also checkpoint every N steps")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   return {suite,
           [args](Communicator* comm) {
             if (args->count) {

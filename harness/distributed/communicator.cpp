@@ -19,6 +19,11 @@ bool Communicator::sum_gradients(const std::vector<torch::Tensor>& params, bool 
   return grads.back().item<double>() > 0;
 }
 
+bool Communicator::any(bool flag) {
+  if (size() == 1) return flag;
+  return sum(torch::full({1}, flag ? 1.0 : 0.0, torch::kFloat64)).item<double>() > 0;
+}
+
 void Communicator::abort(int code) {
   std::exit(code);
 }

@@ -29,6 +29,8 @@ class Communicator {
   bool sum_gradients(const std::vector<torch::Tensor>& params, bool flag = false);
   // Sum of a tensor over ranks, returned as a new tensor (the argument is left as it was).
   torch::Tensor sum(const torch::Tensor& t);
+  // Whether `flag` is set on any rank (collective: every rank calls it at the same point).
+  bool any(bool flag);
 };
 
 // The communicator for this process: MPI (CPU tensors; NCCL for CUDA tensors where built) when

@@ -102,7 +102,9 @@ void write_checkpoint(const std::string& path, const CheckpointContent& c) {
     write_blob(archive, "fit.params", fit_params);
     write_blob(archive, "fit.optimizer", fit_optimizer);
   }
-  write_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+  // Serialised in memory first: LibTorch's own file writer can throw from its destructor when the
+  // disk fills, which ends the process; FileWriter reports the failure instead.
+  write_bytes_atomically(path, to_bytes(archive));
 }
 
 std::optional<Checkpoint> Checkpoint::load(const std::string& path, const torch::Device& device) {

@@ -19,6 +19,10 @@ std::vector<TaskAccuracy> evaluate_tasks(Method& method, torch::nn::Module& mode
   auto counts = torch::zeros({T, 3}, torch::kFloat64);
   for (const auto& task : stream.tasks) {
     for_each_global_batch(task.test, o.batch_size, [&](const std::vector<int64_t>& global) {
+      if (o.control != nullptr && o.control->stopping(comm)) {
+        model.train(was_training);
+        throw StopRequested();
+      }
       Batch b = load_shard(stream, *stream.test_set, global, comm.rank(), comm.size(), o.device);
       if (b.y.numel() == 0) return;
       if (o.task_id) b.task = task.index;

@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include "datasets/task_stream.h"
+#include "harness/engine/step_loop.h"
 
 namespace torch::nn {
 class Module;
@@ -26,6 +27,7 @@ struct EvalOptions {
   int64_t batch_size = 1024;
   torch::Device device = torch::kCPU;
   bool task_id = false;  // give the method each batch's task (methods that declare they need it)
+  const StepControl* control = nullptr;  // polled between batches: StopRequested on a stop
 };
 
 std::vector<TaskAccuracy> evaluate_tasks(Method& method, torch::nn::Module& model,

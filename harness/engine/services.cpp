@@ -66,6 +66,10 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
   const int64_t chunk = batch_size > 0 ? batch_size : o_.eval_batch_size;
   ModeScope eval(model_, false);
   std::vector<std::vector<torch::Tensor>> per_shard;  // this rank's shards' sums, in order
+  // Every rank polls the stop signal as often: once per batch of the largest shard.
+  const auto n = static_cast<int64_t>(samples.size());
+  const int64_t largest = (n + o_.shard_count - 1) / o_.shard_count;
+  const int64_t rounds = (largest + chunk - 1) / chunk;
   for (int s : o_.shards) {
     std::vector<torch::Tensor> acc;
     auto add = [&](const std::vector<int64_t>& part) {
@@ -79,7 +83,12 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
       }
     };
     const auto mine = shard(samples, s, o_.shard_count);
-    for_each_global_batch(mine, chunk, add);
+    for (int64_t r = 0; r < rounds; ++r) {
+      if (control_->stopping(comm_)) throw StopRequested();
+      const auto begin = std::min<size_t>(mine.size(), static_cast<size_t>(r * chunk));
+      const auto end = std::min<size_t>(mine.size(), begin + static_cast<size_t>(chunk));
+      if (begin < end) add({mine.begin() + begin, mine.begin() + end});
+    }
     if (acc.empty()) add({});  // no samples in this shard: fn's zeros give the shapes
     per_shard.push_back(std::move(acc));
   }
@@ -89,9 +98,8 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
   }
   // Several shards per rank: every rank contributes its shards' rows of a {K, ...} table (the
   // others are zeros, so the sum over ranks is exact), then the rows are added in shard order.
-  const size_t n = per_shard[0].size();
   std::vector<torch::Tensor> rows;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < per_shard[0].size(); ++i) {
     auto shape = per_shard[0][i].sizes().vec();
     shape.insert(shape.begin(), o_.shard_count);
     rows.push_back(torch::zeros(shape, per_shard[0][i].options()));

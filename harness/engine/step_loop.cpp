@@ -10,6 +10,10 @@
 
 namespace clbench {
 
+bool StepControl::stopping(Communicator& comm) const {
+  return stop_requested && comm.any(stop_requested());
+}
+
 void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator& comm,
                StepControl& control) {
   const std::function<std::vector<Batch>(int64_t)> load = [&](int64_t k) {

@@ -26,11 +26,19 @@ struct Interrupted : std::runtime_error {
   Interrupted() : std::runtime_error("interrupted; checkpoint written, continue with --resume") {}
 };
 
+// Thrown where every rank saw a stop request but nothing was saved (an evaluation, a sum over
+// samples): the trainer writes the checkpoint of the last consistent point and throws Interrupted.
+struct StopRequested : std::runtime_error {
+  StopRequested() : std::runtime_error("stop requested") {}
+};
+
 // What every loop of a run shares: the stop signal and the checkpoint interval.
 struct StepControl {
   // True once this rank was asked to stop (SIGTERM/SIGINT). Polled before each step's gradient
-  // all-reduce, which carries it: every rank checkpoints after the same step and throws.
+  // all-reduce, which carries it: every rank checkpoints after the same step and throws. Also
+  // polled (collectively) between evaluation batches and the batches of a sum over samples.
   std::function<bool()> stop_requested;
+  bool stopping(Communicator& comm) const;  // collective: a stop was requested on any rank
   int64_t checkpoint_every = 0;  // also checkpoint every N optimizer steps (0: never mid-phase)
   int64_t steps_done = 0;        // optimizer steps of this process so far, all phases together
 };

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "datasets/loader.h"
+#include "harness/distributed/communicator.h"
 #include "harness/engine/evaluator.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/random.h"
@@ -47,6 +48,11 @@ class StreamTrainer {
 
  private:
   void run_task(int t, bool resuming);
+  void begin_stage(int t, int stage, const TrainerState& from, bool resuming);
+  void train_task(const Task& task, const TrainerState& from, bool resuming, bool past_begin);
+  void evaluate_init();
+  void evaluate_after(const Task& task);
+  [[noreturn]] void stop_here(const std::string* current);
   void train_epochs(const Task& task, torch::optim::Optimizer& optimizer,
                     const std::vector<torch::Tensor>& params, const std::vector<double>& lrs,
                     int64_t first_epoch, int64_t first_step);
@@ -98,8 +104,58 @@ std::function<void(const FitCheckpoint&)> StreamTrainer::fit_saver(int stage) {
 }
 
 std::vector<TaskAccuracy> StreamTrainer::evaluate(int64_t seen_classes) {
-  EvalOptions eval{o_.eval_batch_size, o_.device, o_.task_id_at_test};
+  EvalOptions eval{o_.eval_batch_size, o_.device, o_.task_id_at_test, &control_.steps};
   return evaluate_tasks(method_, *model_, stream_, seen_classes, comm_, eval);
+}
+
+// A stop that arrived where nothing was saved yet: writes the checkpoint of the last consistent
+// point (state_ says which) and stops the run.
+[[noreturn]] void StreamTrainer::stop_here(const std::string* current) {
+  if (control_.save) {
+    if (task_start_of_ != state_.task) {
+      task_start_ = capture_state(*model_, method_);
+      task_start_of_ = state_.task;
+    }
+    CheckpointContent c;
+    c.current = current;
+    save(c);
+  }
+  throw Interrupted();
+}
+
+void StreamTrainer::evaluate_init() {
+  try {
+    for (const auto& a : evaluate(0)) {
+      state_.record.init_class_il.push_back(a.class_il);
+      state_.record.init_task_il.push_back(a.task_il);
+    }
+  } catch (const StopRequested&) {
+    state_.record.init_class_il.clear();
+    state_.record.init_task_il.clear();
+    stop_here(nullptr);
+  }
+  state_.evaluated_init = true;
+}
+
+// The row of R after `task`. Its checkpoint (the start of the next task, the evaluation pending)
+// is written before, so a stop here needs no other.
+void StreamTrainer::evaluate_after(const Task& task) {
+  std::vector<TaskAccuracy> acc;
+  try {
+    acc = evaluate(task.class_end);
+  } catch (const StopRequested&) {
+    throw Interrupted();
+  }
+  auto& rec = state_.record;
+  rec.class_il.emplace_back();
+  rec.task_il.emplace_back();
+  for (const auto& a : acc) {
+    rec.class_il.back().push_back(a.class_il);
+    rec.task_il.back().push_back(a.task_il);
+  }
+  state_.evaluate_pending = false;
+  progress_.end_task(rec.task_seconds.back(), mean_over_seen(acc, task.index + 1, true),
+                     mean_over_seen(acc, task.index + 1, false));
 }
 
 StreamRecord StreamTrainer::run() {
@@ -112,18 +168,21 @@ StreamRecord StreamTrainer::run() {
     resuming = !state_.at_task_start();
     earlier_ = state_.task_elapsed;
   }
-  if (!state_.evaluated_init) {
-    for (const auto& a : evaluate(0)) {
-      state_.record.init_class_il.push_back(a.class_il);
-      state_.record.init_task_il.push_back(a.task_il);
-    }
-    state_.evaluated_init = true;
-  }
+  state_.record.world_sizes.push_back(comm_.size());
+  if (!state_.evaluated_init) evaluate_init();
+  if (state_.evaluate_pending) evaluate_after(stream_.tasks[state_.task - 1]);
   for (int t = state_.task; t < stream_.num_tasks(); ++t) {
     run_task(t, resuming);
     resuming = false;
   }
   return state_.record;
+}
+
+void StreamTrainer::begin_stage(int t, int stage, const TrainerState& from, bool resuming) {
+  state_.stage = stage;
+  std::optional<FitCheckpoint> resume_fit;
+  if (resuming && from.stage == stage && from.fit >= 0) resume_fit = resume_->fit();
+  services_.enter_stage(t, stage, std::move(resume_fit), fit_saver(stage), &control_.steps);
 }
 
 void StreamTrainer::run_task(int t, bool resuming) {
@@ -136,53 +195,30 @@ void StreamTrainer::run_task(int t, bool resuming) {
     task_start_ = capture_state(*model_, method_);
     task_start_of_ = t;
   }
-
-  auto fit_resume = [&](int stage) -> std::optional<FitCheckpoint> {
-    if (!resuming || from.stage != stage || from.fit < 0) return std::nullopt;
-    return resume_->fit();
-  };
-  state_.stage = kBeginTask;
-  services_.enter_stage(t, kBeginTask, fit_resume(kBeginTask), fit_saver(kBeginTask),
-                        &control_.steps);
-  method_.begin_task(task);
+  begin_stage(t, kBeginTask, from, resuming);
+  try {
+    method_.begin_task(task);
+  } catch (const StopRequested&) {
+    stop_here(nullptr);  // begin_task runs again on the start of the task
+  }
   const bool past_begin = resuming && from.stage > kBeginTask;
   if (past_begin) restore_state(resume_->current, *model_, method_, o_.device);
-  const auto groups = method_.parameter_groups();
-  const auto params = flat_params(groups);
-  auto& rec = state_.record;
-  if (static_cast<int>(rec.trainable_params.size()) == t) {
-    rec.trainable_params.push_back(count_parameters(params));
-  }
-  state_.stage = kTrain;
-  if (resuming && from.stage == kEndTask) {
-    progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(o_.epochs), 0);
-  } else {
-    auto optimizer = make_optimizer(groups, o_.optimizer);
-    if (past_begin) resume_->restore_optimizer(*optimizer);
-    const bool mid_train = resuming && from.stage == kTrain;
-    train_epochs(task, *optimizer, params, base_learning_rates(groups, o_.optimizer),
-                 mid_train ? from.epoch : 0, mid_train ? from.step : 0);
-  }
-  state_.stage = kEndTask;
+  train_task(task, from, resuming, past_begin);
   if (control_.save) trained_ = capture_state(*model_, method_);
-  services_.enter_stage(t, kEndTask, fit_resume(kEndTask), fit_saver(kEndTask), &control_.steps);
-  method_.end_task(task);
+  begin_stage(t, kEndTask, from, resuming);
+  try {
+    method_.end_task(task);
+  } catch (const StopRequested&) {
+    stop_here(&trained_);  // end_task runs again on the trained state
+  }
+  auto& rec = state_.record;
   rec.stored_params.push_back(method_.stored_parameters());
   rec.task_seconds.push_back(elapsed());
-
-  const auto acc = evaluate(task.class_end);
-  rec.class_il.emplace_back();
-  rec.task_il.emplace_back();
-  for (const auto& a : acc) {
-    rec.class_il.back().push_back(a.class_il);
-    rec.task_il.back().push_back(a.task_il);
-  }
-  progress_.end_task(rec.task_seconds.back(), mean_over_seen(acc, task.index + 1, true),
-                     mean_over_seen(acc, task.index + 1, false));
   state_.task = t + 1;
   state_.stage = kBeginTask;
   state_.epoch = state_.step = 0;
   state_.fit = -1;
+  state_.evaluate_pending = true;
   if (control_.save) {
     task_start_ = capture_state(*model_, method_);
     task_start_of_ = t + 1;
@@ -190,6 +226,27 @@ void StreamTrainer::run_task(int t, bool resuming) {
     task_started_ = Clock::now();
     save({});
   }
+  evaluate_after(task);
+}
+
+void StreamTrainer::train_task(const Task& task, const TrainerState& from, bool resuming,
+                               bool past_begin) {
+  const auto groups = method_.parameter_groups();
+  const auto params = flat_params(groups);
+  auto& rec = state_.record;
+  if (static_cast<int>(rec.trainable_params.size()) == task.index) {
+    rec.trainable_params.push_back(count_parameters(params));
+  }
+  state_.stage = kTrain;
+  if (resuming && from.stage == kEndTask) {
+    progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(o_.epochs), 0);
+    return;
+  }
+  auto optimizer = make_optimizer(groups, o_.optimizer);
+  if (past_begin) resume_->restore_optimizer(*optimizer);
+  const bool mid_train = resuming && from.stage == kTrain;
+  train_epochs(task, *optimizer, params, base_learning_rates(groups, o_.optimizer),
+               mid_train ? from.epoch : 0, mid_train ? from.step : 0);
 }
 
 void StreamTrainer::train_epochs(const Task& task, torch::optim::Optimizer& optimizer,

@@ -13,6 +13,7 @@ void StreamRecord::state(StateVisitor& v) {
   v("trainable_params", trainable_params);
   v("stored_params", stored_params);
   v("total_params", total_params);
+  v("world_sizes", world_sizes);
 }
 
 void TrainerState::state(StateVisitor& v) {
@@ -23,6 +24,7 @@ void TrainerState::state(StateVisitor& v) {
   v("fit", fit);
   v("task_elapsed", task_elapsed);
   v("evaluated_init", evaluated_init);
+  v("evaluate_pending", evaluate_pending);
   record.state(v);
 }
 

@@ -16,6 +16,7 @@ struct StreamRecord {
   std::vector<int64_t> trainable_params;
   std::vector<int64_t> stored_params;  // after each task's end_task
   int64_t total_params = 0;
+  std::vector<int64_t> world_sizes;  // the ranks of each part of the run (several after resumes)
   void state(StateVisitor& v);
 };
 
@@ -29,6 +30,7 @@ struct TrainerState {
   int fit = -1;                 // kBeginTask / kEndTask: inside this fit of the stage
   double task_elapsed = 0;      // seconds already spent on `task` before a checkpoint
   bool evaluated_init = false;
+  bool evaluate_pending = false;  // the row of R after task - 1 is still to be measured
   StreamRecord record;
 
   bool at_task_start() const { return stage == kBeginTask && fit < 0; }

@@ -22,6 +22,12 @@ void flatten_into(const nlohmann::json& node, const std::string& prefix, nlohman
   }
 }
 
+template <class Bad>
+void check_range(const OptionSpec& spec, double x, const Bad& bad) {
+  if (x >= spec.range.min && x <= spec.range.max) return;
+  throw bad("must be " + describe_range(spec.range));
+}
+
 std::string type_name(const nlohmann::json& v) {
   if (v.is_boolean()) return "a boolean (true/false)";
   if (v.is_number_integer()) return "an integer";
@@ -31,6 +37,19 @@ std::string type_name(const nlohmann::json& v) {
 }
 
 }  // namespace
+
+std::string describe_range(const Range& range) {
+  const bool low = !std::isinf(range.min), high = !std::isinf(range.max);
+  std::ostringstream text;
+  if (low && high) {
+    text << "in " << range.min << ".." << range.max;
+  } else if (low) {
+    text << ">= " << range.min;
+  } else if (high) {
+    text << "<= " << range.max;
+  }
+  return text.str();
+}
 
 nlohmann::json Config::flatten(const nlohmann::json& nested) {
   nlohmann::json out = nlohmann::json::object();
@@ -42,15 +61,30 @@ nlohmann::json Config::read_file(const std::string& path) {
   return flatten(read_object(path, "config file"));
 }
 
+namespace {
+
+// JSON no deeper than kMaxConfigDepth; `what` names the text in errors.
+nlohmann::json parse_bounded(std::istream& in, const std::string& what) {
+  const nlohmann::json::parser_callback_t depth_check =
+      [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        if (depth > kMaxConfigDepth) {
+          throw Error(what + " nests deeper than " + std::to_string(kMaxConfigDepth) + " levels");
+        }
+        return true;
+      };
+  try {
+    return nlohmann::json::parse(in, depth_check);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(what + " is not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace
+
 nlohmann::json Config::read_object(const std::string& path, const std::string& what) {
   std::ifstream in(path);
   if (!in) throw Error("cannot read " + what + " " + path);
-  nlohmann::json parsed;
-  try {
-    parsed = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(what + " " + path + " is not valid JSON: " + e.what());
-  }
+  const nlohmann::json parsed = parse_bounded(in, what + " " + path);
   if (!parsed.is_object()) throw Error(what + " " + path + " must hold a JSON object");
   return parsed;
 }
@@ -62,8 +96,16 @@ std::pair<std::string, nlohmann::json> Config::parse_assignment(const std::strin
   }
   const std::string key = text.substr(0, eq);
   const std::string raw = text.substr(eq + 1);
-  nlohmann::json value = nlohmann::json::parse(raw, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded() || value.is_null()) value = raw;
+  nlohmann::json value;
+  try {
+    std::istringstream in(raw);
+    value = parse_bounded(in, "--set " + key);
+  } catch (const Error& e) {
+    // Not JSON (a plain word such as cpu): the text itself. Too deep is still an error.
+    if (std::string(e.what()).find("nests deeper") != std::string::npos) throw;
+    value = raw;
+  }
+  if (value.is_null()) value = raw;
   return {key, value};
 }
 
@@ -80,20 +122,25 @@ nlohmann::json checked_value(const OptionSpec& spec, const nlohmann::json& value
     if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
       throw bad("integer out of range");
     }
-    if (value.is_number_integer()) return value;
-    if (value.is_number_float()) {
+    nlohmann::json out;
+    if (value.is_number_integer()) {
+      out = value;
+    } else if (value.is_number_float()) {
       const double x = value.get<double>();
       if (std::isfinite(x) && std::floor(x) == x && x >= -9223372036854775808.0 &&
           x < 9223372036854775808.0) {
-        return static_cast<int64_t>(x);
+        out = static_cast<int64_t>(x);
       }
     }
-    throw bad("expected an integer");
+    if (out.is_null()) throw bad("expected an integer");
+    check_range(spec, out.get<double>(), bad);
+    return out;
   }
   if (def.is_number()) {
     if (!value.is_number()) throw bad("expected a number");
     const double x = value.get<double>();
     if (!std::isfinite(x)) throw bad("expected a finite number");
+    check_range(spec, x, bad);
     return x;
   }
   if (def.is_string()) {

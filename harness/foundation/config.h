@@ -2,6 +2,7 @@
 // A run's configuration: a flat map of dotted keys ("epochs", "ewc.lambda") to JSON values.
 // Sources, later wins: built-in defaults < benchmark defaults < method defaults < --config file <
 // command-line flags < --set key=value. Every key is declared (OptionSpec) and type-checked once.
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,12 +11,25 @@
 
 namespace clbench {
 
+// The values a number may take (inclusive).
+struct Range {
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+};
+
+// "in 1..64", ">= 0", "<= 1" ("" for a number without bounds): how errors and `list --keys` say it.
+std::string describe_range(const Range& range);
+
 struct OptionSpec {
   std::string key;
   nlohmann::json default_value;  // also fixes the type: number (integer or float), bool, string
   std::string help;
   std::vector<std::string> choices = {};  // for strings; empty = any
+  Range range = {};                       // for numbers
 };
+
+// The deepest nesting a config or suite file may have (deeper: an Error, not a stack overflow).
+inline constexpr int kMaxConfigDepth = 64;
 
 class Config {
  public:
@@ -49,8 +63,8 @@ class Config {
   nlohmann::json values_ = nlohmann::json::object();
 };
 
-// Checks `value` against `spec`'s type and choices; returns it converted (an integral float for an
-// integer key becomes an integer). Throws clbench::Error naming the key and the value.
+// Checks `value` against `spec`'s type, choices and range; returns it converted (an integral float
+// for an integer key becomes an integer). Throws clbench::Error naming the key and the value.
 nlohmann::json checked_value(const OptionSpec& spec, const nlohmann::json& value);
 
 }  // namespace clbench

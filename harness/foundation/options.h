@@ -4,7 +4,7 @@
 //   struct EwcOptions {
 //     TORCH_ARG(double, lambda) = 5000;
 //    public:
-//     template <class V> void visit(V& v) { v("lambda", lambda_, "penalty strength"); }
+//     template <class V> void visit(V& v) { v("lambda", lambda_, "penalty strength", {0, 1e12}); }
 //   };
 #include <string>
 #include <vector>
@@ -21,6 +21,10 @@ class SpecCollector {
                   std::vector<std::string> choices = {}) {
     specs.push_back({prefix_ + "." + key, nlohmann::json(value), help, std::move(choices)});
   }
+  template <class T>
+  void operator()(const std::string& key, const T& value, const std::string& help, Range range) {
+    specs.push_back({prefix_ + "." + key, nlohmann::json(value), help, {}, range});
+  }
   std::vector<OptionSpec> specs;
 
  private:
@@ -34,6 +38,10 @@ class OptionReader {
   void operator()(const std::string& key, T& value, const std::string& /*help*/,
                   const std::vector<std::string>& /*choices*/ = {}) {
     value = cfg_.at(prefix_ + "." + key).get<T>();
+  }
+  template <class T>
+  void operator()(const std::string& key, T& value, const std::string& help, Range) {
+    (*this)(key, value, help);
   }
 
  private:

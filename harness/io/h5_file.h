@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <H5Cpp.h>
 
@@ -19,9 +20,17 @@ void write_h5_attr(H5::H5Object& obj, const std::string& name, const std::string
 void write_h5_attr(H5::H5Object& obj, const std::string& name, int64_t value);
 void write_h5_attr(H5::H5Object& obj, const std::string& name, double value);
 
-// Writes `path` atomically: creates its folder if missing, lets `fill` write a new HDF5 file under
-// a temporary name in that folder, then renames it over `path`. A reader never sees a partial file;
-// every failure is a clbench::Error naming `path` and removes the temporary file.
-void write_h5_atomically(const std::string& path, const std::function<void(H5::H5File&)>& fill);
+// Where write_h5_atomically builds the file: in memory, then written out in one piece (results,
+// features: a failing disk is reported cleanly), or in the temporary file itself (the image
+// cache, too large for memory; HDF5 meets the disk's errors there).
+enum class H5Storage { kMemory, kFile };
+
+// Writes `path` atomically (write_atomically in harness/foundation/files.h: a target that is not a
+// regular file, or is one of `inputs`, is refused): `fill` writes a new HDF5 file, which ends up
+// under a temporary name in the same folder, flushed and renamed over `path`. Every failure is a
+// clbench::Error naming `path` and the cause, and removes the temporary file.
+void write_h5_atomically(const std::string& path, const std::function<void(H5::H5File&)>& fill,
+                         const std::vector<std::string>& inputs = {},
+                         H5Storage storage = H5Storage::kMemory);
 
 }  // namespace clbench

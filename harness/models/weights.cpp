@@ -167,14 +167,11 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(text.size() >> (8 * i));
 
   write_atomically(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(len_bytes), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : data) {
-      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
-    }
-    out.flush();
-    if (!out) throw Error("write failed");
+    FileWriter out(tmp);
+    out.write(len_bytes, 8);
+    out.write(text);
+    for (const auto& t : data) out.write(t.data_ptr(), t.nbytes());
+    out.close();
   });
 }
 

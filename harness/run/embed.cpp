@@ -4,6 +4,7 @@
 
 #include "datasets/readers/h5_images.h"
 #include "harness/foundation/error.h"
+#include "harness/foundation/files.h"
 #include "harness/models/backbones.h"
 #include "harness/models/weights.h"
 #include "harness/run/cpu_kernels.h"
@@ -15,6 +16,7 @@ EmbedSummary embed(const EmbedOptions& o) {
     throw Error("embed: bad batch size " + std::to_string(o.batch_size) + ": must be at least 1");
   }
   if (o.threads < 0) throw Error("embed: bad threads " + std::to_string(o.threads));
+  check_output(o.out, {o.images, o.pretrained});  // before any work
   apply_cpu_kernels(o.cpu_kernels);
   if (o.threads > 0) torch::set_num_threads(o.threads);
   const H5ImageReader reader(o.images);

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <optional>
 
 #include <torch/torch.h>
@@ -11,29 +12,20 @@
 #include "harness/engine/checkpoint.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
+#include "harness/foundation/files.h"
 #include "harness/run/cpu_kernels.h"
 #include "harness/run/session.h"
+#include "results/fingerprint.h"
 
 namespace clbench {
 namespace {
 
-// Keys that may differ between a checkpoint and its resume without changing any number.
-bool affects_results(const std::string& key) {
-  return key != "threads" && key != "device";
-}
-
 void check_same_config(const std::string& path, const std::string& stored_json, const Config& now) {
-  const auto stored = nlohmann::json::parse(stored_json);
-  std::string diff;
-  for (const auto& [key, value] : now.values().items()) {
-    if (affects_results(key) && (!stored.contains(key) || stored[key] != value)) {
-      diff += "\n  " + key + ": checkpoint " +
-              (stored.contains(key) ? stored[key].dump() : "(absent)") + ", now " + value.dump();
-    }
-  }
+  const std::string diff =
+      config_differences(nlohmann::json::parse(stored_json), now.values(), "checkpoint", "now");
   if (!diff.empty()) {
-    throw Error("cannot resume from " + path + ": the configuration differs" + diff +
-                "\n(use the same settings, or --force to start over)");
+    throw RunRefused("cannot resume from " + path + ": the configuration differs" + diff +
+                     "\n(use the same settings, or --force to start over)");
   }
 }
 
@@ -49,8 +41,10 @@ RunResult describe(const RunPlan& plan, const Session& s, const StreamRecord& re
   r.class_order_seed = cfg.integer("class_order_seed");
   r.class_order_algorithm = class_order_algorithm(cfg);
   r.config_json = cfg.values().dump();
+  r.fingerprint = result_fingerprint(cfg.values());
   r.clbench_version = CLBENCH_VERSION;
   r.world_size = comm.size();
+  r.world_sizes = rec.world_sizes;
   r.lr_schedule = s.trainer.schedule.describe();
   const CpuKernels kernels = cpu_kernels();
   r.cpu = kernels.processor;
@@ -73,14 +67,59 @@ RunResult describe(const RunPlan& plan, const Session& s, const StreamRecord& re
   return r;
 }
 
-bool already_complete(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return false;
-  try {
-    return read_result(path).status == "complete";
-  } catch (const Error&) {
-    return false;  // unreadable: recompute and replace it
+// Rank 0 runs `check`; every rank then throws RunRefused when it failed (with its message on rank
+// 0), so that all ranks agree.
+void agree(Communicator& comm, const std::function<void()>& check) {
+  std::string why;
+  if (comm.is_root()) {
+    try {
+      check();
+    } catch (const Error& e) {
+      why = e.what();
+    }
   }
+  if (comm.any(!why.empty())) throw RunRefused(comm.is_root() ? why : "rank 0 refused this run");
+}
+
+// What the run's files allow, checked on rank 0 before anything is trained: `lock` holds the
+// result for this process; returns whether a complete result of the same settings exists.
+bool check_files(const RunPlan& plan, const RunOptions& options, bool force,
+                 std::optional<FileLock>& lock) {
+  const std::string ckpt = checkpoint_path(plan);
+  std::vector<std::string> inputs = {plan.config.str("pretrained")};
+  if (plan.config.has("cache")) inputs.push_back(plan.config.str("cache"));
+  require_writable_folder(std::filesystem::path(plan.result_path).parent_path().string());
+  check_output(plan.result_path, inputs);
+  check_output(ckpt, inputs);
+  remove_stale_temporaries(plan.result_path);
+  remove_stale_temporaries(ckpt);
+  lock.emplace(plan.result_path);
+  std::error_code ec;
+  if (std::filesystem::exists(plan.result_path, ec) && !force) {
+    std::optional<RunResult> old;
+    try {
+      old = read_result(plan.result_path);
+    } catch (const Error&) {
+      // unreadable: recomputed and replaced
+    }
+    if (old && old->status == "complete") {
+      const std::string differences = config_differences(nlohmann::json::parse(old->config_json),
+                                                         plan.config.values(), "there", "now");
+      if (differences.empty()) return true;
+      throw RunRefused(plan.result_path + " holds a result of other settings:" + differences +
+                       "\n(--force replaces it; --name gives this run its own label)");
+    }
+  }
+  if (std::filesystem::exists(ckpt, ec)) {
+    if (force) {
+      std::filesystem::remove(ckpt, ec);
+    } else if (!options.resume) {
+      throw RunRefused(ckpt +
+                       " holds a checkpoint of this run: continue it with --resume, or "
+                       "start over with --force");
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -91,12 +130,24 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
   auto session = build_session(plan, comm);
   const std::string ckpt_path = checkpoint_path(plan);
   std::optional<Checkpoint> checkpoint;
-  if (options.resume) checkpoint = Checkpoint::load(ckpt_path, session->trainer.device);
+  if (options.resume) {
+    try {
+      checkpoint = Checkpoint::load(ckpt_path, session->trainer.device);
+    } catch (const Error& e) {
+      throw RunRefused(e.what());  // every rank reads the same file
+    }
+  }
   if (checkpoint) {
     check_same_config(ckpt_path, checkpoint->config_json, cfg);
     const auto& at = checkpoint->state;
     progress.note("resuming from " + ckpt_path + " at task " + std::to_string(at.task + 1) +
                   ", epoch " + std::to_string(at.epoch + 1) + ", step " + std::to_string(at.step));
+    const auto& sizes = at.record.world_sizes;
+    if (!sizes.empty() && sizes.back() != comm.size()) {
+      progress.note("the checkpoint was written by " + std::to_string(sizes.back()) +
+                    " ranks, this run has " + std::to_string(comm.size()) +
+                    " (the same numbers with the same grad_shards; recorded in /world_sizes)");
+    }
   } else if (options.resume) {
     progress.note("no checkpoint at " + ckpt_path + "; starting from the beginning");
   }
@@ -106,8 +157,17 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
   control.steps.stop_requested = options.stop_requested;
   control.save = [&](CheckpointContent content) {
     content.config_json = config_json;
-    if (comm.is_root()) write_checkpoint(ckpt_path, content);
-    comm.barrier();
+    std::string failure;  // on every rank, not only the writer
+    if (comm.is_root()) {
+      try {
+        write_checkpoint(ckpt_path, content);
+      } catch (const Error& e) {
+        failure = e.what();
+      }
+    }
+    if (comm.any(!failure.empty())) {
+      throw Error(comm.is_root() ? failure : "rank 0 could not write the checkpoint " + ckpt_path);
+    }
   };
   progress.start_run(plan.method + " on " + plan.benchmark + " (" + cfg.str("scenario") + ", " +
                      std::to_string(session->stream.num_tasks()) + " tasks, backbone " +
@@ -120,22 +180,37 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
 
 bool run_one(const RunPlan& plan, Communicator& comm, const RunOptions& options, bool force) {
   Progress progress = Progress::for_rank(comm.rank());
-  if (!force && already_complete(plan.result_path)) {
+  // Before the first collective: on several ranks, it is LibTorch's first operation.
+  apply_cpu_kernels(plan.config.str("cpu_kernels"));
+  std::optional<FileLock> lock;  // rank 0's, until the result is written
+  bool complete = false;
+  agree(comm, [&] { complete = check_files(plan, options, force, lock); });
+  if (comm.any(complete)) {
     progress.note(plan.result_path + " is complete; skipping (--force recomputes it)");
     return false;
   }
-  const RunResult result = execute(plan, comm, progress, options);
+  RunOptions run = options;
+  run.resume = options.resume && !force;
+  const RunResult result = execute(plan, comm, progress, run);
+  std::string failure;
   if (comm.is_root()) {
-    write_result(plan.result_path, result);
-    std::error_code ec;
-    std::filesystem::remove(checkpoint_path(plan), ec);
-    const auto written = read_result(plan.result_path);
-    std::printf("%s  final acc (class-IL) %.2f  AAA %.2f  forgetting %.2f  | task-IL %.2f  -> %s\n",
-                plan.label.c_str(), written.class_il.final_acc, written.class_il.aaa,
-                written.class_il.forgetting, written.task_il.final_acc, plan.result_path.c_str());
-    std::fflush(stdout);
+    try {
+      write_result(plan.result_path, result);
+      std::error_code ec;
+      std::filesystem::remove(checkpoint_path(plan), ec);
+      const auto written = read_result(plan.result_path);
+      std::printf(
+          "%s  final acc (class-IL) %.2f  AAA %.2f  forgetting %.2f  | task-IL %.2f  -> %s\n",
+          plan.label.c_str(), written.class_il.final_acc, written.class_il.aaa,
+          written.class_il.forgetting, written.task_il.final_acc, plan.result_path.c_str());
+      std::fflush(stdout);
+    } catch (const Error& e) {
+      failure = e.what();  // the checkpoint stays: the run can be resumed to try again
+    }
   }
-  comm.barrier();
+  if (comm.any(!failure.empty())) {
+    throw Error(comm.is_root() ? failure : "rank 0 could not write " + plan.result_path);
+  }
   return true;
 }
 

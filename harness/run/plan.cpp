@@ -1,17 +1,27 @@
 #include "harness/run/plan.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <filesystem>
+#include <map>
+#include <thread>
 
 #include "datasets/benchmarks/registry.h"
 #include "harness/engine/optim.h"
 #include "harness/foundation/error.h"
+#include "harness/foundation/files.h"
+#include "harness/foundation/hash.h"
 #include "harness/foundation/text.h"
 #include "harness/models/backbones.h"
 #include "harness/run/cpu_kernels.h"
 #include "methods/method.h"
 
 namespace clbench {
+
+double max_threads() {
+  return 4.0 * std::max(1u, std::thread::hardware_concurrency());
+}
 
 std::vector<OptionSpec> common_specs() {
   return {
@@ -23,28 +33,39 @@ std::vector<OptionSpec> common_specs() {
       {"pretrained", "",
        "safetensors file of backbone weights (timm names for ViTs; clbench pretrain)"},
       {"scenario", "class-il", "training/evaluation protocol", {"class-il", "task-il"}},
-      {"seed", 0, "seed of initialisation, data order and method randomness"},
+      {"seed", 0, "seed of initialisation, data order and method randomness", {}, {0, 9e15}},
       {"class_order",
        "auto",
        "identity | pycil (numpy permutation) | coda (CPython shuffle); "
        "auto: pycil when class_order_seed >= 0, else identity",
        {"auto", "identity", "pycil", "coda"}},
-      {"class_order_seed", -1, "seed of the class order (-1: identity order)"},
-      {"init_classes", 0, "classes of the first task (0: increment), as PyCIL's init_cls"},
-      {"increment", 2,
+      {"class_order_seed",
+       -1,
+       "seed of the class order (-1: identity order)",
+       {},
+       {-1, 4294967295.0}},
+      {"init_classes",
+       0,
+       "classes of the first task (0: increment), as PyCIL's init_cls",
+       {},
+       {0, 1e6}},
+      {"increment",
+       2,
        "classes of every later task (the benchmark's own by default; a smaller last task takes "
-       "the remainder)"},
+       "the remainder)",
+       {},
+       {1, 1e6}},
       {"data_root", "", "dataset folder (default: the benchmark's)"},
-      {"epochs", 1, "epochs per task"},
-      {"batch_size", 128, "global batch size (split over ranks)"},
-      {"eval_batch_size", 1024, "evaluation batch size"},
+      {"epochs", 1, "epochs per task", {}, {1, 1e5}},
+      {"batch_size", 128, "global batch size (split over ranks)", {}, {1, 1e7}},
+      {"eval_batch_size", 1024, "evaluation batch size", {}, {1, 1e7}},
       {"optimizer", "sgd",
        "sgd | adam (L2 weight decay, torch.optim.Adam) | adamw (decoupled weight decay); "
        "re-created at every task",
        optimizer_kinds()},
-      {"lr", 0.01, "learning rate"},
-      {"momentum", 0.0, "SGD momentum"},
-      {"weight_decay", 0.0, "weight decay"},
+      {"lr", 0.01, "learning rate (> 0)", {}, {0, 1e6}},
+      {"momentum", 0.0, "SGD momentum", {}, {0, 1}},
+      {"weight_decay", 0.0, "weight decay", {}, {0, 1e6}},
       {"lr_schedule", "constant",
        "constant | cosine | multistep | coda-cosine (CODA-Prompt's and InfLoRA's), over each "
        "task's epochs",
@@ -55,19 +76,25 @@ std::vector<OptionSpec> common_specs() {
        {"epoch", "step"}},
       {"lr_milestones", "",
        "multistep: epochs at which the lr is multiplied by lr_gamma, e.g. 30,60"},
-      {"lr_gamma", 0.1, "multistep: factor at each milestone"},
-      {"warmup_epochs", 0, "linear warm-up epochs before the schedule"},
-      {"threads", 0, "intra-op CPU threads (0: LibTorch's default)"},
+      {"lr_gamma", 0.1, "multistep: factor at each milestone (> 0)", {}, {0, 1e6}},
+      {"warmup_epochs", 0, "linear warm-up epochs before the schedule", {}, {0, 1e5}},
+      {"threads", 0, "intra-op CPU threads (0: LibTorch's default)", {}, {0, max_threads()}},
       {"cpu_kernels", kDefaultCpuKernels,
        "avx2: the same CPU kernels (LibTorch, MKL, oneDNN) on every x86-64 machine with AVX2, so "
        "a seed gives the same bits everywhere; native: the fastest for this processor",
        cpu_kernel_modes()},
-      {"loader_threads", 2,
+      {"loader_threads",
+       2,
        "threads decoding and augmenting each batch of an image benchmark; > 0 also loads the "
-       "next training batch while one trains (0: everything on the training thread)"},
-      {"grad_shards", 0,
+       "next training batch while one trains (0: everything on the training thread)",
+       {},
+       {0, max_threads()}},
+      {"grad_shards",
+       0,
        "cut every global batch into this many parts, a multiple of the rank count (0: one per "
-       "rank). Runs with the same value give bit-identical numbers on 1 or 2 ranks"},
+       "rank). Runs with the same value give bit-identical numbers on 1 or 2 ranks",
+       {},
+       {0, 65536}},
       {"device",
        "auto",
        "cpu | cuda (rank r uses GPU local_rank) | auto (cuda when available)",
@@ -145,6 +172,48 @@ void check_requirements(const MethodEntry& method, const Config& cfg) {
   }
 }
 
+// A label names a folder and a Markdown row: letters, digits and . _ - + = , @, at most 100.
+void check_label(const std::string& label) {
+  const bool allowed =
+      !label.empty() && label.size() <= 100 && label != "." && label != ".." &&
+      std::all_of(label.begin(), label.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._-+=,@", c) != nullptr;
+      });
+  if (!allowed) {
+    throw Error("bad value '" + label +
+                "' for key 'name': a label is 1 to 100 letters, digits and . _ - + = , @ "
+                "(and not . or ..)");
+  }
+}
+
+void check_path_length(const std::string& path) {
+  if (path.size() >= 4000) {
+    throw Error("the result path " + path.substr(0, 80) + "... is " + std::to_string(path.size()) +
+                " characters long; the system allows 4095: choose a shorter --out");
+  }
+  for (const auto& part : std::filesystem::path(path)) {
+    if (part.string().size() > 255) {
+      throw Error("the result path " + path + " has a folder name of " +
+                  std::to_string(part.string().size()) +
+                  " characters; the system allows 255: choose a shorter --out");
+    }
+  }
+}
+
+// file_hash of a weights file, once per file version and process (a suite plans every run first).
+std::string weights_hash(const std::string& path) {
+  std::string why;
+  if (!is_regular_file(path, &why)) throw Error("cannot open pretrained weights " + path + why);
+  std::error_code ec;
+  const auto version =
+      path + "@" + std::to_string(std::filesystem::file_size(path, ec)) + "@" +
+      std::to_string(std::filesystem::last_write_time(path, ec).time_since_epoch().count());
+  static std::map<std::string, std::string> known;
+  const auto it = known.find(version);
+  if (it != known.end()) return it->second;
+  return known[version] = file_hash(path);
+}
+
 }  // namespace
 
 RunPlan plan_run(const nlohmann::json& user) {
@@ -158,14 +227,16 @@ RunPlan plan_run(const nlohmann::json& user) {
   plan.label = plan.config.str("name").empty() ? method.name : plan.config.str("name");
   plan.config.set("name", plan.label);
   plan.seed = plan.config.integer("seed");
-  if (plan.label.find('/') != std::string::npos || plan.label == "." || plan.label == "..") {
-    throw Error("bad value '" + plan.label + "' for key 'name': a label cannot contain '/'");
-  }
+  check_label(plan.label);
   check_ranges(plan.config);
   check_requirements(method, plan.config);
   plan.result_path = (std::filesystem::path(plan.config.str("out")) / plan.benchmark / plan.label /
                       ("seed-" + std::to_string(plan.seed) + ".h5"))
                          .string();
+  check_path_length(plan.result_path);
+  // The weights count by their content (results/fingerprint.h), not by where they are.
+  const std::string pretrained = plan.config.str("pretrained");
+  plan.config.set("pretrained_content", pretrained.empty() ? "" : weights_hash(pretrained));
   return plan;
 }
 

@@ -14,6 +14,9 @@ namespace clbench {
 // Keys every run has (benchmark, method, seed, epochs, lr, ...).
 std::vector<OptionSpec> common_specs();
 
+// The most CPU threads a run may ask for (4 per hardware thread of this machine).
+double max_threads();
+
 struct RunPlan {
   Config config;  // every declared key, resolved
   std::string benchmark, method, label;

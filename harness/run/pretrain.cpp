@@ -82,18 +82,6 @@ std::pair<double, double> evaluate(Classifier& model, const FractalDataset& data
   return {loss / n, 100.0 * static_cast<double>(correct) / n};
 }
 
-// Creates the file's folder and checks that a file can be written there.
-void require_writable(const std::string& path) {
-  std::error_code ec;
-  const auto folder = std::filesystem::path(path).parent_path();
-  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
-  const std::string probe = path + ".probe.tmp";
-  if (!std::ofstream(probe)) {
-    throw Error("cannot write " + path + " (folder missing or not writable)");
-  }
-  std::filesystem::remove(probe, ec);
-}
-
 }  // namespace
 
 std::vector<int64_t> natural_input(const std::string& backbone) {
@@ -178,7 +166,12 @@ void save(const PretrainResult& result, const PretrainOptions& o, const FractalO
 PretrainResult pretrain(const PretrainOptions& o,
                         const std::function<void(const std::string&)>& log) {
   check(o);
-  if (!o.out.empty()) require_writable(o.out);  // fail now, not after the training
+  if (!o.out.empty()) {  // fail now, not after the training
+    check_output(o.out);
+    require_writable_folder(std::filesystem::path(o.out).parent_path().string().empty()
+                                ? "."
+                                : std::filesystem::path(o.out).parent_path().string());
+  }
   const auto started = Clock::now();
   auto say = [&](const std::string& line) {
     if (log) log(line);

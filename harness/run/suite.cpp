@@ -1,10 +1,12 @@
 #include "harness/run/suite.h"
 
 #include <cstdio>
+#include <map>
 
 #include "harness/distributed/communicator.h"
 #include "harness/foundation/config.h"
 #include "harness/foundation/error.h"
+#include "results/fingerprint.h"
 
 namespace clbench {
 namespace {
@@ -22,17 +24,31 @@ void apply_method(nlohmann::json& user, const nlohmann::json& m, const std::stri
   user["method"] = m["method"];
   if (m.contains("name")) user["name"] = m["name"];
   if (m.contains("set")) {
-    for (const auto& [k, v] : Config::flatten(m["set"]).items()) user[k] = v;
+    const nlohmann::json sets = Config::flatten(m["set"]);  // alive for the whole loop
+    for (const auto& [k, v] : sets.items()) user[k] = v;
   }
 }
 
 std::vector<RunPlan> plan_suite(const std::string& path, const nlohmann::json& overrides) {
   std::vector<RunPlan> plans;
   for (const auto& user : expand_suite(path, overrides)) plans.push_back(plan_run(user));
-  for (const auto& p : plans) {
+  std::map<std::string, size_t> writer;  // result file -> the first entry writing it
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const auto& p = plans[i];
     if (p.config.str("cpu_kernels") != plans.front().config.str("cpu_kernels")) {
       throw Error("suite " + path +
                   ": every run needs the same cpu_kernels (chosen once per process)");
+    }
+    const auto [it, first] = writer.emplace(p.result_path, i);
+    if (first) continue;
+    const std::string differences =
+        config_differences(plans[it->second].config.values(), p.config.values(),
+                           "entry " + std::to_string(it->second), "entry " + std::to_string(i));
+    if (!differences.empty()) {
+      throw Error("suite " + path + ": entries " + std::to_string(it->second) + " and " +
+                  std::to_string(i) + " would both write " + p.result_path +
+                  " with different settings:" + differences +
+                  "\n(give them different names: {\"method\": ..., \"name\": ...})");
     }
   }
   return plans;
@@ -73,20 +89,33 @@ size_t count_suite(const std::string& path, const nlohmann::json& overrides) {
 size_t run_suite(const std::string& path, const nlohmann::json& overrides,
                  const SuiteOptions& options, Communicator& comm) {
   const auto plans = plan_suite(path, overrides);
-  if (options.index >= static_cast<int64_t>(plans.size())) {
+  if (options.index < -1 || options.index >= static_cast<int64_t>(plans.size())) {
     throw Error("suite " + path + " has " + std::to_string(plans.size()) + " runs; --index " +
                 std::to_string(options.index) + " is out of range (0.." +
                 std::to_string(plans.size() - 1) + ")");
   }
   RunOptions run = options.run;
   run.resume = true;
-  int done = 0, skipped = 0;
+  int done = 0, skipped = 0, refused = 0;
   for (size_t i = 0; i < plans.size(); ++i) {
     if (options.index >= 0 && static_cast<int64_t>(i) != options.index) continue;
-    (run_one(plans[i], comm, run, options.force) ? done : skipped)++;
+    try {
+      (run_one(plans[i], comm, run, options.force) ? done : skipped)++;
+    } catch (const RunRefused& e) {  // every rank refused it: the others can still run
+      ++refused;
+      if (comm.is_root()) {
+        std::fprintf(stderr, "clbench: suite entry %zu (%s): %s\n", i, plans[i].result_path.c_str(),
+                     e.what());
+      }
+    }
   }
-  if (comm.is_root())
-    std::printf("suite %s: %d run, %d already complete\n", path.c_str(), done, skipped);
+  if (comm.is_root()) {
+    std::printf("suite %s: %d run, %d already complete, %d refused\n", path.c_str(), done, skipped,
+                refused);
+  }
+  if (refused > 0) {
+    throw Error("suite " + path + ": " + std::to_string(refused) + " of its runs were refused");
+  }
   return plans.size();
 }
 

@@ -54,19 +54,21 @@ struct FmLoraOptions {
  public:
   template <class V>
   void visit(V& v) {
-    v("rank", rank_, "r_max: columns of the shared bases; task 1 trains at this rank");
+    v("rank", rank_, "r_max: columns of the shared bases; task 1 trains at this rank", {1, 4096});
     v("parts", parts_, "which slices of the fused qkv are adapted [assumption: q,v]");
     v("ranks", ranks_, "DRS candidate ranks, each <= rank [assumption]");
     v("rank_weights", rank_weights_, "DRS w_r per candidate (empty: 2 r / r_max)");
     v("rank_biases", rank_biases_,
       "DRS b_r per candidate (empty: -(r / r_max)^2; 0s: the paper's formula)");
-    v("tau", tau_, "DRS temperature");
+    v("tau", tau_, "DRS temperature", {1e-6, 1e6});
     v("gumbel", gumbel_, "add seeded Gumbel noise before taking the most probable rank");
-    v("warmup_steps", warmup_steps_, "DRS warm-up SGD steps on the new task before measuring H");
+    v("warmup_steps", warmup_steps_, "DRS warm-up SGD steps on the new task before measuring H",
+      {0, 1e6});
     v("warmup_samples", warmup_samples_,
-      "training samples drawn for the warm-up; 1/5 of them validate");
-    v("warmup_lr", warmup_lr_, "DRS warm-up learning rate (SGD, momentum 0.9)");
-    v("prompt_length", prompt_length_, "DMP: shared prompt tokens after the class token (0: none)");
+      "training samples drawn for the warm-up; 1/5 of them validate", {2, 1e12});
+    v("warmup_lr", warmup_lr_, "DRS warm-up learning rate (SGD, momentum 0.9)", {1e-12, 1e3});
+    v("prompt_length", prompt_length_, "DMP: shared prompt tokens after the class token (0: none)",
+      {0, 4096});
   }
 };
 

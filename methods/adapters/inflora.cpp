@@ -28,12 +28,14 @@ struct InfLoraOptions {
  public:
   template <class V>
   void visit(V& v) {
-    v("rank", rank_, "rank r of each task's B_t A_t (paper: 10)");
+    v("rank", rank_, "rank r of each task's B_t A_t (paper: 10)", {1, 4096});
     v("parts", parts_, "which slices of the fused qkv are adapted (paper: k,v)");
-    v("lamb", lamb_, "DualGPM energy threshold at the first task (CIFAR 0.95, ImageNet-R 0.98)");
-    v("lame", lame_, "DualGPM energy threshold reached at the last task (official: 1.0)");
+    v("lamb", lamb_, "DualGPM energy threshold at the first task (CIFAR 0.95, ImageNet-R 0.98)",
+      {0, 1});
+    v("lame", lame_, "DualGPM energy threshold reached at the last task (official: 1.0)", {0, 1});
     v("moment_samples", moment_samples_,
-      "training samples per task for the input second moment (0: all, as the official code)");
+      "training samples per task for the input second moment (0: all, as the official code)",
+      {0, 1e12});
   }
 };
 

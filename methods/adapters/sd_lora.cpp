@@ -25,7 +25,7 @@ struct SdLoraOptions {
  public:
   template <class V>
   void visit(V& v) {
-    v("rank", rank_, "rank r of each task's B_t A_t (paper and code: 10)");
+    v("rank", rank_, "rank r of each task's B_t A_t (paper and code: 10)", {1, 4096});
     v("parts", parts_, "which slices of the fused qkv are adapted (paper and code: q,v)");
     v("magnitude_init", magnitude_init_, "initial alpha (official code 0.8, paper 1.0)");
     v("reset_magnitudes", reset_magnitudes_,
@@ -60,7 +60,8 @@ struct SdLoraKdOptions : SdLoraOptions {
     SdLoraOptions::visit(v);
     v("tau", tau_,
       "a new direction whose least-squares residual on the old ones is below tau "
-      "is absorbed into their magnitudes (paper: 9e-4)");
+      "is absorbed into their magnitudes (paper: 9e-4)",
+      {0, 1e12});
   }
 };
 

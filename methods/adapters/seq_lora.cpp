@@ -16,7 +16,7 @@ struct SeqLoraOptions {
  public:
   template <class V>
   void visit(V& v) {
-    v("rank", rank_, "rank r of the one B A");
+    v("rank", rank_, "rank r of the one B A", {1, 4096});
     v("parts", parts_, "which slices of the fused qkv are adapted");
   }
 };

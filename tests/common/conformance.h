@@ -77,5 +77,9 @@ inline nlohmann::json conformance_config(const ConformanceCase& c) {
 }
 
 constexpr int kConformanceStepsPerTask = 6;
+// The stop signal is polled at every training step, every evaluation batch (one per task's test
+// set here) and every batch of a sum over samples. Before task 2 begins: 2 evaluation batches, 6
+// steps and 2 more evaluation batches (plus any sums of the method's end_task).
+constexpr int kConformancePollsBeforeTask2 = 2 + kConformanceStepsPerTask + 2;
 
 }  // namespace clbench::testing

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <H5Cpp.h>
+
+#include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -140,18 +145,78 @@ TEST_F(LeaderboardGatherTest, JsonHasDocumentedKeys) {
 TEST_F(LeaderboardGatherTest, MarkdownHasTablePerBenchmark) {
   const std::string md = to_markdown(gather_leaderboard(root()));
   const std::string header =
-      "| Label | Method | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT | FWT | "
-      "Acc (task-IL) | Stored params | Stored per task |";
+      "| Label | Method | Scenario | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT "
+      "| "
+      "FWT | Acc (task-IL) | Stored params | Stored per task | Config |";
   EXPECT_NE(md.find(header), std::string::npos) << md;
   EXPECT_LT(md.find("### a\n"), md.find("### b\n")) << md;
-  EXPECT_NE(md.find("| x | method-x | 3 | 62.00 ± 2.00 | 64.00 ± 2.00 | 72.00 ± 1.00 | "
+  EXPECT_NE(md.find("| x | method-x | class-il | 3 | 62.00 ± 2.00 | 64.00 ± 2.00 | 72.00 ± 1.00 | "
                     "22.00 ± 2.00 | -22.00 ± 2.00 | 5.00 ± 0.00 | 91.00 ± 1.00 | 1,234,567 | "
                     "1,233,567 |"),
             std::string::npos)
       << md;
-  EXPECT_NE(md.find("| y | method-y | 1 | 80.00 | 82.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| y | method-y | class-il | 1 | 80.00 | 82.00 |"), std::string::npos) << md;
   EXPECT_NE(md.find("Skipped files"), std::string::npos) << md;
   EXPECT_NE(md.find(path("garbage.h5")), std::string::npos) << md;
+}
+
+TEST_F(LeaderboardTest, ScenariosAndSettingsStayApartAndASeedCountsOnce) {
+  auto run = make_run("b", "er", 0, 56, 64, 85, 95);
+  run.config_json = R"({"er.buffer": 500})";
+  write_result(path("one/seed-0.h5"), run);
+  write_result(path("copy/seed-0.h5"), run);  // the same run again: counted once
+  run.scenario = "task-il";
+  write_result(path("task-il/seed-0.h5"), run);
+  run.scenario = "class-il";
+  run.config_json = R"({"er.buffer": 20})";
+  write_result(path("small/seed-0.h5"), run);
+  const auto board = gather_leaderboard(root());
+  ASSERT_EQ(board.entries.size(), 3u);  // class-IL 500, class-IL 20, task-IL 500
+  for (const auto& e : board.entries) EXPECT_EQ(e.runs, 1) << e.scenario << " " << e.fingerprint;
+  EXPECT_NE(board.entries[0].fingerprint, board.entries[1].fingerprint);
+  ASSERT_EQ(board.skipped.size(), 1u);
+  EXPECT_EQ(board.skipped[0].path, path("one/seed-0.h5"));  // after copy/ in name order
+  EXPECT_NE(board.skipped[0].reason.find("seed 0 again"), std::string::npos);
+}
+
+TEST_F(LeaderboardTest, FilesWhoseNumbersCannotBeTrustedAreSkippedWithTheReason) {
+  auto run = make_run("b", "x", 0, 56, 64, 85, 95);
+  write_result(path("good.h5"), run);
+  run.acc_class_il[1][0] = std::nan("");
+  write_result(path("nan.h5"), run);
+  run = make_run("b", "x", 1, 56, 64, 85, 95);
+  run.acc_task_il[1][1] = 140;
+  write_result(path("range.h5"), run);
+  run = make_run("b", "x", 2, 56, 64, 85, 95);
+  write_result(path("edited.h5"), run);
+  {  // a stored metric that its matrix does not give
+    H5::H5File file(path("edited.h5"), H5F_ACC_RDWR);
+    H5::Group metrics = file.openGroup("/metrics");
+    const double wrong = 99.0;
+    metrics.openAttribute("final_acc").write(H5::PredType::NATIVE_DOUBLE, &wrong);
+  }
+  const auto board = gather_leaderboard(root());
+  ASSERT_EQ(board.entries.size(), 1u);
+  EXPECT_EQ(board.entries[0].runs, 1);
+  std::map<std::string, std::string> why;
+  for (const auto& s : board.skipped) why[s.path] = s.reason;
+  EXPECT_NE(why[path("nan.h5")].find("not in 0..100"), std::string::npos) << why[path("nan.h5")];
+  EXPECT_NE(why[path("range.h5")].find("140"), std::string::npos) << why[path("range.h5")];
+  EXPECT_NE(why[path("edited.h5")].find("stored metric final_acc"), std::string::npos)
+      << why[path("edited.h5")];
+}
+
+TEST_F(LeaderboardTest, LinksAreListedAsNotFollowedAndCellsAreEscaped) {
+  auto run = make_run("b", "a|b\nc", 0, 56, 64, 85, 95);
+  write_result(path("real/seed-0.h5"), run);
+  std::filesystem::create_directory_symlink(path("real"), path("link"));
+  const auto board = gather_leaderboard(root());
+  ASSERT_EQ(board.entries.size(), 1u);
+  ASSERT_EQ(board.skipped.size(), 1u);
+  EXPECT_EQ(board.skipped[0].path, path("link"));
+  EXPECT_EQ(board.skipped[0].reason, "a link: not followed");
+  const std::string md = to_markdown(board);
+  EXPECT_NE(md.find("| a\\|b c | method-a\\|b c |"), std::string::npos) << md;
 }
 
 TEST_F(LeaderboardTest, MissingFolderThrows) {

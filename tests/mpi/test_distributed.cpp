@@ -78,8 +78,11 @@ INSTANTIATE_TEST_SUITE_P(Registered, TwoRanks, ::testing::ValuesIn(testing::conf
 
 TEST(TwoRanksSplitFmnist, EveryAccuracyWithinPointTwoOfOneRank) {
   if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
-  const auto plan = plan_run(
-      {{"benchmark", "split-fmnist"}, {"method", "er"}, {"threads", 1}, {"grad_shards", 2}});
+  const auto plan = plan_run({{"benchmark", "split-fmnist"},
+                              {"method", "er"},
+                              {"threads", 1},
+                              {"grad_shards", 2},
+                              {"out", ::testing::TempDir() + "mpi-split-fmnist"}});
   Progress quiet(false, false);
   const auto two = execute(plan, *g_comm, quiet);
   if (g_comm->rank() != 0) return;
@@ -122,6 +125,62 @@ TEST(TwoRanksStop, AStopSeenByOneRankStopsBothAfterTheSameStepAndResumesToTheFul
   const auto resumed = execute(plan, *g_comm, quiet, resume);
   EXPECT_EQ(resumed.acc_class_il, full.acc_class_il);
   EXPECT_EQ(resumed.acc_task_il, full.acc_task_il);
+}
+
+// A checkpoint written by two ranks, resumed by one: with fixed grad_shards the numbers are the
+// two-rank run's, and the result records both world sizes.
+TEST(TwoRanksStop, ATwoRankCheckpointResumedOnOneRankGivesTheSameNumbers) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  const auto plan = plan_run(nlohmann::json{{"benchmark", "synthetic"},
+                                            {"method", "ewc"},
+                                            {"epochs", 1},
+                                            {"threads", 1},
+                                            {"grad_shards", 2},
+                                            {"synthetic.classes", 4},
+                                            {"synthetic.train_per_class", 80},
+                                            {"out", ::testing::TempDir() + "mpi-two-then-one"}});
+  Progress quiet(false, false);
+  const auto full = execute(plan, *g_comm, quiet);
+  int polls = 0;
+  RunOptions stop;
+  stop.stop_requested = [&] { return ++polls == 7; };  // task 2, step 2 of 5
+  EXPECT_THROW(execute(plan, *g_comm, quiet, stop), Interrupted);
+  g_comm->barrier();
+  if (g_comm->is_root()) {
+    LocalCommunicator alone;
+    RunOptions resume;
+    resume.resume = true;
+    const auto resumed = execute(plan, alone, quiet, resume);
+    EXPECT_EQ(resumed.acc_class_il, full.acc_class_il);
+    EXPECT_EQ(resumed.acc_task_il, full.acc_task_il);
+    EXPECT_EQ(resumed.world_sizes, (std::vector<int64_t>{2, 1}));
+  }
+  g_comm->barrier();
+}
+
+// run_one on two ranks: rank 0 alone looks at the files, and both ranks act on its verdict
+// (train and write, skip a complete result, refuse one of other settings).
+TEST(TwoRanksRunOne, RankZerosVerdictOnTheFilesIsEveryRanks) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  const std::string out = ::testing::TempDir() + "mpi-run-one";
+  if (g_comm->is_root()) std::filesystem::remove_all(out);
+  g_comm->barrier();
+  auto plan_with = [&](double lr) {
+    return plan_run(nlohmann::json{{"benchmark", "synthetic"},
+                                   {"method", "finetune"},
+                                   {"epochs", 1},
+                                   {"threads", 1},
+                                   {"lr", lr},
+                                   {"synthetic.classes", 4},
+                                   {"synthetic.train_per_class", 40},
+                                   {"out", out}});
+  };
+  const RunOptions options;
+  EXPECT_TRUE(run_one(plan_with(0.05), *g_comm, options, false));
+  EXPECT_TRUE(std::filesystem::exists(plan_with(0.05).result_path));
+  EXPECT_FALSE(run_one(plan_with(0.05), *g_comm, options, false)) << "complete: skipped";
+  EXPECT_THROW(run_one(plan_with(0.1), *g_comm, options, false), RunRefused);
+  EXPECT_TRUE(run_one(plan_with(0.1), *g_comm, options, true)) << "--force replaces it";
 }
 
 // MPI_ERRORS_RETURN is installed: a failing MPI call returns its code, which check_mpi turns into

@@ -1,8 +1,16 @@
 #pragma once
 // Shared test helpers: resolve a run like the CLI does, and build a method on a stream.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -27,10 +35,24 @@ struct DefaultCpuKernels : ::testing::Environment {
 inline ::testing::Environment* const kDefaultCpuKernelsEnvironment =
     ::testing::AddGlobalTestEnvironment(new DefaultCpuKernels);
 
+// Where a run that names no output folder keeps its checkpoints: this process's own folder,
+// removed when the tests end (not runs/ in the build folder, shared by parallel test processes).
+struct ScratchOutput : ::testing::Environment {
+  static std::string folder() {
+    return (std::filesystem::temp_directory_path() /
+            ("clbench-tests-" + std::to_string(::getpid())))
+        .string();
+  }
+  void TearDown() override { std::filesystem::remove_all(folder()); }
+};
+inline ::testing::Environment* const kScratchOutputEnvironment =
+    ::testing::AddGlobalTestEnvironment(new ScratchOutput);
+
 // Unit tests build their own batches on the CPU, so a run is on the CPU unless the test asks for a
 // device (the *_CUDA tests do); the default, auto, would put the model on a GPU where there is one.
 inline RunPlan plan(nlohmann::json user) {
   if (!user.contains("device")) user["device"] = "cpu";
+  if (!user.contains("out")) user["out"] = ScratchOutput::folder();
   return plan_run(Config::flatten(user));
 }
 
@@ -91,6 +113,46 @@ inline int run_command(const std::string& command, std::string& output) {
   while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
   const int status = pclose(pipe);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Starts `clbench ARGS` in the background (through sh, with `env` before it), its output to `log`.
+inline pid_t spawn_clbench(const std::string& args, const std::string& log,
+                           const std::string& env = "") {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string cmd =
+        "exec env " + env + " " + std::string(CLBENCH_BINARY) + " " + args + " >" + log + " 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits until `path` exists and is not empty (true), or the child `pid` ended first or 120 s
+// passed (false).
+inline bool wait_for_file(const std::string& path, pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) > 0) return true;
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+// Waits for a child; its exit code (128 + signal when a signal ended it).
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The whole of a text file ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace clbench::testing

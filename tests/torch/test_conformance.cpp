@@ -17,7 +17,7 @@ namespace clbench {
 namespace {
 
 using testing::ConformanceCase;
-using testing::kConformanceStepsPerTask;
+using testing::kConformancePollsBeforeTask2;
 
 struct Trained {
   StreamRecord record;
@@ -62,9 +62,10 @@ class Conformance : public ::testing::TestWithParam<ConformanceCase> {};
 
 TEST_P(Conformance, StoppedInsideATaskResumesToTheUninterruptedStateBitwise) {
   const auto reference = train(GetParam(), checkpoint_file("reference"), 0, false);
-  // The first step of task 2 (inside a fit of begin_task where the method has one) and a step in
-  // the middle of its training.
-  for (int stop : {kConformanceStepsPerTask + 1, kConformanceStepsPerTask + 4}) {
+  // Inside the training of task 1, in the evaluation after it, at the first poll of task 2 (in a
+  // fit or a sum over samples of begin_task where the method has one) and later in task 2.
+  for (int stop : {4, kConformancePollsBeforeTask2 - 1, kConformancePollsBeforeTask2 + 1,
+                   kConformancePollsBeforeTask2 + 5}) {
     const auto ckpt = checkpoint_file(std::to_string(stop));
     EXPECT_THROW(train(GetParam(), ckpt, stop, false), Interrupted) << "stop at " << stop;
     const auto resumed = train(GetParam(), ckpt, 0, true);
@@ -80,10 +81,9 @@ TEST_P(Conformance, StoppedInsideATaskResumesToTheUninterruptedStateBitwise) {
 
 TEST_P(Conformance, CheckpointStateLoadsIntoAFreshSessionAndSavesTheSame) {
   const auto ckpt = checkpoint_file("roundtrip");
-  EXPECT_THROW(train(GetParam(), ckpt, kConformanceStepsPerTask + 3, false), Interrupted);
+  EXPECT_THROW(train(GetParam(), ckpt, kConformancePollsBeforeTask2 + 4, false), Interrupted);
   const auto checkpoint = Checkpoint::load(ckpt, torch::kCPU);
   ASSERT_TRUE(checkpoint.has_value());
-  EXPECT_EQ(checkpoint->state.task, 1);
   for (const std::string* snapshot : {&checkpoint->task_start, &checkpoint->current}) {
     if (snapshot->empty()) continue;  // a stop inside a fit has no current state
     auto fresh = testing::setup(testing::conformance_config(GetParam()));
@@ -107,7 +107,8 @@ TEST_P(Conformance, GpuRunMatchesTheCpuRun_CUDA) {
   }
   // Resumed on the GPU from a GPU checkpoint: bitwise the uninterrupted GPU run.
   const auto ckpt = checkpoint_file("gpu-stop");
-  EXPECT_THROW(train(GetParam(), ckpt, kConformanceStepsPerTask + 2, false, "cuda"), Interrupted);
+  EXPECT_THROW(train(GetParam(), ckpt, kConformancePollsBeforeTask2 + 2, false, "cuda"),
+               Interrupted);
   EXPECT_TRUE(train(GetParam(), ckpt, 0, true, "cuda").state == gpu.state);
 }
 
@@ -136,12 +137,12 @@ TEST(ConformanceCases, EveryMethodOnEveryTinyBackboneItDeclares) {
   EXPECT_EQ(instantiated, static_cast<int>(3 * expected));
 }
 
-// The conformance suite's first stop point falls inside FM-LoRA's DRS warm-up (a fit of its
-// begin_task): the checkpoint records the fit, and the resumed run continues it.
+// The first poll of task 2 falls inside FM-LoRA's DRS warm-up (a fit of its begin_task): the
+// checkpoint records the fit, and the resumed run continues it.
 TEST(ConformanceFits, FmLoraStoppedInsideItsWarmupFitResumesIt) {
   const ConformanceCase c{"fm-lora", "vit-tiny28"};
   const auto ckpt = checkpoint_file("fit");
-  EXPECT_THROW(train(c, ckpt, kConformanceStepsPerTask + 1, false), Interrupted);
+  EXPECT_THROW(train(c, ckpt, kConformancePollsBeforeTask2 + 1, false), Interrupted);
   const auto checkpoint = Checkpoint::load(ckpt, torch::kCPU);
   ASSERT_TRUE(checkpoint.has_value());
   EXPECT_EQ(checkpoint->state.task, 1);

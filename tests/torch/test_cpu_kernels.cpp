@@ -10,6 +10,7 @@
 
 #include "results/result_file.h"
 #include "support.h"
+#include "tests/core/fixtures.h"
 
 namespace clbench {
 namespace {
@@ -39,8 +40,7 @@ std::string pretrained_weights(const std::string& env, const std::string& mode,
 }
 
 TEST(CpuKernels, Avx2ModeGivesTheSameBitsUnderAnotherMachinesKernelChoice) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "cpu-kernels";
-  fs::create_directories(dir);
+  const testing::TempDir dir;
   const auto here = pretrained_weights("", "avx2", dir / "here.safetensors");
   const auto old = pretrained_weights(kOldMachine, "avx2", dir / "old.safetensors");
   const auto native_old = pretrained_weights(kOldMachine, "native", dir / "native.safetensors");
@@ -51,7 +51,8 @@ TEST(CpuKernels, Avx2ModeGivesTheSameBitsUnderAnotherMachinesKernelChoice) {
 }
 
 TEST(CpuKernels, TheResultFileRecordsTheProcessorTheKernelsAndTheMode) {
-  const std::string out = ::testing::TempDir() + "cpu-kernels-run";
+  const testing::TempDir dir;
+  const std::string out = dir.root();
   std::string log;
   for (const std::string mode : {"avx2", "native"}) {
     ASSERT_EQ(testing::run_command(

@@ -30,26 +30,12 @@ std::string run_args(const std::string& method, const fs::path& out) {
 }
 
 pid_t spawn(const std::string& args, const fs::path& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const std::string cmd =
-        std::string("exec ") + CLBENCH_BINARY + " " + args + " >" + log.string() + " 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
+  return testing::spawn_clbench(args, log.string());
 }
 
 // Waits until the run has written a checkpoint after some training steps.
 bool wait_for_checkpoint(const fs::path& ckpt, pid_t pid) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(ckpt) && fs::file_size(ckpt) > 0) return true;
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) return false;  // ended before any checkpoint
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
+  return testing::wait_for_file(ckpt.string(), pid);
 }
 
 void expect_same_numbers(const RunResult& a, const RunResult& b) {

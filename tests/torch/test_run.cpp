@@ -150,13 +150,14 @@ TEST(Cli, BadInputGetsAClearErrorAndANonZeroExitCode) {
        "unknown method 'nosuch'; valid: er, ewc, finetune, fm-lora, inflora, joint, lwf, sd-lora, "
        "sd-lora-kd, sd-lora-rr, seq-lora, si"},
       {"run -b nosuch", "unknown benchmark 'nosuch'; valid:"},
-      {"run -b split-fmnist --data-root " + dir.root(),
+      {"run -b split-fmnist --data-root " + dir.root() + " --out " + dir.root(),
        "missing data file: " + (dir / "train-images-idx3-ubyte.gz").string()},
-      {"run -b split-fmnist --data-root " + dir.root(), "dataset-fashion-mnist"},
+      {"run -b split-fmnist --data-root " + dir.root() + " --out " + dir.root(),
+       "dataset-fashion-mnist"},
       {"run -b synthetic -m ewc --set ewc.lamda=5", "unknown config key 'ewc.lamda'"},
       {"run -b synthetic -m ewc --set ewc.lamda=5", "ewc.lambda"},
       {"run -b synthetic -m er --set er.buffer=lots", "bad value \"lots\" for key 'er.buffer'"},
-      {"run -b synthetic --epochs 0", "for key 'epochs': must be >= 1"},
+      {"run -b synthetic --epochs 0", "for key 'epochs': must be in 1..100000"},
       {"run -b synthetic --scenario domain-il", "valid values: class-il, task-il"},
       {"run -b synthetic --set nokey", "--set expects key=value"},
       {"run -b synthetic --out " + (dir / "blocker").string(), (dir / "blocker").string()},
@@ -179,6 +180,13 @@ TEST(Cli, ListShowsEveryMethodAndBenchmark) {
        {"finetune", "joint", "ewc", "si", "lwf", "er", "split-fmnist", "synthetic"}) {
     EXPECT_NE(out.find(name), std::string::npos) << name;
   }
+}
+
+TEST(Cli, ListKeysShowsWhatEachKeyAccepts) {
+  std::string out;
+  ASSERT_EQ(run_command(clbench("list --keys"), out), 0);
+  EXPECT_NE(out.find("online EWC decay of the running Fisher [in 0..1]"), std::string::npos) << out;
+  EXPECT_NE(out.find("[one of factors, product, none]"), std::string::npos) << out;
 }
 
 }  // namespace

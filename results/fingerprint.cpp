@@ -1,0 +1,53 @@
+#include "results/fingerprint.h"
+
+#include <nlohmann/json.hpp>
+
+#include "harness/foundation/hash.h"
+
+namespace clbench {
+namespace {
+
+// The setting's keys: all that affect results but the seed (a leaderboard entry averages seeds).
+nlohmann::json setting_keys(const nlohmann::json& config) {
+  nlohmann::json keys = nlohmann::json::object();
+  for (const auto& [key, value] : config.items()) {
+    if (affects_results(key) && key != "seed") keys[key] = value;
+  }
+  return keys;
+}
+
+}  // namespace
+
+bool affects_results(const std::string& key) {
+  for (const char* k :
+       {"out", "name", "data_root", "cache", "pretrained", "threads", "loader_threads", "device"}) {
+    if (key == k) return false;
+  }
+  return true;
+}
+
+std::string result_fingerprint(const nlohmann::json& config) {
+  const std::string canonical = setting_keys(config).dump();  // keys sorted
+  return hex64(fnv1a(canonical.data(), canonical.size()));
+}
+
+std::string config_differences(const nlohmann::json& a, const nlohmann::json& b,
+                               const std::string& a_name, const std::string& b_name) {
+  std::string diff;
+  auto show = [](const nlohmann::json& j, const std::string& key) {
+    return j.contains(key) ? j[key].dump() : std::string("(absent)");
+  };
+  nlohmann::json keys = nlohmann::json::object();
+  for (const auto& [k, v] : a.items()) keys[k] = true;
+  for (const auto& [k, v] : b.items()) keys[k] = true;
+  for (const auto& [key, unused] : keys.items()) {
+    if (!affects_results(key)) continue;
+    if (!a.contains(key) || !b.contains(key) || a[key] != b[key]) {
+      diff +=
+          "\n  " + key + ": " + a_name + " " + show(a, key) + ", " + b_name + " " + show(b, key);
+    }
+  }
+  return diff;
+}
+
+}  // namespace clbench

@@ -1,0 +1,24 @@
+#pragma once
+// What identifies a result: every key of its resolved configuration that can change its numbers.
+// Paths and speed settings are left out (out, name, data_root, cache, pretrained, threads,
+// loader_threads, device): the same run from another folder, with more threads or on a GPU is the
+// same experiment. The pretrained weights count by their content: a run's configuration carries
+// "pretrained_content", the hash of the weights file (harness/run/plan.h). The fingerprint names
+// the setting, the seed left out: the leaderboard averages the seeds of one fingerprint.
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace clbench {
+
+bool affects_results(const std::string& key);
+
+// 16 hex digits: FNV-1a of the canonical JSON of the keys that affect results, the seed excepted.
+std::string result_fingerprint(const nlohmann::json& config);
+
+// "\n  key: <a_name> A, <b_name> B" for every key that affects results and differs, the seed
+// included ("" if none: the two configurations give the same result).
+std::string config_differences(const nlohmann::json& a, const nlohmann::json& b,
+                               const std::string& a_name, const std::string& b_name);
+
+}  // namespace clbench

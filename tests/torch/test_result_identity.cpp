@@ -1,0 +1,174 @@
+// A result is identified by what decides its numbers (results/fingerprint.h): the same run is
+// skipped, other settings on the same file are refused (or replaced with --force), a suite never
+// writes one file for two configurations, checkpoints are continued only when asked, and a second
+// process on the same result is refused.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "harness/engine/progress.h"
+#include "results/result_file.h"
+#include "support.h"
+#include "tests/core/fixtures.h"
+
+namespace clbench {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_command;
+const auto clbench = testing::clbench_cmd;
+using testing::TempDir;
+
+TEST(ResultIdentity, TheSameRunIsSkippedOtherSettingsAreRefusedAndForceReplacesThem) {
+  TempDir dir;
+  std::string out;
+  const std::string base = "run -b synthetic -m er --epochs 1 --out " + dir.root();
+  ASSERT_EQ(run_command(clbench(base), out), 0) << out;
+  ASSERT_EQ(run_command(clbench(base + " --threads 1"), out), 0) << out;  // speed: the same run
+  EXPECT_NE(out.find("is complete; skipping"), std::string::npos) << out;
+  ASSERT_EQ(
+      run_command(clbench("run -b synthetic -m er --epochs 1 --out " + dir.root() + "/."), out), 0)
+      << out;
+  EXPECT_NE(out.find("is complete; skipping"), std::string::npos) << "the same folder: " << out;
+
+  const std::string other = base + " --scenario task-il --set er.buffer=20";
+  EXPECT_EQ(run_command(clbench(other), out), 1) << out;
+  EXPECT_NE(out.find("holds a result of other settings"), std::string::npos) << out;
+  EXPECT_NE(out.find("er.buffer: there 500, now 20"), std::string::npos) << out;
+  EXPECT_NE(out.find("scenario: there \"class-il\", now \"task-il\""), std::string::npos) << out;
+  const auto path = (dir / "synthetic/er/seed-0.h5").string();
+  EXPECT_EQ(read_result(path).scenario, "class-il") << "the refused run must not touch the file";
+  ASSERT_EQ(run_command(clbench(other + " --force"), out), 0) << out;
+  EXPECT_EQ(read_result(path).scenario, "task-il");
+}
+
+// The fingerprint names the setting, not the seed: seeds of one setting make one leaderboard entry,
+// while a result of another seed in this seed's file is still another run.
+TEST(ResultIdentity, SeedsOfOneSettingShareAFingerprintButNotAResult) {
+  TempDir dir;
+  std::string out;
+  const std::string base =
+      "run -b synthetic -m finetune --epochs 1 --threads 1 --out " + dir.root();
+  for (const char* seed : {"0", "1"}) {
+    ASSERT_EQ(run_command(clbench(base + " --seed " + seed), out), 0) << out;
+  }
+  const auto seed0 = read_result((dir / "synthetic/finetune/seed-0.h5").string());
+  const auto seed1 = read_result((dir / "synthetic/finetune/seed-1.h5").string());
+  EXPECT_EQ(seed0.fingerprint, seed1.fingerprint);
+  EXPECT_NE(seed0.acc_class_il, seed1.acc_class_il) << "the seeds should differ in their numbers";
+  ASSERT_EQ(run_command(clbench("leaderboard " + dir.root()), out), 0) << out;
+  EXPECT_NE(out.find("| finetune | finetune | class-il | 2 |"), std::string::npos)
+      << "one entry of 2 runs: " << out;
+
+  fs::copy_file(dir / "synthetic/finetune/seed-1.h5", dir / "synthetic/finetune/seed-0.h5",
+                fs::copy_options::overwrite_existing);
+  EXPECT_EQ(run_command(clbench(base + " --seed 0"), out), 1) << out;
+  EXPECT_NE(out.find("seed: there 1, now 0"), std::string::npos) << out;
+}
+
+TEST(ResultIdentity, ASuiteWhoseEntriesWouldShareAResultIsRefusedNamingThem) {
+  TempDir dir;
+  const auto suite = (dir / "suite.json").string();
+  std::ofstream(suite) << R"({"defaults": {"epochs": 1}, "benchmarks": ["synthetic"],
+    "methods": ["er", {"method": "er", "set": {"er.buffer": 20}}], "seeds": [0]})";
+  std::string out;
+  EXPECT_EQ(run_command(clbench("suite " + suite + " --out " + dir.root()), out), 1) << out;
+  EXPECT_NE(out.find("entries 0 and 1 would both write"), std::string::npos) << out;
+  EXPECT_NE(out.find("er.buffer: entry 0 500, entry 1 20"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "synthetic")) << "nothing may run";
+  std::ofstream(suite) << R"({"defaults": {"epochs": 1}, "benchmarks": ["synthetic"],
+    "methods": ["er", {"method": "er", "name": "er-20", "set": {"er.buffer": 20}}], "seeds": [0]})";
+  ASSERT_EQ(run_command(clbench("suite " + suite + " --out " + dir.root()), out), 0) << out;
+  EXPECT_TRUE(fs::exists(dir / "synthetic/er/seed-0.h5"));
+  EXPECT_TRUE(fs::exists(dir / "synthetic/er-20/seed-0.h5"));
+}
+
+// A checkpoint of the run (stopped by SIGTERM after its first checkpoint).
+void make_checkpoint(const TempDir& dir, const std::string& args) {
+  const auto log = (dir / "log").string();
+  const pid_t pid = testing::spawn_clbench(args, log);
+  ASSERT_TRUE(testing::wait_for_file((dir / "synthetic/er/seed-0.ckpt").string(), pid));
+  kill(pid, SIGTERM);
+  ASSERT_EQ(testing::wait_exit(pid), 75) << testing::read_text(log);
+}
+
+TEST(ResultIdentity, ACheckpointIsContinuedOnlyWithResumeAndForceStartsOver) {
+  TempDir dir;
+  const std::string args =
+      "run -b synthetic -m er --epochs 20 --threads 1 --checkpoint-every 5 --out " + dir.root();
+  make_checkpoint(dir, args);
+  std::string out;
+  EXPECT_EQ(run_command(clbench(args), out), 1) << out;
+  EXPECT_NE(out.find("holds a checkpoint of this run: continue it with --resume, or start over "
+                     "with --force"),
+            std::string::npos)
+      << out;
+  // A harmless change (how the folder is spelled, the threads) still resumes.
+  const std::string moved =
+      "run -b synthetic -m er --epochs 20 --threads 2 --out " + dir.root() + "/./";
+  ASSERT_EQ(run_command(clbench(moved + " --resume"), out), 0) << out;
+  EXPECT_NE(out.find("resuming from"), std::string::npos) << out;
+  // --force with --resume starts over.
+  make_checkpoint(dir, args + " --force");
+  ASSERT_EQ(run_command(clbench(args + " --resume --force"), out), 0) << out;
+  EXPECT_EQ(out.find("resuming from"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "synthetic/er/seed-0.ckpt"));
+}
+
+TEST(ResultIdentity, ADamagedCheckpointInASuiteIsReportedAndTheOtherRunsGoOn) {
+  TempDir dir;
+  fs::create_directories(dir / "synthetic/er");
+  std::ofstream((dir / "synthetic/er/seed-0.ckpt").string()) << "not a checkpoint";
+  const auto suite = (dir / "suite.json").string();
+  std::ofstream(suite) << R"({"defaults": {"epochs": 1}, "benchmarks": ["synthetic"],
+    "methods": ["er", "finetune"], "seeds": [0]})";
+  std::string out;
+  EXPECT_EQ(run_command(clbench("suite " + suite + " --out " + dir.root()), out), 1) << out;
+  EXPECT_NE(out.find("suite entry 0"), std::string::npos) << out;
+  EXPECT_NE(out.find("damaged checkpoint"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 run, 0 already complete, 1 refused"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(dir / "synthetic/finetune/seed-0.h5"));
+}
+
+TEST(ResultIdentity, ASecondProcessOnTheSameResultIsRefused) {
+  TempDir dir;
+  const std::string args =
+      "run -b synthetic -m er --epochs 50 --threads 1 --checkpoint-every 5 --out " + dir.root();
+  const pid_t first = testing::spawn_clbench(args, (dir / "log").string());
+  ASSERT_TRUE(testing::wait_for_file((dir / "synthetic/er/seed-0.ckpt").string(), first));
+  std::string out;
+  EXPECT_EQ(run_command(clbench(args + " --resume"), out), 1) << out;
+  EXPECT_NE(out.find("another clbench process is running"), std::string::npos) << out;
+  kill(first, SIGKILL);
+  testing::wait_exit(first);
+  // The killed process's lock file is left behind but no longer held.
+  EXPECT_TRUE(fs::exists(dir / "synthetic/er/seed-0.h5.lock"));
+  EXPECT_EQ(run_command(clbench("run -b synthetic -m er --epochs 1 --threads 1 --force --out " +
+                                dir.root()),
+                        out),
+            0)
+      << out;
+  EXPECT_FALSE(fs::exists(dir / "synthetic/er/seed-0.h5.lock")) << "removed once done";
+}
+
+TEST(ResultIdentity, EveryPartOfAResumedRunRecordsItsRanks) {
+  TempDir dir;
+  auto plan = testing::plan({{"benchmark", "synthetic"}, {"method", "er"}, {"out", dir.root()}});
+  LocalCommunicator comm;
+  Progress quiet(false, false);
+  int polls = 0;
+  RunOptions stop;
+  stop.stop_requested = [&] { return ++polls == 30; };
+  EXPECT_THROW(execute(plan, comm, quiet, stop), Interrupted);
+  RunOptions resume;
+  resume.resume = true;
+  const auto r = execute(plan, comm, quiet, resume);
+  EXPECT_EQ(r.world_sizes, (std::vector<int64_t>{1, 1}));
+  EXPECT_FALSE(r.fingerprint.empty());
+}
+
+}  // namespace
+}  // namespace clbench

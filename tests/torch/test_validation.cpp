@@ -1,0 +1,102 @@
+// Bad input is refused before any training, with an error naming the key, file or value: numbers
+// out of their declared range, deep config files, unsafe labels and paths, folders that cannot
+// be written, tasks without data.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "support.h"
+#include "tests/core/fixtures.h"
+
+namespace clbench {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_command;
+using testing::TempDir;
+
+struct Refusal {
+  std::string args, expected;
+};
+
+void expect_refused_before_training(const std::vector<Refusal>& cases) {
+  for (const auto& c : cases) {
+    std::string out;
+    const int code = run_command(testing::clbench_cmd(c.args), out);
+    EXPECT_NE(code, 0) << c.args << "\n" << out;
+    EXPECT_LT(code, 128) << "a crash: " << c.args << "\n" << out;
+    EXPECT_NE(out.find(c.expected), std::string::npos) << c.args << "\n" << out;
+    EXPECT_EQ(out.find("task 1/"), std::string::npos) << "trained before refusing: " << c.args;
+  }
+}
+
+TEST(Validation, NumbersOutsideTheirDeclaredRangeAreRefused) {
+  TempDir dir;
+  const std::string run = "run -b synthetic --out " + dir.root() + " ";
+  expect_refused_before_training({
+      {run + "--threads 100000", "bad value 100000 for key 'threads': must be in 0.."},
+      {run + "--set loader_threads=-1", "for key 'loader_threads': must be in 0.."},
+      {run + "--epochs 1e12", "for key 'epochs': must be in 1..100000"},
+      {run + "--seed -3", "for key 'seed': must be in 0.."},
+      {run + "--set grad_shards=-2", "for key 'grad_shards'"},
+      {run + "--lr 0", "for key 'lr': must be > 0"},
+      {run + "-m er --set er.buffer=-5", "for key 'er.buffer': must be in 0.."},
+      {run + "-m ewc --set ewc.gamma=2", "for key 'ewc.gamma': must be in 0..1"},
+      {run + "--set synthetic.test_per_class=0", "for key 'synthetic.test_per_class'"},
+      {run + "--checkpoint-every -1", "--checkpoint-every"},
+      {"suite launch/suites/quick.json --index -5", "--index"},
+      {"prepare cifar100-10 --data-root " + dir.root() + " --out x.h5 --store-size -1",
+       "--store-size"},
+      {"pretrain --out " + (dir / "w.safetensors").string() + " --threads 100000", "--threads"},
+  });
+}
+
+TEST(Validation, ASuiteIndexOutOfRangeIsRefused) {
+  std::string out;
+  EXPECT_EQ(run_command(testing::clbench_cmd("suite " + std::string(CLBENCH_SOURCE_DIR) +
+                                             "/launch/suites/quick.json --index 99"),
+                        out),
+            1)
+      << out;
+  EXPECT_NE(out.find("--index 99 is out of range (0..3)"), std::string::npos) << out;
+}
+
+TEST(Validation, ADeepConfigIsRefusedNotACrash) {
+  TempDir dir;
+  const auto path = (dir / "deep.json").string();
+  {
+    std::ofstream f(path);
+    for (int i = 0; i < 20000; ++i) f << "{\"a\":";
+    f << "1";
+    for (int i = 0; i < 20000; ++i) f << "}";
+  }
+  expect_refused_before_training(
+      {{"run -b synthetic --config " + path, "nests deeper than 64 levels"},
+       {"run -b synthetic --set epochs=" + std::string(100, '[') + std::string(100, ']'),
+        "nests deeper than 64 levels"}});
+}
+
+TEST(Validation, UnsafeLabelsLongPathsAndUnwritableFoldersAreRefused) {
+  TempDir dir;
+  { std::ofstream((dir / "file").string()) << "x"; }
+  const std::string run = "run -b synthetic --out " + dir.root() + " ";
+  expect_refused_before_training({
+      {run + "--name 'a|b'", "a label is 1 to 100 letters, digits"},
+      {run + "--name " + std::string(120, 'x'), "a label is 1 to 100"},
+      {"run -b synthetic --out " + dir.root() + "/" + std::string(300, 'd'),
+       "has a folder name of 300 characters"},
+      {"run -b synthetic --out " + (dir / "file/sub").string(), "cannot write to"},
+  });
+}
+
+TEST(Validation, ATaskWithoutTestDataIsRefusedBeforeTraining) {
+  // 5 classes in tasks of 2: the last task holds one class, which has test samples; a split
+  // with more classes than the data has leaves a task without any.
+  TempDir dir;
+  expect_refused_before_training(
+      {{"run -b synthetic --out " + dir.root() + " --set init_classes=11", "bad task split"}});
+}
+
+}  // namespace
+}  // namespace clbench
