@@ -1,5 +1,7 @@
 #include "datasets/task_stream.h"
 
+#include <algorithm>
+
 #include "harness/foundation/error.h"
 
 namespace clbench {
@@ -11,6 +13,31 @@ TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> 
   if (first <= 0 || increment <= 0 || first > C) {
     throw Error(benchmark + ": bad task split (first " + std::to_string(first) + ", increment " +
                 std::to_string(increment) + ", " + std::to_string(C) + " classes)");
+  }
+  std::vector<int64_t> sizes;
+  for (int64_t begin = 0; begin < C;) {
+    const int64_t end = std::min(C, begin + (begin == 0 ? first : increment));
+    sizes.push_back(end - begin);
+    begin = end;
+  }
+  return split_by_sizes(std::move(benchmark), std::move(train), std::move(test),
+                        std::move(class_order), sizes);
+}
+
+TaskStream split_by_sizes(std::string benchmark, std::shared_ptr<const Dataset> train,
+                          std::shared_ptr<const Dataset> test, std::vector<int64_t> class_order,
+                          const std::vector<int64_t>& sizes) {
+  const int64_t C = static_cast<int64_t>(class_order.size());
+  int64_t total = 0;
+  for (int64_t n : sizes) {
+    if (n <= 0) {
+      throw Error(benchmark + ": bad task split (a task of " + std::to_string(n) + " classes)");
+    }
+    total += n;
+  }
+  if (sizes.empty() || total != C) {
+    throw Error(benchmark + ": bad task split (" + std::to_string(sizes.size()) + " tasks of " +
+                std::to_string(total) + " classes in all for " + std::to_string(C) + " classes)");
   }
   TaskStream s;
   s.benchmark = std::move(benchmark);
@@ -26,15 +53,15 @@ TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> 
     s.to_internal[id] = k;
   }
   s.class_order = std::move(class_order);
-  for (int64_t begin = 0; begin < C;) {
-    const int64_t end = std::min(C, begin + (begin == 0 ? first : increment));
+  int64_t begin = 0;
+  for (int64_t n : sizes) {
     Task t;
     t.index = static_cast<int>(s.tasks.size());
     t.class_begin = begin;
-    t.class_end = end;
-    t.classes.assign(s.class_order.begin() + begin, s.class_order.begin() + end);
+    t.class_end = begin + n;
+    t.classes.assign(s.class_order.begin() + begin, s.class_order.begin() + t.class_end);
     s.tasks.push_back(std::move(t));
-    begin = end;
+    begin += n;
   }
   auto task_of = [&](int64_t label, const char* split, int64_t i) {
     if (label < 0 || label >= C) {

@@ -37,4 +37,11 @@ TaskStream split_by_class(std::string benchmark, std::shared_ptr<const Dataset> 
                           std::shared_ptr<const Dataset> test, std::vector<int64_t> class_order,
                           int64_t first, int64_t increment);
 
+// Tasks of the given sizes: task t takes the next `sizes[t]` classes of the class order (every size
+// > 0, summing to the class count; otherwise an Error naming the benchmark). The same checks as
+// split_by_class.
+TaskStream split_by_sizes(std::string benchmark, std::shared_ptr<const Dataset> train,
+                          std::shared_ptr<const Dataset> test, std::vector<int64_t> class_order,
+                          const std::vector<int64_t>& sizes);
+
 }  // namespace clbench

@@ -61,6 +61,11 @@ int64_t Method::stored_parameters() const {
   return count_parameters(ctx_.model->parameters());
 }
 
+at::Generator make_generator(int64_t seed, int64_t salt) {
+  return at::make_generator<at::CPUGeneratorImpl>(
+      static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(salt));
+}
+
 bool register_method(MethodEntry entry) {
   return Registry<MethodEntry>::add(std::move(entry));
 }

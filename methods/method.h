@@ -3,7 +3,8 @@
 // The trainer calls these hooks and nothing else; it has no method-specific branches.
 //
 //   for each task:  begin_task -> [loss, backward, (gradients summed over ranks), after_backward,
-//                   optimizer step, after_step]* -> end_task -> evaluation (logits)
+//                   optimizer step, after_step (end_epoch after an epoch's last step)]* ->
+//                   end_task -> evaluation (logits)
 //
 // The harness gives a method services (methods/services.h: loading samples, sums over samples,
 // gradients on given samples, auxiliary fits) so that it never handles ranks or shards itself.
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <ATen/core/Generator.h>
 #include <torch/arg.h>
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
@@ -51,6 +53,9 @@ class Method {
   virtual torch::Tensor loss(const Batch& batch);  // default: classification_loss of the model
   virtual void after_backward() {}
   virtual void after_step() {}
+  // After the last step of each epoch, before that step's checkpoint (so a resumed run never
+  // misses one). It must not communicate: keep what is needed and compute in end_task.
+  virtual void end_epoch(int /*epoch*/) {}
   virtual void end_task(const Task& /*task*/) {}
   // Logits over all classes (evaluation: batch.task is set if the method declares that it needs
   // the task id at test time).
@@ -99,6 +104,9 @@ struct MethodEntry {
 };
 
 bool register_method(MethodEntry entry);
+
+// Random numbers every rank draws alike: a CPU generator seeded from the run's seed and a salt.
+at::Generator make_generator(int64_t seed, int64_t salt);
 const std::vector<MethodEntry>& methods();
 const MethodEntry& find_method(const std::string& name);  // error lists the valid names
 

@@ -33,6 +33,9 @@ struct FitSpec {
 // Per-batch sums over samples: returns tensors of fixed shapes (the same for every batch). It must
 // accept a batch of no samples (a shard is empty when there are fewer samples than shards).
 using SampleSum = std::function<std::vector<torch::Tensor>(const Batch&)>;
+// Which samples a sum runs over: the training set, or the test set (only for what a method's
+// paper explicitly selects on test data, behind an opt-in key).
+enum class SampleSet { kTrain, kTest };
 using LossFn = std::function<torch::Tensor(const Batch&)>;
 
 class MethodServices {
@@ -44,13 +47,14 @@ class MethodServices {
   virtual Batch load(const std::vector<int64_t>& samples, int shard,
                      std::optional<uint64_t> augment_seed = std::nullopt) = 0;
 
-  // sum over `samples` (training set, not augmented) of fn(batch), in eval mode: each rank runs
+  // sum over `samples` (of the training set, or of the test set with kTest; not augmented) of
+  // fn(batch), in eval mode: each rank runs
   // its shards in batches of `batch_size` samples (0: the evaluation batch size), and the shards'
   // sums are added in shard order on every rank (EWC's Fisher, class means, InfLoRA's input
   // moments, herding features).
   virtual std::vector<torch::Tensor> sum_over_samples(const std::vector<int64_t>& samples,
-                                                      const SampleSum& fn,
-                                                      int64_t batch_size = 0) = 0;
+                                                      const SampleSum& fn, int64_t batch_size = 0,
+                                                      SampleSet set = SampleSet::kTrain) = 0;
 
   // The gradient of the mean of `loss` over `samples` (one global batch, not augmented) for each
   // of `params`, summed over ranks, without touching the parameters' own .grad (A-GEM's

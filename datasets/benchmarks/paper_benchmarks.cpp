@@ -10,6 +10,7 @@
 #include "datasets/benchmarks/registry.h"
 #include "datasets/images/image_cache.h"
 #include "datasets/images/image_dataset.h"
+#include "datasets/images/unaugmented.h"
 #include "datasets/readers/cifar100.h"
 #include "datasets/readers/cub200.h"
 #include "datasets/readers/domainnet.h"
@@ -26,19 +27,6 @@ using list_detail::join;
 std::map<std::string, ImageData>& image_data() {
   static std::map<std::string, ImageData> all;
   return all;
-}
-
-// The data root, or an error saying where to get the data and which key to set.
-std::string require_root(const Config& cfg, const std::string& expected) {
-  const std::string benchmark = cfg.str("benchmark"), root = cfg.str("data_root");
-  if (root.empty()) {
-    throw Error(benchmark + " needs its data: pass --data-root DIR (" + expected +
-                "), or --cache FILE.h5 made by 'clbench prepare " + benchmark +
-                "'. See the README's section on the paper benchmarks");
-  }
-  std::error_code ec;  // a path too long to check is not a folder either, not an exception
-  if (!fs::is_directory(root, ec)) throw Error("data root " + root + " is not a folder");
-  return root;
 }
 
 // The split list named by `key`, or <root>/<fallback> when the key is empty.
@@ -59,19 +47,8 @@ ImageSplits from_records(SplitRecords r, const std::string& root) {
   return s;
 }
 
-ImageSplits read_cifar(const Config& cfg) {
-  const auto root = require_root(cfg, "cifar-100-binary/ with train.bin, test.bin");
-  Cifar100 c = read_cifar100(root);
-  ImageSplits s;
-  s.num_classes = kCifar100Classes;
-  s.class_names = c.fine_label_names;
-  s.train = cifar_images(std::move(c.train), "train");
-  s.test = cifar_images(std::move(c.test), "test");
-  return s;
-}
-
 ImageSplits read_imagenet_r(const Config& cfg) {
-  const auto root = require_root(cfg, "imagenet-r/ with train/ and test/, or the 200 folders");
+  const auto root = require_data_root(cfg, "imagenet-r/ with train/ and test/, or the 200 folders");
   const std::string layout = cfg.str("imagenet-r.layout");
   if (layout == "folders") {
     return from_records(read_imagenet_r_folders(root), root);
@@ -86,7 +63,7 @@ ImageSplits read_imagenet_r(const Config& cfg) {
 }
 
 ImageSplits read_cub(const Config& cfg) {
-  const auto root = require_root(cfg, "CUB_200_2011/ or a train/ + test/ tree");
+  const auto root = require_data_root(cfg, "CUB_200_2011/ or a train/ + test/ tree");
   if (cfg.str("cub200.layout") == "folders") {
     return from_records(read_cub200_folders(root), root);
   }
@@ -94,7 +71,7 @@ ImageSplits read_cub(const Config& cfg) {
 }
 
 ImageSplits read_domainnet_cil(const Config& cfg) {
-  const auto root = require_root(cfg, "the domain folders and split YAMLs");
+  const auto root = require_data_root(cfg, "the domain folders and split YAMLs");
   DomainNetOptions o;
   o.strip_prefix = cfg.str("domainnet.strip_prefix");
   return from_records(
@@ -105,32 +82,8 @@ ImageSplits read_domainnet_cil(const Config& cfg) {
 }
 
 ImageSplits read_domainnet_dil(const Config& cfg) {
-  const auto root = require_root(cfg, "the six domain folders and <domain>_{train,test}.txt");
+  const auto root = require_data_root(cfg, "the six domain folders and <domain>_{train,test}.txt");
   return from_records(read_domainnet_domain_incremental(root), root);
-}
-
-std::vector<OptionSpec> image_keys(std::vector<OptionSpec> own, const std::string& normalize) {
-  std::vector<OptionSpec> keys = {
-      {"cache", "", "HDF5 image cache made by 'clbench prepare' (read instead of data_root)"},
-      {"image_size", 224, "side of the transformed images (the backbone's input)", {}, {1, 4096}},
-      {"crop_scale_min",
-       0.05,
-       "RandomResizedCrop's smallest area fraction (torchvision: 0.08)",
-       {},
-       {1e-6, 1}},
-      {"test_resize",
-       256,
-       "test: Resize(test_resize) + CenterCrop(image_size); 0: Resize(image_size) only",
-       {},
-       {0, 8192}},
-      {"test_interpolation",
-       "bicubic",
-       "test resize filter: bicubic (PILOT, SD-LoRA) or bilinear (torchvision's default: CODA, "
-       "InfLoRA)",
-       {"bicubic", "bilinear"}},
-      {"normalize", normalize, "input normalisation after [0,1] scaling", {"none", "imagenet"}}};
-  keys.insert(keys.end(), own.begin(), own.end());
-  return keys;
 }
 
 struct PaperBenchmark {
@@ -187,7 +140,7 @@ const bool registered = [] {
   add({"cifar100-10",
        "CIFAR-100 (binary), 10 tasks x 10 classes; PyCIL order, seed 1993",
        fixed_id("cifar100"),
-       read_cifar,
+       read_cifar100_splits,
        10,
        {},
        {{"class_order_seed", 1993}}});
@@ -233,6 +186,80 @@ const bool registered = [] {
 }();
 
 }  // namespace
+
+std::string require_data_root(const Config& cfg, const std::string& expected) {
+  const std::string benchmark = cfg.str("benchmark"), root = cfg.str("data_root");
+  if (root.empty()) {
+    throw Error(benchmark + " needs its data: pass --data-root DIR (" + expected +
+                "), or --cache FILE.h5 made by 'clbench prepare " + benchmark +
+                "'. See the README's section on the paper benchmarks");
+  }
+  std::error_code ec;  // a path too long to check is not a folder either, not an exception
+  if (!fs::is_directory(root, ec)) throw Error("data root " + root + " is not a folder");
+  return root;
+}
+
+std::vector<OptionSpec> image_keys(std::vector<OptionSpec> own, const std::string& normalize) {
+  std::vector<OptionSpec> keys = {
+      {"cache", "", "HDF5 image cache made by 'clbench prepare' (read instead of data_root)"},
+      {"image_size", 224, "side of the transformed images (the backbone's input)", {}, {1, 4096}},
+      {"crop_scale_min",
+       0.05,
+       "RandomResizedCrop's smallest area fraction (torchvision: 0.08)",
+       {},
+       {1e-6, 1}},
+      {"test_resize",
+       256,
+       "test: Resize(test_resize) + CenterCrop(image_size); 0: Resize(image_size) only",
+       {},
+       {0, 8192}},
+      {"test_interpolation",
+       "bicubic",
+       "test resize filter: bicubic (PILOT, SD-LoRA) or bilinear (torchvision's default: CODA, "
+       "InfLoRA)",
+       {"bicubic", "bilinear"}},
+      {"normalize", normalize, "input normalisation after [0,1] scaling", {"none", "imagenet"}}};
+  keys.insert(keys.end(), own.begin(), own.end());
+  return keys;
+}
+
+void set_key_default(std::vector<OptionSpec>& keys, const std::string& key, nlohmann::json value) {
+  for (auto& k : keys) {
+    if (k.key == key) {
+      k.default_value = checked_value(k, value);
+      return;
+    }
+  }
+  throw Error("set_key_default: no key '" + key + "'");
+}
+
+OptionSpec augment_key(const std::string& default_value) {
+  return {"augment",
+          default_value,
+          "training images: crop-flip = RandomResizedCrop(image_size, crop_scale_min) + "
+          "horizontal flip; none = the test view (test_resize, image_size), as CLR and GEM train",
+          {"crop-flip", "none"}};
+}
+
+std::shared_ptr<const Dataset> configured_images(std::shared_ptr<const ImageSource> source,
+                                                 const Config& cfg) {
+  const int threads = static_cast<int>(cfg.integer("loader_threads"));
+  std::shared_ptr<const Dataset> images =
+      std::make_shared<ImageDataset>(std::move(source), configured_transform(cfg), threads);
+  if (cfg.has("augment") && cfg.str("augment") == "none") return without_augmentation(images);
+  return images;
+}
+
+ImageSplits read_cifar100_splits(const Config& cfg) {
+  const auto root = require_data_root(cfg, "cifar-100-binary/ with train.bin, test.bin");
+  Cifar100 c = read_cifar100(root);
+  ImageSplits s;
+  s.num_classes = kCifar100Classes;
+  s.class_names = c.fine_label_names;
+  s.train = cifar_images(std::move(c.train), "train");
+  s.test = cifar_images(std::move(c.test), "test");
+  return s;
+}
 
 void register_image_data(const std::string& benchmark, ImageData data) {
   image_data()[benchmark] = std::move(data);

@@ -37,4 +37,21 @@ TransformOptions configured_transform(const Config& cfg);
 // The splits of `benchmark`: from the cache in key `cache` (its data id must match), else read.
 ImageSplits configured_splits(const std::string& benchmark, const Config& cfg);
 
+// For the image benchmarks' own files:
+// The folder in key data_root, or an Error saying what to pass (`expected`: what the folder holds).
+std::string require_data_root(const Config& cfg, const std::string& expected);
+// The keys every image benchmark has (cache, image_size, crop_scale_min, test_resize,
+// test_interpolation, normalize: `normalize` its default), then `own`.
+std::vector<OptionSpec> image_keys(std::vector<OptionSpec> own, const std::string& normalize);
+// Sets the default of `key` in `keys` (a benchmark's own default of an image key).
+void set_key_default(std::vector<OptionSpec>& keys, const std::string& key, nlohmann::json value);
+// Key `augment` (for the benchmarks that declare it): whether training images are augmented.
+OptionSpec augment_key(const std::string& default_value);
+// An ImageDataset of `source` with the configured transform (loader_threads threads); with
+// augment = none its training view is its evaluation view.
+std::shared_ptr<const Dataset> configured_images(std::shared_ptr<const ImageSource> source,
+                                                 const Config& cfg);
+// CIFAR-100 (cifar-100-binary/ in data_root).
+ImageSplits read_cifar100_splits(const Config& cfg);
+
 }  // namespace clbench

@@ -1,4 +1,5 @@
 // clbench list: the registered methods, benchmarks and backbones (and, with --keys, every key).
+#include <algorithm>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -23,20 +24,28 @@ void print_keys(const std::vector<OptionSpec>& keys, const std::string& indent) 
   }
 }
 
+// The name column of a listing: as wide as its longest name.
+template <class Entries>
+int width(const Entries& entries) {
+  size_t w = 0;
+  for (const auto& e : entries) w = std::max(w, e.name.size());
+  return static_cast<int>(w);
+}
+
 int list(bool keys) {
   std::printf("methods:\n");
   for (const auto& m : methods()) {
-    std::printf("  %-12s %s\n", m.name.c_str(), m.summary.c_str());
+    std::printf("  %-*s %s\n", width(methods()), m.name.c_str(), m.summary.c_str());
     if (keys) print_keys(m.keys, "      ");
   }
   std::printf("benchmarks:\n");
   for (const auto& b : benchmarks()) {
-    std::printf("  %-16s %s\n", b.name.c_str(), b.summary.c_str());
+    std::printf("  %-*s %s\n", width(benchmarks()), b.name.c_str(), b.summary.c_str());
     if (keys) print_keys(b.keys, "      ");
   }
   std::printf("backbones:\n");
   for (const auto& b : backbones())
-    std::printf("  %-12s %s\n", b.name.c_str(), b.description.c_str());
+    std::printf("  %-*s %s\n", width(backbones()), b.name.c_str(), b.description.c_str());
   if (keys) {
     std::printf("common keys (--set key=value, or a flag):\n");
     print_keys(common_specs(), "  ");

@@ -5,8 +5,10 @@
 #include "datasets/loader.h"
 #include "harness/distributed/communicator.h"
 #include "harness/engine/optim.h"
+#include "harness/engine/running_statistics.h"
 #include "harness/foundation/error.h"
 #include "harness/foundation/random.h"
+#include "harness/models/batch_norm.h"
 
 namespace clbench {
 namespace {
@@ -61,8 +63,9 @@ std::vector<Batch> EngineServices::load_shards(const std::vector<int64_t>& globa
 }
 
 std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<int64_t>& samples,
-                                                            const SampleSum& fn,
-                                                            int64_t batch_size) {
+                                                            const SampleSum& fn, int64_t batch_size,
+                                                            SampleSet set) {
+  const Dataset& data = set == SampleSet::kTest ? *stream_.test_set : *stream_.train_set;
   const int64_t chunk = batch_size > 0 ? batch_size : o_.eval_batch_size;
   ModeScope eval(model_, false);
   std::vector<std::vector<torch::Tensor>> per_shard;  // this rank's shards' sums, in order
@@ -73,8 +76,8 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
   for (int s : o_.shards) {
     std::vector<torch::Tensor> acc;
     auto add = [&](const std::vector<int64_t>& part) {
-      const Batch b = load_batch(stream_, *stream_.train_set, part,
-                                 static_cast<int64_t>(part.size()), 1, 0, std::nullopt, o_.device);
+      const Batch b = load_batch(stream_, data, part, static_cast<int64_t>(part.size()), 1, 0,
+                                 std::nullopt, o_.device);
       auto sums = fn(b);
       if (acc.empty()) {
         for (auto& t : sums) acc.push_back(t.detach().clone());
@@ -120,6 +123,7 @@ std::vector<torch::Tensor> EngineServices::gradients(const std::vector<int64_t>&
                                                      const std::vector<torch::Tensor>& params) {
   std::vector<torch::Tensor> total;
   for (const Batch& b : load_shards(samples, std::nullopt)) {
+    const ShardScope batch_norm_shard(b.shard);
     auto value = loss(b);
     if (o_.shard_count > 1) value = value * (1.0 / o_.shard_count);
     // autograd::grad, not backward: the parameters' own .grad stay as they are.
@@ -134,6 +138,7 @@ std::vector<torch::Tensor> EngineServices::gradients(const std::vector<int64_t>&
     }
   }
   comm_.allreduce_sum(total);
+  apply_running_statistics(comm_, o_.shard_count);
   return total;
 }
 

@@ -48,7 +48,8 @@ class EngineServices : public MethodServices {
   Batch load(const std::vector<int64_t>& samples, int shard,
              std::optional<uint64_t> augment_seed) override;
   std::vector<torch::Tensor> sum_over_samples(const std::vector<int64_t>& samples,
-                                              const SampleSum& fn, int64_t batch_size) override;
+                                              const SampleSum& fn, int64_t batch_size = 0,
+                                              SampleSet set = SampleSet::kTrain) override;
   std::vector<torch::Tensor> gradients(const std::vector<int64_t>& samples, const LossFn& loss,
                                        const std::vector<torch::Tensor>& params) override;
   void fit(const FitSpec& spec) override;

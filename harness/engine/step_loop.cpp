@@ -6,7 +6,9 @@
 
 #include "datasets/loader.h"
 #include "harness/distributed/communicator.h"
+#include "harness/engine/running_statistics.h"
 #include "harness/foundation/error.h"
+#include "harness/models/batch_norm.h"
 
 namespace clbench {
 
@@ -27,6 +29,7 @@ void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator&
     // shards adds exactly what 2 ranks add.
     double value = 0;
     for (const Batch& batch : shards) {
+      const ShardScope batch_norm_shard(batch.shard);
       auto loss = s.loss(batch);
       const double part = loss.item<double>();
       if (!std::isfinite(part)) {
@@ -42,9 +45,10 @@ void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator&
     }
     const bool stop =
         comm.sum_gradients(s.params, control.stop_requested && control.stop_requested());
+    apply_running_statistics(comm, s.shard_count);
     if (s.after_backward) s.after_backward();
     optimizer.step();
-    if (s.after_step) s.after_step();
+    if (s.after_step) s.after_step(step);
     if (s.done) s.done(step, value);
     ++step;
     ++control.steps_done;

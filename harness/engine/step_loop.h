@@ -51,7 +51,8 @@ struct Steps {
   int shard_count = 1;                                   // shards per global batch
   bool prefetch = true;                           // load the next step's shards on a second thread
   std::function<void(int64_t step)> before_step;  // e.g. the learning rate of the step
-  std::function<void()> after_backward, after_step;
+  std::function<void()> after_backward;
+  std::function<void(int64_t step)> after_step;         // before the step's checkpoint
   std::function<void(int64_t step, double loss)> done;  // progress
   std::function<void(int64_t next_step)> checkpoint;    // resumes at `next_step`
   std::function<std::string(int64_t step)> where;       // "task 2, epoch 1, step 5"

@@ -293,7 +293,10 @@ void StreamTrainer::train_epochs(const Task& task, torch::optim::Optimizer& opti
       s.before_step = [&](int64_t k) { set_lr(epoch * steps + k, o_.epochs * steps); };
     }
     s.after_backward = [&] { method_.after_backward(); };
-    s.after_step = [&] { method_.after_step(); };
+    s.after_step = [&](int64_t k) {
+      method_.after_step();
+      if (k + 1 == steps) method_.end_epoch(static_cast<int>(epoch));  // before its checkpoint
+    };
     s.done = [&](int64_t k, double loss) { progress_.step(static_cast<int>(epoch), k, loss); };
     s.where = [&](int64_t k) {
       return "task " + std::to_string(task.index + 1) + ", epoch " + std::to_string(epoch + 1) +

@@ -17,6 +17,9 @@ struct BackboneEntry {
   bool tiny = false;
   // input shape {C, H, W} of the stream -> a fresh, randomly initialised backbone
   std::function<std::shared_ptr<BackboneImpl>(const std::vector<int64_t>& input_shape)> make;
+  // Batch norm: a training forward depends on the batch, so the numbers depend on the shard
+  // size (grad_shards), not on the number of ranks (harness/models/batch_norm.h).
+  bool batch_norm = false;
 };
 
 bool register_backbone(BackboneEntry entry);

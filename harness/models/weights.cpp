@@ -70,7 +70,7 @@ void copy_tensors(torch::nn::Module& backbone, const std::map<std::string, torch
 }
 
 bool is_head_key(const std::string& name) {
-  for (const char* prefix : {"head.", "head_dist.", "fc_norm."}) {
+  for (const char* prefix : {"head.", "head_dist.", "fc_norm.", "fc."}) {
     if (name.rfind(prefix, 0) == 0) return true;
   }
   return false;

@@ -32,15 +32,16 @@ std::map<std::string, torch::Tensor> read_safetensors(
 void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-// Loads a backbone's weights by name (timm names for clbench::Vit). Every parameter and buffer of
-// `backbone` must be in the file with the same shape; a missing, extra or mis-shaped tensor is an
-// error listing each one (with both shapes). Classification-head keys absent from the model
-// (head.*, head_dist.*, fc_norm.*) are ignored. A "pos_embed" {1, 1 + n*n, D} over a different
+// Loads a backbone's weights by name (timm names for clbench::Vit, torchvision names for
+// clbench::ResNet, BatchNorm buffers included). Every parameter and buffer of `backbone` must be in
+// the file with the same shape; a missing, extra or mis-shaped tensor is an error listing each one
+// (with both shapes). Classification-head keys absent from the model (timm's head.*, head_dist.*,
+// fc_norm.*, torchvision's fc.*) are ignored. A "pos_embed" {1, 1 + n*n, D} over a different
 // square grid is resampled as timm's resample_abs_pos_embed does (cls token kept, bicubic with
 // antialias, align_corners=false). Values are converted to each parameter's dtype and device.
 void load_backbone_weights(torch::nn::Module& backbone, const std::string& path);
 
-// Writes every parameter and buffer of `backbone` under its name (timm names for clbench::Vit).
+// Writes every parameter and buffer of `backbone` under its name (timm / torchvision names).
 // `metadata` is added to {"format": "pt", "producer": "clbench"}.
 void save_backbone_weights(const torch::nn::Module& backbone, const std::string& path,
                            const std::map<std::string, std::string>& metadata = {});

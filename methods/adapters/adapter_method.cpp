@@ -9,11 +9,6 @@
 
 namespace clbench {
 
-at::Generator make_generator(int64_t seed, int64_t salt) {
-  return at::make_generator<at::CPUGeneratorImpl>(
-      static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(salt));
-}
-
 void check_rank(int64_t rank, const std::string& key) {
   if (rank < 1) throw Error(key + " must be >= 1, got " + std::to_string(rank));
 }

@@ -56,9 +56,6 @@ void check_rank(int64_t rank, const std::string& key);
 // lr 0.01, whatever its config says): the default of the SGD-trained adapter methods.
 const nlohmann::json& sd_lora_optimizer();
 
-// Rank-0-identical random factors: a CPU generator seeded from the run's seed and a salt.
-at::Generator make_generator(int64_t seed, int64_t salt);
-
 // What every adapter method needs: a Vision Transformer backbone.
 MethodRequirements adapter_requirements();
 

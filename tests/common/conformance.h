@@ -70,7 +70,9 @@ inline nlohmann::json conformance_config(const ConformanceCase& c) {
                          {"synthetic.train_per_class", 24},
                          {"synthetic.test_per_class", 10},
                          {"synthetic.side", backbone.kind == "vit" ? 28 : 12}};
-  for (const auto& key : find_method(c.method).keys) {
+  const auto& method = find_method(c.method);
+  if (!method.requirements.scenarios.empty()) user["scenario"] = method.requirements.scenarios[0];
+  for (const auto& key : method.keys) {
     if (tiny_method_keys().contains(key.key)) user[key.key] = tiny_method_keys()[key.key];
   }
   return user;

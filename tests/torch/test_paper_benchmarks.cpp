@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 
 #include "datasets/benchmarks/class_order.h"
@@ -15,6 +14,7 @@
 #include "datasets/readers/domainnet.h"
 #include "results/result_file.h"
 #include "tests/core/fixtures.h"
+#include "tests/torch/cifar_fixture.h"
 #include "tests/torch/support.h"
 
 namespace clbench {
@@ -161,24 +161,7 @@ TEST(PaperBenchmarks, CachedRunSeesTheSameImagesAsDirectDecoding) {
 TEST(PaperBenchmarks, CifarTestViewAtNativeSizeIsThePixels) {
   TempDir dir;
   const std::string root = dir.path("cifar-100-binary");
-  fs::create_directories(root);
-  auto write_bin = [&](const std::string& name, int per_class) {
-    std::ofstream f(root + "/" + name, std::ios::binary);
-    for (int c = 0; c < 100; ++c) {
-      for (int k = 0; k < per_class; ++k) {
-        std::vector<uint8_t> rec(kCifar100RecordBytes);
-        rec[0] = static_cast<uint8_t>(c / 5);
-        rec[1] = static_cast<uint8_t>(c);
-        for (int64_t i = 2; i < kCifar100RecordBytes; ++i) rec[i] = static_cast<uint8_t>(i * c + k);
-        f.write(reinterpret_cast<const char*>(rec.data()), kCifar100RecordBytes);
-      }
-    }
-  };
-  write_bin("train.bin", 2);
-  write_bin("test.bin", 1);
-  std::vector<std::string> names;
-  for (int c = 0; c < 100; ++c) names.push_back("class" + std::to_string(c));
-  testing::write_lines(root + "/fine_label_names.txt", names);
+  testing::write_cifar100(root, 2, 1);
   auto s = testing::setup(
       small_images("cifar100-10", {{"data_root", root}, {"image_size", 32}, {"test_resize", 0}}));
   const TaskStream& stream = *s->stream;

@@ -15,6 +15,7 @@
 
 #include "datasets/fractal/fractal_dataset.h"
 #include "harness/foundation/error.h"
+#include "harness/models/backbones.h"
 #include "harness/models/vit.h"
 #include "harness/models/weights.h"
 #include "harness/run/pretrain.h"
@@ -277,6 +278,35 @@ TEST_F(Embed, BadInputsFailNamingTheProblem) {
                 output),
             1);
   EXPECT_NE(output.find(weights()), std::string::npos) << output;  // weights of another shape
+}
+
+TEST_F(Pretrain, AResNetPretrainsWithItsBatchNormStatisticsAndEmbedsTheSameFeatures) {
+  auto o = tiny(path("resnet.safetensors"));
+  o.backbone = "resnet-tiny";
+  const PretrainResult result = pretrain(o);
+  const auto tensors = read_safetensors(o.out);
+  EXPECT_TRUE(tensors.count("layer2.0.downsample.1.running_var"));
+  EXPECT_FALSE(torch::equal(tensors.at("bn1.running_mean"), torch::zeros({16})))
+      << "training updated the running statistics";
+  auto loaded = find_backbone("resnet-tiny").make({1, 28, 28});
+  load_backbone_weights(*loaded, o.out);
+  torch::manual_seed(14);
+  const auto x = torch::rand({3, 1, 28, 28});
+  const auto want = features(*result.backbone, x);
+  EXPECT_TRUE(torch::equal(features(*loaded, x), want));
+
+  write_images(path("in.h5"), {3, 1, 28, 28},
+               std::vector<float>(x.data_ptr<float>(), x.data_ptr<float>() + x.numel()),
+               H5::PredType::IEEE_F32LE, H5::PredType::NATIVE_FLOAT);
+  std::string output;
+  ASSERT_EQ(testing::run_command(testing::clbench_cmd("embed --backbone resnet-tiny --pretrained " +
+                                                      o.out + " --images " + path("in.h5") +
+                                                      " --out " + path("features.h5")),
+                                 output),
+            0)
+      << output;
+  const auto got = read_features(path("features.h5"));
+  EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-5)) << (got - want).abs().max().item<double>();
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/engine/progress.h"
+#include "methods/method.h"
 #include "results/leaderboard.h"
 #include "results/result_file.h"
 #include "support.h"
@@ -145,10 +146,10 @@ TEST(Cli, BadInputGetsAClearErrorAndANonZeroExitCode) {
   TempDir dir;
   fs::create_directories(dir / "file-not-dir");
   { std::ofstream(dir / "blocker") << "x"; }
+  std::string every_method;  // the registry's names, in its (sorted) order
+  for (const auto& m : methods()) every_method += (every_method.empty() ? "" : ", ") + m.name;
   const std::vector<BadInput> cases = {
-      {"run -b synthetic -m nosuch",
-       "unknown method 'nosuch'; valid: er, ewc, finetune, fm-lora, inflora, joint, lwf, sd-lora, "
-       "sd-lora-kd, sd-lora-rr, seq-lora, si"},
+      {"run -b synthetic -m nosuch", "unknown method 'nosuch'; valid: " + every_method},
       {"run -b nosuch", "unknown benchmark 'nosuch'; valid:"},
       {"run -b split-fmnist --data-root " + dir.root() + " --out " + dir.root(),
        "missing data file: " + (dir / "train-images-idx3-ubyte.gz").string()},

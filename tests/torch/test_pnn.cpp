@@ -1,0 +1,252 @@
+// Progressive neural networks (methods/pnn.cpp): old tasks never change, what is stored is every
+// column with its laterals and head, and the sharded runs agree.
+#include <gtest/gtest.h>
+
+#include "datasets/loader.h"
+#include "harness/engine/progress.h"
+#include "harness/engine/trainer.h"
+#include "harness/models/mlp.h"
+#include "harness/models/resnet.h"
+#include "support.h"
+
+namespace clbench {
+namespace {
+
+// 3 tasks x 2 classes of noisy 12x12 prototypes (noisy enough that accuracies are not all 100),
+// task-IL (pnn's default scenario).
+nlohmann::json tiny(const std::string& backbone, nlohmann::json more = nlohmann::json::object()) {
+  nlohmann::json user = {{"benchmark", "synthetic"},
+                         {"method", "pnn"},
+                         {"backbone", backbone},
+                         {"name", "pnn-" + backbone},
+                         {"epochs", 2},
+                         {"batch_size", 16},
+                         {"threads", 1},
+                         {"lr", 0.03},
+                         {"synthetic.classes", 6},
+                         {"synthetic.train_per_class", 24},
+                         {"synthetic.test_per_class", 16},
+                         {"synthetic.noise", 0.8}};
+  user.update(more);
+  return user;
+}
+
+// Trains `task` (begun) for `steps` SGD steps of 16 samples through the method's own hooks.
+void train_task(testing::Setup& s, const Task& task, int steps) {
+  const auto groups = s.method->parameter_groups();
+  ASSERT_EQ(groups.size(), 1u);
+  torch::optim::SGD sgd(groups[0].params, torch::optim::SGDOptions(0.05));
+  s.model->train();
+  for (int k = 0; k < steps; ++k) {
+    std::vector<int64_t> idx;
+    for (int i = 0; i < 16; ++i) idx.push_back(task.train[(16 * k + i) % task.train.size()]);
+    const Batch b = load_batch(*s.stream, *s.stream->train_set, idx, 16);
+    sgd.zero_grad();
+    s.method->loss(b).backward();
+    sgd.step();
+  }
+  s.method->end_task(task);
+}
+
+// The logits of `task`'s classes on its test set, evaluated as the harness does (eval mode).
+torch::Tensor task_logits(testing::Setup& s, const Task& task) {
+  torch::NoGradGuard no_grad;
+  s.model->eval();
+  Batch b =
+      load_batch(*s.stream, *s.stream->test_set, task.test, static_cast<int64_t>(task.test.size()));
+  b.task = task.index;
+  const auto out =
+      s.method->logits(b).narrow(1, task.class_begin, task.class_end - task.class_begin);
+  s.model->train();
+  return out.clone();
+}
+
+// After each task: every earlier task's logits are bitwise those right after its own training,
+// while the new task's have moved with its training.
+std::vector<torch::Tensor> check_old_tasks_frozen(nlohmann::json user) {
+  auto s = testing::setup(std::move(user));
+  std::vector<torch::Tensor> after;  // task t's logits right after task t
+  // Column t's parameters (what task t trained) and their gradients at the end of task t.
+  std::vector<std::vector<torch::Tensor>> columns, grads;
+  for (const auto& task : s->stream->tasks) {
+    s->method->begin_task(task);
+    const auto before = task_logits(*s, task);  // its new column, untrained
+    train_task(*s, task, 4);
+    after.push_back(task_logits(*s, task));
+    EXPECT_FALSE(torch::equal(before, after.back())) << "task " << task.index << " did not train";
+    columns.push_back(s->method->trainable_parameters());
+    grads.emplace_back();
+    for (const auto& p : columns.back()) grads.back().push_back(p.grad().clone());
+    for (int j = 0; j < task.index; ++j) {
+      EXPECT_TRUE(torch::equal(task_logits(*s, s->stream->tasks[j]), after[j]))
+          << "task " << j << " changed while task " << task.index << " trained";
+      for (size_t i = 0; i < columns[j].size(); ++i) {  // no gradient reached column j
+        EXPECT_TRUE(torch::equal(columns[j][i].grad(), grads[j][i])) << j << ", " << i;
+      }
+    }
+  }
+  return after;
+}
+
+TEST(Pnn, OldTasksLogitsAreBitwiseConstantOnMlp) {
+  check_old_tasks_frozen(tiny("mlp"));
+}
+
+TEST(Pnn, OldTasksLogitsAreBitwiseConstantOnResNetTinyWithItsBatchNorms) {
+  check_old_tasks_frozen(tiny("resnet-tiny"));
+}
+
+// Mammoth's laterals read the earlier columns' own layers alone: tasks 1 and 2 are the same (column
+// 0 has no laterals), task 3 differs.
+TEST(Pnn, TrunkLateralInputsChangeOnlyTheThirdColumn) {
+  const auto columns = check_old_tasks_frozen(tiny("mlp"));
+  const auto trunks = check_old_tasks_frozen(tiny("mlp", {{"pnn.lateral_inputs", "trunks"}}));
+  EXPECT_TRUE(torch::equal(columns[0], trunks[0]));
+  EXPECT_TRUE(torch::equal(columns[1], trunks[1]));
+  EXPECT_FALSE(torch::equal(columns[2], trunks[2]));
+}
+
+// In a whole run: R[i][j] (task-IL) of an old task j is the same number after every later task i.
+void expect_old_columns_of_r_constant(const RunResult& r) {
+  const auto& R = r.acc_task_il;
+  ASSERT_EQ(R.size(), 3u);
+  bool below_100 = false;
+  double learned = 0;
+  for (size_t j = 0; j < R.size(); ++j) {
+    learned += R[j][j] / 3;
+    below_100 = below_100 || R[j][j] < 100.0;
+    for (size_t i = j + 1; i < R.size(); ++i) EXPECT_EQ(R[i][j], R[j][j]) << i << "," << j;
+  }
+  EXPECT_GT(learned, 75.0) << "the tasks were barely learned";  // chance: 50
+  EXPECT_TRUE(below_100) << "every task is at 100%: the check would not see a change";
+}
+
+TEST(Pnn, TaskIlAccuracyOfOldTasksIsConstantInARunOnMlp) {
+  expect_old_columns_of_r_constant(testing::run_quiet(tiny("mlp")));
+}
+
+// (64 samples per class: a BatchNorm ResNet's running statistics need a few more steps.)
+TEST(Pnn, TaskIlAccuracyOfOldTasksIsConstantInARunOnResNetTiny) {
+  expect_old_columns_of_r_constant(
+      testing::run_quiet(tiny("resnet-tiny", {{"synthetic.train_per_class", 64}})));
+}
+
+int64_t numel(const std::vector<torch::Tensor>& ps) {
+  return count_parameters(ps);
+}
+
+// Stored after task t: every column 0..t (trunk, head, laterals from its k earlier columns).
+void expect_stored(const RunResult& r, const std::function<int64_t(int64_t k)>& column) {
+  ASSERT_EQ(r.stored_params.size(), 3u);
+  int64_t total = 0;
+  for (int64_t k = 0; k < 3; ++k) {
+    total += column(k);
+    EXPECT_EQ(r.stored_params[k], total) << "after " << k + 1 << " tasks";
+    // What is trained at task k is exactly what is added to the store.
+    EXPECT_EQ(r.trainable_params[k], column(k)) << "task " << k + 1;
+  }
+}
+
+TEST(Pnn, StoredParametersOnMlpAreColumnsLateralsAndHeads) {
+  const int64_t in = 144, h = 400, classes = 2;  // 12x12 pixels, 2 x 400 hidden, 2 per task
+  const int64_t trunk = (in * h + h) + (h * h + h), head = h * classes + classes;
+  // Avalanche's MLPAdapter from k columns: alphas (k), V (in k -> h), U (h -> h).
+  const auto adapter = [&](int64_t from, int64_t k) {
+    return k + (from * k * h + h) + (h * h + h);
+  };
+  expect_stored(testing::run_quiet(tiny("mlp")), [&](int64_t k) {
+    return trunk + head + (k > 0 ? adapter(in, k) + adapter(h, k) : 0);
+  });
+  // Without input laterals, with head laterals (V: h k -> h, U: h -> classes).
+  const auto head_lateral = [&](int64_t k) {
+    return k + (h * k * h + h) + (h * classes + classes);
+  };
+  expect_stored(
+      testing::run_quiet(tiny(
+          "mlp",
+          {{"name", "pnn-mlp-keys"}, {"pnn.input_laterals", false}, {"pnn.head_laterals", "on"}})),
+      [&](int64_t k) { return trunk + head + (k > 0 ? adapter(h, k) + head_lateral(k) : 0); });
+}
+
+TEST(Pnn, StoredParametersOnResNetTinyAreColumnsAdaptorsLateralStagesAndHeads) {
+  ResNetOptions o;
+  for (const auto& p : resnet_presets()) {
+    if (p.name == "resnet-tiny") o = p.options;
+  }
+  ResNet net(o.in_channels(1));  // the synthetic images are grey
+  const int64_t trunk = numel(net->parameters()), classes = 2, last = net->stage_channels(3);
+  const int64_t side[] = {12, 6, 3};  // stage outputs of 12x12 images (CIFAR stem)
+  const auto column = [&](bool head_laterals, int64_t k) {
+    int64_t n = trunk + last * classes + classes;
+    if (k == 0) return n;
+    for (size_t s = 1; s < 4; ++s) {
+      const int64_t c = net->stage_channels(s - 1);
+      n += c * k * side[s - 1] * side[s - 1];    // alpha per channel and position
+      n += c * k * c + c;                        // 1x1 convolution to one column's channels
+      n += numel(net->layers[s]->parameters());  // the lateral stage, shaped as stage s
+    }
+    if (head_laterals) n += last * k + (last * k * last + last) + (last * classes + classes);
+    return n;
+  };
+  expect_stored(testing::run_quiet(tiny("resnet-tiny")),
+                [&](int64_t k) { return column(true, k); });
+  expect_stored(testing::run_quiet(tiny(
+                    "resnet-tiny", {{"name", "pnn-resnet-keys"}, {"pnn.head_laterals", "off"}})),
+                [&](int64_t k) { return column(false, k); });
+}
+
+// The trained parameters of a whole run (the model and the last column, as the 2-rank test reads
+// them) and its state.
+struct Trained {
+  torch::Tensor parameters;
+  std::string state;
+  RunResult result;
+};
+
+Trained train(nlohmann::json user) {
+  const auto plan = testing::plan(std::move(user));
+  LocalCommunicator comm;
+  auto session = build_session(plan, comm);
+  Progress quiet(false, false);
+  const auto record = train_session(*session, comm, quiet);
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : session->model->parameters()) flat.push_back(p.detach().reshape({-1}));
+  for (const auto& p : session->method->trainable_parameters())
+    flat.push_back(p.detach().reshape({-1}));
+  RunResult r;
+  r.acc_task_il = record.task_il;
+  return {torch::cat(flat), capture_state(*session->model, *session->method), r};
+}
+
+// 47 of a task's 48 samples per step: the second step's shard 1 of 2 is empty.
+nlohmann::json sharded(const std::string& backbone, int shards) {
+  return tiny(backbone, {{"grad_shards", shards}, {"batch_size", 47}, {"epochs", 2}});
+}
+
+// Two shards on one rank sum to the gradient of the whole batch (no batch norm: the same up to
+// rounding), as the 2-rank conformance test (tests/mpi) expects of one shard per rank.
+TEST(Pnn, TwoGradientShardsWithAnEmptyOneMatchOneShardOnMlp) {
+  const auto one = train(sharded("mlp", 0)), two = train(sharded("mlp", 2));
+  const double rel =
+      ((two.parameters - one.parameters).abs().max() / one.parameters.abs().max()).item<double>();
+  EXPECT_LE(rel, 1e-5);
+}
+
+// With batch norms each shard normalises with its own statistics (as each rank would); the run is
+// reproducible to the bit, and old tasks still never change.
+TEST(Pnn, TwoGradientShardsWithAnEmptyOneAreBitwiseReproducibleOnResNetTiny) {
+  const auto a = train(sharded("resnet-tiny", 2)), b = train(sharded("resnet-tiny", 2));
+  EXPECT_TRUE(torch::equal(a.parameters, b.parameters));
+  EXPECT_TRUE(a.state == b.state);
+  const auto& R = a.result.acc_task_il;
+  for (size_t j = 0; j < R.size(); ++j) {
+    for (size_t i = j + 1; i < R.size(); ++i) EXPECT_EQ(R[i][j], R[j][j]) << i << "," << j;
+  }
+}
+
+TEST(Pnn, RefusesClassIncrementalRuns) {
+  EXPECT_THROW(testing::plan(tiny("mlp", {{"scenario", "class-il"}})), Error);
+}
+
+}  // namespace
+}  // namespace clbench
