@@ -54,8 +54,8 @@ void key_flag(CLI::App* app, RunArgs& args, const std::string& name, const std::
 void add_run_flags(CLI::App* run, RunArgs& args) {
   key_flag(run, args, "--benchmark,-b", "benchmark", "task stream (see clbench list)");
   key_flag(run, args, "--method,-m", "method", "method (see clbench list)");
-  key_flag(run, args, "--backbone", "backbone", "mlp | cnn | vit-* (see clbench list)");
-  key_flag(run, args, "--pretrained", "pretrained", "backbone weights (safetensors, timm names)");
+  key_flag(run, args, "--backbone", "backbone", "mlp | cnn | vit-* | resnet* (see clbench list)");
+  key_flag(run, args, "--pretrained", "pretrained", "backbone weights (safetensors, timm or torchvision names)");
   key_flag(run, args, "--scenario", "scenario", "class-il | task-il");
   key_flag(run, args, "--seed", "seed", "run seed (default 0)", false);
   key_flag(run, args, "--class-order-seed", "class_order_seed",
