@@ -6,8 +6,9 @@
 #include <torch/torch.h>
 
 #include "harness/foundation/random.h"
-#include "methods/memory.h"
 #include "methods/method.h"
+#include "methods/replay/class_balanced.h"
+#include "methods/replay/footprint.h"
 
 namespace clbench {
 namespace {
@@ -60,6 +61,11 @@ class Er : public Method {
           shuffled(pool, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), uint64_t(c), 0xB0F}));
     }
     memory_.update(candidates);
+  }
+
+  MemoryFootprint memory() const override {
+    return replay_footprint(*ctx_.stream->train_set,
+                            static_cast<int64_t>(memory_.samples().size()));
   }
 
   void state(StateVisitor& v) override {

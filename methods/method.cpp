@@ -49,6 +49,10 @@ torch::Tensor Method::logits(const Batch& batch) {
   return ctx_.model->forward(batch.x);
 }
 
+torch::Tensor Method::other_logits(const std::string& name, const Batch&) {
+  throw Error("internal: the method has no prediction named '" + name + "'");
+}
+
 std::vector<torch::Tensor> Method::trainable_parameters() {
   return ctx_.model->parameters();
 }

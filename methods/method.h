@@ -30,6 +30,10 @@
 
 namespace clbench {
 
+struct MemoryFootprint {
+  int64_t samples = 0, bytes = 0;
+};
+
 struct MethodContext {
   Classifier model{nullptr};
   std::function<Classifier()> make_model;  // a fresh model of the same architecture
@@ -67,6 +71,13 @@ class Method {
   // Numbers the method must keep after the current task to make its predictions, beyond a shared
   // frozen pretrained backbone (default: the whole model, as full fine-tuning must store it).
   virtual int64_t stored_parameters() const;
+  // The replay memory the method keeps after the current task (samples and the bytes they take as
+  // stored: the samples' pixels, stored logits, task ids), recorded in the result file.
+  virtual MemoryFootprint memory() const { return {}; }
+  // Predictions the method reports next to logits() (iCaRL: its linear head next to the nearest
+  // mean of exemplars), each evaluated like logits() and kept in the result file by name.
+  virtual std::vector<std::string> other_predictions() const { return {}; }
+  virtual torch::Tensor other_logits(const std::string& name, const Batch& batch);
   // The method's own state (memories, importances, old models...), declared once (methods/state.h)
   // for checkpoints; the model's parameters are saved by the trainer.
   virtual void state(StateVisitor& /*v*/) {}

@@ -38,6 +38,20 @@ using SampleSum = std::function<std::vector<torch::Tensor>(const Batch&)>;
 enum class SampleSet { kTrain, kTest };
 using LossFn = std::function<torch::Tensor(const Batch&)>;
 
+// What one of this rank's shards of a global batch computed per sample (as loss() saw the shard:
+// Batch::shard and Batch::indices), e.g. DER's logits. `rows` has one row per sample (also for a
+// shard of no samples), or is undefined on every shard when only the samples are wanted.
+struct ShardRows {
+  int shard = 0;
+  std::vector<int64_t> indices;
+  torch::Tensor rows;
+};
+// A whole global batch: its samples and their rows in the global batch's order.
+struct GlobalRows {
+  std::vector<int64_t> indices;
+  torch::Tensor rows;  // {global size, ...} float32, on the device; undefined if none were given
+};
+
 class MethodServices {
  public:
   virtual ~MethodServices() = default;
@@ -62,6 +76,12 @@ class MethodServices {
   virtual std::vector<torch::Tensor> gradients(const std::vector<int64_t>& samples,
                                                const LossFn& loss,
                                                const std::vector<torch::Tensor>& params) = 0;
+
+  // Every shard's ShardRows of one training step, put together in the global batch's order on
+  // every rank (collective: every rank calls it once for the step, with its own shards, e.g. in
+  // after_step). What a memory written from the stream needs (reservoir sampling, ring buffers,
+  // logits at insertion), the same on any number of ranks.
+  virtual GlobalRows gather(const std::vector<ShardRows>& mine, int64_t global_size) = 0;
 
   // Runs an auxiliary training phase (FitSpec) in train mode; returns when its last step is done.
   virtual void fit(const FitSpec& spec) = 0;

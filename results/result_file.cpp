@@ -43,6 +43,18 @@ void validate(const std::string& path, const RunResult& r) {
   check_length(path, "task_seconds", r.task_seconds.size(), T);
   check_length(path, "trainable_params", r.trainable_params.size(), T);
   if (!r.stored_params.empty()) check_length(path, "stored_params", r.stored_params.size(), T);
+  check_length(path, "memory_bytes", r.memory_bytes.size(), r.memory_samples.size());
+  if (!r.memory_samples.empty()) check_length(path, "memory_samples", r.memory_samples.size(), T);
+  for (const auto& p : r.other_predictions) {
+    if (p.name.empty() ||
+        p.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+      throw Error(path + ": prediction name '" + p.name + "' must be [a-z0-9_-]+");
+    }
+    for (const auto* m : {&p.class_il, &p.task_il}) {
+      check_length(path, "prediction " + p.name, m->size(), T);
+      for (const auto& row : *m) check_length(path, "prediction " + p.name + " row", row.size(), T);
+    }
+  }
 }
 
 void write_doubles(H5::Group& g, const std::string& name, const std::vector<double>& v,
@@ -100,6 +112,17 @@ void write_file(H5::H5File& h5, const RunResult& r) {
   write_matrix(acc, "task_il", r.acc_task_il);
   write_doubles(acc, "init", r.init_class_il, {T});
   write_doubles(acc, "init_task_il", r.init_task_il, {T});
+  if (!r.other_predictions.empty()) {
+    H5::Group other = h5.createGroup("/accuracy/other");
+    std::string names;
+    for (const auto& p : r.other_predictions) {
+      names += (names.empty() ? "" : ",") + p.name;
+      H5::Group g = other.createGroup(p.name);
+      write_matrix(g, "class_il", p.class_il);
+      write_matrix(g, "task_il", p.task_il);
+    }
+    write_h5_attr(other, "names", names);
+  }
 
   // T x k_max, each row padded with -1 after its own classes (tasks may differ in size).
   size_t k = 0;
@@ -127,6 +150,11 @@ void write_file(H5::H5File& h5, const RunResult& r) {
   write_ints(params, "trainable", r.trainable_params, {T});
   if (!r.stored_params.empty()) write_ints(params, "stored", r.stored_params, {T});
   write_h5_attr(params, "total", r.total_params);
+  if (!r.memory_samples.empty()) {
+    H5::Group memory = h5.createGroup("/memory");
+    write_ints(memory, "samples", r.memory_samples, {T});
+    write_ints(memory, "bytes", r.memory_bytes, {T});
+  }
 
   H5::Group metrics = h5.createGroup("/metrics");
   write_metrics(metrics, r.class_il);
@@ -297,6 +325,20 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
   r.acc_task_il = to_matrix(rd.doubles("/accuracy/task_il", {T, T}), T);
   r.init_class_il = rd.doubles("/accuracy/init", {T});
   r.init_task_il = rd.doubles("/accuracy/init_task_il", {T});
+  if (rd.exists("/accuracy/other")) {
+    const std::string names = rd.str("/accuracy/other", "names");
+    size_t begin = 0;
+    while (begin <= names.size()) {
+      const size_t end = std::min(names.find(',', begin), names.size());
+      RunResult::Prediction p;
+      p.name = names.substr(begin, end - begin);
+      const std::string g = "/accuracy/other/" + p.name;
+      p.class_il = to_matrix(rd.doubles(g + "/class_il", {T, T}), T);
+      p.task_il = to_matrix(rd.doubles(g + "/task_il", {T, T}), T);
+      r.other_predictions.push_back(std::move(p));
+      begin = end + 1;
+    }
+  }
 
   const auto cdims = rd.shape_of("/task_classes");
   if (cdims.size() != 2 || cdims[0] != T) {
@@ -328,6 +370,10 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
   r.task_seconds = rd.doubles("/time/task_seconds", {T});
   r.trainable_params = rd.ints("/params/trainable", {T});
   if (rd.exists("/params/stored")) r.stored_params = rd.ints("/params/stored", {T});
+  if (rd.exists("/memory")) {
+    r.memory_samples = rd.ints("/memory/samples", {T});
+    r.memory_bytes = rd.ints("/memory/bytes", {T});
+  }
   r.total_params = rd.integer("/params", "total");
   r.class_il = rd.metrics("/metrics");
   r.task_il = rd.metrics("/metrics/task_il");

@@ -30,6 +30,14 @@ struct RunResult {
   // /accuracy/init_task_il: accuracy of the untrained model on each task (length T).
   Matrix acc_class_il, acc_task_il;
   std::vector<double> init_class_il, init_task_il;
+  // A method's other predictions (iCaRL's linear head next to its NME): /accuracy/other/<name>/
+  // class_il and task_il (T x T), their names in order in the attribute /accuracy/other@names
+  // (comma-separated). Absent when the method has none.
+  struct Prediction {
+    std::string name;
+    Matrix class_il, task_il;
+  };
+  std::vector<Prediction> other_predictions;
 
   // Benchmark metadata: /task_classes (T x k_max original class ids, each row padded with -1) and
   // /task_class_counts (T: tasks may differ in size), /class_order (C), /task_train_counts,
@@ -45,6 +53,10 @@ struct RunResult {
   std::vector<int64_t> trainable_params;
   std::vector<int64_t> stored_params;
   int64_t total_params = 0;
+
+  // /memory/samples and /memory/bytes (T): the replay memory after each task (samples, and the
+  // bytes they take as stored: pixels, logits, task ids); absent in older files: empty.
+  std::vector<int64_t> memory_samples, memory_bytes;
 
   // /metrics (class-IL) and /metrics/task_il scalar attributes.
   Metrics class_il, task_il;

@@ -8,15 +8,16 @@
 
 namespace clbench {
 
-std::vector<TaskAccuracy> evaluate_tasks(Method& method, torch::nn::Module& model,
-                                         const TaskStream& stream, int64_t seen_classes,
-                                         Communicator& comm, const EvalOptions& o) {
+Evaluation evaluate_tasks(Method& method, torch::nn::Module& model, const TaskStream& stream,
+                          int64_t seen_classes, Communicator& comm, const EvalOptions& o) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   const int T = stream.num_tasks();
-  // Per task: correct class-IL, correct task-IL, samples.
-  auto counts = torch::zeros({T, 3}, torch::kFloat64);
+  const auto others = method.other_predictions();
+  const int64_t P = 1 + static_cast<int64_t>(others.size());
+  // Per prediction and task: correct class-IL, correct task-IL, samples.
+  auto counts = torch::zeros({P, T, 3}, torch::kFloat64);
   for (const auto& task : stream.tasks) {
     for_each_global_batch(task.test, o.batch_size, [&](const std::vector<int64_t>& global) {
       if (o.control != nullptr && o.control->stopping(comm)) {
@@ -26,31 +27,38 @@ std::vector<TaskAccuracy> evaluate_tasks(Method& method, torch::nn::Module& mode
       Batch b = load_shard(stream, *stream.test_set, global, comm.rank(), comm.size(), o.device);
       if (b.y.numel() == 0) return;
       if (o.task_id) b.task = task.index;
-      const auto logits = method.logits(b);
-      int64_t class_il = 0;
-      if (seen_classes > 0) {
-        class_il = logits.narrow(1, 0, seen_classes).argmax(1).eq(b.y).sum().item<int64_t>();
+      for (int64_t p = 0; p < P; ++p) {
+        const auto logits =
+            p == 0 ? method.logits(b) : method.other_logits(others[static_cast<size_t>(p - 1)], b);
+        int64_t class_il = 0;
+        if (seen_classes > 0) {
+          class_il = logits.narrow(1, 0, seen_classes).argmax(1).eq(b.y).sum().item<int64_t>();
+        }
+        const int64_t width = task.class_end - task.class_begin;
+        const auto within = logits.narrow(1, task.class_begin, width).argmax(1) + task.class_begin;
+        const int64_t task_il = within.eq(b.y).sum().item<int64_t>();
+        counts[p][task.index][0] += static_cast<double>(class_il);
+        counts[p][task.index][1] += static_cast<double>(task_il);
+        counts[p][task.index][2] += static_cast<double>(b.y.size(0));
       }
-      const int64_t width = task.class_end - task.class_begin;
-      const auto within = logits.narrow(1, task.class_begin, width).argmax(1) + task.class_begin;
-      const int64_t task_il = within.eq(b.y).sum().item<int64_t>();
-      counts[task.index][0] += static_cast<double>(class_il);
-      counts[task.index][1] += static_cast<double>(task_il);
-      counts[task.index][2] += static_cast<double>(b.y.size(0));
     });
   }
   model.train(was_training);
   std::vector<torch::Tensor> reduce{counts};
   comm.allreduce_sum(reduce);
-  std::vector<TaskAccuracy> acc(static_cast<size_t>(T));
-  for (int j = 0; j < T; ++j) {
-    const double n = counts[j][2].item<double>();
-    if (n > 0) {
-      acc[j].class_il = 100.0 * counts[j][0].item<double>() / n;
-      acc[j].task_il = 100.0 * counts[j][1].item<double>() / n;
+  Evaluation out;
+  for (int64_t p = 0; p < P; ++p) {
+    std::vector<TaskAccuracy> acc(static_cast<size_t>(T));
+    for (int j = 0; j < T; ++j) {
+      const double n = counts[p][j][2].item<double>();
+      if (n > 0) {
+        acc[j].class_il = 100.0 * counts[p][j][0].item<double>() / n;
+        acc[j].task_il = 100.0 * counts[p][j][1].item<double>() / n;
+      }
     }
+    (p == 0 ? out.main : out.others.emplace_back()) = std::move(acc);
   }
-  return acc;
+  return out;
 }
 
 }  // namespace clbench

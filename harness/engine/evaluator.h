@@ -30,8 +30,13 @@ struct EvalOptions {
   const StepControl* control = nullptr;  // polled between batches: StopRequested on a stop
 };
 
-std::vector<TaskAccuracy> evaluate_tasks(Method& method, torch::nn::Module& model,
-                                         const TaskStream& stream, int64_t seen_classes,
-                                         Communicator& comm, const EvalOptions& options);
+// Accuracies of the method's logits() and of each of its other_predictions(), in that order.
+struct Evaluation {
+  std::vector<TaskAccuracy> main;
+  std::vector<std::vector<TaskAccuracy>> others;
+};
+
+Evaluation evaluate_tasks(Method& method, torch::nn::Module& model, const TaskStream& stream,
+                          int64_t seen_classes, Communicator& comm, const EvalOptions& options);
 
 }  // namespace clbench

@@ -142,6 +142,46 @@ std::vector<torch::Tensor> EngineServices::gradients(const std::vector<int64_t>&
   return total;
 }
 
+GlobalRows EngineServices::gather(const std::vector<ShardRows>& mine, int64_t global_size) {
+  // Each rank writes its shards' rows into a zero table of the global batch (a shard's rows sit
+  // where datasets/loader.h's shard() cut them); the sum over ranks is then exact.
+  const int64_t K = o_.shard_count;
+  auto begin = [&](int64_t s) { return s * (global_size / K) + std::min(s, global_size % K); };
+  auto indices = torch::zeros({global_size}, torch::kFloat64);
+  auto* slot = indices.data_ptr<double>();  // sample + 1 (0: not this rank's)
+  torch::Tensor rows;
+  for (const auto& part : mine) {
+    const int64_t at = begin(part.shard), n = static_cast<int64_t>(part.indices.size());
+    if (part.shard < 0 || part.shard >= K || at + n > global_size) {
+      throw Error("internal: gather got shard " + std::to_string(part.shard) + " of " +
+                  std::to_string(n) + " samples for a global batch of " +
+                  std::to_string(global_size));
+    }
+    for (int64_t i = 0; i < n; ++i) slot[at + i] = static_cast<double>(part.indices[i] + 1);
+    if (!part.rows.defined()) continue;
+    if (!rows.defined()) {
+      auto shape = part.rows.sizes().vec();
+      shape[0] = global_size;
+      rows = torch::zeros(shape, part.rows.options().dtype(torch::kFloat32));
+    }
+    if (n > 0) rows.narrow(0, at, n).copy_(part.rows.detach());
+  }
+  std::vector<torch::Tensor> reduce{indices};
+  comm_.allreduce_sum(reduce);
+  if (rows.defined()) {
+    std::vector<torch::Tensor> table{rows};
+    comm_.allreduce_sum(table);
+  }
+  GlobalRows out;
+  const auto* got = reduce[0].data_ptr<double>();
+  for (int64_t i = 0; i < global_size; ++i) {
+    if (got[i] < 1) throw Error("internal: gather is missing sample " + std::to_string(i));
+    out.indices.push_back(static_cast<int64_t>(got[i]) - 1);
+  }
+  out.rows = rows;
+  return out;
+}
+
 void EngineServices::fit(const FitSpec& spec) {
   const int index = fits_++;
   if (spec.steps < 0 || (spec.steps > 0 && (spec.samples.empty() || spec.batch_size < 1))) {

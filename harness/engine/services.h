@@ -52,6 +52,7 @@ class EngineServices : public MethodServices {
                                               SampleSet set = SampleSet::kTrain) override;
   std::vector<torch::Tensor> gradients(const std::vector<int64_t>& samples, const LossFn& loss,
                                        const std::vector<torch::Tensor>& params) override;
+  GlobalRows gather(const std::vector<ShardRows>& mine, int64_t global_size) override;
   void fit(const FitSpec& spec) override;
 
   // Called by the trainer before begin_task and before end_task: the stage's fits are numbered

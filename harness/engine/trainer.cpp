@@ -56,7 +56,7 @@ class StreamTrainer {
   void train_epochs(const Task& task, torch::optim::Optimizer& optimizer,
                     const std::vector<torch::Tensor>& params, const std::vector<double>& lrs,
                     int64_t first_epoch, int64_t first_step);
-  std::vector<TaskAccuracy> evaluate(int64_t seen_classes);
+  Evaluation evaluate(int64_t seen_classes);
   double elapsed() const;
   void save(CheckpointContent content);
   std::function<void(const FitCheckpoint&)> fit_saver(int stage);
@@ -103,7 +103,7 @@ std::function<void(const FitCheckpoint&)> StreamTrainer::fit_saver(int stage) {
   };
 }
 
-std::vector<TaskAccuracy> StreamTrainer::evaluate(int64_t seen_classes) {
+Evaluation StreamTrainer::evaluate(int64_t seen_classes) {
   EvalOptions eval{o_.eval_batch_size, o_.device, o_.task_id_at_test, &control_.steps};
   return evaluate_tasks(method_, *model_, stream_, seen_classes, comm_, eval);
 }
@@ -125,7 +125,7 @@ std::vector<TaskAccuracy> StreamTrainer::evaluate(int64_t seen_classes) {
 
 void StreamTrainer::evaluate_init() {
   try {
-    for (const auto& a : evaluate(0)) {
+    for (const auto& a : evaluate(0).main) {
       state_.record.init_class_il.push_back(a.class_il);
       state_.record.init_task_il.push_back(a.task_il);
     }
@@ -140,18 +140,28 @@ void StreamTrainer::evaluate_init() {
 // The row of R after `task`. Its checkpoint (the start of the next task, the evaluation pending)
 // is written before, so a stop here needs no other.
 void StreamTrainer::evaluate_after(const Task& task) {
-  std::vector<TaskAccuracy> acc;
+  Evaluation result;
   try {
-    acc = evaluate(task.class_end);
+    result = evaluate(task.class_end);
   } catch (const StopRequested&) {
     throw Interrupted();
   }
+  auto add_row = [](const std::vector<TaskAccuracy>& acc, Matrix& class_il, Matrix& task_il) {
+    class_il.emplace_back();
+    task_il.emplace_back();
+    for (const auto& a : acc) {
+      class_il.back().push_back(a.class_il);
+      task_il.back().push_back(a.task_il);
+    }
+  };
   auto& rec = state_.record;
-  rec.class_il.emplace_back();
-  rec.task_il.emplace_back();
-  for (const auto& a : acc) {
-    rec.class_il.back().push_back(a.class_il);
-    rec.task_il.back().push_back(a.task_il);
+  const auto& acc = result.main;
+  add_row(acc, rec.class_il, rec.task_il);
+  const auto names = method_.other_predictions();
+  rec.others.resize(names.size());
+  for (size_t p = 0; p < names.size(); ++p) {
+    rec.others[p].name = names[p];
+    add_row(result.others[p], rec.others[p].class_il, rec.others[p].task_il);
   }
   state_.evaluate_pending = false;
   progress_.end_task(rec.task_seconds.back(), mean_over_seen(acc, task.index + 1, true),
@@ -213,6 +223,9 @@ void StreamTrainer::run_task(int t, bool resuming) {
   }
   auto& rec = state_.record;
   rec.stored_params.push_back(method_.stored_parameters());
+  const MemoryFootprint memory = method_.memory();
+  rec.memory_samples.push_back(memory.samples);
+  rec.memory_bytes.push_back(memory.bytes);
   rec.task_seconds.push_back(elapsed());
   state_.task = t + 1;
   state_.stage = kBeginTask;

@@ -2,16 +2,29 @@
 
 namespace clbench {
 
+namespace {
+
+void matrix(StateVisitor& v, const std::string& name, Matrix& m) {
+  v.each(name, m, [](StateVisitor& v, std::vector<double>& row) { v("row", row); });
+}
+
+}  // namespace
+
 void StreamRecord::state(StateVisitor& v) {
-  for (auto* m : {&class_il, &task_il}) {
-    v.each(m == &class_il ? "class_il" : "task_il", *m,
-           [](StateVisitor& v, std::vector<double>& row) { v("row", row); });
-  }
+  matrix(v, "class_il", class_il);
+  matrix(v, "task_il", task_il);
+  v.each("others", others, [](StateVisitor& v, PredictionRecord& p) {
+    v("name", p.name);
+    matrix(v, "class_il", p.class_il);
+    matrix(v, "task_il", p.task_il);
+  });
   v("init_class_il", init_class_il);
   v("init_task_il", init_task_il);
   v("task_seconds", task_seconds);
   v("trainable_params", trainable_params);
   v("stored_params", stored_params);
+  v("memory_samples", memory_samples);
+  v("memory_bytes", memory_bytes);
   v("total_params", total_params);
   v("world_sizes", world_sizes);
 }

@@ -10,11 +10,19 @@
 
 namespace clbench {
 
+// The accuracy matrices of one of a method's other predictions (Method::other_predictions).
+struct PredictionRecord {
+  std::string name;
+  Matrix class_il, task_il;
+};
+
 struct StreamRecord {
   Matrix class_il, task_il;  // R[i][j], percent
+  std::vector<PredictionRecord> others;
   std::vector<double> init_class_il, init_task_il, task_seconds;
   std::vector<int64_t> trainable_params;
-  std::vector<int64_t> stored_params;  // after each task's end_task
+  std::vector<int64_t> stored_params;                 // after each task's end_task
+  std::vector<int64_t> memory_samples, memory_bytes;  // the replay memory after each task
   int64_t total_params = 0;
   std::vector<int64_t> world_sizes;  // the ranks of each part of the run (several after resumes)
   void state(StateVisitor& v);

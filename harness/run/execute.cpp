@@ -63,6 +63,9 @@ RunResult describe(const RunPlan& plan, const Session& s, const StreamRecord& re
   r.task_seconds = rec.task_seconds;
   r.trainable_params = rec.trainable_params;
   r.stored_params = rec.stored_params;
+  r.memory_samples = rec.memory_samples;
+  r.memory_bytes = rec.memory_bytes;
+  for (const auto& p : rec.others) r.other_predictions.push_back({p.name, p.class_il, p.task_il});
   r.total_params = count_parameters(s.model->parameters());
   return r;
 }

@@ -66,16 +66,34 @@ std::vector<nlohmann::json> expand_suite(const std::string& path, const nlohmann
   };
   const nlohmann::json defaults =
       suite.contains("defaults") ? Config::flatten(suite["defaults"]) : nlohmann::json::object();
+  // Optional axis: every run once per scenario (otherwise the defaults' or each run's own), its
+  // results under <out>/<scenario>.
+  const nlohmann::json scenarios =
+      suite.contains("scenarios") ? list("scenarios") : nlohmann::json::array({nullptr});
+  for (const auto& s : scenarios) {
+    if (!s.is_null() && !s.is_string()) {
+      throw Error("suite file " + path +
+                  ": 'scenarios' must list names such as \"class-il\", got " + s.dump());
+    }
+  }
   std::vector<nlohmann::json> runs;
   for (const auto& bench : list("benchmarks")) {
-    for (const auto& m : list("methods")) {
-      for (const auto& seed : list("seeds")) {
-        nlohmann::json user = defaults;
-        user["benchmark"] = bench;
-        apply_method(user, m, path);
-        user["seed"] = seed;
-        for (const auto& [k, v] : overrides.items()) user[k] = v;
-        runs.push_back(user);
+    for (const auto& scenario : scenarios) {
+      for (const auto& m : list("methods")) {
+        for (const auto& seed : list("seeds")) {
+          nlohmann::json user = defaults;
+          user["benchmark"] = bench;
+          if (!scenario.is_null()) user["scenario"] = scenario;
+          apply_method(user, m, path);
+          user["seed"] = seed;
+          for (const auto& [k, v] : overrides.items()) user[k] = v;
+          // Each scenario's results in a folder of their own: <out>/<scenario>/<benchmark>/...
+          if (!scenario.is_null()) {
+            const std::string out = user.contains("out") ? user["out"].get<std::string>() : "runs";
+            user["out"] = out + "/" + scenario.get<std::string>();
+          }
+          runs.push_back(user);
+        }
       }
     }
   }

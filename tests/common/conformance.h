@@ -50,6 +50,13 @@ inline std::string case_name(const ::testing::TestParamInfo<ConformanceCase>& in
 // Method keys that make a tiny run tinier (set only where the method declares them).
 inline const nlohmann::json& tiny_method_keys() {
   static const nlohmann::json keys = {{"er.buffer", 8},
+                                      {"der.buffer", 8},
+                                      {"der++.buffer", 8},
+                                      {"gem.memories", 8},
+                                      {"agem.per_class", 4},
+                                      {"agem.batch", 8},
+                                      {"icarl.memory", 8},
+                                      {"mas.batch", 7},
                                       {"ewc.lambda", 10.0},
                                       {"fm-lora.warmup_steps", 2},
                                       {"fm-lora.warmup_samples", 20}};

@@ -86,6 +86,27 @@ TEST(ResultIdentity, ASuiteWhoseEntriesWouldShareAResultIsRefusedNamingThem) {
   EXPECT_TRUE(fs::exists(dir / "synthetic/er-20/seed-0.h5"));
 }
 
+TEST(ResultIdentity, ASuiteScenarioAxisWritesEachScenarioInItsOwnFolder) {
+  TempDir dir;
+  const auto suite = (dir / "suite.json").string();
+  std::ofstream(suite) << R"({"defaults": {"epochs": 1, "synthetic.classes": 4},
+    "benchmarks": ["synthetic"], "scenarios": ["class-il", "task-il"], "methods": ["finetune"],
+    "seeds": [0]})";
+  std::string out;
+  ASSERT_EQ(run_command(clbench("suite " + suite + " --count"), out), 0) << out;
+  EXPECT_NE(out.find('2'), std::string::npos) << out;
+  ASSERT_EQ(run_command(clbench("suite " + suite + " --out " + dir.root()), out), 0) << out;
+  for (const std::string scenario : {"class-il", "task-il"}) {
+    const auto file = dir / scenario / "synthetic/finetune/seed-0.h5";
+    ASSERT_TRUE(fs::exists(file)) << file;
+    EXPECT_EQ(read_result(file.string()).scenario, scenario);
+  }
+  std::ofstream(suite) << R"({"benchmarks": ["synthetic"], "scenarios": [3], "methods": ["er"],
+    "seeds": [0]})";
+  EXPECT_EQ(run_command(clbench("suite " + suite + " --count"), out), 1) << out;
+  EXPECT_NE(out.find("'scenarios'"), std::string::npos) << out;
+}
+
 // A checkpoint of the run (stopped by SIGTERM after its first checkpoint).
 void make_checkpoint(const TempDir& dir, const std::string& args) {
   const auto log = (dir / "log").string();

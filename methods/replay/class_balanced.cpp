@@ -1,4 +1,4 @@
-#include "methods/memory.h"
+#include "methods/replay/class_balanced.h"
 
 #include "harness/foundation/error.h"
 

@@ -1,11 +1,16 @@
-#include "methods/memory.h"
+// The replay memories (methods/replay/): class-balanced, reservoir, ring buffers, herding.
+#include "methods/replay/class_balanced.h"
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
 #include <vector>
+
+#include "methods/replay/herding.h"
+#include "methods/replay/stream_memories.h"
 
 namespace clbench {
 namespace {
@@ -117,6 +122,81 @@ TEST(ClassBalancedMemory, SamplesGroupedByClassAscending) {
   m.update({{2, {2008, 2001, 2006, 2000}}});
   EXPECT_EQ(m.samples(),
             (Samples{1007, 1000, 1003, 1004, 2008, 2001, 2006, 2000, 3005, 3001, 3009, 3002}));
+}
+
+// The greedy choice worked out by hand: mu = (0.6, 0.6); step 1 ties rows 2 and 3 at distance 0.2
+// (lowest first), step 2 puts (S + f) / 2 = (0.7, 0.7) for row 3, step 3 ties rows 0 and 1.
+TEST(Herding, PicksTheGreedyExemplarsOfAHandComputedCase) {
+  const auto f = torch::tensor({{1.0, 0.0}, {0.0, 1.0}, {0.6, 0.8}, {0.8, 0.6}});
+  EXPECT_EQ(herding_order(f, 4), (Samples{2, 3, 0, 1}));
+  EXPECT_EQ(herding_order(f, 2), (Samples{2, 3}));
+  EXPECT_EQ(herding_order(f, 9), (Samples{2, 3, 0, 1})) << "a class with fewer samples keeps all";
+  // Herding is not nearest-to-the-mean: the second pick balances the first.
+  // Mean 0: first 0.1 (nearest), then -0.3 ((0.1 - 0.3) / 2 = -0.1), not the nearer 0.2.
+  const auto g = torch::tensor({{0.1}, {0.2}, {-0.3}, {0.5}, {-0.5}});
+  EXPECT_EQ(herding_order(g, 2), (Samples{0, 2}));
+}
+
+GlobalRows stream_batch(int64_t first, int64_t n, bool rows) {
+  GlobalRows b;
+  for (int64_t i = 0; i < n; ++i) b.indices.push_back(first + i);
+  if (rows) b.rows = torch::arange(first, first + n, torch::kFloat32).unsqueeze(1).repeat({1, 3});
+  return b;
+}
+
+TEST(ReservoirMemory, FillsThenKeepsEachSampleWithProbabilityCapacityOverSeen) {
+  ReservoirMemory m(100, 7);
+  m.add(stream_batch(0, 50, false), 0);
+  EXPECT_EQ(m.size(), 50);
+  EXPECT_EQ(m.samples(), stream_batch(0, 50, false).indices) << "filled in stream order";
+  for (int64_t first = 50; first < 20000; first += 50) m.add(stream_batch(first, 50, false), 1);
+  EXPECT_EQ(m.size(), 100);
+  EXPECT_EQ(m.seen(), 20000);
+  // Uniform over the stream: about half of the kept samples come from its first half.
+  int64_t early = 0;
+  for (int64_t s : m.samples()) early += s < 10000 ? 1 : 0;
+  EXPECT_GT(early, 30);
+  EXPECT_LT(early, 70);
+  std::vector<int64_t> sorted = m.samples();
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "no sample twice";
+}
+
+TEST(ReservoirMemory, KeepsEachSamplesRowFromItsInsertionAndItsTask) {
+  ReservoirMemory m(8, 3);
+  for (int64_t first = 0; first < 200; first += 10)
+    m.add(stream_batch(first, 10, true), first / 100);
+  ASSERT_TRUE(m.rows().defined());
+  for (int64_t slot = 0; slot < m.size(); ++slot) {
+    const int64_t s = m.samples()[static_cast<size_t>(slot)];
+    EXPECT_EQ(m.rows()[slot][2].item<float>(), static_cast<float>(s));
+    EXPECT_EQ(m.tasks()[static_cast<size_t>(slot)], s / 100);
+  }
+  ReservoirMemory same(8, 3), other(8, 4);
+  for (int64_t first = 0; first < 200; first += 10) {
+    same.add(stream_batch(first, 10, true), 0);
+    other.add(stream_batch(first, 10, true), 0);
+  }
+  EXPECT_EQ(same.samples(), m.samples()) << "the same seed keeps the same samples";
+  EXPECT_NE(other.samples(), m.samples());
+  const auto draw = m.draw(5, 11);
+  EXPECT_EQ(draw.size(), 5u);
+  EXPECT_EQ(draw, m.draw(5, 11));
+  EXPECT_EQ(m.draw(50, 11).size(), 8u) << "at most what is stored";
+}
+
+TEST(RingMemory, KeepsTheLastSamplesOfEachGroup) {
+  RingMemory m(3);
+  m.add(1, {10, 11});
+  EXPECT_EQ(m.samples(1), (Samples{10, 11}));
+  EXPECT_TRUE(m.samples(0).empty());
+  m.add(1, {12, 13, 14});
+  m.add(0, {1, 2, 3, 4, 5, 6, 7});
+  // Cyclic overwrite: the same set as the last three, in slot order.
+  EXPECT_EQ(m.samples(1), (Samples{13, 14, 12}));
+  EXPECT_EQ(m.samples(0), (Samples{7, 5, 6}));
+  EXPECT_EQ(m.samples(0, 2), (Samples{7, 5, 6, 13, 14, 12}));
+  EXPECT_EQ(m.size(), 6);
 }
 
 }  // namespace

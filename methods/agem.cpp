@@ -1,0 +1,88 @@
+// Averaged GEM (Chaudhry et al. 2019, Sec. 4, Eq. 11; official code facebookresearch/agem,
+// model/model.py): one constraint per step, against the gradient g_ref of the loss on a random
+// batch of the episodic memory of all past tasks; a conflicting gradient is projected onto the
+// half-space <g~, g_ref> >= 0. The memory is a ring buffer per class (official: mem_size samples
+// per class, written from the stream).
+#include <torch/torch.h>
+
+#include "harness/foundation/random.h"
+#include "methods/gradient_projection.h"
+#include "methods/method.h"
+#include "methods/replay/footprint.h"
+#include "methods/replay/stream_memories.h"
+
+namespace clbench {
+namespace {
+
+struct AgemOptions {
+  TORCH_ARG(int64_t, per_class) = 25;
+  TORCH_ARG(int64_t, batch) = 256;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("per_class", per_class_,
+      "episodic memory per class in samples (official: 25 on MNIST, 13 on CIFAR)", {1, 1e9});
+    v("batch", batch_, "memory samples per reference gradient (official EPS_MEM_BATCH_SIZE: 256)",
+      {1, 1e7});
+  }
+};
+
+class Agem : public Method {
+ public:
+  explicit Agem(AgemOptions o) : opt_(o) {}
+
+  torch::Tensor loss(const Batch& batch) override {
+    pending_.push_back({batch.shard, batch.indices, {}});
+    pending_size_ = batch.global_size;
+    return Method::loss(batch);
+  }
+
+  void after_backward() override {
+    auto past = memory_.samples(0, task_->class_begin);  // the classes of earlier tasks
+    if (past.empty()) return;
+    past = shuffled(past, mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_, 0xA6E}));
+    past.resize(std::min(past.size(), static_cast<size_t>(opt_.batch())));
+    const auto params = trainable_parameters();
+    const auto ref = services().gradients(
+        past, [this](const Batch& b) { return Method::loss(b); }, params);
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params) grads.push_back(p.grad());
+    const Vector g = flatten(grads, params), r = flatten(ref, params);
+    if (dot(g, r) < 0) set_gradients(params, agem_project(g, r));
+  }
+
+  void after_step() override {
+    const auto global = services().gather(pending_, pending_size_);
+    pending_.clear();
+    for (int64_t s : global.indices) {
+      memory_.add(ctx_.stream->to_internal[ctx_.stream->train_set->label(s)], {s});
+    }
+    ++step_;
+  }
+
+  MemoryFootprint memory() const override {
+    return replay_footprint(*ctx_.stream->train_set, memory_.size(), 0, true);
+  }
+
+  void state(StateVisitor& v) override {
+    v("step", step_);
+    memory_.state(v);
+  }
+
+ private:
+  AgemOptions opt_;
+  RingMemory memory_{opt_.per_class()};  // one group per (internal) class
+  std::vector<ShardRows> pending_;
+  int64_t pending_size_ = 0;
+  uint64_t step_ = 0;
+};
+
+const bool registered = register_method(method_entry<Agem, AgemOptions>(
+    "agem", "A-GEM (Chaudhry 2019): projection against one reference gradient from memory",
+    // The official code's plain SGD: momentum carries earlier, unprojected directions past the
+    // constraint (class-IL split-fmnist, seed 0: 19.95% with momentum 0.9, 64.06% without).
+    {{"momentum", 0.0}}));
+
+}  // namespace
+}  // namespace clbench

@@ -1,0 +1,200 @@
+// iCaRL (Rebuffi et al. 2017, Sec. 2; Alg. 1-5), as Mammoth's models/icarl.py runs it: each task
+// trains on its data plus the exemplars of the old classes, with one sigmoid BCE whose targets are
+// the old network's sigmoid outputs on the old classes and one-hot on the rest (classification and
+// distillation in one, Alg. 3), plus an explicit weight decay wd * sum theta^2; after the task the
+// exemplars of each new class are chosen by herding on L2-normalised features (Alg. 4) within a
+// class-balanced budget (old classes keep their first m, Alg. 5), and prediction is the nearest
+// mean of exemplars (Alg. 1). icarl.loss = ce_kd is PyCIL's CE + softmax KD (T = 2) instead. The
+// linear head's predictions are kept as the second prediction "linear".
+#include <unordered_map>
+
+#include <torch/torch.h>
+
+#include "methods/method.h"
+#include "methods/replay/class_balanced.h"
+#include "methods/replay/footprint.h"
+#include "methods/replay/herding.h"
+
+namespace clbench {
+namespace {
+
+struct IcarlOptions {
+  TORCH_ARG(int64_t, memory) = 2000;
+  TORCH_ARG(std::string, loss) = "bce";
+  TORCH_ARG(double, temperature) = 2.0;
+  TORCH_ARG(double, wd) = 1e-5;
+  TORCH_ARG(bool, all_sample_means) = false;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("memory", memory_, "exemplars K, shared equally by the seen classes (paper: 2000)", {0, 1e9});
+    v("loss", loss_, "bce (paper, Mammoth) | ce_kd (PyCIL: cross-entropy + softmax distillation)",
+      {"bce", "ce_kd"});
+    v("temperature", temperature_, "distillation temperature of ce_kd (PyCIL: 2)", {1e-3, 1e3});
+    v("wd", wd_, "weight decay added to the loss as wd * sum theta^2 (Mammoth opt_wd: 1e-5)",
+      {0, 1});
+    v("all_sample_means", all_sample_means_,
+      "class means from all training samples of the class (Mammoth's compute_theoretical_best) "
+      "instead of its exemplars (paper)");
+  }
+};
+
+class Icarl : public Method {
+ public:
+  explicit Icarl(IcarlOptions o) : opt_(o) {}
+
+  // Alg. 2: the task's data and the exemplars of the old classes.
+  std::vector<int64_t> train_indices(const Task& task) const override {
+    auto samples = task.train;
+    const auto kept = exemplars_.samples();
+    samples.insert(samples.end(), kept.begin(), kept.end());
+    return samples;
+  }
+
+  torch::Tensor loss(const Batch& batch) override {
+    auto logits = ctx_.model->forward(batch.x);
+    const int64_t past = task_->class_begin;
+    torch::Tensor old;
+    if (past > 0) {
+      torch::NoGradGuard no_grad;
+      old = old_model_->forward(batch.x).narrow(1, 0, past);
+    }
+    torch::Tensor total;
+    if (opt_.loss() == "bce") {
+      auto target = torch::one_hot(batch.y, logits.size(1)).to(logits.scalar_type());
+      if (past > 0) target.narrow(1, 0, past).copy_(torch::sigmoid(old));
+      const auto per_sample =
+          torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::None)
+              .mean(1);
+      total = batch.mean(per_sample);
+    } else {
+      total = classification_loss(logits, batch);
+      if (past > 0) {
+        const double T = opt_.temperature();
+        const auto kd =
+            -(torch::softmax(old / T, 1) * torch::log_softmax(logits.narrow(1, 0, past) / T, 1))
+                 .sum(1);
+        total = total + batch.mean(kd);
+      }
+    }
+    if (opt_.wd() > 0) {
+      for (const auto& p : ctx_.model->parameters()) total = total + opt_.wd() * p.pow(2).sum();
+    }
+    return total;
+  }
+
+  void end_task(const Task& task) override {
+    old_model_ = frozen_copy();
+    // Alg. 4 for the new classes, up to the quota they will get; Alg. 5 trims everyone.
+    const int64_t quota =
+        (opt_.memory() + task.class_end - 1) / std::max<int64_t>(1, task.class_end);
+    std::map<int64_t, std::vector<int64_t>> by_class;
+    for (int64_t i : task.train)
+      by_class[ctx_.stream->to_internal[ctx_.stream->train_set->label(i)]].push_back(i);
+    std::map<int64_t, std::vector<int64_t>> herded;
+    for (auto& [c, samples] : by_class) {
+      const auto order = herding_order(features_of(samples), quota);
+      for (int64_t k : order) herded[c].push_back(samples[static_cast<size_t>(k)]);
+    }
+    exemplars_.update(herded);
+    compute_means(task);
+  }
+
+  // Alg. 1: the class whose mean is nearest to the normalised feature.
+  torch::Tensor logits(const Batch& batch) override {
+    if (!means_.defined()) return ctx_.model->forward(batch.x);
+    const auto f = normalized(ctx_.model->backbone->forward(batch.x));
+    auto score = -(f.unsqueeze(1) - means_.unsqueeze(0)).pow(2).sum(2);
+    return score.masked_fill(has_mean_.logical_not().unsqueeze(0),
+                             -std::numeric_limits<float>::infinity());
+  }
+
+  std::vector<std::string> other_predictions() const override { return {"linear"}; }
+  torch::Tensor other_logits(const std::string&, const Batch& batch) override {
+    return ctx_.model->forward(batch.x);
+  }
+
+  MemoryFootprint memory() const override {
+    return replay_footprint(*ctx_.stream->train_set,
+                            static_cast<int64_t>(exemplars_.samples().size()));
+  }
+
+  void state(StateVisitor& v) override {
+    exemplars_.state(v);
+    bool trained = means_.defined();
+    v("trained", trained);
+    if (!trained) return;
+    v("means", means_);
+    v("has_mean", has_mean_);
+    if (!old_model_) old_model_ = frozen_copy();
+    v("old_model", *old_model_);
+  }
+
+ private:
+  static torch::Tensor normalized(const torch::Tensor& f) {
+    return f / f.norm(2, 1, true);  // Mammoth: no epsilon
+  }
+
+  // The normalised features of `samples` (unaugmented, eval mode), row i for samples[i], on
+  // every rank (each sample's row is placed in a table of zeros, so the sum over shards is it).
+  torch::Tensor features_of(const std::vector<int64_t>& samples) {
+    std::unordered_map<int64_t, int64_t> row;
+    for (size_t i = 0; i < samples.size(); ++i) row[samples[i]] = static_cast<int64_t>(i);
+    const auto n = static_cast<int64_t>(samples.size());
+    const int64_t d = feature_dim();
+    return services().sum_over_samples(samples, [&](const Batch& b) {
+      auto table = torch::zeros({n, d}, torch::dtype(torch::kFloat32).device(ctx_.device));
+      if (b.indices.empty()) return std::vector<torch::Tensor>{table};
+      std::vector<int64_t> at;
+      for (int64_t s : b.indices) at.push_back(row.at(s));
+      table.index_copy_(0, torch::tensor(at, torch::kLong).to(ctx_.device),
+                        normalized(ctx_.model->backbone->forward(b.x)));
+      return std::vector<torch::Tensor>{table};
+    })[0];
+  }
+
+  // mu_y = the mean of the normalised features of class y's exemplars (or of all its training
+  // samples), recomputed with the current network for every seen class.
+  void compute_means(const Task& task) {
+    std::vector<int64_t> samples = exemplars_.samples();
+    if (opt_.all_sample_means()) {
+      samples.clear();
+      for (const auto& t : ctx_.stream->tasks) {
+        if (t.index <= task.index) samples.insert(samples.end(), t.train.begin(), t.train.end());
+      }
+    }
+    const int64_t C = ctx_.stream->num_classes(), d = feature_dim();
+    const auto sums = services().sum_over_samples(samples, [&](const Batch& b) {
+      auto sum = torch::zeros({C, d}, torch::dtype(torch::kFloat32).device(ctx_.device));
+      auto count = torch::zeros({C}, torch::dtype(torch::kFloat32).device(ctx_.device));
+      if (b.indices.empty()) return std::vector<torch::Tensor>{sum, count};
+      sum.index_add_(0, b.y, normalized(ctx_.model->backbone->forward(b.x)));
+      count.index_add_(0, b.y, torch::ones({b.y.size(0)}, count.options()));
+      return std::vector<torch::Tensor>{sum, count};
+    });
+    has_mean_ = sums[1] > 0;
+    means_ = sums[0] / sums[1].clamp_min(1).unsqueeze(1);
+  }
+
+  int64_t feature_dim() const { return ctx_.model->backbone->feature_dim(); }
+
+  Classifier frozen_copy() const {
+    auto m = ctx_.make_model();
+    copy_weights(*m, *ctx_.model);
+    m->eval();
+    for (auto& p : m->parameters()) p.set_requires_grad(false);
+    return m;
+  }
+
+  IcarlOptions opt_;
+  ClassBalancedMemory exemplars_{opt_.memory()};
+  torch::Tensor means_, has_mean_;  // {C, d} and {C}
+  Classifier old_model_{nullptr};
+};
+
+const bool registered = register_method(method_entry<Icarl, IcarlOptions>(
+    "icarl", "iCaRL (Rebuffi 2017): herding exemplars, BCE distillation, nearest-mean prediction"));
+
+}  // namespace
+}  // namespace clbench

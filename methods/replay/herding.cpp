@@ -1,0 +1,27 @@
+#include "methods/replay/herding.h"
+
+#include <limits>
+
+#include <torch/torch.h>
+
+namespace clbench {
+
+std::vector<int64_t> herding_order(const torch::Tensor& features, int64_t m) {
+  const auto f = features.to(torch::kFloat64);
+  const int64_t n = f.size(0);
+  const auto mu = f.mean(0);
+  auto sum = torch::zeros_like(mu);
+  auto taken = torch::zeros({n}, torch::kBool);
+  std::vector<int64_t> order;
+  for (int64_t k = 1; k <= std::min(m, n); ++k) {
+    auto cost = (mu.unsqueeze(0) - (sum.unsqueeze(0) + f) / static_cast<double>(k)).norm(2, 1);
+    cost.masked_fill_(taken, std::numeric_limits<double>::infinity());
+    const int64_t i = cost.argmin().item<int64_t>();
+    order.push_back(i);
+    taken[i] = true;
+    sum += f[i];
+  }
+  return order;
+}
+
+}  // namespace clbench
