@@ -9,6 +9,7 @@
 #include "methods/gradient_projection.h"
 #include "methods/method.h"
 #include "methods/replay/footprint.h"
+#include "methods/replay/step_samples.h"
 #include "methods/replay/stream_memories.h"
 
 namespace clbench {
@@ -33,8 +34,7 @@ class Agem : public Method {
   explicit Agem(AgemOptions o) : opt_(o) {}
 
   torch::Tensor loss(const Batch& batch) override {
-    pending_.push_back({batch.shard, batch.indices, {}});
-    pending_size_ = batch.global_size;
+    this_step_.record(batch);
     return Method::loss(batch);
   }
 
@@ -53,8 +53,7 @@ class Agem : public Method {
   }
 
   void after_step() override {
-    const auto global = services().gather(pending_, pending_size_);
-    pending_.clear();
+    const auto global = this_step_.gather(services());
     for (int64_t s : global.indices) {
       memory_.add(ctx_.stream->to_internal[ctx_.stream->train_set->label(s)], {s});
     }
@@ -73,8 +72,7 @@ class Agem : public Method {
  private:
   AgemOptions opt_;
   RingMemory memory_{opt_.per_class()};  // one group per (internal) class
-  std::vector<ShardRows> pending_;
-  int64_t pending_size_ = 0;
+  StepSamples this_step_;                // this step's samples
   uint64_t step_ = 0;
 };
 

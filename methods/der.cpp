@@ -9,6 +9,7 @@
 #include "harness/foundation/random.h"
 #include "methods/method.h"
 #include "methods/replay/footprint.h"
+#include "methods/replay/step_samples.h"
 #include "methods/replay/stream_memories.h"
 
 namespace clbench {
@@ -48,8 +49,7 @@ class Der : public Method {
 
   torch::Tensor loss(const Batch& batch) override {
     const auto logits = ctx_.model->forward(batch.x);
-    pending_.push_back({batch.shard, batch.indices, logits.detach()});
-    pending_size_ = batch.global_size;
+    this_step_.record(batch, logits.detach());
     auto total = classification_loss(logits, batch);
     if (memory_.empty()) return total;
     // Replay draws are global (the same slots on every rank); each shard loads its part.
@@ -81,8 +81,7 @@ class Der : public Method {
   // The current batch enters the reservoir after the step with the logits it had before it, as
   // Mammoth's observe() does (outputs.data, after opt.step()).
   void after_step() override {
-    const auto global = services().gather(pending_, pending_size_);
-    pending_.clear();
+    const auto global = this_step_.gather(services());
     memory_.add(global, task_->index);
     ++step_;
   }
@@ -102,8 +101,7 @@ class Der : public Method {
   double alpha_, beta_;
   int64_t batch_;
   ReservoirMemory memory_{0, 0};
-  std::vector<ShardRows> pending_;  // this step's shards, with their logits
-  int64_t pending_size_ = 0;        // and its global batch size
+  StepSamples this_step_;  // this step's samples, with their logits
   uint64_t step_ = 0;
 };
 

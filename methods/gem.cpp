@@ -9,6 +9,7 @@
 #include "methods/gradient_projection.h"
 #include "methods/method.h"
 #include "methods/replay/footprint.h"
+#include "methods/replay/step_samples.h"
 #include "methods/replay/stream_memories.h"
 
 namespace clbench {
@@ -38,8 +39,7 @@ class Gem : public Method {
   explicit Gem(GemOptions o) : opt_(o) {}
 
   torch::Tensor loss(const Batch& batch) override {
-    pending_.push_back({batch.shard, batch.indices, {}});
-    pending_size_ = batch.global_size;
+    this_step_.record(batch);
     return Method::loss(batch);
   }
 
@@ -65,8 +65,7 @@ class Gem : public Method {
 
   // The official code writes the current batch into its task's memory at every step.
   void after_step() override {
-    const auto global = services().gather(pending_, pending_size_);
-    pending_.clear();
+    const auto global = this_step_.gather(services());
     memory_.add(task_->index, global.indices);
   }
 
@@ -79,8 +78,7 @@ class Gem : public Method {
  private:
   GemOptions opt_;
   RingMemory memory_{opt_.memories()};  // one group per task
-  std::vector<ShardRows> pending_;
-  int64_t pending_size_ = 0;
+  StepSamples this_step_;               // this step's samples
 };
 
 const bool registered = register_method(method_entry<Gem, GemOptions>(

@@ -69,6 +69,22 @@ LeaderboardEntry summarise(const std::vector<RunResult>& runs) {
     e.stored_final = stat_of(final_stored);
     e.stored_per_task = stat_of(per_task);
   }
+  std::vector<double> samples, bytes;
+  for (const auto& r : runs) {
+    if (r.memory_samples.empty()) continue;
+    samples.push_back(static_cast<double>(r.memory_samples.back()));
+    bytes.push_back(static_cast<double>(r.memory_bytes.back()));
+  }
+  e.memory_runs = static_cast<int>(samples.size());
+  if (e.memory_runs > 0) {
+    e.memory_samples = stat_of(samples);
+    e.memory_bytes = stat_of(bytes);
+  }
+  e.seconds_per_task = over([](const RunResult& r) {
+    double total = 0;
+    for (double t : r.task_seconds) total += t;
+    return total / static_cast<double>(r.task_seconds.size());
+  });
   for (const auto& r : runs) e.seeds.push_back(r.seed);
   std::sort(e.seeds.begin(), e.seeds.end());
   return e;
@@ -112,6 +128,12 @@ std::string count_cell(const Stat& s, int runs) {
   for (int i = static_cast<int>(digits.size()) - 3; i > 0 && digits[i - 1] != '-'; i -= 3)
     digits.insert(static_cast<size_t>(i), ",");
   return digits;
+}
+
+std::string seconds_cell(const Stat& s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", s.mean);
+  return buf;
 }
 
 }  // namespace
@@ -245,7 +267,10 @@ nlohmann::json to_json(const Leaderboard& board) {
          {"fwt", stat_json(e.fwt)},
          {"task_il_final_acc", stat_json(e.task_il_final_acc)},
          {"stored_params_final", e.stored_runs ? stat_json(e.stored_final) : nullptr},
-         {"stored_params_per_task", e.stored_runs ? stat_json(e.stored_per_task) : nullptr}});
+         {"stored_params_per_task", e.stored_runs ? stat_json(e.stored_per_task) : nullptr},
+         {"memory_samples", e.memory_runs ? stat_json(e.memory_samples) : nullptr},
+         {"memory_bytes", e.memory_runs ? stat_json(e.memory_bytes) : nullptr},
+         {"seconds_per_task", stat_json(e.seconds_per_task)}});
   }
   nlohmann::json skipped = nlohmann::json::array();
   for (const auto& s : board.skipped) skipped.push_back({{"path", s.path}, {"reason", s.reason}});
@@ -261,8 +286,9 @@ std::string to_markdown(const Leaderboard& board) {
       md << (&e == &board.entries.front() ? "" : "\n") << "### " << markdown_cell(current) << "\n\n"
          << "| Label | Method | Scenario | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting "
             "| "
-            "BWT | FWT | Acc (task-IL) | Stored params | Stored per task | Config |\n"
-         << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+            "BWT | FWT | Acc (task-IL) | Stored params | Stored per task | Memory (samples) | "
+            "Memory (bytes) | s per task | Config |\n"
+         << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     }
     md << "| " << markdown_cell(e.label) << " | " << markdown_cell(e.method) << " | " << e.scenario
        << " | " << e.runs << " | " << cell(e.final_acc, e.runs) << " | "
@@ -270,8 +296,10 @@ std::string to_markdown(const Leaderboard& board) {
        << cell(e.forgetting, e.runs) << " | " << cell(e.bwt, e.runs) << " | " << cell(e.fwt, e.runs)
        << " | " << cell(e.task_il_final_acc, e.runs) << " | "
        << count_cell(e.stored_final, e.stored_runs) << " | "
-       << count_cell(e.stored_per_task, e.stored_runs) << " | " << e.fingerprint.substr(0, 8)
-       << " |\n";
+       << count_cell(e.stored_per_task, e.stored_runs) << " | "
+       << count_cell(e.memory_samples, e.memory_runs) << " | "
+       << count_cell(e.memory_bytes, e.memory_runs) << " | " << seconds_cell(e.seconds_per_task)
+       << " | " << e.fingerprint.substr(0, 8) << " |\n";
   }
   if (!board.skipped.empty()) {
     md << "\nSkipped files:\n";

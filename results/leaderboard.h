@@ -23,6 +23,11 @@ struct LeaderboardEntry {
   // dataset, written by older versions, are left out; stored_runs = how many had it).
   Stat stored_final, stored_per_task;
   int stored_runs = 0;
+  // /memory after the last task (memory_runs = how many runs recorded it), and the mean wall time
+  // of a task (/time/task_seconds).
+  Stat memory_samples, memory_bytes;
+  int memory_runs = 0;
+  Stat seconds_per_task;
 };
 
 struct SkippedFile {

@@ -60,16 +60,7 @@ struct DgrOptions {
       {0, 1e9});
     v("gen_lr", gen_lr_, "generator Adam learning rate (van de Ven's splitMNIST lr: 1e-3)",
       {1e-12, 10});
-    v("distill", distill_,
-      "soft targets: distillation of the previous classifier at `temperature` (van de Ven's "
-      "--distill); false: its hard argmax (DGR)");
-    v("temperature", temperature_, "distillation temperature (van de Ven's --temp: 2)",
-      {1e-3, 1e3});
-    v("task_il_targets", task_il_targets_,
-      "task-IL replay: every-task (each replayed sample within every previous task's classes, "
-      "losses averaged, as van de Ven's code) or predicted-task (within the task of the previous "
-      "model's argmax)",
-      {"every-task", "predicted-task"});
+    visit_replay_targets(v, distill_, temperature_, task_il_targets_, "DGR");
   }
 };
 

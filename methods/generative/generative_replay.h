@@ -33,6 +33,22 @@ struct ReplayTargets {
   std::string task_il = "every-task";  // every-task | predicted-task
 };
 
+// The keys of the replay targets, which dgr and rtf share (`hard` names their hard targets).
+template <class V>
+void visit_replay_targets(V& v, bool& distill, double& temperature, std::string& task_il,
+                          const std::string& hard) {
+  v("distill", distill,
+    "soft targets: distillation of the previous model at `temperature` (van de Ven's --distill); "
+    "false: its hard argmax (" +
+        hard + ")");
+  v("temperature", temperature, "distillation temperature (van de Ven's --temp: 2)", {1e-3, 1e3});
+  v("task_il_targets", task_il,
+    "task-IL replay: every-task (each replayed sample within every previous task's classes, "
+    "losses averaged, as van de Ven's code) or predicted-task (within the task of the previous "
+    "model's argmax)",
+    {"every-task", "predicted-task"});
+}
+
 // Salts of the step seed, one per random draw.
 enum Draw : uint64_t {
   kReplayLatent = 0x6E01,  // z of the replayed batch

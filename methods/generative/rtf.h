@@ -52,16 +52,9 @@ struct RtfOptions {
       "reconstruction loss: bce, mse (0.5 (x - x')^2), auto: bce for the mlp decoder (MNIST), "
       "mse for the conv decoder (CIFAR), as van de Ven",
       {"auto", "bce", "mse"});
-    v("distill", distill_,
-      "soft targets: distillation of the previous model at `temperature` (van de Ven's "
-      "--distill; the 2018 paper's RtF); false: its hard argmax (the code's --feedback default)");
-    v("temperature", temperature_, "distillation temperature (van de Ven's --temp: 2)",
-      {1e-3, 1e3});
-    v("task_il_targets", task_il_targets_,
-      "task-IL replay: every-task (each replayed sample within every previous task's classes, "
-      "losses averaged, as van de Ven's code) or predicted-task (within the task of the previous "
-      "model's argmax)",
-      {"every-task", "predicted-task"});
+    // The 2018 paper's RtF appears to use soft targets; the code defaults to hard.
+    visit_replay_targets(v, distill_, temperature_, task_il_targets_,
+                         "the code's --feedback default");
   }
 };
 

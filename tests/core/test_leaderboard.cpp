@@ -46,6 +46,8 @@ RunResult make_run(const std::string& benchmark, const std::string& label, int64
   r.task_seconds = {1, 2};
   r.trainable_params = {10, 10};
   r.stored_params = {1000, 1234567};
+  r.memory_samples = {100, 200};
+  r.memory_bytes = {79600, 159200};
   r.total_params = 100;
   return r;
 }
@@ -147,12 +149,13 @@ TEST_F(LeaderboardGatherTest, MarkdownHasTablePerBenchmark) {
   const std::string header =
       "| Label | Method | Scenario | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT "
       "| "
-      "FWT | Acc (task-IL) | Stored params | Stored per task | Config |";
+      "FWT | Acc (task-IL) | Stored params | Stored per task | Memory (samples) | Memory (bytes) | "
+      "s per task | Config |";
   EXPECT_NE(md.find(header), std::string::npos) << md;
   EXPECT_LT(md.find("### a\n"), md.find("### b\n")) << md;
   EXPECT_NE(md.find("| x | method-x | class-il | 3 | 62.00 ± 2.00 | 64.00 ± 2.00 | 72.00 ± 1.00 | "
                     "22.00 ± 2.00 | -22.00 ± 2.00 | 5.00 ± 0.00 | 91.00 ± 1.00 | 1,234,567 | "
-                    "1,233,567 |"),
+                    "1,233,567 | 200 | 159,200 | 1.5 |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| y | method-y | class-il | 1 | 80.00 | 82.00 |"), std::string::npos) << md;

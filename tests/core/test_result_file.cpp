@@ -47,6 +47,11 @@ RunResult make_result() {
   r.task_seconds = {12.5, 13.25, 14.0};
   r.trainable_params = {1000, 2000, 3000};
   r.stored_params = {5000, 6000, 7000};
+  r.memory_samples = {100, 200, 300};
+  r.memory_bytes = {79600, 159200, 238800};
+  r.other_predictions = {
+      {"linear", {{80, 0, 0}, {50, 60, 0}, {30, 40, 70}}, {{90, 0, 0}, {85, 88, 0}, {80, 82, 91}}},
+      {"nme-flip", r.acc_class_il, r.acc_task_il}};
   r.total_params = 86000000;
   return r;
 }
@@ -93,6 +98,14 @@ TEST_F(ResultFileTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(out.task_seconds, in.task_seconds);
   EXPECT_EQ(out.trainable_params, in.trainable_params);
   EXPECT_EQ(out.stored_params, in.stored_params);
+  EXPECT_EQ(out.memory_samples, in.memory_samples);
+  EXPECT_EQ(out.memory_bytes, in.memory_bytes);
+  ASSERT_EQ(out.other_predictions.size(), 2u);
+  for (size_t p = 0; p < 2; ++p) {
+    EXPECT_EQ(out.other_predictions[p].name, in.other_predictions[p].name);
+    EXPECT_EQ(out.other_predictions[p].class_il, in.other_predictions[p].class_il);
+    EXPECT_EQ(out.other_predictions[p].task_il, in.other_predictions[p].task_il);
+  }
   EXPECT_EQ(out.total_params, in.total_params);
 
   // write_result computed the metrics; the caller left them at zero.
@@ -101,6 +114,17 @@ TEST_F(ResultFileTest, RoundTripKeepsEveryField) {
   expect_metrics_eq(out.task_il, compute_metrics(in.acc_task_il, in.init_task_il, in.test_counts));
   EXPECT_DOUBLE_EQ(out.class_il.final_acc, 185.0 / 3);
   EXPECT_DOUBLE_EQ(out.task_il.final_acc, (88.0 + 85 + 93) / 3);
+}
+
+TEST_F(ResultFileTest, RejectsABadPredictionNameOrMemoryLength) {
+  RunResult r = make_result();
+  r.other_predictions[0].name = "a/b";
+  testing::expect_error([&] { write_result(path("bad.h5"), r); },
+                        {"bad.h5", "prediction name 'a/b'"});
+  r = make_result();
+  r.memory_bytes.pop_back();
+  testing::expect_error([&] { write_result(path("bad.h5"), r); }, {"bad.h5", "memory_bytes"});
+  EXPECT_FALSE(fs::exists(path("bad.h5")));
 }
 
 TEST_F(ResultFileTest, OverwritesExistingFile) {

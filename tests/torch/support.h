@@ -56,6 +56,20 @@ inline RunPlan plan(nlohmann::json user) {
   return plan_run(Config::flatten(user));
 }
 
+// A small run of `method` on the synthetic benchmark, on one thread: `classes` classes in tasks of
+// 2, `per_class` training and 10 test samples each; `more` adds or overrides keys.
+inline nlohmann::json synthetic_run(const std::string& method, int64_t classes, int64_t per_class,
+                                    const nlohmann::json& more = nlohmann::json::object()) {
+  nlohmann::json user = {{"benchmark", "synthetic"},
+                         {"method", method},
+                         {"threads", 1},
+                         {"synthetic.classes", classes},
+                         {"synthetic.train_per_class", per_class},
+                         {"synthetic.test_per_class", 10}};
+  for (const auto& [k, v] : more.items()) user[k] = v;
+  return user;
+}
+
 // A method attached to a fresh model on its stream, built exactly as execute() builds it.
 struct Setup {
   RunPlan plan;

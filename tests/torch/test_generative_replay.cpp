@@ -28,14 +28,7 @@ using testing::setup;
 
 // A small synthetic stream (3 tasks x 2 classes of 12x12 images).
 nlohmann::json small(const std::string& method, nlohmann::json keys = nlohmann::json::object()) {
-  nlohmann::json user = {{"benchmark", "synthetic"},
-                         {"method", method},
-                         {"threads", 1},
-                         {"synthetic.classes", 6},
-                         {"synthetic.train_per_class", 40},
-                         {"synthetic.test_per_class", 10}};
-  for (auto& [k, v] : keys.items()) user[k] = v;
-  return user;
+  return testing::synthetic_run(method, 6, 40, keys);
 }
 
 // Shard `shard` of a training batch of the task's first n samples, with a step seed as the

@@ -168,17 +168,11 @@ TEST(AgemProjection, IsOrthogonalToTheReferenceWhenViolatedAndUnchangedOtherwise
 
 // ---- methods ----
 
+// 2 tasks x 2 classes, 40 training samples per class, one epoch of batches of 16.
 nlohmann::json tiny(const std::string& method, nlohmann::json more = nlohmann::json::object()) {
-  // 2 tasks x 2 classes, 40 training samples per class, one epoch.
-  nlohmann::json user = {{"benchmark", "synthetic"},
-                         {"method", method},
-                         {"threads", 1},
-                         {"epochs", 1},
-                         {"synthetic.classes", 4},
-                         {"batch_size", 16},
-                         {"synthetic.train_per_class", 40}};
-  for (auto& [k, v] : more.items()) user[k] = v;
-  return user;
+  more["epochs"] = more.value("epochs", 1);
+  more["batch_size"] = more.value("batch_size", 16);
+  return testing::synthetic_run(method, more.value("synthetic.classes", 4), 40, more);
 }
 
 // One training step of the method as the trainer runs it (no optimizer step).

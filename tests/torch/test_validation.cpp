@@ -62,6 +62,25 @@ TEST(Validation, ASuiteIndexOutOfRangeIsRefused) {
   EXPECT_NE(out.find("--index 99 is out of range (0..3)"), std::string::npos) << out;
 }
 
+// The suites shipped in launch/suites name real benchmarks, methods, backbones and keys, and plan
+// without clashing result files (what --count checks before any data is read; the pretrained
+// weights the demo scripts make first are left out).
+TEST(Validation, EveryShippedSuitePlans) {
+  int suites = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(CLBENCH_SOURCE_DIR) + "/launch/suites")) {
+    if (entry.path().extension() != ".json") continue;
+    ++suites;
+    std::string out;
+    EXPECT_EQ(run_command(testing::clbench_cmd("suite " + entry.path().string() +
+                                               " --count --set pretrained="),
+                          out),
+              0)
+        << entry.path() << ": " << out;
+  }
+  EXPECT_GE(suites, 7);
+}
+
 TEST(Validation, ADeepConfigIsRefusedNotACrash) {
   TempDir dir;
   const auto path = (dir / "deep.json").string();
