@@ -55,6 +55,8 @@ LeaderboardEntry summarise(const std::vector<RunResult>& runs) {
   e.bwt = over([](const RunResult& r) { return r.class_il.bwt; });
   e.fwt = over([](const RunResult& r) { return r.class_il.fwt; });
   e.task_il_final_acc = over([](const RunResult& r) { return r.task_il.final_acc; });
+  e.task_il_aaa = over([](const RunResult& r) { return r.task_il.aaa; });
+  e.task_il_forgetting = over([](const RunResult& r) { return r.task_il.forgetting; });
   std::vector<double> final_stored, per_task;
   for (const auto& r : runs) {
     if (r.stored_params.empty()) continue;
@@ -266,6 +268,8 @@ nlohmann::json to_json(const Leaderboard& board) {
          {"bwt", stat_json(e.bwt)},
          {"fwt", stat_json(e.fwt)},
          {"task_il_final_acc", stat_json(e.task_il_final_acc)},
+         {"task_il_aaa", stat_json(e.task_il_aaa)},
+         {"task_il_forgetting", stat_json(e.task_il_forgetting)},
          {"stored_params_final", e.stored_runs ? stat_json(e.stored_final) : nullptr},
          {"stored_params_per_task", e.stored_runs ? stat_json(e.stored_per_task) : nullptr},
          {"memory_samples", e.memory_runs ? stat_json(e.memory_samples) : nullptr},

@@ -18,7 +18,8 @@ struct LeaderboardEntry {
   std::string fingerprint;  // results/fingerprint.h: entries differ in it when their settings do
   int runs = 0;
   std::vector<int64_t> seeds;
-  Stat final_acc, final_acc_weighted, aaa, forgetting, bwt, fwt, task_il_final_acc;
+  Stat final_acc, final_acc_weighted, aaa, forgetting, bwt, fwt;  // class-IL
+  Stat task_il_final_acc, task_il_aaa, task_il_forgetting;
   // /params/stored: after the last task, and added per task after the first (runs without the
   // dataset, written by older versions, are left out; stored_runs = how many had it).
   Stat stored_final, stored_per_task;

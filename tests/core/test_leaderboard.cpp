@@ -129,7 +129,7 @@ TEST_F(LeaderboardGatherTest, JsonHasDocumentedKeys) {
     EXPECT_TRUE(x.contains(key)) << key;
   }
   for (const char* key : {"final_acc", "final_acc_weighted", "aaa", "forgetting", "bwt", "fwt",
-                          "task_il_final_acc"}) {
+                          "task_il_final_acc", "task_il_aaa", "task_il_forgetting"}) {
     ASSERT_TRUE(x.contains(key)) << key;
     EXPECT_TRUE(x[key].contains("mean")) << key;
     EXPECT_TRUE(x[key].contains("std")) << key;
@@ -139,6 +139,9 @@ TEST_F(LeaderboardGatherTest, JsonHasDocumentedKeys) {
   EXPECT_EQ(x["seeds"], nlohmann::json({0, 1, 2}));
   EXPECT_DOUBLE_EQ(x["final_acc"]["mean"].get<double>(), 62);
   EXPECT_DOUBLE_EQ(x["aaa"]["std"].get<double>(), 1);
+  EXPECT_DOUBLE_EQ(x["task_il_forgetting"]["mean"].get<double>(), 4);  // 90 - c
+  EXPECT_DOUBLE_EQ(x["memory_samples"]["mean"].get<double>(), 200);
+  EXPECT_DOUBLE_EQ(x["seconds_per_task"]["mean"].get<double>(), 1.5);
   ASSERT_EQ(j.at("skipped").size(), 2u);
   EXPECT_EQ(j["skipped"][0]["path"], path("b/x/run-d.h5"));
   EXPECT_EQ(j["skipped"][0]["reason"], "status is 'running', not 'complete'");
