@@ -115,6 +115,11 @@ class Icarl : public Method {
     return ctx_.model->forward(batch.x);
   }
 
+  // The network and the class means it predicts with (the exemplars are counted as memory).
+  int64_t stored_parameters() const override {
+    return Method::stored_parameters() + (means_.defined() ? means_.numel() : 0);
+  }
+
   MemoryFootprint memory() const override {
     return replay_footprint(*ctx_.stream->train_set,
                             static_cast<int64_t>(exemplars_.samples().size()));

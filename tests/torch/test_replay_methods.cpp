@@ -309,6 +309,10 @@ TEST(Icarl, PredictsTheNearestMeanOfExemplars) {
   // The linear head is the second prediction, and differs from NME.
   ASSERT_EQ(s->method->other_predictions(), std::vector<std::string>{"linear"});
   EXPECT_TRUE(torch::equal(s->method->other_logits("linear", test), s->model->forward(test.x)));
+  // It keeps the network and one mean per class.
+  EXPECT_EQ(s->method->stored_parameters(),
+            count_parameters(s->model->parameters()) +
+                s->stream->num_classes() * s->model->backbone->feature_dim());
   // The next task trains on its data and the exemplars.
   EXPECT_EQ(s->method->train_indices(s->stream->tasks[1]).size(),
             s->stream->tasks[1].train.size() + exemplars.size());
