@@ -40,7 +40,10 @@ struct StepControl {
   std::function<bool()> stop_requested;
   bool stopping(Communicator& comm) const;  // collective: a stop was requested on any rank
   int64_t checkpoint_every = 0;  // also checkpoint every N optimizer steps (0: never mid-phase)
-  int64_t steps_done = 0;        // optimizer steps of this process so far, all phases together
+  // Losses stay on the device and are read (and checked to be finite) every N steps, before a
+  // checkpoint or a stop, and at the end of the loop; progress hears of them then.
+  int64_t sync_every = 1;
+  int64_t steps_done = 0;  // optimizer steps of this process so far, all phases together
 };
 
 struct Steps {

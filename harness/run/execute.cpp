@@ -157,6 +157,10 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
   const std::string config_json = cfg.values().dump();
   TrainerControl control;
   control.steps.checkpoint_every = options.checkpoint_every;
+  const int64_t sync_every = cfg.integer("sync_every");
+  control.steps.sync_every = sync_every > 0                      ? sync_every
+                             : session->trainer.device.is_cuda() ? 32
+                                                                 : 1;
   control.steps.stop_requested = options.stop_requested;
   control.save = [&](CheckpointContent content) {
     content.config_json = config_json;

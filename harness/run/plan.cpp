@@ -95,6 +95,13 @@ std::vector<OptionSpec> common_specs() {
        "rank). Runs with the same value give bit-identical numbers on 1 or 2 ranks",
        {},
        {0, 65536}},
+      {"sync_every",
+       0,
+       "read the training loss back to the host, and check that it is finite, every N steps (and "
+       "before a checkpoint and at the end of an epoch): a GPU's queue never waits for the host in "
+       "between (0: 1 on the CPU, where it costs nothing, 32 on a GPU)",
+       {},
+       {0, 1e6}},
       {"device",
        "auto",
        "cpu | cuda (rank r uses GPU local_rank) | auto (cuda when available)",

@@ -123,3 +123,42 @@ TEST(Trainer, UnevenSplitsRunEndToEnd) {
 
 }  // namespace
 }  // namespace clbench
+
+namespace clbench {
+namespace {
+
+// The loss of a run that blows up (lr 1e6), read every step or every `sync_every` steps: the
+// message names the same first non-finite step either way, and the deferred one the window.
+std::string divergence(int64_t sync_every) {
+  try {
+    testing::run_quiet(testing::synthetic_run(
+        "finetune", 4, 40,
+        {{"lr", 1e6}, {"epochs", 1}, {"batch_size", 8}, {"sync_every", sync_every}}));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Trainer, ADivergedLossReadEveryFewStepsStillNamesTheStepWhereItHappened) {
+  const std::string every_step = divergence(1), every_fourth = divergence(4);
+  ASSERT_NE(every_step.find("training diverged"), std::string::npos) << every_step;
+  const auto at = every_step.find(" at task 1, epoch 1, step ");
+  ASSERT_NE(at, std::string::npos) << every_step;
+  const std::string where = every_step.substr(at, every_step.find(';') - at);
+  EXPECT_NE(every_fourth.find(where), std::string::npos) << every_fourth << "\nvs " << every_step;
+  EXPECT_NE(every_fourth.find("losses read after"), std::string::npos) << every_fourth;
+  EXPECT_EQ(every_step.find("losses read after"), std::string::npos) << every_step;
+}
+
+TEST(Trainer, ReadingLossesEveryFewStepsChangesNoNumber) {
+  auto user = testing::synthetic_run("er", 4, 40, {{"epochs", 1}, {"batch_size", 16}});
+  const auto every_step = testing::run_quiet(user);
+  user["sync_every"] = 5;
+  const auto deferred = testing::run_quiet(user);
+  EXPECT_EQ(deferred.acc_class_il, every_step.acc_class_il);
+  EXPECT_EQ(deferred.fingerprint, every_step.fingerprint) << "a speed setting, not a result's";
+}
+
+}  // namespace
+}  // namespace clbench
