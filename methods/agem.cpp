@@ -46,9 +46,7 @@ class Agem : public Method {
     const auto params = trainable_parameters();
     const auto ref = services().gradients(
         past, [this](const Batch& b) { return Method::loss(b); }, params);
-    std::vector<torch::Tensor> grads;
-    for (const auto& p : params) grads.push_back(p.grad());
-    const Vector g = flatten(grads, params), r = flatten(ref, params);
+    const Vector g = flat_gradients(params), r = flatten(ref, params);
     if (dot(g, r) < 0) set_gradients(params, agem_project(g, r));
   }
 

@@ -47,9 +47,7 @@ class Gem : public Method {
   void after_backward() override {
     if (task_->index == 0) return;
     const auto params = trainable_parameters();
-    std::vector<torch::Tensor> grads;
-    for (const auto& p : params) grads.push_back(p.grad());
-    const Vector g = flatten(grads, params);
+    const Vector g = flat_gradients(params);
     std::vector<Vector> G;
     bool conflict = false;
     for (int64_t k = 0; k < task_->index; ++k) {

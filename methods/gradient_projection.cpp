@@ -145,6 +145,12 @@ Vector flatten(const std::vector<torch::Tensor>& tensors, const std::vector<torc
   return out;
 }
 
+Vector flat_gradients(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params) grads.push_back(p.grad());
+  return flatten(grads, params);
+}
+
 void set_gradients(const std::vector<torch::Tensor>& params, const Vector& flat) {
   size_t at = 0;
   for (const auto& p : params) {

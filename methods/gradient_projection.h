@@ -31,5 +31,7 @@ double dot(const Vector& a, const Vector& b);
 // into the .grad of `params` (GEM's official code flattens every parameter's gradient this way).
 Vector flatten(const std::vector<torch::Tensor>& tensors, const std::vector<torch::Tensor>& like);
 void set_gradients(const std::vector<torch::Tensor>& params, const Vector& flat);
+// The .grad of `params` as one float64 vector (flatten of them).
+Vector flat_gradients(const std::vector<torch::Tensor>& params);
 
 }  // namespace clbench

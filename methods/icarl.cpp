@@ -85,7 +85,8 @@ class Icarl : public Method {
   }
 
   void end_task(const Task& task) override {
-    old_model_ = frozen_copy();
+    if (!old_model_) old_model_ = frozen_model();
+    copy_weights(*old_model_, *ctx_.model);
     // Alg. 4 for the new classes, up to the quota they will get; Alg. 5 trims everyone.
     const int64_t quota =
         (opt_.memory() + task.class_end - 1) / std::max<int64_t>(1, task.class_end);
@@ -132,7 +133,7 @@ class Icarl : public Method {
     if (!trained) return;
     v("means", means_);
     v("has_mean", has_mean_);
-    if (!old_model_) old_model_ = frozen_copy();
+    if (!old_model_) old_model_ = frozen_model();
     v("old_model", *old_model_);
   }
 
@@ -183,14 +184,6 @@ class Icarl : public Method {
   }
 
   int64_t feature_dim() const { return ctx_.model->backbone->feature_dim(); }
-
-  Classifier frozen_copy() const {
-    auto m = ctx_.make_model();
-    copy_weights(*m, *ctx_.model);
-    m->eval();
-    for (auto& p : m->parameters()) p.set_requires_grad(false);
-    return m;
-  }
 
   IcarlOptions opt_;
   ClassBalancedMemory exemplars_{opt_.memory()};

@@ -53,14 +53,6 @@ class Lwf : public Method {
   }
 
  private:
-  // A model of the same architecture for the old outputs: eval mode, no gradients.
-  Classifier frozen_model() const {
-    auto m = ctx_.make_model();
-    m->eval();
-    for (auto& p : m->parameters()) p.set_requires_grad(false);
-    return m;
-  }
-
   LwfOptions opt_;
   Classifier old_model_{nullptr};
   int64_t old_classes_ = 0;

@@ -65,6 +65,17 @@ int64_t Method::stored_parameters() const {
   return count_parameters(ctx_.model->parameters());
 }
 
+Classifier Method::frozen_model() const {
+  auto m = ctx_.make_model();
+  freeze(*m);
+  return m;
+}
+
+void freeze(torch::nn::Module& module) {
+  module.eval();
+  for (auto& p : module.parameters()) p.set_requires_grad(false);
+}
+
 at::Generator make_generator(int64_t seed, int64_t salt) {
   return at::make_generator<at::CPUGeneratorImpl>(
       static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(salt));

@@ -91,12 +91,17 @@ class Method {
   // Logits with the classes a sample may not be assigned to (by the scenario) set to -inf.
   torch::Tensor mask_logits(const torch::Tensor& logits, const torch::Tensor& labels) const;
   MethodServices& services() const { return *ctx_.services; }
+  // A fresh model of the same architecture, frozen (an old model for distillation or labelling).
+  Classifier frozen_model() const;
 
   MethodContext ctx_;
   const Task* task_ = nullptr;
   int64_t seen_classes_ = 0;  // classes of tasks 1..t while training task t
   torch::Tensor task_of_class_;
 };
+
+// Freezes a module: eval mode, no gradients.
+void freeze(torch::nn::Module& module);
 
 // What a method needs, checked before any data is read (with an error naming the requirement).
 struct MethodRequirements {

@@ -27,11 +27,6 @@ torch::Tensor one_hot_float(const torch::Tensor& labels, int64_t classes) {
 
 }  // namespace
 
-void freeze(torch::nn::Module& module) {
-  module.eval();
-  for (auto& p : module.parameters()) p.set_requires_grad(false);
-}
-
 void GenerativeReplay::attach(MethodContext context) {
   Method::attach(std::move(context));
   space_ = PixelSpace(*ctx_.stream->train_set, ctx_.stream->input_shape(), ctx_.device);
@@ -151,12 +146,6 @@ torch::Tensor GenerativeReplay::weighted(const torch::Tensor& current,
                                          const torch::Tensor& replayed, const Batch& batch) const {
   const double w = current_weight();
   return w * batch.mean(current) + (1.0 - w) * batch.mean(replayed);
-}
-
-Classifier GenerativeReplay::frozen_model() const {
-  auto m = ctx_.make_model();
-  freeze(*m);
-  return m;
 }
 
 void GenerativeReplay::keep_old_model(const Task& task) {

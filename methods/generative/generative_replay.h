@@ -106,7 +106,6 @@ class GenerativeReplay : public Method {
   // Keeps a frozen copy of the model as the labeller for the next task.
   void keep_old_model(const Task& task);
   void base_state(StateVisitor& v);
-  Classifier frozen_model() const;
 
   ReplayTargets targets_;
   PixelSpace space_;
@@ -114,8 +113,5 @@ class GenerativeReplay : public Method {
   int64_t old_classes_ = 0;  // classes of the previous model (0: nothing to replay yet)
   int64_t steps_ = 0;        // optimizer steps of the current task
 };
-
-// Freezes a module: eval mode, no gradients.
-void freeze(torch::nn::Module& module);
 
 }  // namespace clbench::generative

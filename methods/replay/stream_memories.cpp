@@ -1,5 +1,6 @@
 #include "methods/replay/stream_memories.h"
 
+#include <map>
 #include <numeric>
 
 #include <torch/torch.h>
@@ -25,6 +26,9 @@ void ReservoirMemory::add(const GlobalRows& batch, int64_t task) {
     shape[0] = capacity_;
     rows_ = torch::zeros(shape, batch.rows.options());
   }
+  // Where each slot's row comes from (the batch's last sample written there): one copy per step
+  // instead of one per sample.
+  std::map<int64_t, int64_t> row_of_slot;
   for (size_t i = 0; i < batch.indices.size(); ++i) {
     int64_t slot = -1;
     if (seen_ < capacity_) {
@@ -40,9 +44,19 @@ void ReservoirMemory::add(const GlobalRows& batch, int64_t task) {
         tasks_[static_cast<size_t>(j)] = task;
       }
     }
-    if (slot >= 0 && rows_.defined()) rows_[slot].copy_(batch.rows[static_cast<int64_t>(i)]);
+    if (slot >= 0) row_of_slot[slot] = static_cast<int64_t>(i);
     ++seen_;
   }
+  if (!rows_.defined() || row_of_slot.empty()) return;
+  std::vector<int64_t> slots, rows;
+  for (const auto& [slot, row] : row_of_slot) {
+    slots.push_back(slot);
+    rows.push_back(row);
+  }
+  const auto on = [&](const std::vector<int64_t>& v) {
+    return torch::tensor(v, torch::kLong).to(rows_.device());
+  };
+  rows_.index_copy_(0, on(slots), batch.rows.index_select(0, on(rows)));
 }
 
 std::vector<int64_t> ReservoirMemory::draw(int64_t n, uint64_t seed) const {

@@ -262,9 +262,7 @@ TEST(Gem, ProjectedGradientSatisfiesEveryPastTaskConstraint) {
   for (auto& p : params) p.mutable_grad() = torch::Tensor();
   s->method->loss(b).backward();
   s->method->after_backward();
-  std::vector<torch::Tensor> grads;
-  for (const auto& p : params) grads.push_back(p.grad());
-  const Vector projected = flatten(grads, params);
+  const Vector projected = flat_gradients(params);
   int conflicts = 0;
   for (int k = 0; k < 2; ++k) {
     const auto memory =
