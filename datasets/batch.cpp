@@ -1,5 +1,7 @@
 #include "datasets/batch.h"
 
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/torch.h>
 
 #include "harness/foundation/error.h"
@@ -28,6 +30,30 @@ Batch Batch::concat(const Batch& a, const Batch& b) {
   return joint;
 }
 
+namespace {
+
+// Runs fn (which moves host tensors to `device` and transforms them there) and returns its
+// results. On a GPU the copies leave pinned host memory on a side stream of the calling thread,
+// which waits for them, so the training thread's stream (the device's default one) never waits
+// for a copy; the results are marked as used on that stream for the caching allocator.
+std::vector<torch::Tensor> moved_to(const torch::Device& device,
+                                    const std::function<std::vector<torch::Tensor>(bool)>& fn) {
+  if (!device.is_cuda()) return fn(false);
+  const c10::impl::VirtualGuardImpl impl(device.type());
+  const c10::Stream compute = impl.getDefaultStream(device);
+  const c10::Stream side = impl.getStreamFromGlobalPool(device, /*isHighPriority=*/false);
+  std::vector<torch::Tensor> out;
+  {
+    const c10::StreamGuard guard(side);
+    out = fn(true);
+    side.synchronize();
+  }
+  for (auto& t : out) t.record_stream(compute);
+  return out;
+}
+
+}  // namespace
+
 Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vector<int64_t>& indices,
                  int64_t global_size, int shards, int shard, std::optional<uint64_t> augment_seed,
                  const torch::Device& device) {
@@ -42,8 +68,15 @@ Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vecto
   } else {
     b.x = data.images(indices);
   }
-  b.x = data.model_input(b.x.to(device));
-  b.y = torch::tensor(labels, torch::kLong).to(device);
+  const auto y = torch::tensor(labels, torch::kLong);
+  auto moved = moved_to(device, [&](bool pinned) {
+    const auto copy = [&](const torch::Tensor& t) {
+      return pinned ? t.pin_memory().to(device, /*non_blocking=*/true) : t.to(device);
+    };
+    return std::vector<torch::Tensor>{data.model_input(copy(b.x)), copy(y)};
+  });
+  b.x = moved[0];
+  b.y = moved[1];
   b.indices = indices;
   b.data = &data;
   b.augment_seed = augment_seed;

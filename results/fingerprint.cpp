@@ -20,7 +20,7 @@ nlohmann::json setting_keys(const nlohmann::json& config) {
 
 bool affects_results(const std::string& key) {
   for (const char* k : {"out", "name", "data_root", "cache", "pretrained", "threads",
-                        "loader_threads", "device", "sync_every"}) {
+                        "loader_threads", "device", "sync_every", "overlap_reduction"}) {
     if (key == k) return false;
   }
   return true;

@@ -20,7 +20,7 @@ copy_libs() {
     xargs -I{} cp -L {} "$dir"/
 }
 rm -rf .gpu && mkdir -p .gpu/fmnist /tmp/clbench-gpu-carry/lib
-bins=(clbench clbench_tests clbench_core_tests clbench_lora_step clbench_image_bench)
+bins=(clbench clbench_tests clbench_core_tests clbench_lora_step clbench_image_bench clbench_gpu_step)
 tar -C build -cJf .gpu/bin.tar.xz "${bins[@]}"
 copy_libs /tmp/clbench-gpu-carry/lib "${bins[@]/#/build/}"
 tar -C /tmp/clbench-gpu-carry -cJf .gpu/lib.tar.xz lib && rm -rf /tmp/clbench-gpu-carry

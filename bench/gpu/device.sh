@@ -8,6 +8,10 @@
 #   S  the whole carried test suite on the GPU (device auto), in 8 parallel shards
 #   P  GPU benchmarks: ViT-B/16 training steps (full fine-tuning and SD-LoRA, FP32 and TF32) and
 #      the image loader on 1-16 threads
+#   G  bench/gpu_step.py: one training step at batch 128 (SD-LoRA, full fine-tuning, ResNet-18;
+#      fp32, tf32, bf16, fp16), clbench against eager PyTorch, images/s and MFU
+#      (g_gpu_step.md), then both sides' profiles of the SD-LoRA bf16 step (profile/*.json.gz,
+#      summaries in g_profile.md); about 4 minutes on an H200
 #   T  bench/throughput.py (CPU training samples/s, 1 and 2 MPI ranks) on two of the machine's
 #      cores (CLBENCH_REPEATS runs each, default 3), with the Open MPI and h5py that carry.sh packs
 #      when CLBENCH_CARRY_MPI=1
@@ -110,6 +114,20 @@ if [[ $parts == *P* ]]; then
       --vit-steps 10 --device cuda 2>&1 | tee "$out/p2_image_bench.log"
     $bin/clbench_image_bench --images 64 --threads 1 --vit vit-b16 --vit-batch 64 --vit-steps 10 \
       --device cuda --tf32 1 2>&1 | tail -1
+  )
+fi
+
+if [[ $parts == *G* ]]; then
+  (
+    export LD_LIBRARY_PATH=$runtime_path
+    step "G1 one training step, batch 128: clbench_gpu_step against eager PyTorch"
+    $py "$root/bench/gpu_step.py" --bin $bin/clbench_gpu_step --device cuda --batch 128 --steps 30 \
+      --precisions fp32,tf32,bf16,fp16 2>&1 | tee "$out/g_gpu_step.md"
+    step "G2 profiles of the SD-LoRA bf16 step, both sides (5 steps each)"
+    $py "$root/bench/gpu_step.py" --bin $bin/clbench_gpu_step --device cuda --batch 128 --steps 10 \
+      --cases sd-lora --precisions bf16 --profile "$out/profile" 2>&1 | tee "$out/g_profile.md"
+    gzip -f "$out"/profile/*.json
+    ls -la "$out/profile"
   )
 fi
 

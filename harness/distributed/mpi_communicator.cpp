@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <thread>
 
 #include <torch/torch.h>
 
@@ -51,6 +52,20 @@ int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v ? std::atoi(v) : fallback;
 }
+
+struct DoneSum : PendingSum {
+  void wait() override {}
+};
+
+struct MpiSum : PendingSum {
+  explicit MpiSum(torch::Tensor t) : flat(std::move(t)) {}
+  ~MpiSum() override {
+    if (request != MPI_REQUEST_NULL) MPI_Wait(&request, MPI_STATUS_IGNORE);
+  }
+  void wait() override { check_mpi(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait"); }
+  torch::Tensor flat;  // kept alive until the sum is done
+  MPI_Request request = MPI_REQUEST_NULL;
+};
 
 class MpiCommunicator : public Communicator {
  public:
@@ -104,6 +119,29 @@ class MpiCommunicator : public Communicator {
         if (flat.is_cuda()) flat.copy_(host);
       });
     });
+  }
+
+  // CPU tensors on the thread that called MPI_Init (the one MPI_THREAD_FUNNELED allows):
+  // MPI_Iallreduce, or the shared-memory sum at once; CUDA tensors: NCCL on its own stream.
+  std::unique_ptr<PendingSum> start_sum(const torch::Tensor& flat) override {
+    if (size_ == 1) return Communicator::start_sum(flat);
+#ifdef CLBENCH_WITH_NCCL
+    if (flat.is_cuda()) return nccl().start_allreduce_sum(flat);
+#endif
+    if (!flat.device().is_cpu() || std::this_thread::get_id() != mpi_thread_ ||
+        !flat.is_contiguous())
+      return Communicator::start_sum(flat);
+    if (shm_) {
+      torch::Tensor t = flat;
+      shm_->allreduce_sum({&t});
+      return std::make_unique<DoneSum>();
+    }
+    auto pending = std::make_unique<MpiSum>(flat);
+    check_mpi(
+        MPI_Iallreduce(MPI_IN_PLACE, flat.data_ptr(), static_cast<int>(flat.numel()),
+                       mpi_type(flat.scalar_type()), MPI_SUM, MPI_COMM_WORLD, &pending->request),
+        "MPI_Iallreduce");
+    return pending;
   }
 
   void broadcast(std::vector<torch::Tensor>& tensors, int root) override {
@@ -180,6 +218,7 @@ class MpiCommunicator : public Communicator {
   std::unique_ptr<NcclComm> nccl_;
 #endif
   std::unique_ptr<ShmSum> shm_;  // CPU sums when every rank is on this node
+  const std::thread::id mpi_thread_ = std::this_thread::get_id();
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
 };
 

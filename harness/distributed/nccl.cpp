@@ -1,5 +1,6 @@
 #include "harness/distributed/nccl.h"
 
+#include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -76,6 +77,41 @@ void NcclComm::allreduce_sum(torch::Tensor& flat) {
   check(ncclAllReduce(flat.data_ptr(), flat.data_ptr(), static_cast<size_t>(flat.numel()),
                       nccl_type(flat.scalar_type()), ncclSum, as_comm(comm_), stream.stream()),
         "ncclAllReduce");
+}
+
+namespace {
+
+class NcclSum : public PendingSum {
+ public:
+  NcclSum(torch::Tensor flat, std::shared_ptr<at::cuda::CUDAEvent> done)
+      : flat_(std::move(flat)), done_(std::move(done)) {}
+  void wait() override { done_->block(c10::cuda::getCurrentCUDAStream(flat_.device().index())); }
+
+ private:
+  torch::Tensor flat_;
+  std::shared_ptr<at::cuda::CUDAEvent> done_;
+};
+
+}  // namespace
+
+std::unique_ptr<PendingSum> NcclComm::start_allreduce_sum(const torch::Tensor& flat) {
+  const auto index = flat.device().index();
+  const auto producer = c10::cuda::getCurrentCUDAStream(index);
+  if (!side_ || side_->device() != flat.device()) {
+    side_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/true, index).unwrap();
+  }
+  const c10::cuda::CUDAStream side(c10::cuda::CUDAStream::UNCHECKED, *side_);
+  at::cuda::CUDAEvent ready;
+  ready.record(producer);
+  ready.block(side);
+  // The caching allocator must not hand the bucket's memory to another stream before the sum.
+  flat.record_stream(*side_);
+  check(ncclAllReduce(flat.data_ptr(), flat.data_ptr(), static_cast<size_t>(flat.numel()),
+                      nccl_type(flat.scalar_type()), ncclSum, as_comm(comm_), side.stream()),
+        "ncclAllReduce");
+  auto done = std::make_shared<at::cuda::CUDAEvent>();
+  done->record(side);
+  return std::make_unique<NcclSum>(flat, std::move(done));
 }
 
 void NcclComm::broadcast(torch::Tensor& flat, int root) {

@@ -102,6 +102,10 @@ void write_checkpoint(const std::string& path, const CheckpointContent& c) {
     write_blob(archive, "fit.params", fit_params);
     write_blob(archive, "fit.optimizer", fit_optimizer);
   }
+  if (c.scaler != nullptr && c.scaler->enabled()) {
+    archive.write("scaler.scale", c10::IValue(c.scaler->current_scale()));
+    archive.write("scaler.growth", c10::IValue(c.scaler->growth_tracker()));
+  }
   // Serialised in memory first: LibTorch's own file writer can throw from its destructor when the
   // disk fills, which ends the process; FileWriter reports the failure instead.
   write_bytes_atomically(path, to_bytes(archive));
@@ -142,6 +146,9 @@ std::optional<Checkpoint> Checkpoint::load(const std::string& path, const torch:
     c.fit_optimizer_ = read_blob(archive, "fit.optimizer");
     if (archive.try_read("fit.name", v)) c.fit_name_ = v.toStringRef();
     if (archive.try_read("fit.next_step", v)) c.fit_next_step_ = v.toInt();
+    c10::IValue growth;
+    if (archive.try_read("scaler.scale", v) && archive.try_read("scaler.growth", growth))
+      c.scaler = std::make_pair(v.toDouble(), growth.toInt());
   } catch (const std::exception& e) {
     throw Error("damaged checkpoint " + path + " (delete it to start over): " + e.what());
   }

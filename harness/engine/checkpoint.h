@@ -11,6 +11,7 @@
 
 #include <torch/types.h>
 
+#include "harness/engine/precision.h"
 #include "harness/engine/services.h"
 #include "harness/engine/trainer_state.h"
 
@@ -40,6 +41,7 @@ struct CheckpointContent {
   const std::string* current = nullptr;     // later: mid-training, or the trained state (end_task)
   const torch::optim::Optimizer* optimizer = nullptr;  // mid-training
   const FitCheckpoint* fit = nullptr;                  // inside a fit
+  const GradScaler* scaler = nullptr;                  // fp16: the loss scale so far
 };
 
 void write_checkpoint(const std::string& path, const CheckpointContent& content);
@@ -52,6 +54,7 @@ class Checkpoint {
 
   TrainerState state;
   std::string config_json, task_start, current;
+  std::optional<std::pair<double, int64_t>> scaler;  // fp16: loss scale and growth tracker
   bool has_optimizer() const { return !optimizer_.empty(); }
   void restore_optimizer(torch::optim::Optimizer& optimizer) const;
   std::optional<FitCheckpoint> fit() const;  // inside a fit: its progress

@@ -16,8 +16,10 @@ Evaluation evaluate_tasks(Method& method, torch::nn::Module& model, const TaskSt
   const int T = stream.num_tasks();
   const auto others = method.other_predictions();
   const int64_t P = 1 + static_cast<int64_t>(others.size());
-  // Per prediction and task: correct class-IL, correct task-IL, samples.
-  auto counts = torch::zeros({P, T, 3}, torch::kFloat64);
+  // Per prediction and task: correct class-IL, correct task-IL, samples; counted on the device
+  // and read once.
+  auto counts = torch::zeros({P, T, 3}, torch::TensorOptions(torch::kFloat64).device(o.device));
+  const Precision precision = o.control != nullptr ? o.control->precision : Precision::kFp32;
   for (const auto& task : stream.tasks) {
     for_each_global_batch(task.test, o.batch_size, [&](const std::vector<int64_t>& global) {
       if (o.control != nullptr && o.control->stopping(comm)) {
@@ -28,22 +30,23 @@ Evaluation evaluate_tasks(Method& method, torch::nn::Module& model, const TaskSt
       if (b.y.numel() == 0) return;
       if (o.task_id) b.task = task.index;
       for (int64_t p = 0; p < P; ++p) {
-        const auto logits =
-            p == 0 ? method.logits(b) : method.other_logits(others[static_cast<size_t>(p - 1)], b);
-        int64_t class_il = 0;
-        if (seen_classes > 0) {
-          class_il = logits.narrow(1, 0, seen_classes).argmax(1).eq(b.y).sum().item<int64_t>();
+        torch::Tensor logits;
+        {
+          const AutocastScope autocast(precision, b.x.device().type());
+          logits = p == 0 ? method.logits(b)
+                          : method.other_logits(others[static_cast<size_t>(p - 1)], b);
         }
+        auto row = counts[p][task.index];
+        if (seen_classes > 0) row[0] += logits.narrow(1, 0, seen_classes).argmax(1).eq(b.y).sum();
         const int64_t width = task.class_end - task.class_begin;
         const auto within = logits.narrow(1, task.class_begin, width).argmax(1) + task.class_begin;
-        const int64_t task_il = within.eq(b.y).sum().item<int64_t>();
-        counts[p][task.index][0] += static_cast<double>(class_il);
-        counts[p][task.index][1] += static_cast<double>(task_il);
-        counts[p][task.index][2] += static_cast<double>(b.y.size(0));
+        row[1] += within.eq(b.y).sum();
+        row[2] += static_cast<double>(b.y.size(0));
       }
     });
   }
   model.train(was_training);
+  counts = counts.cpu();
   std::vector<torch::Tensor> reduce{counts};
   comm.allreduce_sum(reduce);
   Evaluation out;

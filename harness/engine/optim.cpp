@@ -1,5 +1,7 @@
 #include "harness/engine/optim.h"
 
+#include "harness/engine/fused_optimizers.h"
+
 #include <cmath>
 
 #include <torch/torch.h>
@@ -29,23 +31,27 @@ std::vector<torch::optim::OptimizerParamGroup> make_groups(const std::vector<Par
   return out;
 }
 
+template <class Plain, class Options>
+std::unique_ptr<torch::optim::Optimizer> make(const std::vector<ParamGroup>& groups,
+                                              const Options& o, const std::string& kind,
+                                              bool fused) {
+  if (fused) return make_fused_optimizer(kind, make_groups(groups, o), o);
+  return std::make_unique<Plain>(make_groups(groups, o), o);
+}
+
 }  // namespace
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamGroup>& groups,
-                                                        const OptimizerSpec& s) {
+                                                        const OptimizerSpec& s, bool fused) {
   using namespace torch::optim;
   if (s.kind == "sgd") {
-    const auto o = SGDOptions(s.lr).momentum(s.momentum).weight_decay(s.weight_decay);
-    return std::make_unique<SGD>(make_groups(groups, o), o);
+    return make<SGD>(groups, SGDOptions(s.lr).momentum(s.momentum).weight_decay(s.weight_decay),
+                     s.kind, fused);
   }
-  if (s.kind == "adam") {
-    const auto o = AdamOptions(s.lr).weight_decay(s.weight_decay);
-    return std::make_unique<Adam>(make_groups(groups, o), o);
-  }
-  if (s.kind == "adamw") {
-    const auto o = AdamWOptions(s.lr).weight_decay(s.weight_decay);
-    return std::make_unique<AdamW>(make_groups(groups, o), o);
-  }
+  if (s.kind == "adam")
+    return make<Adam>(groups, AdamOptions(s.lr).weight_decay(s.weight_decay), s.kind, fused);
+  if (s.kind == "adamw")
+    return make<AdamW>(groups, AdamWOptions(s.lr).weight_decay(s.weight_decay), s.kind, fused);
   throw Error(unknown_name("optimizer", s.kind, optimizer_kinds()));
 }
 

@@ -187,7 +187,7 @@ void EngineServices::fit(const FitSpec& spec) {
   if (spec.steps < 0 || (spec.steps > 0 && (spec.samples.empty() || spec.batch_size < 1))) {
     throw Error("internal: fit '" + spec.name + "' needs steps >= 0, samples and a batch size");
   }
-  auto optimizer = make_optimizer(spec.params, spec.optimizer);
+  auto optimizer = make_optimizer(spec.params, spec.optimizer, control_->fused_optimizers);
   const auto params = flat_params(spec.params);
   int64_t first = 0;
   if (resume_ && resume_->index == index) {

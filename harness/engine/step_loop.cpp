@@ -1,11 +1,13 @@
 #include "harness/engine/step_loop.h"
 
 #include <cmath>
+#include <optional>
 
 #include <torch/torch.h>
 
 #include "datasets/loader.h"
 #include "harness/distributed/communicator.h"
+#include "harness/distributed/gradient_reducer.h"
 #include "harness/engine/running_statistics.h"
 #include "harness/foundation/error.h"
 #include "harness/models/batch_norm.h"
@@ -47,43 +49,70 @@ void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator&
     }
     window_first += n;
   };
+  // How many ranks asked to stop at each step of the window, still on the device.
+  std::vector<torch::Tensor> stop_votes;
+  const auto read_stop = [&] {
+    if (stop_votes.empty()) return false;
+    const bool any = torch::cat(stop_votes).sum().item<double>() > 0;
+    stop_votes.clear();
+    return any;
+  };
+  std::optional<GradientReducer> reducer;
+  if (control.overlap_reduction && comm.size() > 1 && !s.params.empty())
+    reducer.emplace(comm, s.params);
+  GradScaler& scaler = *control.scaler;
   const std::function<void(std::vector<Batch>&)> train = [&](std::vector<Batch>& shards) {
     if (s.before_step) s.before_step(step);
     optimizer.zero_grad();
+    const bool asked_to_stop = control.stop_requested && control.stop_requested();
     // Gradients accumulate over this rank's shards in order, then sum over ranks: 1 rank with 2
     // shards adds exactly what 2 ranks add.
     torch::Tensor value;
-    for (const Batch& batch : shards) {
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const Batch& batch = shards[i];
       const ShardScope batch_norm_shard(batch.shard);
-      auto loss = s.loss(batch);
+      torch::Tensor loss;
+      {
+        const AutocastScope autocast(control.precision, batch.x.device().type());
+        loss = s.loss(batch);
+      }
       const auto part = loss.detach().to(torch::kFloat64) / s.shard_count;
       value = value.defined() ? value + part : part;
       // Each shard's mean loss counts 1/shard_count, so the gradients summed over shards and
       // ranks are the global batch's mean gradient (DDP divides the sum instead: the same
       // numbers for power-of-two shard counts, one pass over the gradients less).
       if (s.shard_count > 1) loss = loss * (1.0 / s.shard_count);
-      loss.backward();
+      if (reducer && i + 1 == shards.size()) reducer->arm(asked_to_stop);
+      scaler.scale(loss).backward();
     }
-    const bool stop =
-        comm.sum_gradients(s.params, control.stop_requested && control.stop_requested());
+    stop_votes.push_back(reducer ? reducer->finish() : comm.sum_gradients(s.params, asked_to_stop));
     apply_running_statistics(comm, s.shard_count);
-    if (s.after_backward) s.after_backward();
-    optimizer.step();
+    // fp16: a step whose gradients overflowed is skipped (the scale was lowered).
+    if (scaler.unscale_and_update(s.params)) {
+      if (s.after_backward) s.after_backward();
+      optimizer.step();
+    }
     if (s.after_step) s.after_step(step);
     losses.push_back(value);
     ++step;
     ++control.steps_done;
-    const bool checkpoint = stop || (control.checkpoint_every > 0 &&
-                                     control.steps_done % control.checkpoint_every == 0);
-    // A diverged loss is found before anything is saved.
-    if (checkpoint ||
-        static_cast<int64_t>(losses.size()) >= std::max<int64_t>(1, control.sync_every))
-      read_losses();
-    if (checkpoint && s.checkpoint) s.checkpoint(step);
+    // The stop votes are read with the losses: every rank reads the same sums after the same step.
+    const bool periodic =
+        control.checkpoint_every > 0 && control.steps_done % control.checkpoint_every == 0;
+    if (!periodic && static_cast<int64_t>(losses.size()) < std::max<int64_t>(1, control.sync_every))
+      return;
+    const bool stop = read_stop();
+    read_losses();  // a diverged loss is found before anything is saved
+    if ((stop || periodic) && s.checkpoint) s.checkpoint(step);
     if (stop) throw Interrupted();
   };
   for_each_prefetched(s.end - s.first, s.prefetch, load, train);
+  const bool stop = read_stop();
   read_losses();
+  if (stop) {
+    if (s.checkpoint) s.checkpoint(step);
+    throw Interrupted();
+  }
 }
 
 }  // namespace clbench

@@ -5,6 +5,7 @@
 // optimizer steps, and checkpoints are written every N steps or when a stop was requested.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include <torch/types.h>
 
 #include "datasets/batch.h"
+#include "harness/engine/precision.h"
 
 namespace torch::optim {
 class Optimizer;
@@ -41,9 +43,17 @@ struct StepControl {
   bool stopping(Communicator& comm) const;  // collective: a stop was requested on any rank
   int64_t checkpoint_every = 0;  // also checkpoint every N optimizer steps (0: never mid-phase)
   // Losses stay on the device and are read (and checked to be finite) every N steps, before a
-  // checkpoint or a stop, and at the end of the loop; progress hears of them then.
+  // checkpoint, and at the end of the loop; progress hears of them then. The stop flags summed
+  // with each step's gradients are read with them, so a stop takes effect (on every rank after
+  // the same step) at the end of its window.
   int64_t sync_every = 1;
   int64_t steps_done = 0;  // optimizer steps of this process so far, all phases together
+  // Each shard's forward and loss (and evaluation's forward) under autocast for bf16 and fp16.
+  Precision precision = Precision::kFp32;
+  std::shared_ptr<GradScaler> scaler = std::make_shared<GradScaler>();  // enabled for fp16
+  bool fused_optimizers = false;  // every loop's optimizer on ATen's fused kernels
+  // Gradient buckets are summed over ranks while backward runs (GradientReducer).
+  bool overlap_reduction = true;
 };
 
 struct Steps {

@@ -255,7 +255,7 @@ void StreamTrainer::train_task(const Task& task, const TrainerState& from, bool 
     progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(o_.epochs), 0);
     return;
   }
-  auto optimizer = make_optimizer(groups, o_.optimizer);
+  auto optimizer = make_optimizer(groups, o_.optimizer, control_.steps.fused_optimizers);
   if (past_begin) resume_->restore_optimizer(*optimizer);
   const bool mid_train = resuming && from.stage == kTrain;
   train_epochs(task, *optimizer, params, base_learning_rates(groups, o_.optimizer),

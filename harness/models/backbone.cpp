@@ -28,4 +28,13 @@ void copy_weights(torch::nn::Module& to, const torch::nn::Module& from) {
   for (const auto& item : from.named_buffers(true)) dst_buffers[item.key()].copy_(item.value());
 }
 
+void use_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  auto tensors = module.parameters();
+  for (const auto& b : module.buffers()) tensors.push_back(b);
+  for (auto& t : tensors) {
+    if (t.dim() == 4) t.set_data(t.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
 }  // namespace clbench

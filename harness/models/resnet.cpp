@@ -125,7 +125,9 @@ int64_t ResNetImpl::stage_channels(size_t i) const {
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& images) {
-  auto x = stem(prepare(images));
+  auto x = prepare(images);
+  if (x.is_cuda()) x = x.contiguous(at::MemoryFormat::ChannelsLast);  // cuDNN's fast layout
+  x = stem(x);
   for (size_t i = 0; i < layers.size(); ++i) x = stage(i, x);
   return pool(x);
 }

@@ -156,14 +156,15 @@ RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
   }
   const std::string config_json = cfg.values().dump();
   TrainerControl control;
+  control.steps = session->steps;
   control.steps.checkpoint_every = options.checkpoint_every;
-  const int64_t sync_every = cfg.integer("sync_every");
-  control.steps.sync_every = sync_every > 0                      ? sync_every
-                             : session->trainer.device.is_cuda() ? 32
-                                                                 : 1;
   control.steps.stop_requested = options.stop_requested;
+  if (checkpoint && checkpoint->scaler) {
+    control.steps.scaler->restore(checkpoint->scaler->first, checkpoint->scaler->second);
+  }
   control.save = [&](CheckpointContent content) {
     content.config_json = config_json;
+    content.scaler = control.steps.scaler.get();
     std::string failure;  // on every rank, not only the writer
     if (comm.is_root()) {
       try {

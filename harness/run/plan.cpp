@@ -9,6 +9,7 @@
 
 #include "datasets/benchmarks/registry.h"
 #include "harness/engine/optim.h"
+#include "harness/engine/precision.h"
 #include "harness/foundation/error.h"
 #include "harness/foundation/files.h"
 #include "harness/foundation/hash.h"
@@ -106,9 +107,19 @@ std::vector<OptionSpec> common_specs() {
        "auto",
        "cpu | cuda (rank r uses GPU local_rank) | auto (cuda when available)",
        {"auto", "cpu", "cuda"}},
-      {"tf32", false,
-       "GPU matrix products in TF32 (2.7x faster ViT-B/16 steps on an H100, 10-bit mantissa); "
-       "false: FP32, PyTorch's default and the papers'"},
+      {"precision", "fp32",
+       "fp32 (the papers') | tf32 (GPU matrix products in TF32) | bf16 | fp16: autocast of the "
+       "forward and the loss over FP32 weights and optimizer state (fp16 with a gradient scaler); "
+       "bf16 and fp16 work on the CPU too",
+       precision_names()},
+      {"optimizer_kernels",
+       "auto",
+       "plain: LibTorch's optimizers; fused: ATen's fused kernels (torch.optim fused=True), the "
+       "same numbers up to float rounding; auto: fused on a GPU, plain on the CPU",
+       {"auto", "plain", "fused"}},
+      {"overlap_reduction", true,
+       "sum gradient buckets over ranks while backward still runs (as DDP); the same bits either "
+       "way"},
   };
 }
 

@@ -4,6 +4,7 @@
 
 #include "datasets/benchmarks/registry.h"
 #include "harness/distributed/communicator.h"
+#include "harness/engine/precision.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
 #include "harness/foundation/text.h"
@@ -70,6 +71,18 @@ TrainerOptions trainer_options(const RunPlan& plan, const torch::Device& device,
   return t;
 }
 
+StepControl step_control(const Config& cfg, const torch::Device& device) {
+  StepControl c;
+  const int64_t sync_every = cfg.integer("sync_every");
+  c.sync_every = sync_every > 0 ? sync_every : device.is_cuda() ? 32 : 1;
+  c.precision = precision_from_name(cfg.str("precision"));
+  c.scaler = std::make_shared<GradScaler>(c.precision == Precision::kFp16);
+  const std::string kernels = cfg.str("optimizer_kernels");
+  c.fused_optimizers = kernels == "fused" || (kernels == "auto" && device.is_cuda());
+  c.overlap_reduction = cfg.flag("overlap_reduction");
+  return c;
+}
+
 }  // namespace
 
 std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) {
@@ -79,10 +92,11 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   auto session = std::make_unique<Session>();
   Session& s = *session;
   const torch::Device device = pick_device(cfg, comm);
-  at::globalContext().setAllowTF32CuBLAS(cfg.flag("tf32"));  // cuDNN keeps PyTorch's default
+  apply_matmul_precision(precision_from_name(cfg.str("precision")));
   s.stream = find_benchmark(plan.benchmark).make(cfg);
   const auto [shard_count, shards] = gradient_shards(cfg, comm);
   s.trainer = trainer_options(plan, device, shard_count, shards);
+  s.steps = step_control(cfg, device);
 
   torch::manual_seed(static_cast<uint64_t>(plan.seed));
   const std::string backbone = cfg.str("backbone");
@@ -91,6 +105,7 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   auto make_model = [backbone, input_shape, classes, device]() {
     auto m = make_classifier(backbone, input_shape, classes);
     m->to(device);
+    if (device.is_cuda()) use_channels_last(*m);
     return m;
   };
   s.model = make_model();
@@ -121,7 +136,10 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
 }
 
 StreamRecord train_session(Session& s, Communicator& comm, Progress& progress) {
-  return train_stream(s.stream, *s.method, s.model, *s.services, comm, s.trainer, progress);
+  TrainerControl control;
+  control.steps = s.steps;
+  return train_stream(s.stream, *s.method, s.model, *s.services, comm, s.trainer, progress, nullptr,
+                      control);
 }
 
 }  // namespace clbench

@@ -22,6 +22,8 @@ struct Session {
   std::unique_ptr<EngineServices> services;
   std::unique_ptr<Method> method;
   TrainerOptions trainer;
+  StepControl
+      steps;  // precision, optimizer kernels, reduction, loss reads (no stop, no checkpoints)
 };
 
 // Applies the plan's CPU kernel mode (before any tensor operation of the process), reads the

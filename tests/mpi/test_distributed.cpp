@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "harness/distributed/communicator.h"
+#include "harness/distributed/gradient_reducer.h"
 #include "harness/distributed/mpi_check.h"
 #include "harness/engine/checkpoint.h"
 #include "harness/engine/progress.h"
@@ -80,6 +81,43 @@ TEST_P(TwoRanks, FixedGradientShardsMakeTwoRanksBitIdenticalToOne) {
 
 INSTANTIATE_TEST_SUITE_P(Registered, TwoRanks, ::testing::ValuesIn(testing::conformance_cases()),
                          testing::case_name);
+
+// Buckets summed while backward runs give the bits sum_gradients gives, and a flag set on one
+// rank reaches both.
+TEST(TwoRanksReducer, OverlappedBucketsSumExactlyAsSumGradients) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  torch::manual_seed(7);
+  torch::nn::Sequential net{torch::nn::Linear(8, 32), torch::nn::Tanh(), torch::nn::Linear(32, 32),
+                            torch::nn::Tanh(), torch::nn::Linear(32, 3)};
+  const auto params = net->parameters();
+  torch::manual_seed(100 + g_comm->rank());  // each rank its own data
+  const auto x = torch::randn({6, 8});
+  net->forward(x).pow(3).mean().backward();
+  g_comm->sum_gradients(params);
+  std::vector<torch::Tensor> expected;
+  for (const auto& p : params) expected.push_back(p.grad().clone());
+  for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+  GradientReducer reducer(*g_comm, params, 600);
+  ASSERT_GT(reducer.bucket_count(), 2);
+  reducer.arm(g_comm->rank() == 1);
+  net->forward(x).pow(3).mean().backward();
+  EXPECT_EQ(reducer.started_during_backward(), reducer.bucket_count());
+  EXPECT_EQ(reducer.finish().item<double>(), 1.0);  // rank 1 only
+  for (size_t i = 0; i < params.size(); ++i)
+    EXPECT_TRUE(params[i].grad().equal(expected[i])) << "parameter " << i;
+}
+
+// The same run with the reduction overlapped and not: the same bits on two ranks.
+TEST(TwoRanksReducer, OverlapDoesNotChangeARun) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  std::vector<std::string> states;
+  for (bool overlap : {true, false}) {
+    auto user = testing::conformance_config({"er", "mlp"});
+    user["overlap_reduction"] = overlap;
+    states.push_back(train(plan_run(Config::flatten(user)), *g_comm).state);
+  }
+  EXPECT_TRUE(states[0] == states[1]);
+}
 
 TEST(TwoRanksSplitFmnist, EveryAccuracyWithinPointTwoOfOneRank) {
   if (g_comm->size() != 2) GTEST_SKIP() << "needs mpirun -np 2";

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "datasets/batch.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
 #include "methods/method.h"
@@ -74,15 +75,44 @@ TEST(Gpu, CnnTrainsOnTheGpuLikeOnTheCpu_CUDA) {
   }
 }
 
-// TF32 matrix products (tf32=true) change the numbers by rounding only.
-TEST(Gpu, Tf32TrainsLikeFp32_CUDA) {
+// Every precision trains the ViT (SD-LoRA) and the ResNet (channels_last) on the GPU like FP32:
+// TF32 and autocast change the numbers by rounding only; fused optimizers on the GPU by default.
+TEST(Gpu, EveryPrecisionTrainsLikeFp32_CUDA) {
   SKIP_WITHOUT_GPU();
-  auto tf32 = vit_run("sd-lora", "cuda", "sd-lora-tf32");
-  tf32["tf32"] = true;
-  const auto fast = testing::run_quiet(tf32);
-  const auto exact = testing::run_quiet(vit_run("sd-lora", "cuda", "sd-lora-fp32"));
-  EXPECT_NEAR(aaa(fast.acc_task_il, fast), aaa(exact.acc_task_il, exact), 5.0);
-  EXPECT_NEAR(aaa(fast.acc_class_il, fast), aaa(exact.acc_class_il, exact), 5.0);
+  const auto resnet_run = [](const std::string& out) {
+    return nlohmann::json{
+        {"benchmark", "synthetic"},  {"method", "er"},
+        {"backbone", "resnet-tiny"}, {"epochs", 2},
+        {"device", "cuda"},          {"out", ::testing::TempDir() + "cuda-" + out}};
+  };
+  for (const std::string backbone : {"vit", "resnet"}) {
+    const auto make = [&](const std::string& precision) {
+      auto user = backbone == "vit" ? vit_run("sd-lora", "cuda", "sd-lora-" + precision)
+                                    : resnet_run("resnet-" + precision);
+      user["precision"] = precision;
+      return user;
+    };
+    const auto exact = testing::run_quiet(make("fp32"));
+    EXPECT_GT(aaa(exact.acc_task_il, exact), 60.0) << backbone;
+    for (const std::string precision : {"tf32", "bf16", "fp16"}) {
+      const auto fast = testing::run_quiet(make(precision));
+      EXPECT_NEAR(aaa(fast.acc_task_il, fast), aaa(exact.acc_task_il, exact), 5.0)
+          << backbone << " " << precision;
+      EXPECT_NEAR(aaa(fast.acc_class_il, fast), aaa(exact.acc_class_il, exact), 5.0)
+          << backbone << " " << precision;
+    }
+  }
+}
+
+// Fused and plain optimizers on the GPU: the same run up to rounding.
+TEST(Gpu, FusedOptimizersTrainLikePlainOnes_CUDA) {
+  SKIP_WITHOUT_GPU();
+  auto fused = vit_run("sd-lora", "cuda", "sd-lora-fused");
+  fused["optimizer_kernels"] = "fused";
+  auto plain = vit_run("sd-lora", "cuda", "sd-lora-plain");
+  plain["optimizer_kernels"] = "plain";
+  const auto a = testing::run_quiet(fused), b = testing::run_quiet(plain);
+  EXPECT_NEAR(aaa(a.acc_task_il, a), aaa(b.acc_task_il, b), 2.0);
 }
 
 // A run stopped on the GPU resumes from its checkpoint on the GPU to the uninterrupted numbers, and
@@ -143,7 +173,38 @@ TEST(Nccl, OneRankCommunicatorReducesAndBroadcasts_CUDA) {
   auto bad = torch::zeros({4}, torch::TensorOptions().dtype(torch::kBool).device(torch::kCUDA));
   EXPECT_THROW(nccl.allreduce_sum(bad), Error);
 }
+
+// The overlapped path's sum runs on NCCL's own stream after the work queued before it, and work
+// queued after wait() sees it.
+TEST(Nccl, AStartedSumOrdersAfterTheProducerAndBeforeTheConsumer_CUDA) {
+  SKIP_WITHOUT_GPU();
+  NcclComm nccl(0, 1, 0);
+  auto t = torch::zeros({1 << 22}, torch::TensorOptions().device(torch::kCUDA));
+  t.add_(3.0);  // queued on the current stream before the sum starts
+  auto pending = nccl.start_allreduce_sum(t);
+  pending->wait();
+  EXPECT_EQ((t * 2).sum().item<double>(), 6.0 * (1 << 22));
+}
 #endif
+
+// Batches reach the GPU from pinned memory on the loader's side stream: the same values as the
+// CPU batch, usable at once on the training stream.
+TEST(Gpu, BatchesCopiedOnASideStreamMatchTheCpuBatches_CUDA) {
+  SKIP_WITHOUT_GPU();
+  auto cpu = testing::setup({{"benchmark", "synthetic"}, {"method", "finetune"}});
+  const auto& stream = *cpu->stream;
+  const auto& samples = stream.tasks[0].train;
+  const std::vector<int64_t> some(samples.begin(), samples.begin() + 32);
+  for (const std::optional<uint64_t> augment :
+       {std::optional<uint64_t>(), std::optional<uint64_t>(5)}) {
+    const Batch on_cpu = load_batch(stream, *stream.train_set, some, 32, 1, 0, augment);
+    const Batch on_gpu =
+        load_batch(stream, *stream.train_set, some, 32, 1, 0, augment, torch::kCUDA);
+    EXPECT_TRUE(on_gpu.x.is_cuda());
+    EXPECT_TRUE(torch::equal(on_gpu.x.cpu(), on_cpu.x));
+    EXPECT_TRUE(torch::equal(on_gpu.y.cpu(), on_cpu.y));
+  }
+}
 
 }  // namespace
 }  // namespace clbench

@@ -1,6 +1,7 @@
 // Optimisers and learning-rate schedules: the formulas, and what the trainer's optimizer really
 // applies at each step (recovered from the parameter change of plain SGD), per parameter group.
 #include <cmath>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -8,6 +9,7 @@
 #include "harness/engine/optim.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
+#include "results/metrics.h"
 #include "support.h"
 
 namespace clbench {
@@ -127,6 +129,106 @@ std::vector<std::vector<double>> applied_lrs(const nlohmann::json& schedule,
   train_stream(first, probe, s->model, *s->session->services, s->comm, s->session->trainer, quiet);
   *steps_per_epoch = (static_cast<int64_t>(first.tasks[0].train.size()) + 63) / 64;
   return probe.applied;
+}
+
+// Two parameter groups (their own lr and weight decay) fitting a least-squares target, `steps`
+// steps of `optimizer`; returns the parameters after every step.
+std::vector<torch::Tensor> fit(torch::optim::Optimizer& optimizer,
+                               const std::vector<torch::Tensor>& params, int steps) {
+  torch::manual_seed(3);
+  const auto x = torch::randn({32, 6}), y = torch::randn({32, 5});
+  std::vector<torch::Tensor> trace;
+  for (int k = 0; k < steps; ++k) {
+    optimizer.zero_grad();
+    const auto out = torch::mm(x, params[0]) + params[1];
+    (out - y).pow(2).mean().backward();
+    optimizer.step();
+    trace.push_back(torch::cat({params[0].detach().flatten(), params[1].detach().flatten()}));
+  }
+  return trace;
+}
+
+struct Fitted {
+  std::vector<torch::Tensor> params;
+  std::vector<ParamGroup> groups;
+};
+Fitted fresh_params() {
+  torch::manual_seed(1);
+  Fitted f;
+  f.params = {torch::randn({6, 5}).requires_grad_(), torch::randn({5}).requires_grad_()};
+  f.groups = {ParamGroup{{f.params[0]}, std::nullopt, std::nullopt},
+              ParamGroup{{f.params[1]}, 0.003, 0.5}};
+  return f;
+}
+
+const std::vector<OptimizerSpec>& fused_specs() {
+  static const std::vector<OptimizerSpec> specs = {{"sgd", 0.05, 0.0, 0.0},
+                                                   {"sgd", 0.05, 0.9, 0.01},
+                                                   {"adam", 0.01, 0.0, 0.01},
+                                                   {"adamw", 0.01, 0.0, 0.1}};
+  return specs;
+}
+
+// ATen's fused kernels apply LibTorch's updates: the same trajectory up to float rounding.
+TEST(FusedOptimizers, FollowThePlainOnesWithinFloatTolerance) {
+  for (const auto& spec : fused_specs()) {
+    auto a = fresh_params(), b = fresh_params();
+    auto plain = make_optimizer(a.groups, spec, false);
+    auto fused = make_optimizer(b.groups, spec, true);
+    const auto p = fit(*plain, a.params, 40), f = fit(*fused, b.params, 40);
+    for (size_t k = 0; k < p.size(); ++k) {
+      ASSERT_TRUE(torch::allclose(p[k], f[k], 1e-5, 1e-6))
+          << spec.kind << " momentum " << spec.momentum << " step " << k << ": "
+          << (p[k] - f[k]).abs().max().item<double>();
+    }
+    EXPECT_GT((p.back() - p.front()).abs().max().item<double>(), 1e-2) << spec.kind;  // it moved
+  }
+}
+
+// A fused optimizer's state saves as the plain one's: a checkpoint continues in either.
+TEST(FusedOptimizers, StateMovesBetweenFusedAndPlainThroughACheckpoint) {
+  for (const auto& spec : fused_specs()) {
+    for (bool fused_first : {true, false}) {
+      auto a = fresh_params(), b = fresh_params();
+      auto straight = make_optimizer(a.groups, spec, fused_first);
+      const auto reference = fit(*straight, a.params, 20).back();
+      auto first = make_optimizer(b.groups, spec, fused_first);
+      fit(*first, b.params, 10);
+      std::ostringstream bytes;
+      {
+        torch::serialize::OutputArchive out;
+        first->save(out);
+        out.save_to(bytes);
+      }
+      auto second = make_optimizer(b.groups, spec, !fused_first);
+      torch::serialize::InputArchive in;
+      std::istringstream read(bytes.str());
+      in.load_from(read);
+      second->load(in);
+      const auto continued = fit(*second, b.params, 10).back();
+      EXPECT_TRUE(torch::allclose(continued, reference, 1e-5, 1e-6))
+          << spec.kind << (fused_first ? " fused then plain" : " plain then fused") << ": "
+          << (continued - reference).abs().max().item<double>();
+    }
+  }
+}
+
+TEST(FusedOptimizers, ARunOnFusedKernelsTrainsLikeOneOnPlainOnes) {
+  const auto run = [](const std::string& kernels, const std::string& optimizer) {
+    return testing::run_quiet(
+        testing::synthetic_run("er", 6, 40,
+                               {{"optimizer_kernels", kernels},
+                                {"optimizer", optimizer},
+                                {"lr", optimizer == "sgd" ? 0.05 : 0.003},
+                                {"momentum", optimizer == "sgd" ? 0.9 : 0.0},
+                                {"out", ::testing::TempDir() + "fused-" + kernels + optimizer}}));
+  };
+  for (const std::string optimizer : {"sgd", "adamw"}) {
+    const auto plain = run("plain", optimizer), fused = run("fused", optimizer);
+    EXPECT_NEAR(final_accuracy(fused.acc_class_il), final_accuracy(plain.acc_class_il), 2.0)
+        << optimizer;
+    EXPECT_GT(final_accuracy(fused.acc_task_il), 70.0) << optimizer;
+  }
 }
 
 TEST(TrainerLr, ACosineScheduleWithWarmupPerStepIsWhatTheOptimizerApplies) {

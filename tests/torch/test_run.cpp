@@ -65,10 +65,12 @@ TEST(Run, RecordsTheStreamAndTheResolvedConfig) {
 }
 
 TEST(Run, Tf32IsOffUnlessAskedFor) {
-  testing::setup({{"benchmark", "synthetic"}, {"method", "finetune"}, {"tf32", true}});
+  testing::setup({{"benchmark", "synthetic"}, {"method", "finetune"}, {"precision", "tf32"}});
   EXPECT_TRUE(at::globalContext().allowTF32CuBLAS());
-  testing::setup({{"benchmark", "synthetic"}, {"method", "finetune"}});
-  EXPECT_FALSE(at::globalContext().allowTF32CuBLAS());
+  for (const std::string other : {"fp32", "bf16", "fp16"}) {
+    testing::setup({{"benchmark", "synthetic"}, {"method", "finetune"}, {"precision", other}});
+    EXPECT_FALSE(at::globalContext().allowTF32CuBLAS()) << other;
+  }
 }
 
 TEST(Run, SplitFashionMnistHasFiveTasksOfTwoClasses) {
