@@ -30,9 +30,16 @@ Tensor evaluate(const Optimizer::LossClosure& closure) {
   return closure();
 }
 
+// A fused kernel walks a parameter, its gradient and its state as one dense array each: they
+// must share the parameter's layout (a channels_last weight's gradient set by hand, or state
+// loaded from a checkpoint, may not).
+Tensor in_layout_of(const Tensor& t, const Tensor& p) {
+  return t.strides() == p.strides() ? t : t.contiguous(p.suggest_memory_format());
+}
+
 std::vector<Tensor> grads_of(const std::vector<Tensor>& params) {
   std::vector<Tensor> g;
-  for (const auto& p : params) g.push_back(p.grad());
+  for (const auto& p : params) g.push_back(in_layout_of(p.grad(), p));
   return g;
 }
 
@@ -64,7 +71,9 @@ class FusedSgd : public SGD {
             state_[p.unsafeGetTensorImpl()] = std::move(s);
           } else {
             later.push_back(p);
-            later_buffers.push_back(static_cast<SGDParamState&>(*it->second).momentum_buffer());
+            auto& state = static_cast<SGDParamState&>(*it->second);
+            state.momentum_buffer(in_layout_of(state.momentum_buffer(), p));
+            later_buffers.push_back(state.momentum_buffer());
           }
         }
         for (bool is_first : {true, false}) {
@@ -130,7 +139,11 @@ class FusedAdamLike : public Base {
       if (amsgrad) s->max_exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Preserve));
       slot = std::move(s);
     }
-    return static_cast<State&>(*slot);
+    auto& s = static_cast<State&>(*slot);
+    s.exp_avg(in_layout_of(s.exp_avg(), p));
+    s.exp_avg_sq(in_layout_of(s.exp_avg_sq(), p));
+    if (amsgrad) s.max_exp_avg_sq(in_layout_of(s.max_exp_avg_sq(), p));
+    return s;
   }
   // The float step count before this step, on p's device (made once, then counted there).
   Tensor step_tensor(const Tensor& p, int64_t count) {

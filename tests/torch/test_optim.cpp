@@ -213,6 +213,25 @@ TEST(FusedOptimizers, StateMovesBetweenFusedAndPlainThroughACheckpoint) {
   }
 }
 
+// channels_last weights (clbench's ResNets on a GPU) with a gradient or state in another layout.
+TEST(FusedOptimizers, ChannelsLastWeightsWithContiguousGradientsStepAsPlainOnes) {
+  for (const auto& spec : fused_specs()) {
+    std::vector<torch::Tensor> results;
+    for (bool fused : {false, true}) {
+      torch::manual_seed(5);
+      auto w = torch::randn({4, 3, 2, 2}).contiguous(at::MemoryFormat::ChannelsLast);
+      w.requires_grad_();
+      auto optimizer = make_optimizer({ParamGroup{{w}, std::nullopt, std::nullopt}}, spec, fused);
+      for (int k = 0; k < 5; ++k) {
+        w.mutable_grad() = torch::sin(w.detach() * (k + 1)).contiguous();  // not channels_last
+        optimizer->step();
+      }
+      results.push_back(w.detach().contiguous());
+    }
+    EXPECT_TRUE(torch::allclose(results[0], results[1], 1e-5, 1e-6)) << spec.kind;
+  }
+}
+
 TEST(FusedOptimizers, ARunOnFusedKernelsTrainsLikeOneOnPlainOnes) {
   const auto run = [](const std::string& kernels, const std::string& optimizer) {
     return testing::run_quiet(
