@@ -108,8 +108,8 @@ Accuracy fmnist_accuracy(const nlohmann::json& run, const std::string& precision
 
 TEST(Precision, Bf16TrainsSplitFashionMnistWithinOnePointOfFp32OnTheMlp) {
   const nlohmann::json run = {{"method", "er"}, {"backbone", "mlp"}, {"epochs", 1}};
-  const auto fp32 = fmnist_accuracy(run, "fp32", 12000, 2000);
-  const auto bf16 = fmnist_accuracy(run, "bf16", 12000, 2000);
+  const auto fp32 = fmnist_accuracy(run, "fp32", 4000, 2000);
+  const auto bf16 = fmnist_accuracy(run, "bf16", 4000, 2000);
   EXPECT_GT(fp32.class_il, 60.0);  // a real run, not chance (20%)
   EXPECT_NEAR(bf16.class_il, fp32.class_il, 1.0);
   EXPECT_NEAR(bf16.task_il, fp32.task_il, 1.0);
@@ -122,8 +122,8 @@ TEST(Precision, Bf16TrainsSplitFashionMnistWithinOnePointOfFp32OnTheVit) {
   const nlohmann::json run = {
       {"method", "finetune"}, {"backbone", "vit-tiny28"}, {"epochs", 1}, {"scenario", "task-il"},
       {"batch_size", 32},     {"optimizer", "adam"},      {"lr", 0.001}};
-  const auto fp32 = fmnist_accuracy(run, "fp32", 2000, 500);
-  const auto bf16 = fmnist_accuracy(run, "bf16", 2000, 500);
+  const auto fp32 = fmnist_accuracy(run, "fp32", 1000, 400);
+  const auto bf16 = fmnist_accuracy(run, "bf16", 1000, 400);
   EXPECT_GT(fp32.learned, 80.0);
   EXPECT_NEAR(bf16.learned, fp32.learned, 1.0);
 }
