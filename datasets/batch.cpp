@@ -32,20 +32,23 @@ Batch Batch::concat(const Batch& a, const Batch& b) {
 
 namespace {
 
-// Runs fn (which moves host tensors to `device` and transforms them there) and returns its
-// results. On a GPU the copies leave pinned host memory on a side stream of the calling thread,
-// which waits for them, so the training thread's stream (the device's default one) never waits
-// for a copy; the results are marked as used on that stream for the caching allocator.
-std::vector<torch::Tensor> moved_to(const torch::Device& device,
-                                    const std::function<std::vector<torch::Tensor>(bool)>& fn) {
-  if (!device.is_cuda()) return fn(false);
+// The host tensors on `device`. On a GPU they leave pinned memory on a side stream of the
+// calling thread, which waits for its own copies, so the training thread's stream (the device's
+// default one) never waits for one; the copies are marked as used on that stream for the caching
+// allocator.
+std::vector<torch::Tensor> copied_to(const torch::Device& device,
+                                     const std::vector<torch::Tensor>& host) {
+  std::vector<torch::Tensor> out;
+  if (!device.is_cuda()) {
+    for (const auto& t : host) out.push_back(t.to(device));
+    return out;
+  }
   const c10::impl::VirtualGuardImpl impl(device.type());
   const c10::Stream compute = impl.getDefaultStream(device);
   const c10::Stream side = impl.getStreamFromGlobalPool(device, /*isHighPriority=*/false);
-  std::vector<torch::Tensor> out;
   {
     const c10::StreamGuard guard(side);
-    out = fn(true);
+    for (const auto& t : host) out.push_back(t.pin_memory().to(device, /*non_blocking=*/true));
     side.synchronize();
   }
   for (auto& t : out) t.record_stream(compute);
@@ -68,15 +71,9 @@ Batch load_batch(const TaskStream& stream, const Dataset& data, const std::vecto
   } else {
     b.x = data.images(indices);
   }
-  const auto y = torch::tensor(labels, torch::kLong);
-  auto moved = moved_to(device, [&](bool pinned) {
-    const auto copy = [&](const torch::Tensor& t) {
-      return pinned ? t.pin_memory().to(device, /*non_blocking=*/true) : t.to(device);
-    };
-    return std::vector<torch::Tensor>{data.model_input(copy(b.x)), copy(y)};
-  });
-  b.x = moved[0];
-  b.y = moved[1];
+  const auto on_device = copied_to(device, {b.x, torch::tensor(labels, torch::kLong)});
+  b.x = data.model_input(on_device[0]);
+  b.y = on_device[1];
   b.indices = indices;
   b.data = &data;
   b.augment_seed = augment_seed;

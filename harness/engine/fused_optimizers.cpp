@@ -1,5 +1,6 @@
 #include "harness/engine/fused_optimizers.h"
 
+#include <map>
 #include <unordered_map>
 
 #include <torch/torch.h>
@@ -12,22 +13,28 @@ namespace {
 using torch::Tensor;
 using namespace torch::optim;
 
-// The tensors of one group that have gradients, grouped by device and dtype (a fused kernel
-// takes one of each).
-template <class Fn>
-void for_each_kernel_group(const std::vector<Tensor>& params, Fn fn) {
-  std::map<std::pair<std::string, int>, std::vector<Tensor>> by;
-  for (const auto& p : params) {
-    if (p.grad().defined()) by[{p.device().str(), static_cast<int>(p.scalar_type())}].push_back(p);
+// One optimizer step: the closure's loss (evaluated with gradients on, as LibTorch's optimizers
+// do), then fn(options, tensors) for every parameter group's tensors that have gradients, by
+// device and dtype (a fused kernel takes one of each).
+template <class Options, class Fn>
+Tensor fused_step(const Optimizer::LossClosure& closure, std::vector<OptimizerParamGroup>& groups,
+                  Fn fn) {
+  Tensor loss;
+  if (closure) {
+    at::AutoGradMode grad(true);
+    loss = closure();
   }
-  for (auto& [key, ps] : by) fn(ps);
-}
-
-// The loss of an optimizer's closure, with gradients on (as LibTorch's optimizers evaluate it).
-Tensor evaluate(const Optimizer::LossClosure& closure) {
-  if (!closure) return {};
-  at::AutoGradMode grad(true);
-  return closure();
+  torch::NoGradGuard no_grad;
+  for (auto& group : groups) {
+    std::map<std::pair<std::string, int>, std::vector<Tensor>> by;
+    for (const auto& p : group.params()) {
+      if (p.grad().defined())
+        by[{p.device().str(), static_cast<int>(p.scalar_type())}].push_back(p);
+    }
+    const auto& options = static_cast<const Options&>(group.options());
+    for (auto& [key, params] : by) fn(options, params);
+  }
+  return loss;
 }
 
 // A fused kernel walks a parameter, its gradient and its state as one dense array each: they
@@ -49,43 +56,38 @@ class FusedSgd : public SGD {
  public:
   using SGD::SGD;
   Tensor step(Optimizer::LossClosure closure = nullptr) override {
-    Tensor loss = evaluate(closure);
-    torch::NoGradGuard no_grad;
-    for (auto& group : param_groups_) {
-      const auto& o = static_cast<const SGDOptions&>(group.options());
-      for_each_kernel_group(group.params(), [&](const std::vector<Tensor>& params) {
-        if (o.momentum() == 0) {
-          at::_fused_sgd_(params, grads_of(params), {}, o.weight_decay(), 0.0, o.lr(),
-                          o.dampening(), o.nesterov(), false, false);
-          return;
-        }
-        // Parameters stepping for the first time start their buffer from the gradient.
-        std::vector<Tensor> first, later, first_buffers, later_buffers;
-        for (const auto& p : params) {
-          auto it = state_.find(p.unsafeGetTensorImpl());
-          if (it == state_.end()) {
-            auto s = std::make_unique<SGDParamState>();
-            s->momentum_buffer(torch::empty_like(p, at::MemoryFormat::Preserve));
-            first.push_back(p);
-            first_buffers.push_back(s->momentum_buffer());
-            state_[p.unsafeGetTensorImpl()] = std::move(s);
-          } else {
-            later.push_back(p);
-            auto& state = static_cast<SGDParamState&>(*it->second);
-            state.momentum_buffer(in_layout_of(state.momentum_buffer(), p));
-            later_buffers.push_back(state.momentum_buffer());
+    return fused_step<SGDOptions>(
+        closure, param_groups_, [&](const SGDOptions& o, const std::vector<Tensor>& params) {
+          if (o.momentum() == 0) {
+            at::_fused_sgd_(params, grads_of(params), {}, o.weight_decay(), 0.0, o.lr(),
+                            o.dampening(), o.nesterov(), false, false);
+            return;
           }
-        }
-        for (bool is_first : {true, false}) {
-          auto& ps = is_first ? first : later;
-          if (ps.empty()) continue;
-          at::_fused_sgd_(ps, grads_of(ps), is_first ? first_buffers : later_buffers,
-                          o.weight_decay(), o.momentum(), o.lr(), o.dampening(), o.nesterov(),
-                          false, is_first);
-        }
-      });
-    }
-    return loss;
+          // Parameters stepping for the first time start their buffer from the gradient.
+          std::vector<Tensor> first, later, first_buffers, later_buffers;
+          for (const auto& p : params) {
+            auto it = state_.find(p.unsafeGetTensorImpl());
+            if (it == state_.end()) {
+              auto s = std::make_unique<SGDParamState>();
+              s->momentum_buffer(torch::empty_like(p, at::MemoryFormat::Preserve));
+              first.push_back(p);
+              first_buffers.push_back(s->momentum_buffer());
+              state_[p.unsafeGetTensorImpl()] = std::move(s);
+            } else {
+              later.push_back(p);
+              auto& state = static_cast<SGDParamState&>(*it->second);
+              state.momentum_buffer(in_layout_of(state.momentum_buffer(), p));
+              later_buffers.push_back(state.momentum_buffer());
+            }
+          }
+          for (bool is_first : {true, false}) {
+            auto& ps = is_first ? first : later;
+            if (ps.empty()) continue;
+            at::_fused_sgd_(ps, grads_of(ps), is_first ? first_buffers : later_buffers,
+                            o.weight_decay(), o.momentum(), o.lr(), o.dampening(), o.nesterov(),
+                            false, is_first);
+          }
+        });
   }
 };
 
@@ -96,32 +98,27 @@ class FusedAdamLike : public Base {
  public:
   using Base::Base;
   Tensor step(Optimizer::LossClosure closure = nullptr) override {
-    Tensor loss = evaluate(closure);
-    torch::NoGradGuard no_grad;
-    for (auto& group : this->param_groups_) {
-      const auto& o = static_cast<const Options&>(group.options());
-      const auto [beta1, beta2] = o.betas();
-      for_each_kernel_group(group.params(), [&](const std::vector<Tensor>& params) {
-        std::vector<Tensor> avgs, sqs, maxes, steps;
-        for (const auto& p : params) {
-          auto& s = state_of(p, o.amsgrad());
-          s.step(s.step() + 1);
-          avgs.push_back(s.exp_avg());
-          sqs.push_back(s.exp_avg_sq());
-          if (o.amsgrad()) maxes.push_back(s.max_exp_avg_sq());
-          steps.push_back(step_tensor(p, s.step() - 1));
-        }
-        at::_foreach_add_(steps, 1);
-        if constexpr (kDecoupled) {
-          at::_fused_adamw_(params, grads_of(params), avgs, sqs, maxes, steps, o.lr(), beta1, beta2,
-                            o.weight_decay(), o.eps(), o.amsgrad(), false);
-        } else {
-          at::_fused_adam_(params, grads_of(params), avgs, sqs, maxes, steps, o.lr(), beta1, beta2,
-                           o.weight_decay(), o.eps(), o.amsgrad(), false);
-        }
-      });
-    }
-    return loss;
+    return fused_step<Options>(
+        closure, this->param_groups_, [&](const Options& o, const std::vector<Tensor>& params) {
+          const auto [beta1, beta2] = o.betas();
+          std::vector<Tensor> avgs, sqs, maxes, steps;
+          for (const auto& p : params) {
+            auto& s = state_of(p, o.amsgrad());
+            s.step(s.step() + 1);
+            avgs.push_back(s.exp_avg());
+            sqs.push_back(s.exp_avg_sq());
+            if (o.amsgrad()) maxes.push_back(s.max_exp_avg_sq());
+            steps.push_back(step_tensor(p, s.step() - 1));
+          }
+          at::_foreach_add_(steps, 1);
+          if constexpr (kDecoupled) {
+            at::_fused_adamw_(params, grads_of(params), avgs, sqs, maxes, steps, o.lr(), beta1,
+                              beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
+          } else {
+            at::_fused_adam_(params, grads_of(params), avgs, sqs, maxes, steps, o.lr(), beta1,
+                             beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
+          }
+        });
   }
   void load(torch::serialize::InputArchive& archive) override {
     Base::load(archive);

@@ -92,11 +92,11 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   auto session = std::make_unique<Session>();
   Session& s = *session;
   const torch::Device device = pick_device(cfg, comm);
-  apply_matmul_precision(precision_from_name(cfg.str("precision")));
+  s.steps = step_control(cfg, device);
+  apply_matmul_precision(s.steps.precision);
   s.stream = find_benchmark(plan.benchmark).make(cfg);
   const auto [shard_count, shards] = gradient_shards(cfg, comm);
   s.trainer = trainer_options(plan, device, shard_count, shards);
-  s.steps = step_control(cfg, device);
 
   torch::manual_seed(static_cast<uint64_t>(plan.seed));
   const std::string backbone = cfg.str("backbone");
