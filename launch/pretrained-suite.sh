@@ -16,7 +16,7 @@ cd "$ROOT"
 WEIGHTS=runs/pretrained/$BACKBONE-fractal.safetensors
 if [[ ! -f "$WEIGHTS" ]]; then
   mkdir -p "$(dirname "$WEIGHTS")"
-  ./build/clbench pretrain --backbone "$BACKBONE" --seed 0 --out "$WEIGHTS"
+  ./build/clbench pretrain --backbone "$BACKBONE" --seed 0 --threads 2 --out "$WEIGHTS"
 fi
 ./build/clbench suite "$SUITE" "$@"
 ./build/clbench leaderboard "$RESULTS" --json "$RESULTS/leaderboard.json" \

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Quick start: install, build, run the default suite (finetune, ewc, si, lwf, er, joint on
-# split-fmnist, class-IL, seed 0) and print the leaderboard. Results go to runs/.
+# split-fmnist, class-IL, seeds 0-2, 2 threads: launch/suites/default.json) and print the
+# leaderboard. Results go to runs/; a second call skips the results that are complete.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/launch/setup.sh" --target clbench
 cd "$ROOT"
-for method in finetune ewc si lwf er joint; do
-  ./build/clbench run --benchmark split-fmnist --method "$method" --scenario class-il --seed 0 --out runs
-done
+./build/clbench suite launch/suites/default.json
 ./build/clbench leaderboard runs --json runs/leaderboard.json --markdown runs/leaderboard.md

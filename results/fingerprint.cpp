@@ -19,8 +19,8 @@ nlohmann::json setting_keys(const nlohmann::json& config) {
 }  // namespace
 
 bool affects_results(const std::string& key) {
-  for (const char* k : {"out", "name", "data_root", "cache", "pretrained", "threads",
-                        "loader_threads", "device", "sync_every", "overlap_reduction"}) {
+  for (const char* k : {"out", "name", "data_root", "cache", "pretrained", "loader_threads",
+                        "device", "sync_every", "overlap_reduction"}) {
     if (key == k) return false;
   }
   return true;

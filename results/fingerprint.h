@@ -1,8 +1,8 @@
 #pragma once
 // What identifies a result: every key of its resolved configuration that can change its numbers.
-// Paths and speed settings are left out (out, name, data_root, cache, pretrained, threads,
-// loader_threads, device): the same run from another folder, with more threads or on a GPU is the
-// same experiment. The pretrained weights count by their content: a run's configuration carries
+// Paths and speed settings are left out (out, name, data_root, cache, pretrained, loader_threads,
+// device): the same run from another folder or on a GPU is the same experiment. The CPU thread
+// count is in: reductions split their work by thread, so it decides the bits. The pretrained weights count by their content: a run's configuration carries
 // "pretrained_content", the hash of the weights file (harness/run/plan.h). The fingerprint names
 // the setting, the seed left out: the leaderboard averages the seeds of one fingerprint.
 #include <string>

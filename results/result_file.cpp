@@ -99,6 +99,8 @@ void write_file(H5::H5File& h5, const RunResult& r) {
                                     {"cpu", &r.cpu},
                                     {"cpu_capability", &r.cpu_capability},
                                     {"cpu_kernels", &r.cpu_kernels},
+                                    {"cpu_vendor", &r.cpu_vendor},
+                                    {"cpu_blas", &r.cpu_blas},
                                     {"fingerprint", &r.fingerprint}}) {
     write_h5_attr(root, name, *value);
   }
@@ -307,6 +309,8 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
                              {"cpu", &r.cpu},
                              {"cpu_capability", &r.cpu_capability},
                              {"cpu_kernels", &r.cpu_kernels},
+                             {"cpu_vendor", &r.cpu_vendor},
+                             {"cpu_blas", &r.cpu_blas},
                              {"fingerprint", &r.fingerprint}}) {
     if (rd.has_attribute("/", name)) *field = rd.str("/", name);  // absent in older files
   }

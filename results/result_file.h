@@ -19,11 +19,13 @@ struct RunResult {
   std::string clbench_version;
   std::string status = "complete";
   int64_t world_size = 1;
-  std::string lr_schedule;           // e.g. "cosine per epoch" (harness/engine/optim.h)
-  std::string cpu;                   // the processor's model name
-  std::string cpu_capability;        // the CPU kernels LibTorch used (e.g. AVX2, AVX512)
-  std::string cpu_kernels;           // the mode: avx2 (pinned, reproducible) or native
-  std::string fingerprint;           // results/fingerprint.h (absent in older files: "")
+  std::string lr_schedule;     // e.g. "cosine per epoch" (harness/engine/optim.h)
+  std::string cpu;             // the processor's model name
+  std::string cpu_capability;  // the CPU kernels LibTorch used (e.g. AVX2, AVX512)
+  std::string cpu_kernels;     // the mode: portable, avx2 or native (harness/run/cpu_kernels.h)
+  std::string cpu_vendor;      // GenuineIntel, AuthenticAMD...
+  std::string cpu_blas;        // the BLAS and its branch, e.g. "MKL 2024.2, branch COMPATIBLE"
+  std::string fingerprint;     // results/fingerprint.h (absent in older files: "")
   std::vector<int64_t> world_sizes;  // /world_sizes: the ranks of each part of a resumed run
 
   // /accuracy/class_il, /accuracy/task_il: T x T percent. /accuracy/init (class-IL) and

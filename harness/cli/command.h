@@ -30,6 +30,7 @@ Command add_leaderboard(CLI::App& app);
 Command add_pretrain(CLI::App& app);
 Command add_prepare(CLI::App& app);
 Command add_embed(CLI::App& app);
+Command add_kernels(CLI::App& app);
 
 // Set once SIGTERM or SIGINT arrived (distributed commands).
 bool stop_requested();

@@ -26,7 +26,8 @@ Command add_embed(CLI::App& app) {
   emb->add_option("--threads", o->threads, "CPU threads (0: LibTorch's default)")
       ->capture_default_str()
       ->check(CLI::Range(0, static_cast<int>(max_threads())));
-  emb->add_option("--cpu-kernels", o->cpu_kernels, "avx2 (the same bits on every machine) | native")
+  emb->add_option("--cpu-kernels", o->cpu_kernels,
+                  "portable (the same bits on every x86-64 machine with AVX2) | avx2 | native")
       ->capture_default_str();
   return {emb, [o](Communicator*) {
             const EmbedSummary done = embed(*o);

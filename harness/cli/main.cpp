@@ -1,9 +1,14 @@
 // clbench: run continual-learning methods on task streams, write HDF5 results, build leaderboards.
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -58,6 +63,54 @@ int run_distributed(const Command& command, int* argc, char*** argv) {
   }
 }
 
+// How many cores other work keeps busy, from /proc/stat over `window` (this process only sleeps
+// meanwhile; time a hypervisor gave to other machines counts as busy). -1 if unreadable.
+double cores_busy_elsewhere(std::chrono::milliseconds window) {
+  const auto sample = [](double& busy, double& total) {
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    double user, nice, system, idle, iowait, irq, softirq, steal;
+    if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal)) {
+      return false;
+    }
+    busy = user + nice + system + irq + softirq + steal;
+    total = busy + idle + iowait;
+    return true;
+  };
+  double busy0, total0, busy1, total1;
+  if (!sample(busy0, total0)) return -1;
+  std::this_thread::sleep_for(window);
+  if (!sample(busy1, total1) || total1 <= total0) return -1;
+  return (busy1 - busy0) / (total1 - total0) * std::thread::hardware_concurrency();
+}
+
+// OpenMP's worker threads busy-wait for the next parallel region (libgomp: 300,000 spins), so a
+// busy neighbour process (a compile, another user's job) takes their cores and every region waits
+// for a descheduled spinner: with one neighbour a run took 2.4 times as long here, 9 times on a
+// Xeon. Workers that sleep at once (OMP_WAIT_POLICY=PASSIVE) keep it within 1.3x but cost 12-22%
+// on an idle machine, where waking them is slower than spinning, and a short spin costs on both
+// (bench/README.md, "Beside other work"). So the commands that train look before they start: with
+// half a core or more busy elsewhere their workers sleep, otherwise they spin as libgomp does.
+// libgomp reads its settings when it is loaded, before main: the process runs itself again, once,
+// with the setting in its environment. A policy or spin count the user set is kept.
+void choose_openmp_wait_policy(int argc, char** argv) {
+  if (argc < 2 || std::getenv("OMP_WAIT_POLICY") != nullptr ||
+      std::getenv("GOMP_SPINCOUNT") != nullptr) {
+    return;
+  }
+  const std::string command = argv[1];
+  if (command != "run" && command != "suite" && command != "pretrain" && command != "embed" &&
+      command != "prepare") {
+    return;
+  }
+  if (cores_busy_elsewhere(std::chrono::milliseconds(100)) >= 0.5) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  } else {
+    setenv("GOMP_SPINCOUNT", "300000", 1);  // libgomp's own default, named so it is chosen once
+  }
+  execv("/proc/self/exe", argv);  // returns only on failure: go on with libgomp's default
+}
+
 }  // namespace
 
 bool stop_requested() {
@@ -68,6 +121,7 @@ bool stop_requested() {
 
 int main(int argc, char** argv) {
   using namespace clbench;
+  choose_openmp_wait_policy(argc, argv);
   // Subnormal floats cost ~100x a normal operation on x86 and appear in the backward pass of
   // small-init models (a ViT-B/16 LoRA step: 34 s with them, 28 s flushed). Set before any thread
   // exists, so LibTorch's worker threads inherit it.
@@ -83,7 +137,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const std::vector<Command> commands = {add_list(app),        add_run(app),      add_suite(app),
                                          add_leaderboard(app), add_pretrain(app), add_prepare(app),
-                                         add_embed(app)};
+                                         add_embed(app),       add_kernels(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

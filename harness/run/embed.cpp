@@ -18,7 +18,7 @@ EmbedSummary embed(const EmbedOptions& o) {
   if (o.threads < 0) throw Error("embed: bad threads " + std::to_string(o.threads));
   check_output(o.out, {o.images, o.pretrained});  // before any work
   apply_cpu_kernels(o.cpu_kernels);
-  if (o.threads > 0) torch::set_num_threads(o.threads);
+  torch::set_num_threads(resolve_threads(o.threads));
   const H5ImageReader reader(o.images);
   const auto shape = reader.image_shape();
   torch::manual_seed(o.seed);

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "harness/run/cpu_kernels.h"
+
 namespace clbench {
 
 struct EmbedOptions {
@@ -12,9 +14,9 @@ struct EmbedOptions {
   std::string images;      // input HDF5 file with dataset "images"
   std::string out;         // output HDF5 file, written atomically
   int64_t batch_size = 256;
-  uint64_t seed = 0;                 // initialisation when there is no --pretrained file
-  int threads = 0;                   // intra-op CPU threads; 0: LibTorch's default
-  std::string cpu_kernels = "avx2";  // harness/run/cpu_kernels.h
+  uint64_t seed = 0;  // initialisation when there is no --pretrained file
+  int threads = 0;    // intra-op CPU threads; 0: resolve_threads (harness/run/cpu_kernels.h)
+  std::string cpu_kernels = kDefaultCpuKernels;  // harness/run/cpu_kernels.h
 };
 
 struct EmbedSummary {

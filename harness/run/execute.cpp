@@ -50,6 +50,8 @@ RunResult describe(const RunPlan& plan, const Session& s, const StreamRecord& re
   r.cpu = kernels.processor;
   r.cpu_capability = kernels.capability;
   r.cpu_kernels = kernels.mode;
+  r.cpu_vendor = kernels.vendor;
+  r.cpu_blas = kernels.blas;
   r.acc_class_il = rec.class_il;
   r.acc_task_il = rec.task_il;
   r.init_class_il = rec.init_class_il;

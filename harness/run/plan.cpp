@@ -79,10 +79,16 @@ std::vector<OptionSpec> common_specs() {
        "multistep: epochs at which the lr is multiplied by lr_gamma, e.g. 30,60"},
       {"lr_gamma", 0.1, "multistep: factor at each milestone (> 0)", {}, {0, 1e6}},
       {"warmup_epochs", 0, "linear warm-up epochs before the schedule", {}, {0, 1e5}},
-      {"threads", 0, "intra-op CPU threads (0: LibTorch's default)", {}, {0, max_threads()}},
+      {"threads",
+       0,
+       "intra-op CPU threads (0: OMP_NUM_THREADS, else every core this process may use); the "
+       "count decides the bits, so it is part of a result's settings",
+       {},
+       {0, max_threads()}},
       {"cpu_kernels", kDefaultCpuKernels,
-       "avx2: the same CPU kernels (LibTorch, MKL, oneDNN) on every x86-64 machine with AVX2, so "
-       "a seed gives the same bits everywhere; native: the fastest for this processor",
+       "portable: the same CPU kernels on every x86-64 machine with AVX2, Intel or AMD, so a seed "
+       "gives the same bits everywhere; avx2: the same on machines of one vendor (faster matrix "
+       "products); native: the fastest for this processor",
        cpu_kernel_modes()},
       {"loader_threads",
        2,
@@ -245,6 +251,8 @@ RunPlan plan_run(const nlohmann::json& user) {
   plan.label = plan.config.str("name").empty() ? method.name : plan.config.str("name");
   plan.config.set("name", plan.label);
   plan.seed = plan.config.integer("seed");
+  // The count the run will use, so the result records it and a resume can compare it.
+  plan.config.set("threads", static_cast<int64_t>(resolve_threads(plan.config.integer("threads"))));
   check_label(plan.label);
   check_ranges(plan.config);
   check_requirements(method, plan.config);

@@ -156,6 +156,7 @@ void save(const PretrainResult& result, const PretrainOptions& o, const FractalO
        {"weight_decay", format("%g", o.weight_decay)},
        {"seed", std::to_string(o.seed)},
        {"cpu_kernels", o.cpu_kernels},
+       {"threads", std::to_string(resolve_threads(o.threads))},
        {"train_loss", format("%.6f", result.train_loss)},
        {"train_accuracy", format("%.4f", result.train_accuracy)},
        {"clbench_version", CLBENCH_VERSION}});
@@ -177,7 +178,7 @@ PretrainResult pretrain(const PretrainOptions& o,
     if (log) log(line);
   };
   apply_cpu_kernels(o.cpu_kernels);
-  if (o.threads > 0) torch::set_num_threads(o.threads);
+  torch::set_num_threads(resolve_threads(o.threads));
   const FractalOptions fractal = fractal_options(o);
   const FractalDataset data(fractal, o.instances);
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/run/cpu_kernels.h"
+
 namespace clbench {
 
 struct BackboneImpl;
@@ -25,9 +27,9 @@ struct PretrainOptions {
   std::string optimizer = "adamw";  // sgd (momentum 0.9) | adam | adamw
   double weight_decay = 0;
   uint64_t seed = 0;
-  int threads = 0;                   // intra-op CPU threads; 0: LibTorch's default
-  std::string cpu_kernels = "avx2";  // harness/run/cpu_kernels.h
-  std::string out;                   // the backbone's safetensors file; empty: not written
+  int threads = 0;  // intra-op CPU threads; 0: resolve_threads (harness/run/cpu_kernels.h)
+  std::string cpu_kernels = kDefaultCpuKernels;  // harness/run/cpu_kernels.h
+  std::string out;  // the backbone's safetensors file; empty: not written
 };
 
 struct PretrainEpoch {

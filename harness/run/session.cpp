@@ -88,7 +88,7 @@ StepControl step_control(const Config& cfg, const torch::Device& device) {
 std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) {
   const Config& cfg = plan.config;
   apply_cpu_kernels(cfg.str("cpu_kernels"));
-  if (cfg.integer("threads") > 0) torch::set_num_threads(static_cast<int>(cfg.integer("threads")));
+  torch::set_num_threads(resolve_threads(cfg.integer("threads")));
   auto session = std::make_unique<Session>();
   Session& s = *session;
   const torch::Device device = pick_device(cfg, comm);

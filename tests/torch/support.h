@@ -28,7 +28,11 @@
 namespace clbench::testing {
 
 // Runs pick their CPU kernels once per process (harness/run/cpu_kernels.h), before any tensor
-// operation: the default mode is applied before the first test.
+// operation: the default mode is applied before the first test. With it, and one thread per test
+// process unless a test names its own count (CMakeLists.txt), every FP32 test computes the same
+// bits on every x86-64 machine with AVX2, Intel or AMD, so a threshold measured here holds there;
+// CpuKernels.ThePortableModeComputesThePublishedFingerprint fails first, naming the kernel family,
+// on a machine where that is not so.
 struct DefaultCpuKernels : ::testing::Environment {
   void SetUp() override { apply_cpu_kernels(kDefaultCpuKernels); }
 };

@@ -117,18 +117,24 @@ void expect_old_columns_of_r_constant(const RunResult& r) {
     below_100 = below_100 || R[j][j] < 100.0;
     for (size_t i = j + 1; i < R.size(); ++i) EXPECT_EQ(R[i][j], R[j][j]) << i << "," << j;
   }
-  EXPECT_GT(learned, 75.0) << "the tasks were barely learned";  // chance: 50
+  // The check sees something only if the tasks were learned. A model at chance (50% on 2 classes)
+  // scores above 60% on these 3 x 128 test samples with probability < 1e-4 (binomial: 3.9
+  // standard deviations); the runs score 20 points above that bound (bench/README.md, "Test
+  // margins": the same bits on every machine in the portable mode, Intel's MKL branch included).
+  EXPECT_GT(learned, 60.0) << "the tasks were barely learned";
   EXPECT_TRUE(below_100) << "every task is at 100%: the check would not see a change";
+  std::printf("[ margin ] learned %.2f (threshold 60)\n", learned);
 }
 
 TEST(Pnn, TaskIlAccuracyOfOldTasksIsConstantInARunOnMlp) {
-  expect_old_columns_of_r_constant(testing::run_quiet(tiny("mlp")));
+  expect_old_columns_of_r_constant(
+      testing::run_quiet(tiny("mlp", {{"synthetic.test_per_class", 64}})));
 }
 
 // (64 samples per class: a BatchNorm ResNet's running statistics need a few more steps.)
 TEST(Pnn, TaskIlAccuracyOfOldTasksIsConstantInARunOnResNetTiny) {
-  expect_old_columns_of_r_constant(
-      testing::run_quiet(tiny("resnet-tiny", {{"synthetic.train_per_class", 64}})));
+  expect_old_columns_of_r_constant(testing::run_quiet(
+      tiny("resnet-tiny", {{"synthetic.train_per_class", 64}, {"synthetic.test_per_class", 64}})));
 }
 
 int64_t numel(const std::vector<torch::Tensor>& ps) {
@@ -224,12 +230,17 @@ nlohmann::json sharded(const std::string& backbone, int shards) {
 }
 
 // Two shards on one rank sum to the gradient of the whole batch (no batch norm: the same up to
-// rounding), as the 2-rank conformance test (tests/mpi) expects of one shard per rank.
+// rounding), as the 2-rank conformance test (tests/mpi) expects of one shard per rank; the gap is
+// measured, as there, against what halving the learning rate does to the same run.
 TEST(Pnn, TwoGradientShardsWithAnEmptyOneMatchOneShardOnMlp) {
   const auto one = train(sharded("mlp", 0)), two = train(sharded("mlp", 2));
-  const double rel =
-      ((two.parameters - one.parameters).abs().max() / one.parameters.abs().max()).item<double>();
-  EXPECT_LE(rel, 1e-5);
+  auto slower = sharded("mlp", 0);
+  slower["lr"] = tiny("mlp")["lr"].get<double>() / 2;
+  const auto half_lr = train(slower);
+  const double gap = (two.parameters - one.parameters).norm().item<double>();
+  const double change = (half_lr.parameters - one.parameters).norm().item<double>();
+  EXPECT_LE(gap / change, 0.01) << "gap " << gap << ", half learning rate " << change;
+  std::printf("[ margin ] gap %.3g of a halved learning rate's change\n", gap / change);
 }
 
 // With batch norms each shard normalises with its own statistics (as each rank would); the run is

@@ -106,6 +106,10 @@ Accuracy fmnist_accuracy(const nlohmann::json& run, const std::string& precision
   return a;
 }
 
+// bf16's CPU matrix products depend on the processor's bf16 instructions (the portable mode pins
+// FP32 only), so these runs differ between machines. Margins: measured gaps 0.06 class-IL and 0.01
+// task-IL against 1.0 here; the same ER run under seven kernel variants on a Xeon and an EPYC
+// (issue 24, bench/README.md "CPU kernel modes") moved class-IL by at most 0.17.
 TEST(Precision, Bf16TrainsSplitFashionMnistWithinOnePointOfFp32OnTheMlp) {
   const nlohmann::json run = {{"method", "er"}, {"backbone", "mlp"}, {"epochs", 1}};
   const auto fp32 = fmnist_accuracy(run, "fp32", 4000, 2000);
@@ -124,8 +128,8 @@ TEST(Precision, Bf16TrainsSplitFashionMnistWithinOnePointOfFp32OnTheVit) {
       {"batch_size", 32},     {"optimizer", "adam"},      {"lr", 0.001}};
   const auto fp32 = fmnist_accuracy(run, "fp32", 1000, 400);
   const auto bf16 = fmnist_accuracy(run, "bf16", 1000, 400);
-  EXPECT_GT(fp32.learned, 80.0);
-  EXPECT_NEAR(bf16.learned, fp32.learned, 1.0);
+  EXPECT_GT(fp32.learned, 80.0);                 // measured 88.35: chance is 50
+  EXPECT_NEAR(bf16.learned, fp32.learned, 1.0);  // measured gap 0.25 (88.10 against 88.35)
 }
 
 // fp16 with its loss scale: trains like FP32 on the synthetic stream, and a run stopped mid-task

@@ -127,9 +127,16 @@ TEST(ResultIdentity, ACheckpointIsContinuedOnlyWithResumeAndForceStartsOver) {
                      "with --force"),
             std::string::npos)
       << out;
-  // A harmless change (how the folder is spelled, the threads) still resumes.
+  // Another thread count would continue with other bits (reductions split by thread): refused.
+  EXPECT_EQ(run_command(clbench("run -b synthetic -m er --epochs 20 --threads 2 --out " +
+                                dir.root() + " --resume"),
+                        out),
+            1)
+      << out;
+  EXPECT_NE(out.find("threads: checkpoint 1, now 2"), std::string::npos) << out;
+  // A harmless change (how the folder is spelled) still resumes.
   const std::string moved =
-      "run -b synthetic -m er --epochs 20 --threads 2 --out " + dir.root() + "/./";
+      "run -b synthetic -m er --epochs 20 --threads 1 --out " + dir.root() + "/./";
   ASSERT_EQ(run_command(clbench(moved + " --resume"), out), 0) << out;
   EXPECT_NE(out.find("resuming from"), std::string::npos) << out;
   // --force with --resume starts over.
