@@ -1,6 +1,6 @@
 #pragma once
 // The three class-order conventions of the CL literature, bit-exact to their Python originals
-// (test vectors in tests/core/test_class_order.cpp, from shared/reference/datasets.md).
+// (test vectors in tests/core/test_class_order.cpp, computed with numpy and CPython).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
-// folder-sequence: a sequence of datasets, one task each, each with its own classes (the CLR /
-// SKILL protocol, shared/reference/datasets.md §6): DATA_ROOT/<task>/{train,test}/<class>/<images>
+// folder-sequence: a sequence of datasets, one task each, each with its own classes (the CLR
+// protocol, Ge et al. ICCV 2023): DATA_ROOT/<task>/{train,test}/<class>/<images>
 // (datasets/readers/task_folders.h), tasks in the order of DATA_ROOT/tasks.txt (or the key
 // folder-sequence.task_list) or else sorted. Task t owns the labels of its own classes only, so
 // the natural scenario, the default, is task-IL.

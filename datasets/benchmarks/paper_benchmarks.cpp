@@ -1,4 +1,4 @@
-// The four paper benchmarks (shared/reference/datasets.md): CIFAR-100, ImageNet-R, CUB-200 and
+// The four paper benchmarks of SD-LoRA (Wu et al., ICLR 2025): CIFAR-100, ImageNet-R, CUB-200 and
 // DomainNet read from their distributed layouts, or from the HDF5 cache of `clbench prepare`, and
 // split into tasks as the papers' code does. Images go through the PILOT/SD-LoRA transforms
 // (datasets/images/transforms.h): RandomResizedCrop(224, scale 0.05-1) + flip for training,

@@ -1,7 +1,7 @@
 // split-cifar100-20: CIFAR-100 as 20 tasks of 5 classes, task-IL, the protocol of GEM (Lopez-Paz &
-// Ranzato 2017) and A-GEM (Chaudhry et al. 2019; shared/reference/survey-methods.md §1-2).
+// Ranzato 2017) and A-GEM (Chaudhry et al., ICLR 2019).
 //
-// Class order: identity. Neither datasets.md nor survey-methods.md states it; GEM's official code
+// Class order: identity. Neither paper states it; GEM's official code
 // (facebookresearch/GradientEpisodicMemory, data/cifar100.py with --n_tasks 20 in
 // run_experiments.sh) gives task t the fine labels [5t, 5t + 5) of the cifar-100-python pickle,
 // whose indices are the binary version's (datasets.md §1).

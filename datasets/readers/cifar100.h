@@ -1,6 +1,6 @@
 #pragma once
 // CIFAR-100, binary version: cifar-100-binary/{train.bin, test.bin, fine_label_names.txt}
-// (Krizhevsky, https://www.cs.toronto.edu/~kriz/cifar.html; shared/reference/datasets.md §1).
+// (Krizhevsky, https://www.cs.toronto.edu/~kriz/cifar.html).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// CUB-200-2011 (Wah et al., CUB_200_2011.tgz; shared/reference/datasets.md §3), two layouts:
+// CUB-200-2011 (Wah et al., CUB_200_2011.tgz, Caltech tech report CNS-TR-2011-001), two layouts:
 // the official lists and the pre-split ImageFolder tree of PILOT/InfLoRA/dualprompt-pytorch.
 #include <cstdint>
 #include <string>

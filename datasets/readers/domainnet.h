@@ -1,6 +1,6 @@
 #pragma once
 // DomainNet (Peng et al., ai.bu.edu/M3SDA: <domain>/<class>/<domain>_<ccc>_<nnnnnn>.jpg;
-// shared/reference/datasets.md §4): the official per-domain lists, the S-Prompts
+// ICCV 2019): the official per-domain lists, the S-Prompts
 // domain-incremental stream built on them, and the CODA-Prompt/InfLoRA split YAML.
 #include <cstdint>
 #include <string>

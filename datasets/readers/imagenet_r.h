@@ -1,6 +1,7 @@
 #pragma once
-// ImageNet-R (Hendrycks et al., imagenet-r.tar: 200 WordNet-id folders; shared/reference/
-// datasets.md §2): the CODA-Prompt split lists and the pre-split train/test folders.
+// ImageNet-R (Hendrycks et al., imagenet-r.tar: 200 WordNet-id folders;
+// github.com/hendrycks/imagenet-r): the CODA-Prompt split lists and the pre-split train/test
+// folders.
 #include <cstdint>
 #include <map>
 #include <string>

@@ -1,9 +1,10 @@
 #pragma once
-// A sequence of datasets, one task each (the CLR / SKILL protocol, shared/reference/datasets.md
-// §6): <root>/<task>/{train,test}/<class>/<image files>. The task order is given by a list file
-// (default <root>/tasks.txt) or else is the sorted task folder names; a task's classes are the
-// sorted class folders of its train/ (test/ must have the same ones), its images those
-// torchvision's ImageFolder would take (list_detail::class_images). Torch-free.
+// A sequence of datasets, one task each (the protocol of CLR, Ge et al. ICCV 2023, and SKILL,
+// Ge et al. 2023: github.com/gyhandy/Channel-wise-Lightweight-Reprogramming):
+// <root>/<task>/{train,test}/<class>/<image files>. The task order is given by a list file (default
+// <root>/tasks.txt) or else is the sorted task folder names; a task's classes are the sorted class
+// folders of its train/ (test/ must have the same ones), its images those torchvision's ImageFolder
+// would take (list_detail::class_images). Torch-free.
 #include <cstdint>
 #include <string>
 #include <vector>
