@@ -35,6 +35,10 @@ Command add_kernels(CLI::App& app);
 // Set once SIGTERM or SIGINT arrived (distributed commands).
 bool stop_requested();
 
+// The --cpu-kernels option of pretrain, embed and kernels (harness/run/cpu_kernels.h); a bad mode
+// is refused by apply_cpu_kernels, naming the modes.
+void add_cpu_kernels_option(CLI::App& command, std::string& mode);
+
 // Applies --set key=value assignments to `user`.
 void apply_sets(nlohmann::json& user, const std::vector<std::string>& sets);
 

@@ -26,9 +26,7 @@ Command add_embed(CLI::App& app) {
   emb->add_option("--threads", o->threads, "CPU threads (0: LibTorch's default)")
       ->capture_default_str()
       ->check(CLI::Range(0, static_cast<int>(max_threads())));
-  emb->add_option("--cpu-kernels", o->cpu_kernels,
-                  "portable (the same bits on every x86-64 machine with AVX2) | avx2 | native")
-      ->capture_default_str();
+  add_cpu_kernels_option(*emb, o->cpu_kernels);
   return {emb, [o](Communicator*) {
             const EmbedSummary done = embed(*o);
             std::printf("%lld x %lld features -> %s\n", static_cast<long long>(done.count),

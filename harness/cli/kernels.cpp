@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "harness/cli/command.h"
+#include "harness/foundation/text.h"
 #include "harness/run/cpu_kernels.h"
 #include "harness/run/kernel_fingerprint.h"
 #include "harness/run/plan.h"
@@ -55,13 +56,19 @@ int print_fingerprint(const KernelsOptions& o) {
 
 }  // namespace
 
+void add_cpu_kernels_option(CLI::App& command, std::string& mode) {
+  command
+      .add_option("--cpu-kernels", mode,
+                  join(cpu_kernel_modes(), " | ") +
+                      " (portable: the same bits on every x86-64 machine with AVX2)")
+      ->capture_default_str();
+}
+
 Command add_kernels(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "kernels", "the CPU kernels this machine runs and a checksum of each family's output");
   auto o = std::make_shared<KernelsOptions>();
-  cmd->add_option("--cpu-kernels", o->cpu_kernels, "portable | avx2 | native")
-      ->capture_default_str()
-      ->check(CLI::IsMember(cpu_kernel_modes()));
+  add_cpu_kernels_option(*cmd, o->cpu_kernels);
   cmd->add_option("--threads", o->threads, "intra-op CPU threads (0: all cores)")
       ->capture_default_str()
       ->check(CLI::Range(0, static_cast<int>(max_threads())));

@@ -40,9 +40,7 @@ Command add_pretrain(CLI::App& app) {
   pre->add_option("--threads", o->threads, "CPU threads (0: LibTorch's default)")
       ->capture_default_str()
       ->check(CLI::Range(0, static_cast<int>(max_threads())));
-  pre->add_option("--cpu-kernels", o->cpu_kernels,
-                  "portable (the same bits on every x86-64 machine with AVX2) | avx2 | native")
-      ->capture_default_str();
+  add_cpu_kernels_option(*pre, o->cpu_kernels);
   return {pre, [o](Communicator*) {
             pretrain(*o, [](const std::string& line) {
               std::fprintf(stderr, "%s\n", line.c_str());
