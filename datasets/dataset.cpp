@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "harness/foundation/error.h"
+#include "harness/foundation/hash.h"
 
 namespace clbench {
 
@@ -27,6 +28,11 @@ TensorDataset::TensorDataset(torch::Tensor images_u8, std::vector<int64_t> label
 
 std::vector<int64_t> TensorDataset::image_shape() const {
   return {images_.size(1), images_.size(2), images_.size(3)};
+}
+
+uint64_t TensorDataset::sample_identity(int64_t index) const {
+  const torch::Tensor image = images_[index].contiguous();
+  return fnv1a(image.data_ptr(), static_cast<size_t>(image.numel()));
 }
 
 torch::Tensor TensorDataset::images(const std::vector<int64_t>& indices) const {

@@ -15,6 +15,10 @@ class Dataset {
   virtual int64_t size() const = 0;
   virtual int64_t label(int64_t index) const = 0;        // the dataset's own label id
   virtual std::vector<int64_t> image_shape() const = 0;  // {C, H, W}
+  // What tells this sample apart from every other, as a hash: its pixels for data in memory, its
+  // name for files (the path below the data root; CIFAR's split and index), its index for
+  // generated images. Ranks compare it (the data digest, datasets/task_stream.h).
+  virtual uint64_t sample_identity(int64_t index) const = 0;
   // Pixels {B, C, H, W} for the given indices, in order: the evaluation view. Float, or uint8
   // that model_input turns into the model's input where the model runs (4x less to load and move).
   virtual torch::Tensor images(const std::vector<int64_t>& indices) const = 0;
@@ -35,6 +39,7 @@ class TensorDataset : public Dataset {
   int64_t label(int64_t index) const override { return labels_.at(static_cast<size_t>(index)); }
   std::vector<int64_t> image_shape() const override;
   torch::Tensor images(const std::vector<int64_t>& indices) const override;
+  uint64_t sample_identity(int64_t index) const override;  // its pixels
 
  private:
   torch::Tensor images_;  // uint8 {N, C, H, W}

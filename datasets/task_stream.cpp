@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "harness/foundation/error.h"
+#include "harness/foundation/hash.h"
 
 namespace clbench {
 
@@ -90,6 +91,77 @@ TaskStream split_by_sizes(std::string benchmark, std::shared_ptr<const Dataset> 
     }
   }
   return s;
+}
+
+namespace {
+
+std::string samples_hash(const Task& task, const TaskStream& stream) {
+  uint64_t h = fnv1a(nullptr, 0);
+  for (const auto& [set, indices] : {std::pair{stream.train_set.get(), &task.train},
+                                     std::pair{stream.test_set.get(), &task.test}}) {
+    for (const int64_t i : *indices) {
+      const uint64_t sample[2] = {set->sample_identity(i), static_cast<uint64_t>(set->label(i))};
+      h = fnv1a(sample, sizeof sample, h);
+    }
+  }
+  return hex64(h);
+}
+
+std::string class_list(const std::vector<int64_t>& classes) {
+  std::string ids;
+  for (const int64_t c : classes) ids += (ids.empty() ? "" : ",") + std::to_string(c);
+  return ids;
+}
+
+}  // namespace
+
+std::vector<TaskDigest> digest_tasks(const TaskStream& stream) {
+  std::vector<TaskDigest> digests;
+  for (const auto& task : stream.tasks) {
+    digests.push_back({static_cast<int64_t>(task.train.size()),
+                       static_cast<int64_t>(task.test.size()), task.classes,
+                       samples_hash(task, stream)});
+  }
+  return digests;
+}
+
+std::string data_content(const std::vector<TaskDigest>& tasks) {
+  std::string text;
+  for (const auto& t : tasks) {
+    text += std::to_string(t.train) + ";" + std::to_string(t.test) + ";" + class_list(t.classes) +
+            ";" + t.samples + "\n";
+  }
+  return hex64(fnv1a(text.data(), text.size()));
+}
+
+std::string first_data_difference(const std::vector<TaskDigest>& a,
+                                  const std::vector<TaskDigest>& b, const std::string& a_name,
+                                  const std::string& b_name) {
+  auto both = [&](const std::string& what, const std::string& x, const std::string& y) {
+    return what + " " + x + " on " + a_name + " and " + y + " on " + b_name;
+  };
+  if (a.size() != b.size()) {
+    return both("the stream has", std::to_string(a.size()) + " tasks",
+                std::to_string(b.size()) + " tasks");
+  }
+  for (size_t t = 0; t < a.size(); ++t) {
+    const std::string task = "task " + std::to_string(t + 1);
+    if (a[t].classes != b[t].classes) {
+      return both(task + " has classes", class_list(a[t].classes), class_list(b[t].classes));
+    }
+    if (a[t].train != b[t].train) {
+      return both(task + " has", std::to_string(a[t].train) + " training samples",
+                  std::to_string(b[t].train));
+    }
+    if (a[t].test != b[t].test) {
+      return both(task + " has", std::to_string(a[t].test) + " test samples",
+                  std::to_string(b[t].test));
+    }
+    if (a[t].samples != b[t].samples) {
+      return both(task + "'s samples differ: hash", a[t].samples, b[t].samples);
+    }
+  }
+  return "";
 }
 
 }  // namespace clbench

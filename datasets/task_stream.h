@@ -44,4 +44,23 @@ TaskStream split_by_sizes(std::string benchmark, std::shared_ptr<const Dataset> 
                           std::shared_ptr<const Dataset> test, std::vector<int64_t> class_order,
                           const std::vector<int64_t>& sizes);
 
+// What a task is made of, for comparing data (ranks at start-up, a result with the run that
+// would recompute it): its sample counts, its classes and a hash of its samples' identities and
+// labels (Dataset::sample_identity), training samples then test samples, in stream order.
+struct TaskDigest {
+  int64_t train = 0, test = 0;
+  std::vector<int64_t> classes;
+  std::string samples;  // hex64
+};
+std::vector<TaskDigest> digest_tasks(const TaskStream& stream);
+
+// One hex64 for the whole stream: the result's "data_content" (results/fingerprint.h).
+std::string data_content(const std::vector<TaskDigest>& tasks);
+
+// The first difference between two streams' digests, e.g. "task 2 has 1000 training samples on
+// rank 0 and 998 on rank 1" ("" if none).
+std::string first_data_difference(const std::vector<TaskDigest>& a,
+                                  const std::vector<TaskDigest>& b, const std::string& a_name,
+                                  const std::string& b_name);
+
 }  // namespace clbench

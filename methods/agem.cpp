@@ -74,7 +74,7 @@ class Agem : public Method {
   uint64_t step_ = 0;
 };
 
-const bool registered = register_method(method_entry<Agem, AgemOptions>(
+const bool registered_agem = register_method(method_entry<Agem, AgemOptions>(
     "agem", "A-GEM (Chaudhry 2019): projection against one reference gradient from memory",
     // The official code's plain SGD: momentum carries earlier, unprojected directions past the
     // constraint (class-IL split-fmnist, seed 0: 19.95% with momentum 0.9, 64.06% without).

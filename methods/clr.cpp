@@ -252,7 +252,7 @@ class Clr : public Method {
   std::vector<std::vector<torch::Tensor>> snapshots_;  // select_best_epoch: this task's epochs
 };
 
-const bool registered = register_method(method_entry<Clr, ClrOptions>(
+const bool registered_clr = register_method(method_entry<Clr, ClrOptions>(
     "clr",
     "CLR (Ge et al. 2023): per-task depthwise reprogramming, norms and head on a frozen ResNet",
     // main.py: Adam lr 1e-3, StepLR(20, 0.1), 60 epochs, batch 32.
@@ -265,7 +265,14 @@ const bool registered = register_method(method_entry<Clr, ClrOptions>(
      {"lr_schedule", "multistep"},
      {"lr_milestones", "20,40"},
      {"lr_gamma", 0.1}},
-    {{"resnet"}, {"task-il"}, true}));
+    [] {
+      MethodRequirements r;
+      r.backbone_kinds = {"resnet"};
+      r.scenarios = {"task-il"};
+      r.task_id_at_test = true;
+      r.pretrained_backbone = true;  // reprograms a frozen pretrained ResNet
+      return r;
+    }()));
 
 }  // namespace
 }  // namespace clbench

@@ -106,10 +106,12 @@ class Der : public Method {
 };
 
 const bool registered_der = register_method(method_entry<Der, DerOptions<false>>(
-    "der", "Dark Experience Replay (Buzzega 2020): reservoir memory, MSE on stored logits"));
+    "der", "Dark Experience Replay (Buzzega 2020): reservoir memory, MSE on stored logits",
+    nlohmann::json::object(), replay_memory("der.buffer")));
 
 const bool registered_derpp = register_method(method_entry<Der, DerOptions<true>>(
-    "der++", "DER++ (Buzzega 2020): DER plus cross-entropy on a second replay batch"));
+    "der++", "DER++ (Buzzega 2020): DER plus cross-entropy on a second replay batch",
+    nlohmann::json::object(), replay_memory("der++.buffer")));
 
 }  // namespace
 }  // namespace clbench

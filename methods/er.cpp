@@ -79,8 +79,9 @@ class Er : public Method {
   uint64_t step_ = 0;
 };
 
-const bool registered = register_method(method_entry<Er, ErOptions>(
-    "er", "Experience Replay (Chaudhry 2019): current batch + batch from a class-balanced memory"));
+const bool registered_er = register_method(method_entry<Er, ErOptions>(
+    "er", "Experience Replay (Chaudhry 2019): current batch + batch from a class-balanced memory",
+    nlohmann::json::object(), replay_memory("er.buffer", true)));
 
 }  // namespace
 }  // namespace clbench

@@ -93,7 +93,7 @@ class Ewc : public Method {
   std::vector<Anchor> anchors_;  // one per past task (EWC) or a single running one (online EWC)
 };
 
-const bool registered = register_method(method_entry<Ewc, EwcOptions>(
+const bool registered_ewc = register_method(method_entry<Ewc, EwcOptions>(
     "ewc", "EWC (Kirkpatrick 2017), diagonal empirical Fisher; ewc.online=true: online EWC"));
 
 }  // namespace

@@ -9,7 +9,7 @@ class Finetune : public Method {
   explicit Finetune(NoOptions) {}
 };
 
-const bool registered = register_method(method_entry<Finetune>(
+const bool registered_finetune = register_method(method_entry<Finetune>(
     "finetune", "lower bound: train every parameter on each task in turn, no protection"));
 
 }  // namespace

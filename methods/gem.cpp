@@ -79,7 +79,7 @@ class Gem : public Method {
   StepSamples this_step_;               // this step's samples
 };
 
-const bool registered = register_method(method_entry<Gem, GemOptions>(
+const bool registered_gem = register_method(method_entry<Gem, GemOptions>(
     "gem", "GEM (Lopez-Paz & Ranzato 2017): per-task memories, QP projection of the gradient",
     {{"momentum", 0.0}}));  // the official code's plain SGD: each update is the projected gradient
 

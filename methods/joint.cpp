@@ -17,7 +17,7 @@ class Joint : public Method {
   }
 };
 
-const bool registered = register_method(
+const bool registered_joint = register_method(
     method_entry<Joint>("joint", "upper bound: at task t train on the union of tasks 1..t"));
 
 }  // namespace

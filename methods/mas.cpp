@@ -93,7 +93,7 @@ class Mas : public Method {
   std::vector<torch::Tensor> omega_, theta_;
 };
 
-const bool registered = register_method(method_entry<Mas, MasOptions>(
+const bool registered_mas = register_method(method_entry<Mas, MasOptions>(
     "mas", "MAS (Aljundi 2018): importance from the output's squared L2 norm, EWC-like penalty"));
 
 }  // namespace

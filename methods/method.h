@@ -108,7 +108,23 @@ struct MethodRequirements {
   std::vector<std::string> backbone_kinds;  // e.g. {"vit"}; empty: any backbone
   std::vector<std::string> scenarios;       // e.g. {"task-il"}; empty: any
   bool task_id_at_test = false;             // evaluation gives it each batch's task (batch.task)
+  // It learns on top of a frozen backbone, so random backbone weights give chance-level numbers:
+  // a run without --pretrained is refused unless it says --pretrained none.
+  bool pretrained_backbone = false;
+  // The key of its replay memory's size in samples, if it has one: a size above the stream's
+  // training samples is refused (the memory never fills, and would be allocated for nothing), and
+  // with memory_per_class one below the class count (a class left without a sample).
+  std::string memory_key;
+  bool memory_per_class = false;
 };
+
+// The requirements of a method whose only one is its replay memory `key` (see memory_key).
+inline MethodRequirements replay_memory(const std::string& key, bool per_class = false) {
+  MethodRequirements r;
+  r.memory_key = key;
+  r.memory_per_class = per_class;
+  return r;
+}
 
 // Registry: name -> factory, with the method's own config keys ("<name>.<key>").
 struct MethodEntry {

@@ -15,6 +15,13 @@ struct ParamGroup {
   std::optional<double> lr, weight_decay;  // unset: the optimiser's
 };
 
+// Every group's parameters in one list, in group order.
+inline std::vector<torch::Tensor> flat_params(const std::vector<ParamGroup>& groups) {
+  std::vector<torch::Tensor> out;
+  for (const auto& g : groups) out.insert(out.end(), g.params.begin(), g.params.end());
+  return out;
+}
+
 struct OptimizerSpec {
   std::string kind = "sgd";  // sgd | adam (L2 weight decay, torch.optim.Adam) | adamw (decoupled)
   double lr = 0.01;

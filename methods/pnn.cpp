@@ -228,7 +228,7 @@ MethodRequirements pnn_requirements() {
   return r;
 }
 
-const bool registered = register_method(method_entry<Pnn, PnnOptions>(
+const bool registered_pnn = register_method(method_entry<Pnn, PnnOptions>(
     "pnn", "Progressive Neural Networks (Rusu 2016): a new column per task, laterals, task-IL",
     {{"scenario", "task-il"}}, pnn_requirements()));
 

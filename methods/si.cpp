@@ -94,7 +94,7 @@ class Si : public Method {
   std::vector<torch::Tensor> gradients_;
 };
 
-const bool registered = register_method(method_entry<Si, SiOptions>(
+const bool registered_si = register_method(method_entry<Si, SiOptions>(
     "si", "Synaptic Intelligence (Zenke 2017): online path-integral importance"));
 
 }  // namespace

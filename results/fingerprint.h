@@ -2,9 +2,11 @@
 // What identifies a result: every key of its resolved configuration that can change its numbers.
 // Paths and speed settings are left out (out, name, data_root, cache, pretrained, loader_threads,
 // device): the same run from another folder or on a GPU is the same experiment. The CPU thread
-// count is in: reductions split their work by thread, so it decides the bits. The pretrained weights count by their content: a run's configuration carries
-// "pretrained_content", the hash of the weights file (harness/run/plan.h). The fingerprint names
-// the setting, the seed left out: the leaderboard averages the seeds of one fingerprint.
+// count is in: reductions split their work by thread, so it decides the bits. The pretrained
+// weights count by their content ("pretrained_content", the hash of the weights file:
+// harness/run/plan.h), and so does the data ("data_content", the digest of the task stream that
+// execute() adds once the data is read: datasets/task_stream.h). The fingerprint names the
+// setting, the seed left out: the leaderboard averages the seeds of one fingerprint.
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>

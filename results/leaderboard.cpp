@@ -185,6 +185,38 @@ std::string inconsistency(const RunResult& r) {
   return "";
 }
 
+// Why a file's labels cannot be trusted ("" if they can): the fingerprint, method, benchmark,
+// scenario, label or seed it is filed under differ from those of the configuration it stores.
+std::string mislabelled(const RunResult& r) {
+  if (r.config_json.empty()) return "";  // files before stored configurations
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(r.config_json);
+  } catch (const nlohmann::json::exception& e) {
+    return std::string("its stored configuration is not JSON: ") + e.what();
+  }
+  if (!config.is_object()) return "its stored configuration is not a JSON object";
+  if (!r.fingerprint.empty() && r.fingerprint != result_fingerprint(config)) {
+    return "its fingerprint " + r.fingerprint + " is not that of its configuration (" +
+           result_fingerprint(config) + ")";
+  }
+  const std::pair<const char*, std::string> labels[] = {{"method", r.method},
+                                                        {"benchmark", r.benchmark},
+                                                        {"scenario", r.scenario},
+                                                        {"name", r.label}};
+  for (const auto& [key, value] : labels) {
+    if (config.contains(key) && config[key] != value) {
+      return std::string("it is filed under ") + key + " '" + value +
+             "' but its configuration says " + config[key].dump();
+    }
+  }
+  if (config.contains("seed") && config["seed"] != r.seed) {
+    return "it is filed under seed " + std::to_string(r.seed) + " but its configuration says " +
+           config["seed"].dump();
+  }
+  return "";
+}
+
 // The result files below `dir` (sorted); links are not followed but listed in `skipped`.
 std::vector<std::string> result_files(const std::string& dir, std::vector<SkippedFile>& skipped) {
   std::vector<std::string> files;
@@ -219,7 +251,8 @@ Leaderboard gather_leaderboard(const std::string& dir) {
         board.skipped.push_back({f, "status is '" + r.status + "', not 'complete'"});
         continue;
       }
-      const std::string why = inconsistency(r);
+      std::string why = inconsistency(r);
+      if (why.empty()) why = mislabelled(r);
       if (!why.empty()) {
         board.skipped.push_back({f, why});
         continue;
@@ -237,6 +270,8 @@ Leaderboard gather_leaderboard(const std::string& dir) {
         continue;
       }
       groups[key].push_back(std::move(r));
+    } catch (const SystemError&) {
+      throw;  // the system's failure, not the file's: never a silently shorter board
     } catch (const std::exception& e) {
       board.skipped.push_back({f, e.what()});
     }

@@ -3,9 +3,12 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "harness/foundation/error.h"
+#include "harness/foundation/files.h"
 #include "harness/io/h5_file.h"
 
 namespace clbench {
@@ -231,8 +234,9 @@ class Reader {
         !H5Aexists_by_name(file_.getId(), object.c_str(), name.c_str(), H5P_DEFAULT)) {
       throw Error(path_ + ": missing attribute " + (object == "/" ? "" : object) + "@" + name);
     }
-    return H5::Attribute(
-        H5Aopen_by_name(file_.getId(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+    // Through the C++ objects, which close what they open (an Attribute made from the id of
+    // H5Aopen_by_name adds a reference of its own and keeps the file open after it is closed).
+    return file_.openGroup(object).openAttribute(name);
   }
 
   bool has_attribute(const std::string& object, const std::string& name) const {
@@ -402,11 +406,17 @@ RunResult read_result(const std::string& path) {
   H5::Exception::dontPrint();
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw Error(path + ": no such file");
+  check_readable(path);
+  errno = 0;
   try {
     if (!H5::H5File::isHdf5(path)) throw Error(path + ": not an HDF5 file");
     H5::H5File h5(path, H5F_ACC_RDONLY);
     return read_file(path, h5);
   } catch (const H5::Exception& e) {
+    const int why = errno;
+    if (is_system_failure(why)) {
+      throw SystemError("cannot read " + path + ": " + std::strerror(why));
+    }
     throw Error(path + ": unreadable HDF5 file (" + h5_detail(e) + ")");
   }
 }

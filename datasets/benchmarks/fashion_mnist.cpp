@@ -55,7 +55,7 @@ TaskStream make_split_fmnist(const Config& cfg) {
   return configured_stream("split-fmnist", train, test, cfg, 10);
 }
 
-const bool registered =
+const bool registered_fashion_mnist =
     register_benchmark({"split-fmnist",
                         "Fashion-MNIST (60k/10k), 5 tasks x 2 classes; IDX files, --data-root",
                         {},

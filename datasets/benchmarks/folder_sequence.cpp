@@ -101,7 +101,7 @@ std::vector<OptionSpec> keys() {
   return k;
 }
 
-const bool registered = [] {
+const bool registered_folder_sequence = [] {
   register_image_data(kName, {[](const Config&) { return std::string(kName); }, read});
   return register_benchmark({kName,
                              "one dataset per task (CLR, SKILL): <data_root>/<task>/{train,test}/"

@@ -136,7 +136,7 @@ const std::vector<OptionSpec> kImagenetRKeys = {
     {"imagenet-r.test_list", "", "coda: test YAML (default <data_root>/imagenet-r_test.yaml)"},
     {"imagenet-r.strip_prefix", "data/imagenet-r/", "coda: prefix removed from the listed paths"}};
 
-const bool registered = [] {
+const bool registered_paper_benchmarks = [] {
   add({"cifar100-10",
        "CIFAR-100 (binary), 10 tasks x 10 classes; PyCIL order, seed 1993",
        fixed_id("cifar100"),

@@ -15,32 +15,33 @@
 namespace clbench {
 namespace {
 
-constexpr const char* kName = "split-cifar100-20";
+constexpr const char* kSplitCifarName = "split-cifar100-20";
 
-std::vector<OptionSpec> keys() {
+std::vector<OptionSpec> split_cifar_keys() {
   auto k = image_keys({augment_key("none")}, "none");
   set_key_default(k, "image_size", 32);
   set_key_default(k, "test_resize", 0);
   return k;
 }
 
-TaskStream make(const Config& cfg) {
-  const ImageSplits s = configured_splits(kName, cfg);
-  return configured_stream(kName, configured_images(s.train, cfg), configured_images(s.test, cfg),
-                           cfg, s.num_classes);
+TaskStream make_split_cifar(const Config& cfg) {
+  const ImageSplits s = configured_splits(kSplitCifarName, cfg);
+  return configured_stream(kSplitCifarName, configured_images(s.train, cfg),
+                           configured_images(s.test, cfg), cfg, s.num_classes);
 }
 
-const bool registered = [] {
-  register_image_data(kName, {[](const Config&) { return std::string("cifar100"); },
-                              [](const Config& cfg) {
-                                ImageSplits s = read_cifar100_splits(cfg);
-                                s.data_id = "cifar100";  // a cache of cifar100-10 serves here too
-                                return s;
-                              }});
-  return register_benchmark({kName,
+const bool registered_split_cifar100 = [] {
+  register_image_data(kSplitCifarName, {[](const Config&) { return std::string("cifar100"); },
+                                        [](const Config& cfg) {
+                                          ImageSplits s = read_cifar100_splits(cfg);
+                                          s.data_id =
+                                              "cifar100";  // a cache of cifar100-10 serves here too
+                                          return s;
+                                        }});
+  return register_benchmark({kSplitCifarName,
                              "CIFAR-100 (binary), 20 tasks x 5 classes, task-IL (GEM, A-GEM); "
                              "identity order, raw 32x32 pixels",
-                             keys(),
+                             split_cifar_keys(),
                              {{"backbone", "resnet18-reduced"},
                               {"scenario", "task-il"},
                               {"epochs", 1},
@@ -48,7 +49,7 @@ const bool registered = [] {
                               {"lr", 0.1},
                               {"momentum", 0.0},
                               {"increment", 5}},
-                             make});
+                             make_split_cifar});
 }();
 
 }  // namespace

@@ -29,7 +29,7 @@ TaskStream make_synthetic(const Config& cfg) {
   return configured_stream("synthetic", train, test, cfg, C);
 }
 
-const bool registered = register_benchmark(
+const bool registered_synthetic = register_benchmark(
     {"synthetic",
      "generated (seeded) noisy class prototypes, 12x12 grey; 10 classes in 5 tasks of 2",
      {{"synthetic.classes", 10, "number of classes", {}, {1, 100000}},

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "harness/foundation/error.h"
+#include "harness/foundation/hash.h"
 
 namespace clbench {
 
@@ -27,6 +28,11 @@ int64_t FractalDataset::checked(int64_t index) const {
 
 int64_t FractalDataset::label(int64_t index) const {
   return checked(index) / instances_;
+}
+
+uint64_t FractalDataset::sample_identity(int64_t index) const {
+  const int64_t i = checked(index);
+  return fnv1a(&i, sizeof i);
 }
 
 std::vector<int64_t> FractalDataset::image_shape() const {

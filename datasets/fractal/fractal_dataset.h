@@ -14,7 +14,8 @@ class FractalDataset : public Dataset {
   // `instances` per category, at least 1 (else clbench::Error naming it).
   FractalDataset(const FractalOptions& options, int64_t instances);
   int64_t size() const override { return set_.classes() * instances_; }
-  int64_t label(int64_t index) const override;  // the category
+  int64_t label(int64_t index) const override;             // the category
+  uint64_t sample_identity(int64_t index) const override;  // its index
   std::vector<int64_t> image_shape() const override;
   torch::Tensor images(const std::vector<int64_t>& indices) const override;
 

@@ -61,6 +61,11 @@ ImageDataset::ImageDataset(std::shared_ptr<const ImageSource> source, TransformO
       threads_(threads),
       buffers_(std::make_shared<BatchBuffers>()) {}
 
+uint64_t ImageDataset::sample_identity(int64_t index) const {
+  const std::string name = source_->name(index);
+  return fnv1a(name.data(), name.size());
+}
+
 std::vector<int64_t> ImageDataset::image_shape() const {
   return {3, transform_.size, transform_.size};
 }

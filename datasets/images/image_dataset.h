@@ -17,7 +17,8 @@ class ImageDataset : public Dataset {
   ImageDataset(std::shared_ptr<const ImageSource> source, TransformOptions transform, int threads);
   int64_t size() const override { return source_->size(); }
   int64_t label(int64_t index) const override { return source_->label(index); }
-  std::vector<int64_t> image_shape() const override;  // {3, size, size}
+  std::vector<int64_t> image_shape() const override;       // {3, size, size}
+  uint64_t sample_identity(int64_t index) const override;  // its source's name
   // test_transform of each image (datasets/images/transforms.h), uint8
   torch::Tensor images(const std::vector<int64_t>& indices) const override;
   // train_transform of each image from its seed, uint8

@@ -13,6 +13,7 @@ class Unaugmented : public Dataset {
   int64_t size() const override { return inner_->size(); }
   int64_t label(int64_t index) const override { return inner_->label(index); }
   std::vector<int64_t> image_shape() const override { return inner_->image_shape(); }
+  uint64_t sample_identity(int64_t index) const override { return inner_->sample_identity(index); }
   torch::Tensor images(const std::vector<int64_t>& indices) const override {
     return inner_->images(indices);
   }

@@ -135,11 +135,6 @@ void check_lists(const std::string& path, const std::vector<std::string>& keys,
   }
 }
 
-bool is_wnid(const std::string& s) {
-  return s.size() == 9 && s[0] == 'n' &&
-         std::all_of(s.begin() + 1, s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 // Shared state of the train and test lists of one dataset.
 struct CodaState {
   list_detail::LabelFolders folders{kImagenetRClasses};
@@ -175,6 +170,11 @@ std::vector<ImageRecord> imagenet_r_list(const std::string& path, const std::str
 }
 
 }  // namespace
+
+bool is_wnid(const std::string& s) {
+  return s.size() == 9 && s[0] == 'n' &&
+         std::all_of(s.begin() + 1, s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
 
 YamlLists read_split_yaml(const std::string& path, const std::vector<std::string>& keys) {
   std::istringstream text(read_text(path));

@@ -15,6 +15,9 @@ inline constexpr int64_t kImagenetRClasses = 200;
 inline constexpr int64_t kImagenetRTrain = 24000;  // CODA-Prompt split
 inline constexpr int64_t kImagenetRTest = 6000;
 
+// "n" and 8 digits: a WordNet id, ImageNet-R's class folder names.
+bool is_wnid(const std::string& s);
+
 // CODA-Prompt split YAML (dataloaders/splits/*.yaml, written by PyYAML): a top-level mapping
 // whose values are lists of scalars. Plain or gzip-compressed. Returns the lists named in `keys`
 // (each must be present, a list of non-null scalars, all of one length); other keys are skipped.

@@ -27,6 +27,7 @@ Command add_list(CLI::App& app);
 Command add_run(CLI::App& app);
 Command add_suite(CLI::App& app);
 Command add_leaderboard(CLI::App& app);
+Command add_show(CLI::App& app);
 Command add_pretrain(CLI::App& app);
 Command add_prepare(CLI::App& app);
 Command add_embed(CLI::App& app);

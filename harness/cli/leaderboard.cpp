@@ -21,6 +21,10 @@ Command add_leaderboard(CLI::App& app) {
   sub->add_option("--markdown", a->markdown, "write the Markdown tables here");
   return {sub, [a](Communicator*) {
             const Leaderboard board = gather_leaderboard(a->dir);
+            if (board.files.empty()) {
+              std::fprintf(stderr, "clbench leaderboard: no result files (*.h5) below %s\n",
+                           a->dir.c_str());
+            }
             const std::string markdown = to_markdown(board);
             std::printf("%s", markdown.c_str());
             // Never over one of the result files it read.

@@ -15,6 +15,7 @@
 
 #include <ATen/Context.h>
 #include <c10/util/Exception.h>
+#include <torch/version.h>
 #include <CLI/CLI.hpp>
 
 #include "harness/cli/command.h"
@@ -135,9 +136,11 @@ int main(int argc, char** argv) {
 #endif
   CLI::App app{"clbench: continual-learning benchmark harness (LibTorch)"};
   app.require_subcommand(1);
+  app.set_version_flag(
+      "--version", std::string("clbench ") + CLBENCH_VERSION + " (LibTorch " + TORCH_VERSION + ")");
   const std::vector<Command> commands = {add_list(app),        add_run(app),      add_suite(app),
                                          add_leaderboard(app), add_pretrain(app), add_prepare(app),
-                                         add_embed(app),       add_kernels(app)};
+                                         add_embed(app),       add_kernels(app),  add_show(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@
 #include "harness/distributed/communicator.h"
 #include "harness/foundation/config.h"
 #include "harness/run/execute.h"
+#include "harness/run/plan.h"
 #include "harness/run/suite.h"
 
 namespace clbench {
@@ -21,7 +22,7 @@ struct RunArgs {
   int64_t checkpoint_every = 0;
   std::string suite_file;
   int64_t index = -1;
-  bool count = false;
+  bool count = false, list = false;
 
   // The config file, then the flags, then --set.
   nlohmann::json user() const {
@@ -40,22 +41,40 @@ struct RunArgs {
   }
 };
 
+// The type --help shows for a key and its default ("" when the key has none of its own).
+std::pair<std::string, std::string> type_and_default(const std::string& key) {
+  for (const auto& spec : common_specs()) {
+    if (spec.key != key) continue;
+    const auto& d = spec.default_value;
+    if (d.is_boolean()) return {"BOOL", d.dump()};
+    if (d.is_number_integer()) return {"INT", d.dump()};
+    if (d.is_number()) return {"NUMBER", d.dump()};
+    return {spec.choices.empty() ? "TEXT" : "NAME", d.get<std::string>()};
+  }
+  return {"TEXT", ""};
+}
+
 // A flag that sets config key `key`; `text` keeps the value a string, else it is parsed as JSON.
+// Its help shows the key's type and default (a benchmark may set its own: clbench list --keys).
 void key_flag(CLI::App* app, RunArgs& args, const std::string& name, const std::string& key,
               const std::string& help, bool text = true) {
+  const auto [type, fallback] = type_and_default(key);
   app->add_option_function<std::string>(
-      name,
-      [&args, key, text](const std::string& v) {
-        args.flags[key] = text ? nlohmann::json(v) : Config::parse_assignment(key + "=" + v).second;
-      },
-      help);
+         name,
+         [&args, key, text](const std::string& v) {
+           args.flags[key] =
+               text ? nlohmann::json(v) : Config::parse_assignment(key + "=" + v).second;
+         },
+         help + (fallback.empty() ? "" : " (default " + fallback + ")"))
+      ->type_name(type);
 }
 
 void add_run_flags(CLI::App* run, RunArgs& args) {
   key_flag(run, args, "--benchmark,-b", "benchmark", "task stream (see clbench list)");
   key_flag(run, args, "--method,-m", "method", "method (see clbench list)");
   key_flag(run, args, "--backbone", "backbone", "mlp | cnn | vit-* | resnet* (see clbench list)");
-  key_flag(run, args, "--pretrained", "pretrained", "backbone weights (safetensors, timm or torchvision names)");
+  key_flag(run, args, "--pretrained", "pretrained",
+           "backbone weights (safetensors, timm or torchvision names)");
   key_flag(run, args, "--scenario", "scenario", "class-il | task-il");
   key_flag(run, args, "--seed", "seed", "run seed (default 0)", false);
   key_flag(run, args, "--class-order-seed", "class_order_seed",
@@ -94,6 +113,12 @@ Command add_run(CLI::App& app) {
   add_run_flags(run, *args);
   return {run,
           [args](Communicator* comm) {
+            if (args->config_file.empty() && args->flags.empty() && args->sets.empty()) {
+              throw Error(
+                  "clbench run needs what to run: at least --benchmark, --method or --config "
+                  "(clbench run --help; the quick start's suite: clbench suite "
+                  "launch/suites/default.json)");
+            }
             run_one(plan_run(args->user()), *comm, args->options(), args->force);
             return 0;
           },
@@ -107,8 +132,11 @@ Command add_suite(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
   suite->add_option("file", args->suite_file, "suite JSON file")->required();
   suite->add_option("--index", args->index, "run only entry I (0-based; Slurm job arrays)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   suite->add_flag("--count", args->count, "print the number of runs and exit");
+  suite->add_flag("--list,--dry-run", args->list,
+                  "print every entry (index, benchmark, label, seed, status, result file) and "
+                  "exit; reads no data or weights");
   key_flag(suite, *args, "--out", "out", "result folder (overrides the suite's)");
   suite->add_option("--set", args->sets, "key=value applied to every run (repeatable)");
   suite->add_flag("--force", args->force, "recompute complete results too");
@@ -119,6 +147,11 @@ Command add_suite(CLI::App& app) {
             if (args->count) {
               const size_t n = count_suite(args->suite_file, args->user());
               if (comm->is_root()) std::printf("%zu\n", n);
+              return 0;
+            }
+            if (args->list) {
+              const auto entries = list_suite(args->suite_file, args->user());
+              if (comm->is_root()) print_suite_list(entries);
               return 0;
             }
             SuiteOptions o;

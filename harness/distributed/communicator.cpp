@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace clbench {
@@ -43,6 +44,28 @@ std::unique_ptr<PendingSum> Communicator::start_sum(const torch::Tensor& flat) {
 bool Communicator::any(bool flag) {
   if (size() == 1) return flag;
   return sum(torch::full({1}, flag ? 1.0 : 0.0, torch::kFloat64)).item<double>() > 0;
+}
+
+int Communicator::first_rank_with(bool flag) {
+  auto ranks = torch::zeros({size()}, torch::kFloat64);
+  ranks[rank()] = flag ? 1.0 : 0.0;
+  const auto set = sum(ranks).nonzero();
+  return set.numel() == 0 ? -1 : static_cast<int>(set[0].item<int64_t>());
+}
+
+std::string Communicator::broadcast_bytes(const std::string& bytes, int root) {
+  if (size() == 1) return bytes;
+  std::vector<torch::Tensor> length{
+      torch::full({1}, static_cast<int64_t>(rank() == root ? bytes.size() : 0), torch::kInt64)};
+  broadcast(length, root);
+  std::string out = rank() == root ? bytes : std::string(length[0].item<int64_t>(), '\0');
+  constexpr size_t kChunk = size_t{1} << 30;  // the transports count elements in an int
+  for (size_t at = 0; at < out.size(); at += kChunk) {
+    const auto n = static_cast<int64_t>(std::min(kChunk, out.size() - at));
+    std::vector<torch::Tensor> chunk{torch::from_blob(out.data() + at, {n}, torch::kUInt8)};
+    broadcast(chunk, root);
+  }
+  return out;
 }
 
 void Communicator::abort(int code) {

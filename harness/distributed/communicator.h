@@ -2,6 +2,7 @@
 // The one seam for everything distributed: gradient sums, metric reduction, broadcast.
 // The trainer and the methods talk only to this interface; backends live behind it.
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <torch/types.h>
@@ -44,6 +45,10 @@ class Communicator {
   torch::Tensor sum(const torch::Tensor& t);
   // Whether `flag` is set on any rank (collective: every rank calls it at the same point).
   bool any(bool flag);
+  // The lowest rank on which `flag` is set, -1 if none (collective).
+  int first_rank_with(bool flag);
+  // `root`'s bytes on every rank (collective; the other ranks' argument is ignored).
+  std::string broadcast_bytes(const std::string& bytes, int root);
 };
 
 // The communicator for this process: MPI (CPU tensors; NCCL for CUDA tensors where built) when

@@ -1,6 +1,8 @@
 #include "harness/engine/checkpoint.h"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <torch/torch.h>
 
@@ -111,16 +113,30 @@ void write_checkpoint(const std::string& path, const CheckpointContent& c) {
   write_bytes_atomically(path, to_bytes(archive));
 }
 
-std::optional<Checkpoint> Checkpoint::load(const std::string& path, const torch::Device& device) {
+std::optional<std::string> Checkpoint::read_bytes(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) throw Error("cannot read the checkpoint " + path);
+  return bytes;
+}
+
+std::optional<Checkpoint> Checkpoint::load(const std::string& path, const torch::Device& device) {
+  const auto bytes = read_bytes(path);
+  if (!bytes) return std::nullopt;
+  return parse(*bytes, path, device);
+}
+
+Checkpoint Checkpoint::parse(const std::string& bytes, const std::string& path,
+                             const torch::Device& device) {
   Checkpoint c;
   c.path_ = path;
   c.device_ = device;
   torch::serialize::InputArchive archive;
   int64_t format = 0;
   try {
-    archive.load_from(path, torch::kCPU);
+    archive.load_from(bytes.data(), bytes.size(), torch::kCPU);
     c10::IValue v;
     if (archive.try_read("format", v)) format = v.toInt();
   } catch (const std::exception& e) {

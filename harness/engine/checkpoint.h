@@ -51,6 +51,11 @@ class Checkpoint {
   // Empty when there is no file at `path`; a damaged file, or one of another clbench version, is
   // an error naming it. Tensors of the optimizer and of the fit go to `device`.
   static std::optional<Checkpoint> load(const std::string& path, const torch::Device& device);
+  // The file's bytes (empty when there is none), and a checkpoint from them: rank 0 reads, every
+  // rank parses what it broadcast, so ranks never disagree on what they resume from.
+  static std::optional<std::string> read_bytes(const std::string& path);
+  static Checkpoint parse(const std::string& bytes, const std::string& path,
+                          const torch::Device& device);
 
   TrainerState state;
   std::string config_json, task_start, current;

@@ -26,12 +26,6 @@ class ModeScope {
   bool was_;
 };
 
-std::vector<torch::Tensor> flat_params(const std::vector<ParamGroup>& groups) {
-  std::vector<torch::Tensor> out;
-  for (const auto& g : groups) out.insert(out.end(), g.params.begin(), g.params.end());
-  return out;
-}
-
 }  // namespace
 
 EngineServices::EngineServices(Communicator& comm, const TaskStream& stream, Classifier model,

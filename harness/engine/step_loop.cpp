@@ -93,7 +93,10 @@ void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator&
       optimizer.step();
     }
     if (s.after_step) s.after_step(step);
-    losses.push_back(value);
+    // Shown and checked as the mean of this rank's shards' losses: on several ranks the same
+    // scale as on one (this rank's part of the global mean would be 1/ranks of it).
+    losses.push_back(value *
+                     (static_cast<double>(s.shard_count) / static_cast<double>(shards.size())));
     ++step;
     ++control.steps_done;
     // The stop votes are read with the losses: every rank reads the same sums after the same step.

@@ -16,12 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<torch::Tensor> flat_params(const std::vector<ParamGroup>& groups) {
-  std::vector<torch::Tensor> out;
-  for (const auto& g : groups) out.insert(out.end(), g.params.begin(), g.params.end());
-  return out;
-}
-
 double mean_over_seen(const std::vector<TaskAccuracy>& row, int seen, bool class_il) {
   double s = 0;
   for (int j = 0; j < seen; ++j) s += class_il ? row[j].class_il : row[j].task_il;
@@ -104,6 +98,9 @@ std::function<void(const FitCheckpoint&)> StreamTrainer::fit_saver(int stage) {
 }
 
 Evaluation StreamTrainer::evaluate(int64_t seen_classes) {
+  int seen = 0;
+  for (const auto& t : stream_.tasks) seen += t.class_end <= seen_classes ? 1 : 0;
+  progress_.evaluating(seen, stream_.num_tasks());
   EvalOptions eval{o_.eval_batch_size, o_.device, o_.task_id_at_test, &control_.steps};
   return evaluate_tasks(method_, *model_, stream_, seen_classes, comm_, eval);
 }
@@ -164,7 +161,8 @@ void StreamTrainer::evaluate_after(const Task& task) {
     add_row(result.others[p], rec.others[p].class_il, rec.others[p].task_il);
   }
   state_.evaluate_pending = false;
-  progress_.end_task(rec.task_seconds.back(), mean_over_seen(acc, task.index + 1, true),
+  progress_.end_task(task.index, stream_.num_tasks(), rec.task_seconds.back(),
+                     mean_over_seen(acc, task.index + 1, true),
                      mean_over_seen(acc, task.index + 1, false));
 }
 

@@ -3,9 +3,12 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include "harness/foundation/error.h"
+#include "harness/foundation/files.h"
 #include "harness/foundation/text.h"
 
 namespace clbench {
@@ -63,18 +66,28 @@ nlohmann::json Config::read_file(const std::string& path) {
 
 namespace {
 
-// JSON no deeper than kMaxConfigDepth; `what` names the text in errors.
+// JSON no deeper than kMaxConfigDepth and without a key twice in one object (the parser would
+// keep the last silently); `what` names the text in errors.
 nlohmann::json parse_bounded(std::istream& in, const std::string& what) {
-  const nlohmann::json::parser_callback_t depth_check =
-      [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-        if (depth > kMaxConfigDepth) {
-          throw Error(what + " nests deeper than " + std::to_string(kMaxConfigDepth) + " levels");
-        }
-        return true;
-      };
+  std::vector<std::set<std::string>> keys;  // of each object being parsed
+  const nlohmann::json::parser_callback_t check = [&](int depth,
+                                                      nlohmann::json::parse_event_t event,
+                                                      nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (depth > kMaxConfigDepth) {
+      throw Error(what + " nests deeper than " + std::to_string(kMaxConfigDepth) + " levels");
+    }
+    if (event == Event::object_start) keys.emplace_back();
+    if (event == Event::object_end && !keys.empty()) keys.pop_back();
+    if (event == Event::key && !keys.empty() &&
+        !keys.back().insert(parsed.get<std::string>()).second) {
+      throw Error(what + " has the key \"" + parsed.get<std::string>() + "\" twice in one object");
+    }
+    return true;
+  };
   try {
-    return nlohmann::json::parse(in, depth_check);
-  } catch (const nlohmann::json::parse_error& e) {
+    return nlohmann::json::parse(in, check);
+  } catch (const nlohmann::json::exception& e) {  // syntax, or a number beyond double (1e400)
     throw Error(what + " is not valid JSON: " + e.what());
   }
 }
@@ -82,6 +95,10 @@ nlohmann::json parse_bounded(std::istream& in, const std::string& what) {
 }  // namespace
 
 nlohmann::json Config::read_object(const std::string& path, const std::string& what) {
+  std::string why;
+  if (!is_regular_file(path, &why)) {
+    throw Error("cannot read " + what + " " + path + ": not a file" + why);
+  }
   std::ifstream in(path);
   if (!in) throw Error("cannot read " + what + " " + path);
   const nlohmann::json parsed = parse_bounded(in, what + " " + path);

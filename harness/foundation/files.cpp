@@ -48,6 +48,22 @@ bool is_regular_file(const std::string& path, std::string* why) {
   return regular;
 }
 
+bool is_system_failure(int code) {
+  return code == EMFILE || code == ENFILE || code == ENOMEM || code == EIO;
+}
+
+void check_readable(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    return;
+  }
+  const int why = errno;
+  const std::string message = "cannot open " + path + ": " + std::strerror(why);
+  if (is_system_failure(why)) throw SystemError(message);
+  throw Error(message);
+}
+
 void check_output(const std::string& path, const std::vector<std::string>& inputs) {
   std::error_code ec;
   const auto status = fs::status(path, ec);

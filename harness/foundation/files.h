@@ -14,6 +14,14 @@ namespace clbench {
 // receives " (<reason>)" for such a failure, "" otherwise, for the caller's clbench::Error.
 bool is_regular_file(const std::string& path, std::string* why);
 
+// Whether errno `code` is the system's failure rather than the file's: out of descriptors
+// (EMFILE, ENFILE) or memory, an I/O error.
+bool is_system_failure(int code);
+
+// Opens `path` for reading and closes it again: a SystemError when the system cannot (see
+// is_system_failure), an Error naming the path and the reason when the file cannot be read.
+void check_readable(const std::string& path);
+
 // Refuses (an Error naming the path) an output that exists and is not a regular file (a folder,
 // a device node, a FIFO, a socket), or that is one of `inputs` (the same file, by any path).
 void check_output(const std::string& path, const std::vector<std::string>& inputs = {});

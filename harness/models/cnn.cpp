@@ -25,7 +25,7 @@ torch::Tensor CnnImpl::forward(const torch::Tensor& images) {
 
 namespace {
 
-const bool registered = register_backbone(
+const bool registered_cnn = register_backbone(
     {"cnn", "cnn", "2 conv (32, 64 ch) + maxpool stages, 256-d dense features", true,
      [](const std::vector<int64_t>& s) -> std::shared_ptr<BackboneImpl> {
        if (s[1] != s[2] || s[1] % 4 != 0) {

@@ -23,7 +23,7 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& images) {
 
 namespace {
 
-const bool registered =
+const bool registered_mlp =
     register_backbone({"mlp", "mlp", "2 x 400 ReLU MLP on flattened pixels", true,
                        [](const std::vector<int64_t>& s) -> std::shared_ptr<BackboneImpl> {
                          return Mlp(MlpOptions(s[0] * s[1] * s[2])).ptr();

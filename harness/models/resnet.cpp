@@ -152,7 +152,7 @@ const std::vector<ResNetPreset>& resnet_presets() {
 
 namespace {
 
-const bool registered = [] {
+const bool registered_resnet = [] {
   for (const auto& p : resnet_presets()) {
     register_backbone({p.name, "resnet", p.description, p.name == "resnet-tiny",
                        [p](const std::vector<int64_t>& s) -> std::shared_ptr<BackboneImpl> {

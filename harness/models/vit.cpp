@@ -7,6 +7,7 @@
 #include "harness/foundation/error.h"
 #include "harness/foundation/text.h"
 #include "harness/models/backbones.h"
+#include "harness/models/weights.h"
 
 namespace clbench {
 namespace {
@@ -22,12 +23,6 @@ torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias) {
 
 torch::nn::LayerNorm make_norm(int64_t dim, double eps) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));
-}
-
-std::string shape_string(const torch::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
 }
 
 struct PresetEntry {
@@ -230,7 +225,7 @@ namespace {
 
 // Every preset is a backbone; it fixes its own image size and channels, whatever the stream's
 // input shape (other inputs are resized in forward).
-const bool registered = [] {
+const bool registered_vit = [] {
   for (const auto& e : preset_table()) {
     const std::string name = e.preset.name;
     register_backbone({name, "vit", e.preset.description, name == "vit-tiny28",

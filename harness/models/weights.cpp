@@ -51,13 +51,6 @@ const char* dtype_name(torch::ScalarType type) {
   return nullptr;
 }
 
-std::string shape_string(const torch::Tensor& t) {
-  const auto shape = t.sizes().vec();
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 void copy_tensors(torch::nn::Module& backbone, const std::map<std::string, torch::Tensor>& values) {
   torch::NoGradGuard no_grad;
   auto params = backbone.named_parameters(true);
@@ -255,6 +248,12 @@ void save_backbone_weights(const torch::nn::Module& backbone, const std::string&
   std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", "clbench"}};
   for (const auto& [key, value] : metadata) meta[key] = value;
   write_safetensors(path, tensors, meta);
+}
+
+std::string shape_string(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
 }
 
 }  // namespace clbench

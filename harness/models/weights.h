@@ -49,4 +49,7 @@ void save_backbone_weights(const torch::nn::Module& backbone, const std::string&
 // timm resample_abs_pos_embed for one prefix (cls) token: {1, 1 + n*n, D} -> {1, 1 + m*m, D}.
 torch::Tensor resample_pos_embed(const torch::Tensor& pos_embed, int64_t new_grid);
 
+// "[2, 3, 4]": a tensor's shape for error messages.
+std::string shape_string(const torch::Tensor& t);
+
 }  // namespace clbench

@@ -72,6 +72,40 @@ RunResult describe(const RunPlan& plan, const Session& s, const StreamRecord& re
   return r;
 }
 
+// The run's log, next to its result: <...>/seed-<seed>.log.
+std::string log_path(const RunPlan& plan) {
+  return std::filesystem::path(plan.result_path).replace_extension(".log").string();
+}
+
+// The data_content of the plan's stream (harness/run/session.h: a run records it).
+std::string stream_content(const RunPlan& plan) {
+  return data_content(digest_tasks(find_benchmark(plan.benchmark).make(plan.config)));
+}
+
+// The checkpoint at `path` as rank 0 reads it, on every rank: ranks with their own --out resume
+// from rank 0's checkpoint, never from one of their own. Empty when rank 0 has none.
+std::optional<Checkpoint> agreed_checkpoint(const std::string& path, Communicator& comm,
+                                            const torch::Device& device) {
+  std::optional<std::string> bytes;
+  std::string failure;
+  if (comm.is_root()) {
+    try {
+      bytes = Checkpoint::read_bytes(path);
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  }
+  if (comm.any(!failure.empty())) {
+    throw RunRefused(comm.is_root() ? failure : "rank 0 could not read the checkpoint " + path);
+  }
+  if (!comm.any(bytes.has_value())) return std::nullopt;
+  try {
+    return Checkpoint::parse(comm.broadcast_bytes(bytes.value_or(""), 0), path, device);
+  } catch (const Error& e) {
+    throw RunRefused(e.what());  // every rank parses the same bytes
+  }
+}
+
 // Rank 0 runs `check`; every rank then throws RunRefused when it failed (with its message on rank
 // 0), so that all ranks agree.
 void agree(Communicator& comm, const std::function<void()>& check) {
@@ -108,8 +142,17 @@ bool check_files(const RunPlan& plan, const RunOptions& options, bool force,
       // unreadable: recomputed and replaced
     }
     if (old && old->status == "complete") {
-      const std::string differences = config_differences(nlohmann::json::parse(old->config_json),
-                                                         plan.config.values(), "there", "now");
+      auto there = nlohmann::json::parse(old->config_json);
+      const std::string data_there = there.value("data_content", "");
+      there.erase("data_content");  // known once the data is read, below
+      std::string differences = config_differences(there, plan.config.values(), "there", "now");
+      if (differences.empty() && !data_there.empty()) {  // older files have no data digest
+        const std::string data_now = stream_content(plan);
+        if (data_now != data_there) {
+          differences = "\n  data_content: there \"" + data_there + "\", now \"" + data_now +
+                        "\" (other data: another --data-root, or its files changed)";
+        }
+      }
       if (differences.empty()) return true;
       throw RunRefused(plan.result_path + " holds a result of other settings:" + differences +
                        "\n(--force replaces it; --name gives this run its own label)");
@@ -129,19 +172,16 @@ bool check_files(const RunPlan& plan, const RunOptions& options, bool force,
 
 }  // namespace
 
-RunResult execute(const RunPlan& plan, Communicator& comm, Progress& progress,
+RunResult execute(const RunPlan& planned, Communicator& comm, Progress& progress,
                   const RunOptions& options) {
+  auto session = build_session(planned, comm);
+  // The data is part of the result's identity (results/fingerprint.h), known once it is read.
+  RunPlan plan = planned;
+  plan.config.set("data_content", data_content(session->data));
   const Config& cfg = plan.config;
-  auto session = build_session(plan, comm);
   const std::string ckpt_path = checkpoint_path(plan);
   std::optional<Checkpoint> checkpoint;
-  if (options.resume) {
-    try {
-      checkpoint = Checkpoint::load(ckpt_path, session->trainer.device);
-    } catch (const Error& e) {
-      throw RunRefused(e.what());  // every rank reads the same file
-    }
-  }
+  if (options.resume) checkpoint = agreed_checkpoint(ckpt_path, comm, session->trainer.device);
   if (checkpoint) {
     check_same_config(ckpt_path, checkpoint->config_json, cfg);
     const auto& at = checkpoint->state;
@@ -194,7 +234,10 @@ bool run_one(const RunPlan& plan, Communicator& comm, const RunOptions& options,
   apply_cpu_kernels(plan.config.str("cpu_kernels"));
   std::optional<FileLock> lock;  // rank 0's, until the result is written
   bool complete = false;
-  agree(comm, [&] { complete = check_files(plan, options, force, lock); });
+  agree(comm, [&] {
+    complete = check_files(plan, options, force, lock);
+    if (!complete) progress.log_to(log_path(plan));
+  });
   if (comm.any(complete)) {
     progress.note(plan.result_path + " is complete; skipping (--force recomputes it)");
     return false;

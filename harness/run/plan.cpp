@@ -7,6 +7,8 @@
 #include <map>
 #include <thread>
 
+#include <torch/cuda.h>
+
 #include "datasets/benchmarks/registry.h"
 #include "harness/engine/optim.h"
 #include "harness/engine/precision.h"
@@ -32,7 +34,8 @@ std::vector<OptionSpec> common_specs() {
       {"out", "runs", "result folder: <out>/<benchmark>/<label>/seed-<seed>.h5"},
       {"backbone", "mlp", "feature extractor", backbone_names()},
       {"pretrained", "",
-       "safetensors file of backbone weights (timm names for ViTs; clbench pretrain)"},
+       "safetensors file of backbone weights (timm names for ViTs; clbench pretrain); none: "
+       "random weights, also for a method on a frozen backbone"},
       {"scenario", "class-il", "training/evaluation protocol", {"class-il", "task-il"}},
       {"seed", 0, "seed of initialisation, data order and method randomness", {}, {0, 9e15}},
       {"class_order",
@@ -189,6 +192,12 @@ void check_requirements(const MethodEntry& method, const Config& cfg) {
                 " backbone, not '" + backbone + "' (" + kind + "): choose one of " + join(fitting) +
                 " with --backbone");
   }
+  if (r.pretrained_backbone && cfg.str("pretrained").empty()) {
+    throw Error("method '" + method.name +
+                "' learns on a frozen backbone, and random backbone weights give chance-level "
+                "numbers: give trained weights with --pretrained FILE (clbench pretrain makes "
+                "some), or --pretrained none to run on random weights on purpose");
+  }
   const std::string scenario = cfg.str("scenario");
   if (!r.scenarios.empty() && !contains(r.scenarios, scenario)) {
     throw Error("method '" + method.name + "' runs only in scenario " + join(r.scenarios, " or ") +
@@ -240,7 +249,7 @@ std::string weights_hash(const std::string& path) {
 
 }  // namespace
 
-RunPlan plan_run(const nlohmann::json& user) {
+RunPlan plan_run(const nlohmann::json& user, bool read_inputs) {
   RunPlan plan;
   const auto& bench = find_benchmark(user_string(user, "benchmark", "split-fmnist"));
   const auto& method = find_method(user_string(user, "method", "finetune"));
@@ -256,13 +265,20 @@ RunPlan plan_run(const nlohmann::json& user) {
   check_label(plan.label);
   check_ranges(plan.config);
   check_requirements(method, plan.config);
+  if (plan.config.str("pretrained") == "none")
+    plan.config.set("pretrained", "");  // said on purpose
   plan.result_path = (std::filesystem::path(plan.config.str("out")) / plan.benchmark / plan.label /
                       ("seed-" + std::to_string(plan.seed) + ".h5"))
                          .string();
   check_path_length(plan.result_path);
   // The weights count by their content (results/fingerprint.h), not by where they are.
   const std::string pretrained = plan.config.str("pretrained");
-  plan.config.set("pretrained_content", pretrained.empty() ? "" : weights_hash(pretrained));
+  if (read_inputs && plan.config.str("device") == "cuda" && !torch::cuda::is_available()) {
+    throw Error("bad value 'cuda' for key 'device': no CUDA device is visible to this process");
+  }
+  plan.config.set("pretrained_content", pretrained.empty() ? ""
+                                        : read_inputs      ? weights_hash(pretrained)
+                                                           : "(not read)");
   return plan;
 }
 

@@ -25,7 +25,9 @@ struct RunPlan {
 };
 
 // `user`: flat keys from the config file, flags and --set. Errors name the key and value.
-RunPlan plan_run(const nlohmann::json& user);
+// Without `read_inputs` the pretrained weights are not hashed (they may not exist yet: a suite
+// listed or counted before its backbone is pretrained); such a plan names a run but cannot run it.
+RunPlan plan_run(const nlohmann::json& user, bool read_inputs = true);
 
 // Checkpoint file of a run: next to its result, <...>/seed-<seed>.ckpt.
 std::string checkpoint_path(const RunPlan& plan);

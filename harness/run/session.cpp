@@ -11,6 +11,7 @@
 #include "harness/models/backbones.h"
 #include "harness/models/weights.h"
 #include "harness/run/cpu_kernels.h"
+#include "harness/run/rank_agreement.h"
 
 namespace clbench {
 namespace {
@@ -41,6 +42,27 @@ std::pair<int, std::vector<int>> gradient_shards(const Config& cfg, const Commun
   std::vector<int> mine;
   for (int k = 0; k < count / world; ++k) mine.push_back(comm.rank() * (count / world) + k);
   return {count, mine};
+}
+
+// A replay memory the stream cannot fill, or one leaving classes without a sample, is refused
+// (MethodRequirements::memory_key) before anything is allocated or trained.
+void check_memory_size(const MethodRequirements& r, const Config& cfg, const TaskStream& stream) {
+  if (r.memory_key.empty()) return;
+  const int64_t size = cfg.integer(r.memory_key);
+  int64_t samples = 0;
+  for (const auto& t : stream.tasks) samples += static_cast<int64_t>(t.train.size());
+  const std::string value =
+      "bad value " + std::to_string(size) + " for key '" + r.memory_key + "': ";
+  if (size > samples) {
+    throw Error(value + "more than the " + std::to_string(samples) + " training samples of " +
+                stream.benchmark + "'s stream, so it could never fill (at most " +
+                std::to_string(samples) + ")");
+  }
+  if (r.memory_per_class && size < stream.num_classes()) {
+    throw Error(value + "fewer than the " + std::to_string(stream.num_classes()) + " classes of " +
+                stream.benchmark + ", so some classes would keep no sample (at least " +
+                std::to_string(stream.num_classes()) + ")");
+  }
 }
 
 LrSchedule configured_schedule(const Config& cfg) {
@@ -95,6 +117,9 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   s.steps = step_control(cfg, device);
   apply_matmul_precision(s.steps.precision);
   s.stream = find_benchmark(plan.benchmark).make(cfg);
+  s.data = digest_tasks(s.stream);
+  require_ranks_agree(comm, cfg, s.data);
+  check_memory_size(find_method(plan.method).requirements, cfg, s.stream);
   const auto [shard_count, shards] = gradient_shards(cfg, comm);
   s.trainer = trainer_options(plan, device, shard_count, shards);
 

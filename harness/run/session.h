@@ -18,6 +18,7 @@ class Progress;
 
 struct Session {
   TaskStream stream;
+  std::vector<TaskDigest> data;  // the stream's digest, the same on every rank
   Classifier model{nullptr};
   std::unique_ptr<EngineServices> services;
   std::unique_ptr<Method> method;
@@ -27,7 +28,8 @@ struct Session {
 };
 
 // Applies the plan's CPU kernel mode (before any tensor operation of the process), reads the
-// benchmark, builds the model (with --pretrained weights) and attaches the method.
+// benchmark, checks that every rank runs the same settings on the same data (rank_agreement.h),
+// builds the model (with --pretrained weights) and attaches the method.
 std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm);
 
 // Trains the session's method over its stream, without checkpoints.

@@ -22,12 +22,30 @@ struct SuiteOptions {
   RunOptions run;      // resume is always on
 };
 
-// Plans every entry first (a bad entry fails before anything runs), then runs them. Returns the
-// plans' count; prints what was run and skipped on rank 0.
+// Plans every entry first (a bad entry fails before anything runs), then runs them. An entry that
+// is refused, or fails on one rank (diverged, a data error), is reported and the others still run;
+// the suite ends with a table of every entry's outcome and an Error when any was refused or
+// failed. Returns the plans' count.
 size_t run_suite(const std::string& path, const nlohmann::json& overrides,
                  const SuiteOptions& options, Communicator& comm);
 
-// The number of runs of a suite (validating every entry).
+// The number of runs of a suite (validating every entry; pretrained weights need not exist yet).
 size_t count_suite(const std::string& path, const nlohmann::json& overrides);
+
+// One entry of a suite and where it stands: "to run", "checkpoint", "complete", "incomplete",
+// "unreadable" (list_suite), or what running it did: "done", "already complete", "refused",
+// "failed" (run_suite's closing table).
+struct SuiteEntry {
+  std::string benchmark, label;
+  int64_t seed = 0;
+  std::string scenario, result_path, status;
+};
+
+// Every entry with its result path and status, from the files alone (no data or weights read):
+// what a Slurm array needs to size itself and map --index to runs.
+std::vector<SuiteEntry> list_suite(const std::string& path, const nlohmann::json& overrides);
+
+// The entries as a Markdown table: | # | benchmark | label | scenario | seed | status | result |.
+void print_suite_list(const std::vector<SuiteEntry>& entries);
 
 }  // namespace clbench

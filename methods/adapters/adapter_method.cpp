@@ -95,6 +95,7 @@ LowRankUpdate AdapterMethod::to_device(LowRankUpdate u) const {
 MethodRequirements adapter_requirements() {
   MethodRequirements r;
   r.backbone_kinds = {"vit"};
+  r.pretrained_backbone = true;
   return r;
 }
 

@@ -303,7 +303,7 @@ class FmLora : public AdapterMethod, public RankSelector {
   std::vector<RankSelection> selections_;
 };
 
-const bool registered = register_method(method_entry<FmLora, FmLoraOptions>(
+const bool registered_fm_lora = register_method(method_entry<FmLora, FmLoraOptions>(
     "fm-lora", "FM-LoRA: F-LoRA in shared frozen bases, dynamic rank selection, meta-prompts (ViT)",
     sd_lora_optimizer(), adapter_requirements()));
 

@@ -158,7 +158,7 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
 
 // Official (configs/*_inflora.json, utils/schedulers.py): Adam lr 5e-4, no weight decay, the
 // CODA-Prompt cosine stepped once per epoch, batch 128.
-const bool registered = register_method(method_entry<InfLora, InfLoraOptions>(
+const bool registered_inflora = register_method(method_entry<InfLora, InfLoraOptions>(
     "inflora", "InfLoRA: LoRA on k,v with A_t designed orthogonal to old tasks' inputs (ViT)",
     {{"optimizer", "adam"}, {"lr", 5e-4}, {"weight_decay", 0.0}, {"lr_schedule", "coda-cosine"}},
     adapter_requirements()));

@@ -181,7 +181,7 @@ class SdLora : public AdapterMethod {
   std::vector<torch::Tensor> magnitudes_;  // alpha_k, one scalar shared by every adapted matrix
 };
 
-const bool registered =
+const bool registered_sd_lora =
     register_method(method_entry<SdLora, SdLoraOptions>(
         "sd-lora", "SD-LoRA: frozen normalised old LoRA directions, learned magnitudes (ViT)",
         sd_lora_optimizer(), adapter_requirements())) &&

@@ -55,7 +55,7 @@ class SeqLora : public AdapterMethod {
   std::vector<QkvPart> parts_;
 };
 
-const bool registered = register_method(method_entry<SeqLora, SeqLoraOptions>(
+const bool registered_seq_lora = register_method(method_entry<SeqLora, SeqLoraOptions>(
     "seq-lora", "one LoRA on a frozen ViT trained through all tasks (baseline)",
     sd_lora_optimizer(), adapter_requirements()));
 

@@ -120,7 +120,7 @@ void Dgr::state(StateVisitor& v) {
 
 namespace {
 
-const bool registered = register_method(method_entry<Dgr, DgrOptions>(
+const bool registered_dgr = register_method(method_entry<Dgr, DgrOptions>(
     "dgr",
     "Deep Generative Replay (Shin et al. 2017): a VAE generator replays, the previous model "
     "labels, loss (1/t) current + (1-1/t) replay (van de Ven's code)"));

@@ -79,6 +79,7 @@ inline nlohmann::json conformance_config(const ConformanceCase& c) {
                          {"synthetic.side", backbone.kind == "vit" ? 28 : 12}};
   const auto& method = find_method(c.method);
   if (!method.requirements.scenarios.empty()) user["scenario"] = method.requirements.scenarios[0];
+  if (method.requirements.pretrained_backbone) user["pretrained"] = "none";  // tiny: random weights
   for (const auto& key : method.keys) {
     if (tiny_method_keys().contains(key.key)) user[key.key] = tiny_method_keys()[key.key];
   }

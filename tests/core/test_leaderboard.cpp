@@ -4,6 +4,9 @@
 
 #include <H5Cpp.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/foundation/error.h"
+#include "results/fingerprint.h"
 #include "results/result_file.h"
 #include "tests/core/fixtures.h"
 
@@ -212,6 +216,29 @@ TEST_F(LeaderboardTest, FilesWhoseNumbersCannotBeTrustedAreSkippedWithTheReason)
       << why[path("edited.h5")];
 }
 
+// The labels a file is grouped by must be those of the configuration it stores.
+TEST_F(LeaderboardTest, FilesWhoseLabelsContradictTheirConfigurationAreSkipped) {
+  auto run = make_run("b", "x", 0, 56, 64, 85, 95);
+  run.method = "er";
+  run.config_json = R"({"method": "er", "benchmark": "b", "seed": 0, "er.buffer": 500})";
+  run.fingerprint = result_fingerprint(nlohmann::json::parse(run.config_json));
+  write_result(path("good.h5"), run);
+  auto relabelled = run;
+  relabelled.method = "ewc";
+  write_result(path("method.h5"), relabelled);
+  auto refingerprinted = run;
+  refingerprinted.fingerprint = "0123456789abcdef";
+  write_result(path("fingerprint.h5"), refingerprinted);
+  const auto board = gather_leaderboard(root());
+  ASSERT_EQ(board.entries.size(), 1u);
+  std::map<std::string, std::string> why;
+  for (const auto& s : board.skipped) why[s.path] = s.reason;
+  EXPECT_NE(why[path("method.h5")].find("filed under method 'ewc'"), std::string::npos)
+      << why[path("method.h5")];
+  EXPECT_NE(why[path("fingerprint.h5")].find("fingerprint 0123456789abcdef"), std::string::npos)
+      << why[path("fingerprint.h5")];
+}
+
 TEST_F(LeaderboardTest, LinksAreListedAsNotFollowedAndCellsAreEscaped) {
   auto run = make_run("b", "a|b\nc", 0, 56, 64, 85, 95);
   write_result(path("real/seed-0.h5"), run);
@@ -240,6 +267,71 @@ TEST_F(LeaderboardTest, EmptyFolderGivesEmptyBoard) {
   EXPECT_TRUE(board.entries.empty());
   EXPECT_TRUE(board.skipped.empty());
   EXPECT_EQ(to_json(board), nlohmann::json::parse(R"({"entries": [], "skipped": []})"));
+}
+
+// The descriptors this process has open (the listing's own left out).
+int open_files() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
+  return n - 1;
+}
+
+// The descriptor the next open() would get: a limit of it leaves none to open.
+rlim_t next_descriptor() {
+  const int fd = dup(0);
+  close(fd);
+  return static_cast<rlim_t>(fd);
+}
+
+// The soft limit on open files lowered for one scope.
+class OpenFileLimit {
+ public:
+  explicit OpenFileLimit(rlim_t soft) {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = soft;
+    setrlimit(RLIMIT_NOFILE, &lowered);
+  }
+  ~OpenFileLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
+
+ private:
+  rlimit saved_{};
+};
+
+// Every file read is closed again: 300 results under a limit of 64 more open files than the
+// process has are all counted, and reading leaves the process with the files it had.
+TEST_F(LeaderboardTest, ReadingClosesEveryFileSoThousandsFitUnderTheOpenFileLimit) {
+  for (int64_t seed = 0; seed < 300; ++seed) {
+    write_result(path("b/x/seed-" + std::to_string(seed) + ".h5"),
+                 make_run("b", "x", seed, 56, 64, 85, 95));
+  }
+  const int before = open_files();
+  Leaderboard board;
+  {
+    OpenFileLimit limit(static_cast<rlim_t>(before + 64));
+    board = gather_leaderboard(root());
+  }
+  EXPECT_EQ(open_files(), before);
+  ASSERT_EQ(board.entries.size(), 1u);
+  EXPECT_EQ(board.entries[0].runs, 300);
+  EXPECT_TRUE(board.skipped.empty()) << board.skipped[0].path << ": " << board.skipped[0].reason;
+}
+
+// A file the system cannot open for want of descriptors is the system's failure, not the file's:
+// it ends the leaderboard with the reason instead of being skipped as unreadable.
+TEST_F(LeaderboardTest, OutOfFileDescriptorsIsAnErrorNotASkippedFile) {
+  write_result(path("seed-0.h5"), make_run("b", "x", 0, 56, 64, 85, 95));
+  try {
+    OpenFileLimit limit(next_descriptor());  // no new descriptor
+    read_result(path("seed-0.h5"));
+    ADD_FAILURE() << "expected a SystemError";
+  } catch (const SystemError& e) {
+    EXPECT_NE(std::string(e.what()).find("Too many open files"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path("seed-0.h5")), std::string::npos) << e.what();
+  }
+  OpenFileLimit limit(next_descriptor());
+  EXPECT_THROW(gather_leaderboard(root()), Error);
 }
 
 }  // namespace

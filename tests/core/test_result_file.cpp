@@ -1,4 +1,5 @@
 #include "results/result_file.h"
+#include "results/show.h"
 
 #include <gtest/gtest.h>
 
@@ -245,6 +246,30 @@ TEST_F(ResultFileTest, ReadsFixedLengthStringAttribute) {
         .write(type, std::string("running"));
   }
   EXPECT_EQ(read_result(file).status, "running");
+}
+
+}  // namespace
+}  // namespace clbench
+
+namespace clbench {
+namespace {
+
+// clbench show: the metrics its matrices give, the matrices (blank before a task is trained), a
+// row per task and the settings, from the file as written.
+TEST_F(ResultFileTest, ShowPrintsMetricsMatricesTasksAndSettings) {
+  write_result(path("r.h5"), make_result());
+  const std::string text = show_result(read_result(path("r.h5")));
+  for (const char* expected : {
+           "| class-IL | 61.67 |",  // (60 + 40 + 85) / 3
+           "| task-IL | 88.67 |",   // (88 + 85 + 93) / 3
+           "| task 1 | 90.00 |  |  |",
+           "| task 3 | 60.00 | 40.00 | 85.00 |",
+           "Class-IL accuracy of linear",
+           "| 1 | 3 1 | 1000 | 100 | 12.5 | 1000 | 5000 | 100 |",
+           "  lr = 0.008",
+       }) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << " not in:\n" << text;
+  }
 }
 
 }  // namespace

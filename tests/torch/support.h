@@ -54,14 +54,17 @@ inline ::testing::Environment* const kScratchOutputEnvironment =
 
 // Unit tests build their own batches on the CPU, so a run is on the CPU unless the test asks for a
 // device (the *_CUDA tests do); the default, auto, would put the model on a GPU where there is one.
+// Tiny backbones have no trained weights: random ones unless the test gives a file.
 inline RunPlan plan(nlohmann::json user) {
   if (!user.contains("device")) user["device"] = "cpu";
+  if (!user.contains("pretrained")) user["pretrained"] = "none";
   if (!user.contains("out")) user["out"] = ScratchOutput::folder();
   return plan_run(Config::flatten(user));
 }
 
 // A small run of `method` on the synthetic benchmark, on one thread: `classes` classes in tasks of
-// 2, `per_class` training and 10 test samples each; `more` adds or overrides keys.
+// 2, `per_class` training and 10 test samples each; `more` adds or overrides keys. A replay memory
+// whose default exceeds this small stream holds the whole stream (a larger one is refused).
 inline nlohmann::json synthetic_run(const std::string& method, int64_t classes, int64_t per_class,
                                     const nlohmann::json& more = nlohmann::json::object()) {
   nlohmann::json user = {{"benchmark", "synthetic"},
@@ -70,6 +73,13 @@ inline nlohmann::json synthetic_run(const std::string& method, int64_t classes, 
                          {"synthetic.classes", classes},
                          {"synthetic.train_per_class", per_class},
                          {"synthetic.test_per_class", 10}};
+  const auto& entry = find_method(method);
+  for (const auto& key : entry.keys) {
+    if (key.key == entry.requirements.memory_key &&
+        key.default_value.get<int64_t>() > classes * per_class) {
+      user[key.key] = classes * per_class;
+    }
+  }
   for (const auto& [k, v] : more.items()) user[k] = v;
   return user;
 }

@@ -44,7 +44,7 @@ std::string three_tasks(const TempDir& dir) {
   return root;
 }
 
-nlohmann::json small(const std::string& benchmark, nlohmann::json extra = {}) {
+nlohmann::json small_run(const std::string& benchmark, nlohmann::json extra = {}) {
   nlohmann::json user = {{"benchmark", benchmark},
                          {"method", "finetune"},
                          {"backbone", "mlp"},
@@ -84,7 +84,7 @@ TEST(FolderSequence, IsListedWithTaskIlAndClrDefaults) {
 TEST(FolderSequence, EachTaskOwnsTheLabelsOfItsClasses) {
   TempDir dir;
   const auto root = three_tasks(dir);
-  auto s = testing::setup(small("folder-sequence", {{"data_root", root}}));
+  auto s = testing::setup(small_run("folder-sequence", {{"data_root", root}}));
   const TaskStream& stream = *s->stream;
   ASSERT_EQ(stream.num_tasks(), 3);
   EXPECT_EQ(stream.class_order, iota(9));
@@ -104,7 +104,7 @@ TEST(FolderSequence, EachTaskOwnsTheLabelsOfItsClasses) {
                                       "cars/van", "digits/0", "digits/1", "digits/2", "digits/3"}));
   // tasks.txt in the data root orders (and picks) the tasks.
   testing::write_lines(root + "/tasks.txt", {"digits", "birds"});
-  auto listed = testing::setup(small("folder-sequence", {{"data_root", root}}));
+  auto listed = testing::setup(small_run("folder-sequence", {{"data_root", root}}));
   ASSERT_EQ(listed->stream->num_tasks(), 2);
   EXPECT_EQ(listed->stream->tasks[0].class_end, 4);
   EXPECT_EQ(listed->stream->tasks[1].class_end, 6);
@@ -117,11 +117,11 @@ TEST(FolderSequence, TrainsOnTheTestViewUnlessAugmentIsSet) {
   const auto root = three_tasks(dir);
   const std::vector<int64_t> idx = {0, 3, 7};
   const std::vector<uint64_t> seeds = {1, 2, 3};
-  auto plain = testing::setup(small("folder-sequence", {{"data_root", root}}));
+  auto plain = testing::setup(small_run("folder-sequence", {{"data_root", root}}));
   const Dataset& train = *plain->stream->train_set;
   EXPECT_TRUE(torch::equal(train.augmented(idx, seeds), train.images(idx)));
   auto cropped =
-      testing::setup(small("folder-sequence", {{"data_root", root}, {"augment", "crop-flip"}}));
+      testing::setup(small_run("folder-sequence", {{"data_root", root}, {"augment", "crop-flip"}}));
   const Dataset& aug = *cropped->stream->train_set;
   EXPECT_FALSE(torch::equal(aug.augmented(idx, seeds), aug.images(idx)));
   EXPECT_TRUE(torch::equal(aug.images(idx), train.images(idx)));
@@ -132,25 +132,26 @@ TEST(FolderSequence, SettingsThatWouldMixTheTasksAreErrors) {
   const auto root = three_tasks(dir);
   testing::expect_error(
       [&] {
-        testing::setup(small("folder-sequence", {{"data_root", root}, {"class_order_seed", 1993}}));
+        testing::setup(
+            small_run("folder-sequence", {{"data_root", root}, {"class_order_seed", 1993}}));
       },
       {"folder-sequence", "identity", "'pycil'", "class_order_seed"});
   testing::expect_error(
       [&] {
-        testing::setup(small("folder-sequence", {{"data_root", root}, {"init_classes", 2}}));
+        testing::setup(small_run("folder-sequence", {{"data_root", root}, {"init_classes", 2}}));
       },
       {"folder-sequence", "init_classes"});
-  testing::expect_error([&] { testing::setup(small("folder-sequence")); },
+  testing::expect_error([&] { testing::setup(small_run("folder-sequence")); },
                         {"folder-sequence needs its data", "--data-root"});
   // One class is a task only in class-IL: in task-IL it is always right.
   for (const char* split : {"train", "test"}) fs::remove_all(root + "/birds/" + split + "/owl");
   testing::expect_error(
       [&] {
-        testing::setup(small("folder-sequence", {{"data_root", root}}));
+        testing::setup(small_run("folder-sequence", {{"data_root", root}}));
       },
       {"task 'birds'", root + "/birds/train", "has 1 class", "--scenario class-il"});
   auto cil =
-      testing::setup(small("folder-sequence", {{"data_root", root}, {"scenario", "class-il"}}));
+      testing::setup(small_run("folder-sequence", {{"data_root", root}, {"scenario", "class-il"}}));
   EXPECT_EQ(cil->stream->tasks[0].classes.size(), 1u);
 }
 
@@ -165,8 +166,8 @@ TEST(FolderSequence, TheCacheKeepsTheTasksAndChecksTheList) {
                                  out),
             0)
       << out;
-  auto direct = testing::setup(small("folder-sequence", {{"data_root", root}}));
-  auto cached = testing::setup(small("folder-sequence", {{"cache", cache}}));
+  auto direct = testing::setup(small_run("folder-sequence", {{"data_root", root}}));
+  auto cached = testing::setup(small_run("folder-sequence", {{"cache", cache}}));
   const TaskStream &d = *direct->stream, &c = *cached->stream;
   ASSERT_EQ(c.num_tasks(), 3);
   for (int t = 0; t < 3; ++t) {
@@ -181,11 +182,11 @@ TEST(FolderSequence, TheCacheKeepsTheTasksAndChecksTheList) {
   testing::expect_error(
       [&] {
         testing::setup(
-            small("folder-sequence",
-                  {{"cache", cache}, {"folder-sequence.task_list", dir.path("other.txt")}}));
+            small_run("folder-sequence",
+                      {{"cache", cache}, {"folder-sequence.task_list", dir.path("other.txt")}}));
       },
       {cache, "digits, cars, birds", dir.path("other.txt"), "cars, digits, birds"});
-  EXPECT_NO_THROW(testing::setup(small(
+  EXPECT_NO_THROW(testing::setup(small_run(
       "folder-sequence", {{"cache", cache}, {"folder-sequence.task_list", root + "/tasks.txt"}})));
 }
 
@@ -193,7 +194,7 @@ TEST(FolderSequence, RunRecordsTasksOfDifferentSizes) {
   TempDir dir;
   const auto root = three_tasks(dir);
   const auto r = testing::run_quiet(
-      small("folder-sequence", {{"data_root", root}, {"out", dir.path("runs")}}));
+      small_run("folder-sequence", {{"data_root", root}, {"out", dir.path("runs")}}));
   EXPECT_EQ(r.scenario, "task-il");
   ASSERT_EQ(r.acc_task_il.size(), 3u);
   EXPECT_EQ(r.train_counts, (std::vector<int64_t>{4, 6, 8}));

@@ -27,7 +27,8 @@ using generative::Rtf;
 using testing::setup;
 
 // A small synthetic stream (3 tasks x 2 classes of 12x12 images).
-nlohmann::json small(const std::string& method, nlohmann::json keys = nlohmann::json::object()) {
+nlohmann::json small_synthetic(const std::string& method,
+                               nlohmann::json keys = nlohmann::json::object()) {
   return testing::synthetic_run(method, 6, 40, keys);
 }
 
@@ -50,7 +51,7 @@ torch::Tensor no_grad_forward(Classifier& model, const torch::Tensor& x) {
 }
 
 TEST(GenerativeReplay, ReplaysABatchOfTheCurrentSizeWithThePreviousModelsArgmaxAsLabels) {
-  auto s = setup(small("dgr", {{"dgr.gen_steps", 3}}));
+  auto s = setup(small_synthetic("dgr", {{"dgr.gen_steps", 3}}));
   auto* dgr = dynamic_cast<Dgr*>(s->method);
   ASSERT_NE(dgr, nullptr);
   const auto& tasks = s->stream->tasks;
@@ -104,7 +105,7 @@ TEST(GenerativeReplay, ReplaysABatchOfTheCurrentSizeWithThePreviousModelsArgmaxA
 }
 
 TEST(GenerativeReplay, SoftTargetsAreThePreviousModelsSoftmaxAtTemperatureTwo) {
-  auto s = setup(small("dgr", {{"dgr.gen_steps", 3}, {"dgr.distill", true}}));
+  auto s = setup(small_synthetic("dgr", {{"dgr.gen_steps", 3}, {"dgr.distill", true}}));
   auto* dgr = dynamic_cast<Dgr*>(s->method);
   const auto& tasks = s->stream->tasks;
   dgr->begin_task(tasks[0]);
@@ -128,7 +129,7 @@ TEST(GenerativeReplay, SoftTargetsAreThePreviousModelsSoftmaxAtTemperatureTwo) {
 
 TEST(GenerativeReplay, TaskIncrementalTargetsLieWithinThePreviousTasks) {
   for (const std::string mode : {"every-task", "predicted-task"}) {
-    auto s = setup(small(
+    auto s = setup(small_synthetic(
         "dgr", {{"scenario", "task-il"}, {"dgr.gen_steps", 2}, {"dgr.task_il_targets", mode}}));
     auto* dgr = dynamic_cast<Dgr*>(s->method);
     const auto& tasks = s->stream->tasks;
@@ -257,7 +258,7 @@ TEST(GenerativeVae, ShapesOfTheMlpAndConvolutionalVae) {
 TEST(Dgr, TheGeneratorsFitLowersItsLossOnFixedData) {
   // Noise-free prototypes: the VAE can reconstruct them, so its loss can approach the
   // reconstruction term's minimum, the mean binary entropy of the pixels.
-  auto s = setup(small("dgr", {{"dgr.gen_steps", 100}, {"synthetic.noise", 0.0}}));
+  auto s = setup(small_synthetic("dgr", {{"dgr.gen_steps", 100}, {"synthetic.noise", 0.0}}));
   auto* dgr = dynamic_cast<Dgr*>(s->method);
   const auto& task = s->stream->tasks[0];
   dgr->begin_task(task);
@@ -329,7 +330,7 @@ TEST(Dgr, StoppedInsideItsGeneratorFitResumesItBitwise) {
 }
 
 TEST(GenerativeReplay, CurrentAndReplayedLossesAreWeightedOneOverT) {
-  auto s = setup(small("dgr", {{"dgr.gen_steps", 2}}));
+  auto s = setup(small_synthetic("dgr", {{"dgr.gen_steps", 2}}));
   auto* dgr = dynamic_cast<Dgr*>(s->method);
   auto plain = find_method("finetune").make(s->plan.config);
   MethodContext ctx;
@@ -359,7 +360,7 @@ TEST(GenerativeReplay, CurrentAndReplayedLossesAreWeightedOneOverT) {
 }
 
 TEST(Rtf, TheClassifierIsTheEncoderAndItsDecoderReplays) {
-  auto s = setup(small("rtf"));
+  auto s = setup(small_synthetic("rtf"));
   auto* rtf = dynamic_cast<Rtf*>(s->method);
   ASSERT_NE(rtf, nullptr);
   EXPECT_EQ(rtf->trainable_parameters().size(),
@@ -414,7 +415,8 @@ TEST(GenerativeReplay, DgrAndRtfForgetLessThanFineTuningInClassIncrementalLearni
   // 3 tasks of 2 synthetic classes, 20 epochs (160 steps per task, as many for DGR's generator):
   // fine-tuning keeps only the last task (33.3); measured on seeds 0-3: dgr 98.3-100, rtf 100.
   auto run = [](const std::string& method) {
-    return final_class_il(small(method, {{"epochs", 20}, {"synthetic.train_per_class", 120}}));
+    return final_class_il(
+        small_synthetic(method, {{"epochs", 20}, {"synthetic.train_per_class", 120}}));
   };
   const double finetune = run("finetune");
   const double dgr = run("dgr");

@@ -20,8 +20,8 @@ namespace clbench {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::clbench_cmd;
 using testing::run_command;
-const auto clbench = testing::clbench_cmd;
 using testing::TempDir;
 
 bool leftovers(const fs::path& folder) {
@@ -37,32 +37,36 @@ TEST(Outputs, DevicesFifosFoldersAndInputsAreNeverWrittenOver) {
   std::string out;
   // A result file, for the leaderboard to read (and never to write over).
   ASSERT_EQ(
-      run_command(clbench("run -b synthetic -m finetune --epochs 1 --out " + dir.root()), out), 0)
+      run_command(clbench_cmd("run -b synthetic -m finetune --epochs 1 --out " + dir.root()), out),
+      0)
       << out;
   const std::string result = (dir / "synthetic/finetune/seed-0.h5").string();
-  EXPECT_EQ(run_command(clbench("leaderboard " + dir.root() + " --json /dev/null"), out), 1) << out;
+  EXPECT_EQ(run_command(clbench_cmd("leaderboard " + dir.root() + " --json /dev/null"), out), 1)
+      << out;
   EXPECT_NE(out.find("refusing to write /dev/null: it exists and is a device"), std::string::npos)
       << out;
   ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0644), 0);
   EXPECT_EQ(
-      run_command(clbench("leaderboard " + dir.root() + " --markdown " + (dir / "fifo").string()),
-                  out),
+      run_command(
+          clbench_cmd("leaderboard " + dir.root() + " --markdown " + (dir / "fifo").string()), out),
       1)
       << out;
   EXPECT_NE(out.find("it exists and is a FIFO"), std::string::npos) << out;
-  EXPECT_EQ(run_command(clbench("leaderboard " + dir.root() + " --json " + result), out), 1) << out;
+  EXPECT_EQ(run_command(clbench_cmd("leaderboard " + dir.root() + " --json " + result), out), 1)
+      << out;
   EXPECT_NE(out.find("it is an input of this command"), std::string::npos) << out;
   EXPECT_NO_THROW(read_result(result));
   fs::create_directories(dir / "folder.safetensors");
-  EXPECT_EQ(
-      run_command(clbench("pretrain --backbone mlp --classes 2 --instances 2 --epochs 1 --out " +
-                          (dir / "folder.safetensors").string()),
-                  out),
-      1)
+  EXPECT_EQ(run_command(
+                clbench_cmd("pretrain --backbone mlp --classes 2 --instances 2 --epochs 1 --out " +
+                            (dir / "folder.safetensors").string()),
+                out),
+            1)
       << out;
   EXPECT_NE(out.find("is a folder"), std::string::npos) << out;
   fs::create_directories(dir / "x/synthetic/er/seed-0.h5");  // a folder where the result goes
-  EXPECT_EQ(run_command(clbench("run -b synthetic -m er --out " + (dir / "x").string()), out), 1)
+  EXPECT_EQ(run_command(clbench_cmd("run -b synthetic -m er --out " + (dir / "x").string()), out),
+            1)
       << out;
   EXPECT_NE(out.find("it exists and is a folder"), std::string::npos) << out;
   EXPECT_EQ(out.find("task 1/"), std::string::npos) << "refused before training: " << out;
@@ -165,7 +169,7 @@ TEST(Outputs, ACheckpointBeyondTheFileSizeLimitEndsTheRunClearlyAndKeepsThePrevi
   // Resumed where a file may not grow beyond a tenth of the checkpoint: the next one fails.
   const auto limit_kib = std::to_string(before.size() / 10240 + 1);
   const int code = run_command("bash -c 'trap \"\" XFSZ; ulimit -f " + limit_kib + "; exec " +
-                                   clbench(args + " --resume") + "'",
+                                   clbench_cmd(args + " --resume") + "'",
                                out);
   expect_clean_checkpoint_failure(code, out, dir.dir(), before, "File too large");
 }
@@ -181,7 +185,7 @@ TEST(Outputs, ACheckpointOnAFullFilesystemEndsTheRunClearlyAndKeepsThePreviousOn
   fs::copy_file(dir / "first/synthetic/er/seed-0.ckpt", dir / "full/synthetic/er/seed-0.ckpt");
   std::string out;
   const int code = run_command(
-      clbench(
+      clbench_cmd(
           "run -b synthetic -m er --epochs 20 --threads 1 --checkpoint-every 5 --resume --out " +
           (dir / "full").string()),
       out);
@@ -227,7 +231,8 @@ TEST(Outputs, TemporariesOfDeadProcessesAreRemovedWhenARunStarts) {
   for (const auto& p : {stale, stale_ckpt, alive}) std::ofstream(p.string()) << "x";
   std::string out;
   ASSERT_EQ(
-      run_command(clbench("run -b synthetic -m finetune --epochs 1 --out " + dir.root()), out), 0)
+      run_command(clbench_cmd("run -b synthetic -m finetune --epochs 1 --out " + dir.root()), out),
+      0)
       << out;
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_FALSE(fs::exists(stale_ckpt));

@@ -12,6 +12,8 @@
 #include "datasets/loader.h"
 #include "datasets/readers/cifar100.h"
 #include "datasets/readers/domainnet.h"
+#include "datasets/readers/imagenet_r.h"
+#include "harness/run/imagenet_r_split.h"
 #include "results/result_file.h"
 #include "tests/core/fixtures.h"
 #include "tests/torch/cifar_fixture.h"
@@ -287,6 +289,65 @@ TEST(PaperBenchmarks, CubOfficialSplitGivesTenTasksOfTwentyClasses) {
     EXPECT_EQ(t.train.size(), 40u);
     EXPECT_EQ(t.test.size(), 20u);
   }
+}
+
+}  // namespace
+}  // namespace clbench
+
+namespace clbench {
+namespace {
+
+// random_split's permutation is torch.randperm of a generator seeded like torch.manual_seed:
+// PyTorch 2.11 gives these for n = 30000 (ImageNet-R) and n = 10.
+TEST(ImagenetRSplit, ThePermutationIsTorchsRandperm) {
+  const auto inr = random_split_permutation(30000, 0);
+  EXPECT_EQ(std::vector<int64_t>(inr.begin(), inr.begin() + 8),
+            (std::vector<int64_t>{6044, 23117, 9729, 26406, 14191, 22624, 3577, 17785}));
+  EXPECT_EQ(std::vector<int64_t>(inr.end() - 3, inr.end()),
+            (std::vector<int64_t>{6272, 3746, 21355}));
+  EXPECT_EQ(random_split_permutation(30000, 42)[0], 7542);
+  EXPECT_EQ(random_split_permutation(10, 0), (std::vector<int64_t>{4, 1, 7, 5, 3, 9, 0, 8, 6, 2}));
+}
+
+// The official archive's layout (WordNet-id folders, no split) becomes the pre-split folders the
+// reference code leaves behind: ImageFolder's order, the first int(0.8 N) of the permutation in
+// train/. 12 images, seed 0: PyTorch's randperm(12) puts items 1, 6 and 11 in test/.
+TEST(ImagenetRSplit, PrepareSplitsTheArchiveAsRandomSplitDoesAndTheReaderLoadsIt) {
+  TempDir dir;
+  const std::vector<std::string> order = {
+      "n00000001/art_0.jpg",    "n00000001/art_1.jpg",   "n00000001/cartoon_0.jpg",
+      "n00000001/sketch_3.jpg", "n00000002/art_0.jpg",   "n00000002/toy_1.jpg",
+      "n00000002/toy_2.jpg",    "n00000002/toy_3.jpg",   "n00000003/misc_0.jpg",
+      "n00000003/misc_1.jpg",   "n00000003/misc_10.jpg", "n00000003/misc_2.jpg"};
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto path = dir / "archive" / order[i];
+    fs::create_directories(path.parent_path());
+    testing::write_jpeg(path.string(), static_cast<int>(i));
+  }
+  std::string out;
+  ASSERT_EQ(testing::run_command(testing::clbench_cmd("prepare imagenet-r-10 --data-root " +
+                                                      (dir / "archive").string() +
+                                                      " --split-into " + (dir / "inr").string()),
+                                 out),
+            0)
+      << out;
+  EXPECT_NE(out.find("9 train and 3 test images"), std::string::npos) << out;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const bool test = i == 1 || i == 6 || i == 11;
+    EXPECT_TRUE(fs::exists(dir / "inr" / (test ? "test" : "train") / order[i])) << order[i];
+    EXPECT_FALSE(fs::exists(dir / "inr" / (test ? "train" : "test") / order[i])) << order[i];
+  }
+  EXPECT_TRUE(fs::exists(dir / "archive" / order[0])) << "the archive stays as it was";
+  const auto split = read_imagenet_r_folders((dir / "inr").string());
+  EXPECT_EQ(split.train.size(), 9u);
+  EXPECT_EQ(split.test.size(), 3u);
+  EXPECT_EQ(testing::run_command(testing::clbench_cmd("prepare imagenet-r-10 --data-root " +
+                                                      (dir / "archive").string() +
+                                                      " --split-into " + (dir / "inr").string()),
+                                 out),
+            1)
+      << "a second split over the first: " << out;
+  EXPECT_NE(out.find("exists already"), std::string::npos) << out;
 }
 
 }  // namespace

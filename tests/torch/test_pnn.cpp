@@ -14,7 +14,8 @@ namespace {
 
 // 3 tasks x 2 classes of noisy 12x12 prototypes (noisy enough that accuracies are not all 100),
 // task-IL (pnn's default scenario).
-nlohmann::json tiny(const std::string& backbone, nlohmann::json more = nlohmann::json::object()) {
+nlohmann::json tiny_pnn(const std::string& backbone,
+                        nlohmann::json more = nlohmann::json::object()) {
   nlohmann::json user = {{"benchmark", "synthetic"},
                          {"method", "pnn"},
                          {"backbone", backbone},
@@ -89,18 +90,18 @@ std::vector<torch::Tensor> check_old_tasks_frozen(nlohmann::json user) {
 }
 
 TEST(Pnn, OldTasksLogitsAreBitwiseConstantOnMlp) {
-  check_old_tasks_frozen(tiny("mlp"));
+  check_old_tasks_frozen(tiny_pnn("mlp"));
 }
 
 TEST(Pnn, OldTasksLogitsAreBitwiseConstantOnResNetTinyWithItsBatchNorms) {
-  check_old_tasks_frozen(tiny("resnet-tiny"));
+  check_old_tasks_frozen(tiny_pnn("resnet-tiny"));
 }
 
 // Mammoth's laterals read the earlier columns' own layers alone: tasks 1 and 2 are the same (column
 // 0 has no laterals), task 3 differs.
 TEST(Pnn, TrunkLateralInputsChangeOnlyTheThirdColumn) {
-  const auto columns = check_old_tasks_frozen(tiny("mlp"));
-  const auto trunks = check_old_tasks_frozen(tiny("mlp", {{"pnn.lateral_inputs", "trunks"}}));
+  const auto columns = check_old_tasks_frozen(tiny_pnn("mlp"));
+  const auto trunks = check_old_tasks_frozen(tiny_pnn("mlp", {{"pnn.lateral_inputs", "trunks"}}));
   EXPECT_TRUE(torch::equal(columns[0], trunks[0]));
   EXPECT_TRUE(torch::equal(columns[1], trunks[1]));
   EXPECT_FALSE(torch::equal(columns[2], trunks[2]));
@@ -128,13 +129,13 @@ void expect_old_columns_of_r_constant(const RunResult& r) {
 
 TEST(Pnn, TaskIlAccuracyOfOldTasksIsConstantInARunOnMlp) {
   expect_old_columns_of_r_constant(
-      testing::run_quiet(tiny("mlp", {{"synthetic.test_per_class", 64}})));
+      testing::run_quiet(tiny_pnn("mlp", {{"synthetic.test_per_class", 64}})));
 }
 
 // (64 samples per class: a BatchNorm ResNet's running statistics need a few more steps.)
 TEST(Pnn, TaskIlAccuracyOfOldTasksIsConstantInARunOnResNetTiny) {
-  expect_old_columns_of_r_constant(testing::run_quiet(
-      tiny("resnet-tiny", {{"synthetic.train_per_class", 64}, {"synthetic.test_per_class", 64}})));
+  expect_old_columns_of_r_constant(testing::run_quiet(tiny_pnn(
+      "resnet-tiny", {{"synthetic.train_per_class", 64}, {"synthetic.test_per_class", 64}})));
 }
 
 int64_t numel(const std::vector<torch::Tensor>& ps) {
@@ -160,7 +161,7 @@ TEST(Pnn, StoredParametersOnMlpAreColumnsLateralsAndHeads) {
   const auto adapter = [&](int64_t from, int64_t k) {
     return k + (from * k * h + h) + (h * h + h);
   };
-  expect_stored(testing::run_quiet(tiny("mlp")), [&](int64_t k) {
+  expect_stored(testing::run_quiet(tiny_pnn("mlp")), [&](int64_t k) {
     return trunk + head + (k > 0 ? adapter(in, k) + adapter(h, k) : 0);
   });
   // Without input laterals, with head laterals (V: h k -> h, U: h -> classes).
@@ -168,7 +169,7 @@ TEST(Pnn, StoredParametersOnMlpAreColumnsLateralsAndHeads) {
     return k + (h * k * h + h) + (h * classes + classes);
   };
   expect_stored(
-      testing::run_quiet(tiny(
+      testing::run_quiet(tiny_pnn(
           "mlp",
           {{"name", "pnn-mlp-keys"}, {"pnn.input_laterals", false}, {"pnn.head_laterals", "on"}})),
       [&](int64_t k) { return trunk + head + (k > 0 ? adapter(h, k) + head_lateral(k) : 0); });
@@ -194,22 +195,22 @@ TEST(Pnn, StoredParametersOnResNetTinyAreColumnsAdaptorsLateralStagesAndHeads) {
     if (head_laterals) n += last * k + (last * k * last + last) + (last * classes + classes);
     return n;
   };
-  expect_stored(testing::run_quiet(tiny("resnet-tiny")),
+  expect_stored(testing::run_quiet(tiny_pnn("resnet-tiny")),
                 [&](int64_t k) { return column(true, k); });
-  expect_stored(testing::run_quiet(tiny(
+  expect_stored(testing::run_quiet(tiny_pnn(
                     "resnet-tiny", {{"name", "pnn-resnet-keys"}, {"pnn.head_laterals", "off"}})),
                 [&](int64_t k) { return column(false, k); });
 }
 
 // The trained parameters of a whole run (the model and the last column, as the 2-rank test reads
 // them) and its state.
-struct Trained {
+struct PnnTrained {
   torch::Tensor parameters;
   std::string state;
   RunResult result;
 };
 
-Trained train(nlohmann::json user) {
+PnnTrained train(nlohmann::json user) {
   const auto plan = testing::plan(std::move(user));
   LocalCommunicator comm;
   auto session = build_session(plan, comm);
@@ -226,7 +227,7 @@ Trained train(nlohmann::json user) {
 
 // 47 of a task's 48 samples per step: the second step's shard 1 of 2 is empty.
 nlohmann::json sharded(const std::string& backbone, int shards) {
-  return tiny(backbone, {{"grad_shards", shards}, {"batch_size", 47}, {"epochs", 2}});
+  return tiny_pnn(backbone, {{"grad_shards", shards}, {"batch_size", 47}, {"epochs", 2}});
 }
 
 // Two shards on one rank sum to the gradient of the whole batch (no batch norm: the same up to
@@ -235,7 +236,7 @@ nlohmann::json sharded(const std::string& backbone, int shards) {
 TEST(Pnn, TwoGradientShardsWithAnEmptyOneMatchOneShardOnMlp) {
   const auto one = train(sharded("mlp", 0)), two = train(sharded("mlp", 2));
   auto slower = sharded("mlp", 0);
-  slower["lr"] = tiny("mlp")["lr"].get<double>() / 2;
+  slower["lr"] = tiny_pnn("mlp")["lr"].get<double>() / 2;
   const auto half_lr = train(slower);
   const double gap = (two.parameters - one.parameters).norm().item<double>();
   const double change = (half_lr.parameters - one.parameters).norm().item<double>();
@@ -256,7 +257,7 @@ TEST(Pnn, TwoGradientShardsWithAnEmptyOneAreBitwiseReproducibleOnResNetTiny) {
 }
 
 TEST(Pnn, RefusesClassIncrementalRuns) {
-  EXPECT_THROW(testing::plan(tiny("mlp", {{"scenario", "class-il"}})), Error);
+  EXPECT_THROW(testing::plan(tiny_pnn("mlp", {{"scenario", "class-il"}})), Error);
 }
 
 }  // namespace

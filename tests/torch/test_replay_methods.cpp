@@ -48,7 +48,7 @@ Batch batch_of(const TaskStream& stream, const std::vector<int64_t>& idx) {
   return load_batch(stream, *stream.train_set, idx, static_cast<int64_t>(idx.size()), 1);
 }
 
-std::vector<int64_t> first(const std::vector<int64_t>& v, size_t n) {
+std::vector<int64_t> first_n(const std::vector<int64_t>& v, size_t n) {
   return {v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::min(n, v.size()))};
 }
 
@@ -169,7 +169,8 @@ TEST(AgemProjection, IsOrthogonalToTheReferenceWhenViolatedAndUnchangedOtherwise
 // ---- methods ----
 
 // 2 tasks x 2 classes, 40 training samples per class, one epoch of batches of 16.
-nlohmann::json tiny(const std::string& method, nlohmann::json more = nlohmann::json::object()) {
+nlohmann::json tiny_replay(const std::string& method,
+                           nlohmann::json more = nlohmann::json::object()) {
   more["epochs"] = more.value("epochs", 1);
   more["batch_size"] = more.value("batch_size", 16);
   return testing::synthetic_run(method, more.value("synthetic.classes", 4), 40, more);
@@ -184,7 +185,7 @@ void step(Setup& s, const Batch& b) {
 }
 
 TEST(Der, StoresTheLogitsEachSampleHadWhenItWasInserted) {
-  auto s = setup(tiny("der", {{"der.buffer", 20}}));
+  auto s = setup(tiny_replay("der", {{"der.buffer", 20}}));
   const Task& t0 = s->stream->tasks[0];
   s->method->begin_task(t0);
   s->model->train();
@@ -209,7 +210,7 @@ TEST(Der, StoresTheLogitsEachSampleHadWhenItWasInserted) {
 }
 
 TEST(Mas, ImportanceEqualsTheFormulaOnATinyModel) {
-  auto s = setup(tiny("mas", {{"mas.batch", 7}}));
+  auto s = setup(tiny_replay("mas", {{"mas.batch", 7}}));
   const Task& t0 = s->stream->tasks[0];
   s->method->begin_task(t0);
   s->method->end_task(t0);
@@ -220,8 +221,9 @@ TEST(Mas, ImportanceEqualsTheFormulaOnATinyModel) {
   std::vector<torch::Tensor> expected;
   for (auto& p : params) expected.push_back(torch::zeros_like(p));
   for (size_t at = 0; at < t0.train.size(); at += 7) {
-    const Batch b = batch_of(
-        *s->stream, first({t0.train.begin() + static_cast<std::ptrdiff_t>(at), t0.train.end()}, 7));
+    const Batch b =
+        batch_of(*s->stream,
+                 first_n({t0.train.begin() + static_cast<std::ptrdiff_t>(at), t0.train.end()}, 7));
     const auto out = s->model->forward(b.x).narrow(1, 0, t0.class_end);
     const auto grads = torch::autograd::grad({out.pow(2).sum()}, params, {}, false, false, true);
     for (size_t i = 0; i < params.size(); ++i)
@@ -236,7 +238,8 @@ TEST(Mas, ImportanceEqualsTheFormulaOnATinyModel) {
 }
 
 TEST(Gem, ProjectedGradientSatisfiesEveryPastTaskConstraint) {
-  auto s = setup(tiny("gem", {{"gem.eps", 0.0}, {"gem.memories", 16}, {"synthetic.classes", 6}}));
+  auto s =
+      setup(tiny_replay("gem", {{"gem.eps", 0.0}, {"gem.memories", 16}, {"synthetic.classes", 6}}));
   const auto& tasks = s->stream->tasks;
   ASSERT_GE(tasks.size(), 3u);
   s->model->train();
@@ -248,14 +251,14 @@ TEST(Gem, ProjectedGradientSatisfiesEveryPastTaskConstraint) {
   plain->attach(ctx);
   for (int t = 0; t < 2; ++t) {
     s->method->begin_task(tasks[t]);
-    step(*s, batch_of(*s->stream, first(tasks[t].train, 16)));
+    step(*s, batch_of(*s->stream, first_n(tasks[t].train, 16)));
     s->method->end_task(tasks[t]);
   }
   const auto memories = probe(*s->method).ints.at("samples");
   EXPECT_EQ(memories.size(), 32u) << "16 per past task";
   s->method->begin_task(tasks[2]);
   plain->begin_task(tasks[2]);
-  const Batch b = batch_of(*s->stream, first(tasks[2].train, 16));
+  const Batch b = batch_of(*s->stream, first_n(tasks[2].train, 16));
   const auto params = s->model->parameters();
   const auto unprojected =
       flatten(torch::autograd::grad({plain->loss(b)}, params, {}, true, false, true), params);
@@ -279,7 +282,7 @@ TEST(Gem, ProjectedGradientSatisfiesEveryPastTaskConstraint) {
 }
 
 TEST(Icarl, PredictsTheNearestMeanOfExemplars) {
-  auto s = setup(tiny("icarl", {{"icarl.memory", 10}}));
+  auto s = setup(tiny_replay("icarl", {{"icarl.memory", 10}}));
   const Task& t0 = s->stream->tasks[0];
   s->method->begin_task(t0);
   s->method->end_task(t0);
@@ -319,12 +322,12 @@ TEST(Icarl, PredictsTheNearestMeanOfExemplars) {
 // Every memory stays within its budget, and the result file counts it.
 TEST(ReplayMemories, StayWithinTheirBudgetsAndAreCountedInTheResult) {
   const std::vector<std::pair<nlohmann::json, int64_t>> cases = {
-      {tiny("er", {{"er.buffer", 7}}), 7},
-      {tiny("der", {{"der.buffer", 9}}), 9},
-      {tiny("der++", {{"der++.buffer", 9}}), 9},
-      {tiny("gem", {{"gem.memories", 5}}), 5 * 2},
-      {tiny("agem", {{"agem.per_class", 3}}), 3 * 4},
-      {tiny("icarl", {{"icarl.memory", 6}}), 6}};
+      {tiny_replay("er", {{"er.buffer", 7}}), 7},
+      {tiny_replay("der", {{"der.buffer", 9}}), 9},
+      {tiny_replay("der++", {{"der++.buffer", 9}}), 9},
+      {tiny_replay("gem", {{"gem.memories", 5}}), 5 * 2},
+      {tiny_replay("agem", {{"agem.per_class", 3}}), 3 * 4},
+      {tiny_replay("icarl", {{"icarl.memory", 6}}), 6}};
   for (const auto& [user, budget] : cases) {
     const auto r = run_quiet(user);
     const std::string m = user["method"];

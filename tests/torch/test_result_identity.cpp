@@ -18,30 +18,31 @@ namespace clbench {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::clbench_cmd;
 using testing::run_command;
-const auto clbench = testing::clbench_cmd;
 using testing::TempDir;
 
 TEST(ResultIdentity, TheSameRunIsSkippedOtherSettingsAreRefusedAndForceReplacesThem) {
   TempDir dir;
   std::string out;
   const std::string base = "run -b synthetic -m er --epochs 1 --out " + dir.root();
-  ASSERT_EQ(run_command(clbench(base), out), 0) << out;
-  ASSERT_EQ(run_command(clbench(base + " --threads 1"), out), 0) << out;  // speed: the same run
+  ASSERT_EQ(run_command(clbench_cmd(base), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd(base + " --threads 1"), out), 0) << out;  // speed: the same run
   EXPECT_NE(out.find("is complete; skipping"), std::string::npos) << out;
   ASSERT_EQ(
-      run_command(clbench("run -b synthetic -m er --epochs 1 --out " + dir.root() + "/."), out), 0)
+      run_command(clbench_cmd("run -b synthetic -m er --epochs 1 --out " + dir.root() + "/."), out),
+      0)
       << out;
   EXPECT_NE(out.find("is complete; skipping"), std::string::npos) << "the same folder: " << out;
 
   const std::string other = base + " --scenario task-il --set er.buffer=20";
-  EXPECT_EQ(run_command(clbench(other), out), 1) << out;
+  EXPECT_EQ(run_command(clbench_cmd(other), out), 1) << out;
   EXPECT_NE(out.find("holds a result of other settings"), std::string::npos) << out;
   EXPECT_NE(out.find("er.buffer: there 500, now 20"), std::string::npos) << out;
   EXPECT_NE(out.find("scenario: there \"class-il\", now \"task-il\""), std::string::npos) << out;
   const auto path = (dir / "synthetic/er/seed-0.h5").string();
   EXPECT_EQ(read_result(path).scenario, "class-il") << "the refused run must not touch the file";
-  ASSERT_EQ(run_command(clbench(other + " --force"), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd(other + " --force"), out), 0) << out;
   EXPECT_EQ(read_result(path).scenario, "task-il");
 }
 
@@ -53,19 +54,19 @@ TEST(ResultIdentity, SeedsOfOneSettingShareAFingerprintButNotAResult) {
   const std::string base =
       "run -b synthetic -m finetune --epochs 1 --threads 1 --out " + dir.root();
   for (const char* seed : {"0", "1"}) {
-    ASSERT_EQ(run_command(clbench(base + " --seed " + seed), out), 0) << out;
+    ASSERT_EQ(run_command(clbench_cmd(base + " --seed " + seed), out), 0) << out;
   }
   const auto seed0 = read_result((dir / "synthetic/finetune/seed-0.h5").string());
   const auto seed1 = read_result((dir / "synthetic/finetune/seed-1.h5").string());
   EXPECT_EQ(seed0.fingerprint, seed1.fingerprint);
   EXPECT_NE(seed0.acc_class_il, seed1.acc_class_il) << "the seeds should differ in their numbers";
-  ASSERT_EQ(run_command(clbench("leaderboard " + dir.root()), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd("leaderboard " + dir.root()), out), 0) << out;
   EXPECT_NE(out.find("| finetune | finetune | class-il | 2 |"), std::string::npos)
       << "one entry of 2 runs: " << out;
 
   fs::copy_file(dir / "synthetic/finetune/seed-1.h5", dir / "synthetic/finetune/seed-0.h5",
                 fs::copy_options::overwrite_existing);
-  EXPECT_EQ(run_command(clbench(base + " --seed 0"), out), 1) << out;
+  EXPECT_EQ(run_command(clbench_cmd(base + " --seed 0"), out), 1) << out;
   EXPECT_NE(out.find("seed: there 1, now 0"), std::string::npos) << out;
 }
 
@@ -75,13 +76,13 @@ TEST(ResultIdentity, ASuiteWhoseEntriesWouldShareAResultIsRefusedNamingThem) {
   std::ofstream(suite) << R"({"defaults": {"epochs": 1}, "benchmarks": ["synthetic"],
     "methods": ["er", {"method": "er", "set": {"er.buffer": 20}}], "seeds": [0]})";
   std::string out;
-  EXPECT_EQ(run_command(clbench("suite " + suite + " --out " + dir.root()), out), 1) << out;
+  EXPECT_EQ(run_command(clbench_cmd("suite " + suite + " --out " + dir.root()), out), 1) << out;
   EXPECT_NE(out.find("entries 0 and 1 would both write"), std::string::npos) << out;
   EXPECT_NE(out.find("er.buffer: entry 0 500, entry 1 20"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir / "synthetic")) << "nothing may run";
   std::ofstream(suite) << R"({"defaults": {"epochs": 1}, "benchmarks": ["synthetic"],
     "methods": ["er", {"method": "er", "name": "er-20", "set": {"er.buffer": 20}}], "seeds": [0]})";
-  ASSERT_EQ(run_command(clbench("suite " + suite + " --out " + dir.root()), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd("suite " + suite + " --out " + dir.root()), out), 0) << out;
   EXPECT_TRUE(fs::exists(dir / "synthetic/er/seed-0.h5"));
   EXPECT_TRUE(fs::exists(dir / "synthetic/er-20/seed-0.h5"));
 }
@@ -93,9 +94,9 @@ TEST(ResultIdentity, ASuiteScenarioAxisWritesEachScenarioInItsOwnFolder) {
     "benchmarks": ["synthetic"], "scenarios": ["class-il", "task-il"], "methods": ["finetune"],
     "seeds": [0]})";
   std::string out;
-  ASSERT_EQ(run_command(clbench("suite " + suite + " --count"), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd("suite " + suite + " --count"), out), 0) << out;
   EXPECT_NE(out.find('2'), std::string::npos) << out;
-  ASSERT_EQ(run_command(clbench("suite " + suite + " --out " + dir.root()), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd("suite " + suite + " --out " + dir.root()), out), 0) << out;
   for (const std::string scenario : {"class-il", "task-il"}) {
     const auto file = dir / scenario / "synthetic/finetune/seed-0.h5";
     ASSERT_TRUE(fs::exists(file)) << file;
@@ -103,7 +104,7 @@ TEST(ResultIdentity, ASuiteScenarioAxisWritesEachScenarioInItsOwnFolder) {
   }
   std::ofstream(suite) << R"({"benchmarks": ["synthetic"], "scenarios": [3], "methods": ["er"],
     "seeds": [0]})";
-  EXPECT_EQ(run_command(clbench("suite " + suite + " --count"), out), 1) << out;
+  EXPECT_EQ(run_command(clbench_cmd("suite " + suite + " --count"), out), 1) << out;
   EXPECT_NE(out.find("'scenarios'"), std::string::npos) << out;
 }
 
@@ -122,14 +123,14 @@ TEST(ResultIdentity, ACheckpointIsContinuedOnlyWithResumeAndForceStartsOver) {
       "run -b synthetic -m er --epochs 20 --threads 1 --checkpoint-every 5 --out " + dir.root();
   make_checkpoint(dir, args);
   std::string out;
-  EXPECT_EQ(run_command(clbench(args), out), 1) << out;
+  EXPECT_EQ(run_command(clbench_cmd(args), out), 1) << out;
   EXPECT_NE(out.find("holds a checkpoint of this run: continue it with --resume, or start over "
                      "with --force"),
             std::string::npos)
       << out;
   // Another thread count would continue with other bits (reductions split by thread): refused.
-  EXPECT_EQ(run_command(clbench("run -b synthetic -m er --epochs 20 --threads 2 --out " +
-                                dir.root() + " --resume"),
+  EXPECT_EQ(run_command(clbench_cmd("run -b synthetic -m er --epochs 20 --threads 2 --out " +
+                                    dir.root() + " --resume"),
                         out),
             1)
       << out;
@@ -137,11 +138,11 @@ TEST(ResultIdentity, ACheckpointIsContinuedOnlyWithResumeAndForceStartsOver) {
   // A harmless change (how the folder is spelled) still resumes.
   const std::string moved =
       "run -b synthetic -m er --epochs 20 --threads 1 --out " + dir.root() + "/./";
-  ASSERT_EQ(run_command(clbench(moved + " --resume"), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd(moved + " --resume"), out), 0) << out;
   EXPECT_NE(out.find("resuming from"), std::string::npos) << out;
   // --force with --resume starts over.
   make_checkpoint(dir, args + " --force");
-  ASSERT_EQ(run_command(clbench(args + " --resume --force"), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd(args + " --resume --force"), out), 0) << out;
   EXPECT_EQ(out.find("resuming from"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir / "synthetic/er/seed-0.ckpt"));
 }
@@ -154,7 +155,7 @@ TEST(ResultIdentity, ADamagedCheckpointInASuiteIsReportedAndTheOtherRunsGoOn) {
   std::ofstream(suite) << R"({"defaults": {"epochs": 1}, "benchmarks": ["synthetic"],
     "methods": ["er", "finetune"], "seeds": [0]})";
   std::string out;
-  EXPECT_EQ(run_command(clbench("suite " + suite + " --out " + dir.root()), out), 1) << out;
+  EXPECT_EQ(run_command(clbench_cmd("suite " + suite + " --out " + dir.root()), out), 1) << out;
   EXPECT_NE(out.find("suite entry 0"), std::string::npos) << out;
   EXPECT_NE(out.find("damaged checkpoint"), std::string::npos) << out;
   EXPECT_NE(out.find("1 run, 0 already complete, 1 refused"), std::string::npos) << out;
@@ -168,14 +169,14 @@ TEST(ResultIdentity, ASecondProcessOnTheSameResultIsRefused) {
   const pid_t first = testing::spawn_clbench(args, (dir / "log").string());
   ASSERT_TRUE(testing::wait_for_file((dir / "synthetic/er/seed-0.ckpt").string(), first));
   std::string out;
-  EXPECT_EQ(run_command(clbench(args + " --resume"), out), 1) << out;
+  EXPECT_EQ(run_command(clbench_cmd(args + " --resume"), out), 1) << out;
   EXPECT_NE(out.find("another clbench process is running"), std::string::npos) << out;
   kill(first, SIGKILL);
   testing::wait_exit(first);
   // The killed process's lock file is left behind but no longer held.
   EXPECT_TRUE(fs::exists(dir / "synthetic/er/seed-0.h5.lock"));
-  EXPECT_EQ(run_command(clbench("run -b synthetic -m er --epochs 1 --threads 1 --force --out " +
-                                dir.root()),
+  EXPECT_EQ(run_command(clbench_cmd("run -b synthetic -m er --epochs 1 --threads 1 --force --out " +
+                                    dir.root()),
                         out),
             0)
       << out;
@@ -196,6 +197,111 @@ TEST(ResultIdentity, EveryPartOfAResumedRunRecordsItsRanks) {
   const auto r = execute(plan, comm, quiet, resume);
   EXPECT_EQ(r.world_sizes, (std::vector<int64_t>{1, 1}));
   EXPECT_FALSE(r.fingerprint.empty());
+}
+
+}  // namespace
+}  // namespace clbench
+
+namespace clbench {
+namespace {
+
+// Fashion-MNIST-shaped IDX files (gzip-free): `per_class` 28x28 images of each of the 10 classes
+// for training and for testing; `changed` alters one training pixel.
+void write_idx_data(const fs::path& root, int per_class, bool changed) {
+  fs::create_directories(root);
+  auto write = [&](const std::string& name, const std::vector<uint8_t>& header,
+                   const std::vector<uint8_t>& body) {
+    std::ofstream out(root / name, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(header.data()),
+              static_cast<std::streamsize>(header.size()));
+    out.write(reinterpret_cast<const char*>(body.data()),
+              static_cast<std::streamsize>(body.size()));
+  };
+  const int n = 10 * per_class;
+  const std::vector<uint8_t> count = {0, 0, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
+  std::vector<uint8_t> labels, pixels;
+  for (int i = 0; i < n; ++i) {
+    labels.push_back(static_cast<uint8_t>(i % 10));
+    for (int p = 0; p < 784; ++p)
+      pixels.push_back(static_cast<uint8_t>((i * 31 + p * (i % 10 + 1)) % 251));
+  }
+  for (const char* split : {"train", "t10k"}) {
+    auto images = pixels;
+    if (changed && std::string(split) == "train") images[784 * 3 + 100] ^= 0xFF;
+    std::vector<uint8_t> image_header = {0, 0, 8, 3};
+    image_header.insert(image_header.end(), count.begin(), count.end());
+    for (int side : {28, 28})
+      image_header.insert(image_header.end(), {0, 0, 0, static_cast<uint8_t>(side)});
+    std::vector<uint8_t> label_header = {0, 0, 8, 1};
+    label_header.insert(label_header.end(), count.begin(), count.end());
+    write(std::string(split) + "-images-idx3-ubyte", image_header, images);
+    write(std::string(split) + "-labels-idx1-ubyte", label_header, labels);
+  }
+}
+
+// The data is part of a result's identity: the same settings on other files are refused (not
+// skipped as complete), the same files in another folder are the same run.
+TEST(ResultIdentity, TheSameSettingsOnOtherDataAreAnotherResult) {
+  TempDir dir;
+  write_idx_data(dir / "data", 12, false);
+  write_idx_data(dir / "copy", 12, false);
+  write_idx_data(dir / "changed", 12, true);
+  const std::string base = "run -b split-fmnist -m finetune --epochs 1 --threads 1 --out " +
+                           (dir / "runs").string() + " --data-root ";
+  std::string out;
+  ASSERT_EQ(run_command(clbench_cmd(base + (dir / "data").string()), out), 0) << out;
+  const auto result = read_result((dir / "runs/split-fmnist/finetune/seed-0.h5").string());
+  EXPECT_NE(result.config_json.find("\"data_content\":\""), std::string::npos)
+      << result.config_json;
+  ASSERT_EQ(run_command(clbench_cmd(base + (dir / "copy").string()), out), 0) << out;
+  EXPECT_NE(out.find("is complete; skipping"), std::string::npos) << out;
+  EXPECT_EQ(run_command(clbench_cmd(base + (dir / "changed").string()), out), 1) << out;
+  EXPECT_NE(out.find("holds a result of other settings"), std::string::npos) << out;
+  EXPECT_NE(out.find("data_content: there"), std::string::npos) << out;
+}
+
+// A failed entry (diverged) does not stop the suite: the next entry runs, a table gives every
+// entry's outcome and the exit code says that one failed.
+TEST(SuiteOutcomes, AFailedEntryIsReportedAndTheOthersStillRun) {
+  TempDir dir;
+  {
+    std::ofstream(dir / "suite.json") << R"({"defaults": {"epochs": 1, "threads": 1},
+      "benchmarks": ["synthetic"],
+      "methods": [{"method": "finetune", "name": "diverges", "set": {"lr": 100000}}, "er"],
+      "seeds": [0]})";
+  }
+  std::string out;
+  EXPECT_EQ(
+      run_command(clbench_cmd("suite " + (dir / "suite.json").string() + " --out " + dir.root()),
+                  out),
+      1)
+      << out;
+  EXPECT_NE(out.find("training diverged"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 run, 0 already complete, 0 refused, 1 failed"), std::string::npos) << out;
+  EXPECT_NE(out.find("| 0 | synthetic | diverges | class-il | 0 | failed |"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("| 1 | synthetic | er | class-il | 0 | done |"), std::string::npos) << out;
+  EXPECT_EQ(read_result((dir / "synthetic/er/seed-0.h5").string()).status, "complete");
+}
+
+// --list maps every index to its run and result file, and what is done, without reading data or
+// weights (here the weights do not exist yet).
+TEST(SuiteOutcomes, ListNamesEveryEntryWithoutTheWeights) {
+  TempDir dir;
+  {
+    std::ofstream(dir / "suite.json") << R"({"defaults": {"epochs": 1, "threads": 1,
+        "pretrained": "not-yet/vit.safetensors", "backbone": "vit-tiny28"},
+      "benchmarks": ["synthetic"], "methods": ["sd-lora", "finetune"], "seeds": [0, 1]})";
+  }
+  std::string out;
+  const std::string suite = "suite " + (dir / "suite.json").string() + " --out " + dir.root();
+  ASSERT_EQ(run_command(clbench_cmd(suite + " --list"), out), 0) << out;
+  EXPECT_NE(out.find("| 3 | synthetic | finetune | class-il | 1 | to run | " + dir.root() +
+                     "/synthetic/finetune/seed-1.h5 |"),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(run_command(clbench_cmd(suite + " --count"), out), 0) << out;
+  EXPECT_EQ(out, "4\n");
 }
 
 }  // namespace

@@ -21,9 +21,7 @@ using testing::run_command;
 
 using testing::TempDir;
 
-std::string clbench(const std::string& args) {
-  return std::string(CLBENCH_BINARY) + " " + args;
-}
+using testing::clbench_cmd;
 
 TEST(Run, SameSeedGivesIdenticalNumbersAndAnotherSeedDoesNot) {
   for (const char* method : {"er", "ewc", "si", "lwf"}) {
@@ -89,11 +87,12 @@ TEST(Run, SplitFashionMnistHasFiveTasksOfTwoClasses) {
 TEST(Cli, RunWritesACompleteResultFileAndTheLeaderboardReadsIt) {
   TempDir dir;
   std::string out;
-  ASSERT_EQ(run_command(clbench("run -b synthetic -m er --name er-20 --set er.buffer=20 --seed 3 "
-                                "--out " +
-                                dir.root()),
-                        out),
-            0)
+  ASSERT_EQ(
+      run_command(clbench_cmd("run -b synthetic -m er --name er-20 --set er.buffer=20 --seed 3 "
+                              "--out " +
+                              dir.root()),
+                  out),
+      0)
       << out;
   const auto path = dir / "synthetic/er-20/seed-3.h5";
   const auto r = read_result(path.string());
@@ -102,8 +101,8 @@ TEST(Cli, RunWritesACompleteResultFileAndTheLeaderboardReadsIt) {
   EXPECT_EQ(r.method, "er");
   EXPECT_EQ(r.seed, 3);
   ASSERT_EQ(
-      run_command(clbench("leaderboard " + dir.root() + " --json " + (dir / "lb.json").string()),
-                  out),
+      run_command(
+          clbench_cmd("leaderboard " + dir.root() + " --json " + (dir / "lb.json").string()), out),
       0)
       << out;
   EXPECT_NE(out.find("er-20"), std::string::npos);
@@ -114,16 +113,17 @@ TEST(Cli, RunWritesACompleteResultFileAndTheLeaderboardReadsIt) {
 TEST(Cli, UnevenTaskSplitsCompleteWithResultFilesAndLeaderboardRows) {
   TempDir dir;
   std::string out;
-  ASSERT_EQ(
-      run_command(clbench("run -b synthetic -m er --set init_classes=4 --set increment=3 --out " +
-                          dir.root()),
-                  out),
-      0)
-      << out;
-  ASSERT_EQ(run_command(clbench("run -b split-fmnist -m er --epochs 1 --set increment=3 --out " +
-                                dir.root()),
-                        out),
+  ASSERT_EQ(run_command(
+                clbench_cmd("run -b synthetic -m er --set init_classes=4 --set increment=3 --out " +
+                            dir.root()),
+                out),
             0)
+      << out;
+  ASSERT_EQ(
+      run_command(
+          clbench_cmd("run -b split-fmnist -m er --epochs 1 --set increment=3 --out " + dir.root()),
+          out),
+      0)
       << out;
   auto sizes = [](const RunResult& r) {
     std::vector<size_t> n;
@@ -134,7 +134,7 @@ TEST(Cli, UnevenTaskSplitsCompleteWithResultFilesAndLeaderboardRows) {
             (std::vector<size_t>{4, 3, 3}));
   EXPECT_EQ(sizes(read_result((dir / "split-fmnist/er/seed-0.h5").string())),
             (std::vector<size_t>{3, 3, 3, 1}));
-  ASSERT_EQ(run_command(clbench("leaderboard " + dir.root()), out), 0) << out;
+  ASSERT_EQ(run_command(clbench_cmd("leaderboard " + dir.root()), out), 0) << out;
   EXPECT_NE(out.find("### synthetic"), std::string::npos) << out;
   EXPECT_NE(out.find("### split-fmnist"), std::string::npos) << out;
   EXPECT_EQ(out.find("Skipped files"), std::string::npos) << out;
@@ -148,6 +148,20 @@ TEST(Cli, BadInputGetsAClearErrorAndANonZeroExitCode) {
   TempDir dir;
   fs::create_directories(dir / "file-not-dir");
   { std::ofstream(dir / "blocker") << "x"; }
+  { std::ofstream(dir / "twice.json") << R"({"lr": 0.1, "epochs": 1, "lr": 0.2})"; }
+  { std::ofstream(dir / "huge.json") << R"({"lr": 1e400})"; }
+  {
+    std::ofstream(dir / "typo.json")
+        << R"({"benchmarks": ["synthetic"], "methods": ["er"], "seeds": [0], "nmae": 1})";
+  }
+  {
+    std::ofstream(dir / "axis.json")
+        << R"({"benchmarks": ["synthetic"], "methods": [{"method": "er", "set": {"seed": 3}}], "seeds": [0]})";
+  }
+  {
+    std::ofstream(dir / "scenarios.json")
+        << R"({"benchmarks": ["synthetic"], "methods": ["er"], "seeds": [0], "scenarios": ["class-il"]})";
+  }
   std::string every_method;  // the registry's names, in its (sorted) order
   for (const auto& m : methods()) every_method += (every_method.empty() ? "" : ", ") + m.name;
   const std::vector<BadInput> cases = {
@@ -166,19 +180,38 @@ TEST(Cli, BadInputGetsAClearErrorAndANonZeroExitCode) {
       {"run -b synthetic --out " + (dir / "blocker").string(), (dir / "blocker").string()},
       {"run -b synthetic --config " + (dir / "missing.json").string(), "missing.json"},
       {"leaderboard " + (dir / "nowhere").string(), (dir / "nowhere").string()},
+      {"run", "clbench run needs what to run"},
+      {"run -b synthetic --config " + dir.root(), "not a file"},
+      {"run -b synthetic --config " + (dir / "twice.json").string(), "has the key \"lr\" twice"},
+      {"run -b synthetic --config " + (dir / "huge.json").string(), "is not valid JSON"},
+      {"run -b synthetic -m sd-lora --backbone vit-tiny28", "learns on a frozen backbone"},
+      {"run -b synthetic -m icarl --set icarl.memory=0 --out " + dir.root(),
+       "bad value 0 for key 'icarl.memory': fewer than the 10 classes"},
+      {"run -b synthetic -m der --set der.buffer=1000000000 --out " + dir.root(),
+       "bad value 1000000000 for key 'der.buffer': more than the 3000 training samples"},
+      {"suite " + (dir / "typo.json").string(), "unknown key 'nmae'"},
+      {"suite " + (dir / "axis.json").string(), "sets 'seed', which the suite's 'seeds' list"},
+      {"suite " + (dir / "scenarios.json").string() + " --set scenario=task-il",
+       "--set sets 'scenario'"},
+      {"show " + (dir / "blocker").string(), (dir / "blocker").string()},
   };
   for (const auto& c : cases) {
     std::string out;
-    const int code = run_command(clbench(c.args), out);
+    const int code = run_command(clbench_cmd(c.args), out);
     EXPECT_EQ(code, 1) << c.args << "\n" << out;
     EXPECT_NE(out.find(c.expected), std::string::npos) << c.args << "\n" << out;
     EXPECT_EQ(out.find("terminate called"), std::string::npos) << out;
   }
+  // A flag's value that the command line cannot convert: its range in plain digits.
+  std::string out;
+  EXPECT_NE(run_command(clbench_cmd("suite none.json --index abc"), out), 0) << out;
+  EXPECT_NE(out.find("--index: Value abc not in range 0 to 1099511627776"), std::string::npos)
+      << out;
 }
 
 TEST(Cli, ListShowsEveryMethodAndBenchmark) {
   std::string out;
-  ASSERT_EQ(run_command(clbench("list"), out), 0);
+  ASSERT_EQ(run_command(clbench_cmd("list"), out), 0);
   for (const char* name :
        {"finetune", "joint", "ewc", "si", "lwf", "er", "split-fmnist", "synthetic"}) {
     EXPECT_NE(out.find(name), std::string::npos) << name;
@@ -187,7 +220,7 @@ TEST(Cli, ListShowsEveryMethodAndBenchmark) {
 
 TEST(Cli, ListKeysShowsWhatEachKeyAccepts) {
   std::string out;
-  ASSERT_EQ(run_command(clbench("list --keys"), out), 0);
+  ASSERT_EQ(run_command(clbench_cmd("list --keys"), out), 0);
   EXPECT_NE(out.find("online EWC decay of the running Fisher [in 0..1]"), std::string::npos) << out;
   EXPECT_NE(out.find("[one of factors, product, none]"), std::string::npos) << out;
 }
