@@ -6,6 +6,7 @@
 #include "harness/distributed/communicator.h"
 #include "harness/engine/optim.h"
 #include "harness/engine/running_statistics.h"
+#include "harness/engine/shard_tree.h"
 #include "harness/foundation/error.h"
 #include "harness/foundation/random.h"
 #include "harness/models/batch_norm.h"
@@ -89,7 +90,9 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
     if (acc.empty()) add({});  // no samples in this shard: fn's zeros give the shapes
     per_shard.push_back(std::move(acc));
   }
-  if (o_.shard_count == comm_.size()) {  // one shard per rank: the sum over ranks is it
+  // One shard on each of one or two ranks: the sum over ranks is it (a + b is b + a; the order of
+  // a sum over more ranks is the transport's, so the table below adds them).
+  if (o_.shard_count == comm_.size() && comm_.size() <= 2) {
     comm_.allreduce_sum(per_shard[0]);
     return per_shard[0];
   }
@@ -116,6 +119,7 @@ std::vector<torch::Tensor> EngineServices::gradients(const std::vector<int64_t>&
                                                      const LossFn& loss,
                                                      const std::vector<torch::Tensor>& params) {
   std::vector<torch::Tensor> total;
+  ShardTree tree;
   for (const Batch& b : load_shards(samples, std::nullopt)) {
     const ShardScope batch_norm_shard(b.shard);
     auto value = loss(b);
@@ -125,13 +129,19 @@ std::vector<torch::Tensor> EngineServices::gradients(const std::vector<int64_t>&
     for (size_t i = 0; i < grads.size(); ++i) {
       if (!grads[i].defined()) grads[i] = torch::zeros_like(params[i]);
     }
-    if (total.empty()) {
+    if (o_.shard_tree) {
+      tree.add(std::move(grads));
+    } else if (total.empty()) {
       total = std::move(grads);
     } else {
       for (size_t i = 0; i < total.size(); ++i) total[i].add_(grads[i]);
     }
   }
-  comm_.allreduce_sum(total);
+  if (o_.shard_tree) {  // fixed shards: the training step's tree (shard_tree.h)
+    total = sum_blocks_over_ranks(comm_, tree.total());
+  } else {
+    comm_.allreduce_sum(total);
+  }
   apply_running_statistics(comm_, o_.shard_count);
   return total;
 }

@@ -28,6 +28,7 @@ struct ServiceOptions {
   std::vector<int> shards = {0};  // the parts this rank computes
   int64_t eval_batch_size = 1024;
   bool prefetch = true;
+  bool shard_tree = false;  // grad_shards fixed: gradients summed in shard_tree.h's tree
 };
 
 // The progress of one fit, as a checkpoint stores it.

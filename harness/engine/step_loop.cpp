@@ -9,10 +9,33 @@
 #include "harness/distributed/communicator.h"
 #include "harness/distributed/gradient_reducer.h"
 #include "harness/engine/running_statistics.h"
+#include "harness/engine/shard_tree.h"
 #include "harness/foundation/error.h"
 #include "harness/models/batch_norm.h"
 
 namespace clbench {
+
+namespace {
+
+// This shard's gradients, taken out of the parameters (zeros where it gave none, noted in
+// `has_gradient`), so the next shard's backward starts from none.
+std::vector<torch::Tensor> take_gradients(const std::vector<torch::Tensor>& params,
+                                          std::vector<double>& has_gradient) {
+  std::vector<torch::Tensor> gradients;
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto& grad = params[i].mutable_grad();
+    if (grad.defined()) {
+      has_gradient[i] = 1.0;
+      gradients.push_back(grad);
+      grad = torch::Tensor();
+    } else {
+      gradients.push_back(torch::zeros_like(params[i]));
+    }
+  }
+  return gradients;
+}
+
+}  // namespace
 
 bool StepControl::stopping(Communicator& comm) const {
   return stop_requested && comm.any(stop_requested());
@@ -58,7 +81,7 @@ void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator&
     return any;
   };
   std::optional<GradientReducer> reducer;
-  if (control.overlap_reduction && comm.size() > 1 && !s.params.empty())
+  if (control.overlap_reduction && !control.shard_tree && comm.size() > 1 && !s.params.empty())
     reducer.emplace(comm, s.params);
   GradScaler& scaler = *control.scaler;
   const std::function<void(std::vector<Batch>&)> train = [&](std::vector<Batch>& shards) {
@@ -68,6 +91,8 @@ void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator&
     // Gradients accumulate over this rank's shards in order, then sum over ranks: 1 rank with 2
     // shards adds exactly what 2 ranks add.
     torch::Tensor value;
+    ShardTree tree;
+    std::vector<double> has_gradient(s.params.size(), 0.0);
     for (size_t i = 0; i < shards.size(); ++i) {
       const Batch& batch = shards[i];
       const ShardScope batch_norm_shard(batch.shard);
@@ -84,8 +109,23 @@ void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator&
       if (s.shard_count > 1) loss = loss * (1.0 / s.shard_count);
       if (reducer && i + 1 == shards.size()) reducer->arm(asked_to_stop);
       scaler.scale(loss).backward();
+      if (control.shard_tree) tree.add(take_gradients(s.params, has_gradient));
     }
-    stop_votes.push_back(reducer ? reducer->finish() : comm.sum_gradients(s.params, asked_to_stop));
+    if (control.shard_tree) {
+      // Which parameters got a gradient on some rank, and the stop votes: one small sum.
+      has_gradient.push_back(asked_to_stop ? 1.0 : 0.0);
+      const auto flags = comm.sum(torch::tensor(has_gradient, torch::kFloat64));
+      const auto sums = sum_blocks_over_ranks(comm, tree.total());
+      for (size_t p = 0; p < s.params.size(); ++p) s.params[p].mutable_grad() = sums[p];
+      for (size_t p = 0; p < s.params.size(); ++p) {
+        if (flags[static_cast<int64_t>(p)].item<double>() == 0)
+          s.params[p].mutable_grad() = torch::Tensor();
+      }
+      stop_votes.push_back(flags.narrow(0, static_cast<int64_t>(s.params.size()), 1));
+    } else {
+      stop_votes.push_back(reducer ? reducer->finish()
+                                   : comm.sum_gradients(s.params, asked_to_stop));
+    }
     apply_running_statistics(comm, s.shard_count);
     // fp16: a step whose gradients overflowed is skipped (the scale was lowered).
     if (scaler.unscale_and_update(s.params)) {

@@ -54,6 +54,9 @@ struct StepControl {
   bool fused_optimizers = false;  // every loop's optimizer on ATen's fused kernels
   // Gradient buckets are summed over ranks while backward runs (GradientReducer).
   bool overlap_reduction = true;
+  // grad_shards fixed: the shards' gradients are added in one tree over the shard indices
+  // (shard_tree.h), the same bits on any number of ranks; no overlap.
+  bool shard_tree = false;
 };
 
 struct Steps {

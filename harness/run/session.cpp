@@ -102,6 +102,7 @@ StepControl step_control(const Config& cfg, const torch::Device& device) {
   const std::string kernels = cfg.str("optimizer_kernels");
   c.fused_optimizers = kernels == "fused" || (kernels == "auto" && device.is_cuda());
   c.overlap_reduction = cfg.flag("overlap_reduction");
+  c.shard_tree = cfg.integer("grad_shards") > 0;
   return c;
 }
 
@@ -139,7 +140,7 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   s.services = std::make_unique<EngineServices>(
       comm, s.stream, s.model,
       ServiceOptions{device, plan.seed, shard_count, shards, s.trainer.eval_batch_size,
-                     s.trainer.prefetch});
+                     s.trainer.prefetch, s.steps.shard_tree});
   MethodContext ctx;
   ctx.model = s.model;
   ctx.make_model = make_model;

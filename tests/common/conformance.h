@@ -4,11 +4,13 @@
 // editing a list. Each case is a tiny synthetic run (2 tasks x 2 classes, 6 steps per task). Used
 // by tests/torch/test_conformance.cpp (one rank) and tests/mpi/test_distributed.cpp (two ranks).
 #include <algorithm>
+#include <cstdio>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <torch/types.h>
 #include <nlohmann/json.hpp>
 
 #include "harness/models/backbones.h"
@@ -91,5 +93,24 @@ constexpr int kConformanceStepsPerTask = 6;
 // set here) and every batch of a sum over samples. Before task 2 begins: 2 evaluation batches, 6
 // steps and 2 more evaluation batches (plus any sums of the method's end_task).
 constexpr int kConformancePollsBeforeTask2 = 2 + kConformanceStepsPerTask + 2;
+
+// Parameters trained in another order of summation (`other`) against the `reference` run: the gap
+// as a fraction of how far halving the learning rate moves the same run (`halved`), a change of the
+// arithmetic that a mistake (a mean taken twice) would make. Rounding, magnified by training, stays
+// far below 1% of it on Intel's and AMD's kernels; a mistake is of its size. Prints the margin.
+inline ::testing::AssertionResult within_rounding_of(const torch::Tensor& other,
+                                                     const torch::Tensor& reference,
+                                                     const torch::Tensor& halved) {
+  const double gap = (other - reference).norm().item<double>();
+  const double change = (halved - reference).norm().item<double>();
+  if (!(change > 0)) {
+    return ::testing::AssertionFailure()
+           << "the learning rate changes nothing: the check cannot tell";
+  }
+  std::printf("[ margin ] gap %.3g of a halved learning rate's change\n", gap / change);
+  if (gap / change <= 0.01) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "gap " << gap << " is " << gap / change
+                                       << " of a halved learning rate's change " << change;
+}
 
 }  // namespace clbench::testing
