@@ -13,9 +13,9 @@
 set -euo pipefail
 BIN="${1:-build/clbench}"
 REPEATS="${2:-1}"
-COUNTS=(${3:-0 1 2})
+read -r -a COUNTS <<<"${3:-0 1 2}"
 METHODS="${CLBENCH_METHODS:-finetune ewc si lwf er joint}"
-POLICIES=(${CLBENCH_POLICIES:-auto spin passive})
+read -r -a POLICIES <<<"${CLBENCH_POLICIES:-auto spin passive}"
 out="$(mktemp -d)"
 neighbours=()
 stop_neighbours() { for p in "${neighbours[@]}"; do kill "$p" 2>/dev/null || true; done; neighbours=(); }
@@ -35,7 +35,7 @@ for n in "${COUNTS[@]}"; do
       dir="$out/$n-$policy-$r"
       start=$(date +%s.%N)
       for m in $METHODS; do
-        env $(policy_env "$policy") "$BIN" run -b split-fmnist -m "$m" --seed 0 --threads 2 \
+        env "$(policy_env "$policy")" "$BIN" run -b split-fmnist -m "$m" --seed 0 --threads 2 \
           --out "$dir" >/dev/null 2>&1
       done
       end=$(date +%s.%N)

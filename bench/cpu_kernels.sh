@@ -8,7 +8,7 @@ set -euo pipefail
 BIN="${1:-build/clbench}"
 REPEATS="${2:-2}"
 shift $(( $# < 2 ? $# : 2 ))
-MODES=(${CLBENCH_MODES:-portable avx2 native})
+read -r -a MODES <<<"${CLBENCH_MODES:-portable avx2 native}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 for r in $(seq "$REPEATS"); do

@@ -2,6 +2,7 @@
 # Fuzzes clbench's file parsers with libFuzzer under AddressSanitizer + UBSan (tests/fuzz/).
 #
 #   bench/fuzz.sh [TARGET|all] [RUNS]      (default: all 1000000)
+#   CLBENCH_FUZZ_JOBS=N: build with N jobs (default 1, to leave the machine usable)
 #
 # Installs what it needs if missing (Debian: clang, libFuzzer runtime, yaml-cpp, nlohmann-json,
 # zlib, cmake, ninja, python3), builds tests/fuzz into build-fuzz/ with one job, writes the seed
@@ -78,7 +79,7 @@ if [[ ! -f "$BUILD/build.ninja" ]]; then
   nice -n 10 cmake -S "$ROOT/tests/fuzz" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_C_COMPILER=clang >&2
 fi
-nice -n 10 cmake --build "$BUILD" -j1 >&2
+nice -n 10 cmake --build "$BUILD" -j"${CLBENCH_FUZZ_JOBS:-1}" >&2
 python3 "$ROOT/tests/fuzz/make_seeds.py" "$BUILD/seeds"
 mkdir -p "$BUILD/logs"
 

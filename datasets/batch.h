@@ -12,12 +12,22 @@
 
 namespace clbench {
 
+// Where a batch of the trainer's loop sits in the stream: the same on every rank and after a
+// resume, so a method draws from it what an uninterrupted run draws.
+struct StepIndex {
+  int task = 0;
+  int64_t epoch = 0, step = 0;  // the step within its epoch
+  int64_t in_task = 0;          // the task's steps before this one
+  int64_t in_stream = 0;        // the stream's training steps before this one
+};
+
 struct Batch {
   torch::Tensor x, y;                    // model input and internal class ids, on the device
   std::vector<int64_t> indices;          // the samples of this shard, indices into `data`
   const Dataset* data = nullptr;         // where they come from
   std::optional<uint64_t> augment_seed;  // training batches: their augmentation's seed
-  std::optional<int> task;  // evaluation: the samples' task, for methods that may know it
+  std::optional<int> task;        // evaluation: the samples' task, for methods that may know it
+  std::optional<StepIndex> step;  // the trainer's training batches
   int64_t global_size = 0;
   int shards = 1, shard = 0;
 

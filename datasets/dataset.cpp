@@ -19,7 +19,7 @@ torch::Tensor Dataset::model_input(const torch::Tensor& pixels) const {
 }
 
 TensorDataset::TensorDataset(torch::Tensor images_u8, std::vector<int64_t> labels)
-    : images_(std::move(images_u8)), labels_(std::move(labels)) {
+    : images_(images_u8.contiguous()), labels_(std::move(labels)) {
   if (images_.dim() != 4 || images_.scalar_type() != torch::kUInt8 ||
       images_.size(0) != static_cast<int64_t>(labels_.size())) {
     throw Error("TensorDataset needs uint8 images {N,C,H,W} and N labels");
@@ -31,8 +31,8 @@ std::vector<int64_t> TensorDataset::image_shape() const {
 }
 
 uint64_t TensorDataset::sample_identity(int64_t index) const {
-  const torch::Tensor image = images_[index].contiguous();
-  return fnv1a(image.data_ptr(), static_cast<size_t>(image.numel()));
+  const auto bytes = static_cast<size_t>(images_.stride(0));  // contiguous: one image's pixels
+  return fnv1a(images_.data_ptr<uint8_t>() + static_cast<size_t>(index) * bytes, bytes);
 }
 
 torch::Tensor TensorDataset::images(const std::vector<int64_t>& indices) const {

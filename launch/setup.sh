@@ -45,11 +45,13 @@ build_clbench() {
   # ccache across fresh clones: hash paths relative to the checkout; tolerate precompiled headers.
   export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=true
   export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
-  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  # CLBENCH_WERROR=ON: compiler warnings are errors (CI); set, it also applies to a configured build.
+  if [ ! -f "$BUILD/CMakeCache.txt" ] || [ -n "${CLBENCH_WERROR:-}" ]; then
     log "configuring $BUILD"
     mkdir -p "$BUILD"
     cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-      -Wno-dev >"$BUILD/configure.log" 2>&1 || { cat "$BUILD/configure.log" >&2; exit 1; }
+      -DCLBENCH_WERROR="${CLBENCH_WERROR:-OFF}" -Wno-dev >"$BUILD/configure.log" 2>&1 ||
+      { cat "$BUILD/configure.log" >&2; exit 1; }
   fi
   log "building (first build takes a few minutes)"
   cmake --build "$BUILD" -j "$(nproc)" "$@"

@@ -35,17 +35,18 @@ class Agem : public Method {
 
   torch::Tensor loss(const Batch& batch) override {
     this_step_.record(batch);
-    return Method::loss(batch);
+    return model_loss(batch);
   }
 
   void after_backward() override {
     auto past = memory_.samples(0, task_->class_begin);  // the classes of earlier tasks
     if (past.empty()) return;
-    past = shuffled(past, mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_, 0xA6E}));
+    const auto step = static_cast<uint64_t>(this_step_.step().in_stream);
+    past = shuffled(past, mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step, 0xA6E}));
     past.resize(std::min(past.size(), static_cast<size_t>(opt_.batch())));
     const auto params = trainable_parameters();
     const auto ref = services().gradients(
-        past, [this](const Batch& b) { return Method::loss(b); }, params);
+        past, [this](const Batch& b) { return model_loss(b); }, params);
     const Vector g = flat_gradients(params), r = flatten(ref, params);
     if (dot(g, r) < 0) set_gradients(params, agem_project(g, r));
   }
@@ -55,30 +56,27 @@ class Agem : public Method {
     for (int64_t s : global.indices) {
       memory_.add(ctx_.stream->to_internal[ctx_.stream->train_set->label(s)], {s});
     }
-    ++step_;
   }
 
   MemoryFootprint memory() const override {
     return replay_footprint(*ctx_.stream->train_set, memory_.size(), 0, true);
   }
 
-  void state(StateVisitor& v) override {
-    v("step", step_);
-    memory_.state(v);
-  }
+  void state(StateVisitor& v) override { memory_.state(v); }
 
  private:
   AgemOptions opt_;
   RingMemory memory_{opt_.per_class()};  // one group per (internal) class
   StepSamples this_step_;                // this step's samples
-  uint64_t step_ = 0;
 };
 
-const bool registered_agem = register_method(method_entry<Agem, AgemOptions>(
-    "agem", "A-GEM (Chaudhry 2019): projection against one reference gradient from memory",
-    // The official code's plain SGD: momentum carries earlier, unprojected directions past the
-    // constraint (class-IL split-fmnist, seed 0: 19.95% with momentum 0.9, 64.06% without).
-    {{"momentum", 0.0}}));
+const bool registered_agem = register_method(
+    method_entry<Agem, AgemOptions>(
+        "agem", "A-GEM (Chaudhry 2019): projection against one reference gradient from memory",
+        // The official code's plain SGD: momentum carries earlier, unprojected directions past the
+        // constraint (class-IL split-fmnist, seed 0: 19.95% with momentum 0.9, 64.06% without).
+        {{"momentum", 0.0}})
+        .tiny_settings({{"per_class", 4}, {"batch", 8}}));
 
 }  // namespace
 }  // namespace clbench

@@ -114,8 +114,7 @@ class Clr : public Method {
  public:
   explicit Clr(ClrOptions o) : opt_(std::move(o)) {}
 
-  void attach(MethodContext context) override {
-    Method::attach(std::move(context));
+  void on_attach() override {
     resnet_ = std::dynamic_pointer_cast<ResNetImpl>(ctx_.model->backbone);
     if (!resnet_) throw Error("clr needs a ResNet backbone");
     for (auto& p : ctx_.model->parameters()) p.requires_grad_(false);  // frozen backbone
@@ -132,10 +131,7 @@ class Clr : public Method {
     select(0);
   }
 
-  void begin_task(const Task& task) override {
-    Method::begin_task(task);
-    select(task.index);
-  }
+  void on_begin_task(const Task& task) override { select(task.index); }
 
   torch::Tensor loss(const Batch& batch) override {
     select(task_->index);

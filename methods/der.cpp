@@ -42,8 +42,7 @@ class Der : public Method {
   explicit Der(DerOptions<Plus> o)
       : buffer_(o.buffer()), alpha_(o.alpha()), beta_(o.beta()), batch_(o.batch()) {}
 
-  void attach(MethodContext context) override {
-    Method::attach(std::move(context));
+  void on_attach() override {
     memory_ = ReservoirMemory(buffer_, mix_seed({uint64_t(ctx_.seed), 0xDE5}));
   }
 
@@ -52,16 +51,16 @@ class Der : public Method {
     this_step_.record(batch, logits.detach());
     auto total = classification_loss(logits, batch);
     if (memory_.empty()) return total;
-    // Replay draws are global (the same slots on every rank); each shard loads its part.
+    // Replay draws are global (the same slots on every rank); each shard loads its part,
+    // re-augmented (Mammoth's get_data).
+    const auto step = static_cast<uint64_t>(training_step(batch).in_stream);
     const auto replay = [&](uint64_t draw) {
       const int64_t want = batch_ > 0 ? batch_ : ctx_.batch_size;
       const auto slots = memory_.draw(
-          want, mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_, draw, 0xDE5}));
+          want, mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step, draw, 0xDE5}));
       std::vector<int64_t> samples;
       for (int64_t s : slots) samples.push_back(memory_.samples()[static_cast<size_t>(s)]);
-      std::optional<uint64_t> augment;  // replayed samples are re-augmented (Mammoth get_data)
-      if (batch.augment_seed) augment = mix_seed({*batch.augment_seed, draw, 0xDE5});
-      return std::make_pair(services().load(samples, batch.shard, augment),
+      return std::make_pair(replayed(batch, samples, {draw, 0xDE5}),
                             shard(slots, batch.shard, batch.shards));
     };
     {
@@ -83,7 +82,6 @@ class Der : public Method {
   void after_step() override {
     const auto global = this_step_.gather(services());
     memory_.add(global, task_->index);
-    ++step_;
   }
 
   MemoryFootprint memory() const override {
@@ -91,10 +89,7 @@ class Der : public Method {
     return replay_footprint(*ctx_.stream->train_set, memory_.size(), classes);
   }
 
-  void state(StateVisitor& v) override {
-    v("step", step_);
-    memory_.state(v);
-  }
+  void state(StateVisitor& v) override { memory_.state(v); }
 
  private:
   int64_t buffer_;
@@ -102,16 +97,19 @@ class Der : public Method {
   int64_t batch_;
   ReservoirMemory memory_{0, 0};
   StepSamples this_step_;  // this step's samples, with their logits
-  uint64_t step_ = 0;
 };
 
-const bool registered_der = register_method(method_entry<Der, DerOptions<false>>(
-    "der", "Dark Experience Replay (Buzzega 2020): reservoir memory, MSE on stored logits",
-    nlohmann::json::object(), replay_memory("der.buffer")));
+const bool registered_der = register_method(
+    method_entry<Der, DerOptions<false>>(
+        "der", "Dark Experience Replay (Buzzega 2020): reservoir memory, MSE on stored logits",
+        nlohmann::json::object(), replay_memory("der.buffer"))
+        .tiny_settings({{"buffer", 8}}));
 
-const bool registered_derpp = register_method(method_entry<Der, DerOptions<true>>(
-    "der++", "DER++ (Buzzega 2020): DER plus cross-entropy on a second replay batch",
-    nlohmann::json::object(), replay_memory("der++.buffer")));
+const bool registered_derpp = register_method(
+    method_entry<Der, DerOptions<true>>(
+        "der++", "DER++ (Buzzega 2020): DER plus cross-entropy on a second replay batch",
+        nlohmann::json::object(), replay_memory("der++.buffer"))
+        .tiny_settings({{"buffer", 8}}));
 
 }  // namespace
 }  // namespace clbench

@@ -29,27 +29,17 @@ class Er : public Method {
  public:
   explicit Er(ErOptions o) : opt_(o) {}
 
-  void begin_task(const Task& task) override {
-    Method::begin_task(task);
-    step_ = 0;
-  }
-
   torch::Tensor loss(const Batch& batch) override {
-    if (memory_.empty()) return Method::loss(batch);
+    if (memory_.empty()) return model_loss(batch);
     // The replay draw is global (same RNG stream on every rank); each rank loads its shard.
     const int64_t want = opt_.batch() > 0 ? opt_.batch() : ctx_.batch_size;
+    // One draw per optimizer step, whatever number of shards computed it.
+    const auto step = static_cast<uint64_t>(training_step(batch).in_task);
     auto draw = shuffled(memory_.samples(),
-                         mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step_, 0xE5}));
+                         mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step, 0xE5}));
     draw.resize(std::min<size_t>(draw.size(), static_cast<size_t>(want)));
-    // Replayed samples are augmented like the current ones (PILOT's replay goes through the same
-    // training transform).
-    std::optional<uint64_t> augment;
-    if (batch.augment_seed) augment = mix_seed({*batch.augment_seed, 0xE5});
-    return Method::loss(Batch::concat(batch, services().load(draw, batch.shard, augment)));
+    return model_loss(Batch::concat(batch, replayed(batch, draw, {0xE5})));
   }
-
-  // One draw per optimizer step, whatever number of shards computed it.
-  void after_step() override { ++step_; }
 
   void end_task(const Task& task) override {
     std::map<int64_t, std::vector<int64_t>> candidates;  // internal class -> its samples
@@ -68,20 +58,19 @@ class Er : public Method {
                             static_cast<int64_t>(memory_.samples().size()));
   }
 
-  void state(StateVisitor& v) override {
-    v("step", step_);
-    memory_.state(v);
-  }
+  void state(StateVisitor& v) override { memory_.state(v); }
 
  private:
   ErOptions opt_;
   ClassBalancedMemory memory_{opt_.buffer()};  // indices into the training set
-  uint64_t step_ = 0;
 };
 
-const bool registered_er = register_method(method_entry<Er, ErOptions>(
-    "er", "Experience Replay (Chaudhry 2019): current batch + batch from a class-balanced memory",
-    nlohmann::json::object(), replay_memory("er.buffer", true)));
+const bool registered_er = register_method(
+    method_entry<Er, ErOptions>(
+        "er",
+        "Experience Replay (Chaudhry 2019): current batch + batch from a class-balanced memory",
+        nlohmann::json::object(), replay_memory("er.buffer", true))
+        .tiny_settings({{"buffer", 8}}));
 
 }  // namespace
 }  // namespace clbench

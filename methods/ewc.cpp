@@ -33,7 +33,7 @@ class Ewc : public Method {
   explicit Ewc(EwcOptions o) : opt_(o) {}
 
   torch::Tensor loss(const Batch& batch) override {
-    auto total = Method::loss(batch);
+    auto total = model_loss(batch);
     const auto params = trainable_parameters();
     for (const auto& anchor : anchors_) {
       for (size_t i = 0; i < params.size(); ++i) {
@@ -93,8 +93,10 @@ class Ewc : public Method {
   std::vector<Anchor> anchors_;  // one per past task (EWC) or a single running one (online EWC)
 };
 
-const bool registered_ewc = register_method(method_entry<Ewc, EwcOptions>(
-    "ewc", "EWC (Kirkpatrick 2017), diagonal empirical Fisher; ewc.online=true: online EWC"));
+const bool registered_ewc = register_method(
+    method_entry<Ewc, EwcOptions>(
+        "ewc", "EWC (Kirkpatrick 2017), diagonal empirical Fisher; ewc.online=true: online EWC")
+        .tiny_settings({{"lambda", 10.0}}));
 
 }  // namespace
 }  // namespace clbench

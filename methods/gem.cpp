@@ -40,7 +40,7 @@ class Gem : public Method {
 
   torch::Tensor loss(const Batch& batch) override {
     this_step_.record(batch);
-    return Method::loss(batch);
+    return model_loss(batch);
   }
 
   // The gradients are summed over ranks here: every rank solves the same QP on the same bits.
@@ -54,7 +54,7 @@ class Gem : public Method {
       const auto memory = memory_.samples(k);
       if (memory.empty()) continue;
       const auto past = services().gradients(
-          memory, [this](const Batch& b) { return Method::loss(b); }, params);
+          memory, [this](const Batch& b) { return model_loss(b); }, params);
       G.push_back(flatten(past, params));
       conflict = conflict || dot(G.back(), g) < 0;
     }
@@ -79,9 +79,12 @@ class Gem : public Method {
   StepSamples this_step_;               // this step's samples
 };
 
-const bool registered_gem = register_method(method_entry<Gem, GemOptions>(
-    "gem", "GEM (Lopez-Paz & Ranzato 2017): per-task memories, QP projection of the gradient",
-    {{"momentum", 0.0}}));  // the official code's plain SGD: each update is the projected gradient
+const bool registered_gem = register_method(
+    method_entry<Gem, GemOptions>(
+        "gem", "GEM (Lopez-Paz & Ranzato 2017): per-task memories, QP projection of the gradient",
+        {{"momentum",
+          0.0}})  // the official code's plain SGD: each update is the projected gradient
+        .tiny_settings({{"memories", 8}}));
 
 }  // namespace
 }  // namespace clbench

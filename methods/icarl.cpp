@@ -191,9 +191,12 @@ class Icarl : public Method {
   Classifier old_model_{nullptr};
 };
 
-const bool registered_icarl = register_method(method_entry<Icarl, IcarlOptions>(
-    "icarl", "iCaRL (Rebuffi 2017): herding exemplars, BCE distillation, nearest-mean prediction",
-    nlohmann::json::object(), replay_memory("icarl.memory", true)));
+const bool registered_icarl = register_method(
+    method_entry<Icarl, IcarlOptions>(
+        "icarl",
+        "iCaRL (Rebuffi 2017): herding exemplars, BCE distillation, nearest-mean prediction",
+        nlohmann::json::object(), replay_memory("icarl.memory", true))
+        .tiny_settings({{"memory", 8}}));
 
 }  // namespace
 }  // namespace clbench

@@ -36,7 +36,7 @@ class Mas : public Method {
   explicit Mas(MasOptions o) : opt_(o) {}
 
   torch::Tensor loss(const Batch& batch) override {
-    auto total = Method::loss(batch);
+    auto total = model_loss(batch);
     if (omega_.empty()) return total;
     const auto params = trainable_parameters();
     for (size_t i = 0; i < params.size(); ++i)
@@ -93,8 +93,10 @@ class Mas : public Method {
   std::vector<torch::Tensor> omega_, theta_;
 };
 
-const bool registered_mas = register_method(method_entry<Mas, MasOptions>(
-    "mas", "MAS (Aljundi 2018): importance from the output's squared L2 norm, EWC-like penalty"));
+const bool registered_mas = register_method(
+    method_entry<Mas, MasOptions>(
+        "mas", "MAS (Aljundi 2018): importance from the output's squared L2 norm, EWC-like penalty")
+        .tiny_settings({{"batch", 7}}));
 
 }  // namespace
 }  // namespace clbench

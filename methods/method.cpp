@@ -1,8 +1,11 @@
 #include "methods/method.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "harness/foundation/error.h"
+#include "harness/foundation/random.h"
 #include "harness/foundation/registry.h"
 
 namespace clbench {
@@ -15,11 +18,13 @@ void Method::attach(MethodContext context) {
     for (int64_t c = t.class_begin; c < t.class_end; ++c) owner[c] = t.index;
   }
   task_of_class_ = torch::tensor(owner, torch::kLong).to(ctx_.device);
+  on_attach();
 }
 
 void Method::begin_task(const Task& task) {
   task_ = &task;
   seen_classes_ = task.class_end;
+  on_begin_task(task);
 }
 
 torch::Tensor Method::mask_logits(const torch::Tensor& logits, const torch::Tensor& labels) const {
@@ -41,8 +46,12 @@ torch::Tensor Method::classification_loss(const torch::Tensor& logits, const Bat
   return batch.mean(per_sample);
 }
 
-torch::Tensor Method::loss(const Batch& batch) {
+torch::Tensor Method::model_loss(const Batch& batch) {
   return classification_loss(ctx_.model->forward(batch.x), batch);
+}
+
+torch::Tensor Method::loss(const Batch& batch) {
+  return model_loss(batch);
 }
 
 torch::Tensor Method::logits(const Batch& batch) {
@@ -65,6 +74,22 @@ int64_t Method::stored_parameters() const {
   return count_parameters(ctx_.model->parameters());
 }
 
+const StepIndex& Method::training_step(const Batch& batch) {
+  if (!batch.step) throw Error("internal: the method needs a batch of the trainer's loop");
+  return *batch.step;
+}
+
+Batch Method::replayed(const Batch& batch, const std::vector<int64_t>& samples,
+                       std::initializer_list<uint64_t> salt) const {
+  std::optional<uint64_t> augment;
+  if (batch.augment_seed) {
+    uint64_t h = mix_seed({*batch.augment_seed});  // = mix_seed({seed, salt...}), folded
+    for (uint64_t part : salt) h = splitmix64(h + part);
+    augment = h;
+  }
+  return services().load(samples, batch.shard, augment);
+}
+
 Classifier Method::frozen_model() const {
   auto m = ctx_.make_model();
   freeze(*m);
@@ -81,8 +106,18 @@ at::Generator make_generator(int64_t seed, int64_t salt) {
       static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(salt));
 }
 
-bool register_method(MethodEntry entry) {
-  return Registry<MethodEntry>::add(std::move(entry));
+bool register_method(MethodEntry entry, const char* file) {
+  for (const auto& [key, value] : entry.tiny.items()) {
+    const std::string full = entry.name + "." + key;
+    const bool declared = std::any_of(entry.keys.begin(), entry.keys.end(),
+                                      [&](const OptionSpec& k) { return k.key == full; });
+    if (!declared) {
+      Registry<MethodEntry>::refuse(std::string(file) + ": the tiny settings of \"" + entry.name +
+                                    "\" name \"" + key + "\", which is not one of its keys");
+      return false;
+    }
+  }
+  return Registry<MethodEntry>::add(std::move(entry), file);
 }
 const std::vector<MethodEntry>& methods() {
   return Registry<MethodEntry>::all();

@@ -10,8 +10,11 @@
 // gradients on given samples, auxiliary fits) so that it never handles ranks or shards itself.
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Generator.h>
@@ -48,13 +51,17 @@ struct MethodContext {
 class Method {
  public:
   virtual ~Method() = default;
-  virtual void attach(MethodContext context);
+  // Called by the harness, which does the common part and then calls the method's hook (as
+  // Mammoth's meta_begin_task wraps begin_task): a method overrides on_attach / on_begin_task and
+  // never calls a base.
+  void attach(MethodContext context);  // keeps the context, then on_attach()
 
   // Samples trained on during `task` (joint: the union of tasks 1..t).
   virtual std::vector<int64_t> train_indices(const Task& task) const { return task.train; }
-  // Called on the state at the start of the task (also when a run resumes inside it).
-  virtual void begin_task(const Task& task);
-  virtual torch::Tensor loss(const Batch& batch);  // default: classification_loss of the model
+  // Called on the state at the start of the task (also when a run resumes inside it): sets the
+  // task and the classes seen so far, then on_begin_task(task).
+  void begin_task(const Task& task);
+  virtual torch::Tensor loss(const Batch& batch);  // default: model_loss(batch)
   virtual void after_backward() {}
   virtual void after_step() {}
   // After the last step of each epoch, before that step's checkpoint (so a resumed run never
@@ -85,12 +92,23 @@ class Method {
   virtual void after_load() {}
 
  protected:
+  virtual void on_attach() {}                          // ctx_ is set
+  virtual void on_begin_task(const Task& /*task*/) {}  // task_ and seen_classes_ are set
   // Cross-entropy over the classes seen so far (class-IL) or over each sample's own task's classes
   // (task-IL), as this rank's share of the global batch mean.
   torch::Tensor classification_loss(const torch::Tensor& logits, const Batch& batch) const;
+  // classification_loss of the model's logits on the batch: plain training's loss.
+  torch::Tensor model_loss(const Batch& batch);
   // Logits with the classes a sample may not be assigned to (by the scenario) set to -inf.
   torch::Tensor mask_logits(const torch::Tensor& logits, const torch::Tensor& labels) const;
   MethodServices& services() const { return *ctx_.services; }
+  // A training batch's place in the stream (an Error for a batch without one).
+  static const StepIndex& training_step(const Batch& batch);
+  // `samples`, a global replay draw (the same on every rank), loaded as `batch`'s shard of it and
+  // augmented like the batch, from its seed and `salt` (replay goes through the training
+  // transform, as in Mammoth and PILOT).
+  Batch replayed(const Batch& batch, const std::vector<int64_t>& samples,
+                 std::initializer_list<uint64_t> salt) const;
   // A fresh model of the same architecture, frozen (an old model for distillation or labelling).
   Classifier frozen_model() const;
 
@@ -133,9 +151,21 @@ struct MethodEntry {
   nlohmann::json defaults = nlohmann::json::object();  // the method's defaults for common keys
   MethodRequirements requirements;
   std::function<std::unique_ptr<Method>(const Config&)> make;
+  // The rules of its options that join several keys (null: none), run when a run is planned.
+  std::function<void(const Config&)> check;
+  // Settings of its own keys ("buffer": 8, without the "<name>." prefix) that make the tests' tiny
+  // runs tinier (small memories, short fits); every test run of the method uses them. Checked at
+  // registration against `keys`.
+  nlohmann::json tiny = nlohmann::json::object();
+
+  MethodEntry&& tiny_settings(nlohmann::json settings) && {
+    tiny = std::move(settings);
+    return std::move(*this);
+  }
 };
 
-bool register_method(MethodEntry entry);
+// `file`: the registering file, named if another registers the same name.
+bool register_method(MethodEntry entry, const char* file = __builtin_FILE());
 
 // Random numbers every rank draws alike: a CPU generator seeded from the run's seed and a salt.
 at::Generator make_generator(int64_t seed, int64_t salt);
@@ -146,6 +176,13 @@ struct NoOptions {
   template <class V>
   void visit(V&) {}
 };
+
+// Whether an options struct declares `void check(const std::string& prefix) const`.
+template <class O, class = void>
+struct has_check : std::false_type {};
+template <class O>
+struct has_check<O, std::void_t<decltype(std::declval<const O&>().check(std::string()))>>
+    : std::true_type {};
 
 // Entry for a method class M constructed from its options struct O (keys prefixed by `name`).
 template <class M, class O = NoOptions>
@@ -161,6 +198,9 @@ MethodEntry method_entry(const std::string& name, const std::string& summary,
   e.make = [name](const Config& cfg) -> std::unique_ptr<Method> {
     return std::make_unique<M>(read_options<O>(cfg, name));
   };
+  if constexpr (has_check<O>::value) {
+    e.check = [name](const Config& cfg) { read_options<O>(cfg, name).check(name); };
+  }
   return e;
 }
 

@@ -82,16 +82,14 @@ class Pnn : public Method {
  public:
   explicit Pnn(PnnOptions o) : opt_(std::move(o)) {}
 
-  void attach(MethodContext context) override {
-    Method::attach(std::move(context));
+  void on_attach() override {
     // Column 0's trunk is the run's backbone (as initialised, or --pretrained); the model's own
     // head over all classes is not used: each column has its task's head.
     columns_.clear();
     columns_.push_back(make_column(0));
   }
 
-  void begin_task(const Task& task) override {
-    Method::begin_task(task);
+  void on_begin_task(const Task& task) override {
     const auto t = static_cast<size_t>(task.index);
     while (columns_.size() <= t) columns_.push_back(make_column(columns_.size()));
   }

@@ -23,8 +23,7 @@ class Si : public Method {
  public:
   explicit Si(SiOptions o) : opt_(o) {}
 
-  void begin_task(const Task& task) override {
-    Method::begin_task(task);
+  void on_begin_task(const Task&) override {
     const auto params = trainable_parameters();
     if (importance_.empty()) {
       for (const auto& p : params) {
@@ -43,7 +42,7 @@ class Si : public Method {
   }
 
   torch::Tensor loss(const Batch& batch) override {
-    auto total = Method::loss(batch);
+    auto total = model_loss(batch);
     const auto params = trainable_parameters();
     for (size_t i = 0; i < params.size(); ++i) {
       total = total + opt_.c() * (importance_[i] * (params[i] - anchor_[i]).pow(2)).sum();

@@ -31,22 +31,28 @@ std::string result_fingerprint(const nlohmann::json& config) {
   return hex64(fnv1a(canonical.data(), canonical.size()));
 }
 
-std::string config_differences(const nlohmann::json& a, const nlohmann::json& b,
-                               const std::string& a_name, const std::string& b_name) {
-  std::string diff;
+std::vector<KeyDifference> differing_keys(const nlohmann::json& a, const nlohmann::json& b,
+                                          const std::function<bool(const std::string&)>& keep) {
   auto show = [](const nlohmann::json& j, const std::string& key) {
     return j.contains(key) ? j[key].dump() : std::string("(absent)");
   };
-  nlohmann::json keys = nlohmann::json::object();
+  nlohmann::json keys = nlohmann::json::object();  // the union, sorted
   for (const auto& [k, v] : a.items()) keys[k] = true;
   for (const auto& [k, v] : b.items()) keys[k] = true;
+  std::vector<KeyDifference> differences;
   for (const auto& [key, unused] : keys.items()) {
-    if (!affects_results(key)) continue;
-    if (!a.contains(key) || !b.contains(key) || a[key] != b[key]) {
-      diff +=
-          "\n  " + key + ": " + a_name + " " + show(a, key) + ", " + b_name + " " + show(b, key);
-    }
+    if (!keep(key)) continue;
+    if (!a.contains(key) || !b.contains(key) || a[key] != b[key])
+      differences.push_back({key, show(a, key), show(b, key)});
   }
+  return differences;
+}
+
+std::string config_differences(const nlohmann::json& a, const nlohmann::json& b,
+                               const std::string& a_name, const std::string& b_name) {
+  std::string diff;
+  for (const auto& d : differing_keys(a, b, affects_results))
+    diff += "\n  " + d.key + ": " + a_name + " " + d.a + ", " + b_name + " " + d.b;
   return diff;
 }
 

@@ -4,8 +4,8 @@
 #include "harness/foundation/registry.h"
 
 namespace clbench {
-bool register_benchmark(BenchmarkEntry entry) {
-  return Registry<BenchmarkEntry>::add(std::move(entry));
+bool register_benchmark(BenchmarkEntry entry, const char* file) {
+  return Registry<BenchmarkEntry>::add(std::move(entry), file);
 }
 const std::vector<BenchmarkEntry>& benchmarks() {
   return Registry<BenchmarkEntry>::all();

@@ -19,7 +19,8 @@ struct BenchmarkEntry {
   std::function<TaskStream(const Config&)> make;
 };
 
-bool register_benchmark(BenchmarkEntry entry);
+// `file`: the registering file, named if another registers the same name.
+bool register_benchmark(BenchmarkEntry entry, const char* file = __builtin_FILE());
 const std::vector<BenchmarkEntry>& benchmarks();
 const BenchmarkEntry& find_benchmark(const std::string& name);  // error lists the valid names
 

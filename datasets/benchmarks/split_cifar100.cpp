@@ -4,7 +4,8 @@
 // Class order: identity. Neither paper states it; GEM's official code
 // (facebookresearch/GradientEpisodicMemory, data/cifar100.py with --n_tasks 20 in
 // run_experiments.sh) gives task t the fine labels [5t, 5t + 5) of the cifar-100-python pickle,
-// whose indices are the binary version's (datasets.md §1).
+// whose fine-label indices are the binary version's (both list the classes in the order of
+// meta / fine_label_names: https://www.cs.toronto.edu/~kriz/cifar.html).
 // Input: GEM feeds the raw 32 x 32 pixels / 255, no augmentation, no mean/std: here image_size 32,
 // test_resize 0 (Resize((32, 32)) of a 32 x 32 image: the pixels), augment none, normalize none.
 // Training defaults as GEM's run_experiments.sh runs GEM on CIFAR: one epoch, batch 10, plain SGD,

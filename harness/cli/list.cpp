@@ -18,6 +18,7 @@ void print_keys(const std::vector<OptionSpec>& keys, const std::string& indent) 
   for (const auto& k : keys) {
     std::string allowed = describe_range(k.range);
     if (!k.choices.empty()) allowed = "one of " + join(k.choices, ", ");
+    if (k.list.is_list()) allowed = describe_list(k.list, k.range);
     std::printf("%s%-28s %-10s %s%s\n", indent.c_str(), k.key.c_str(),
                 k.default_value.dump().c_str(), k.help.c_str(),
                 allowed.empty() ? "" : (" [" + allowed + "]").c_str());

@@ -151,7 +151,7 @@ Command add_suite(CLI::App& app) {
             }
             if (args->list) {
               const auto entries = list_suite(args->suite_file, args->user());
-              if (comm->is_root()) print_suite_list(entries);
+              if (comm->is_root()) print_suite_table(entries);
               return 0;
             }
             SuiteOptions o;

@@ -4,6 +4,7 @@
 
 #include "datasets/loader.h"
 #include "harness/distributed/communicator.h"
+#include "harness/foundation/stop_point.h"
 #include "methods/method.h"
 
 namespace clbench {
@@ -20,30 +21,40 @@ Evaluation evaluate_tasks(Method& method, torch::nn::Module& model, const TaskSt
   // and read once.
   auto counts = torch::zeros({P, T, 3}, torch::TensorOptions(torch::kFloat64).device(o.device));
   const Precision precision = o.control != nullptr ? o.control->precision : Precision::kFp32;
-  for (const auto& task : stream.tasks) {
-    for_each_global_batch(task.test, o.batch_size, [&](const std::vector<int64_t>& global) {
-      if (o.control != nullptr && o.control->stopping(comm)) {
-        model.train(was_training);
-        throw StopRequested();
+  const auto count_batch = [&](const Task& task, const std::vector<int64_t>& global) {
+    Batch b = load_shard(stream, *stream.test_set, global, comm.rank(), comm.size(), o.device);
+    if (b.y.numel() == 0) return;
+    if (o.task_id) b.task = task.index;
+    for (int64_t p = 0; p < P; ++p) {
+      torch::Tensor logits;
+      {
+        const AutocastScope autocast(precision, b.x.device().type());
+        logits =
+            p == 0 ? method.logits(b) : method.other_logits(others[static_cast<size_t>(p - 1)], b);
       }
-      Batch b = load_shard(stream, *stream.test_set, global, comm.rank(), comm.size(), o.device);
-      if (b.y.numel() == 0) return;
-      if (o.task_id) b.task = task.index;
-      for (int64_t p = 0; p < P; ++p) {
-        torch::Tensor logits;
-        {
-          const AutocastScope autocast(precision, b.x.device().type());
-          logits = p == 0 ? method.logits(b)
-                          : method.other_logits(others[static_cast<size_t>(p - 1)], b);
+      auto row = counts[p][task.index];
+      if (seen_classes > 0) row[0] += logits.narrow(1, 0, seen_classes).argmax(1).eq(b.y).sum();
+      const int64_t width = task.class_end - task.class_begin;
+      const auto within = logits.narrow(1, task.class_begin, width).argmax(1) + task.class_begin;
+      row[1] += within.eq(b.y).sum();
+      row[2] += static_cast<double>(b.y.size(0));
+    }
+  };
+  try {
+    for (const auto& task : stream.tasks) {
+      for_each_global_batch(task.test, o.batch_size, [&](const std::vector<int64_t>& global) {
+        if (o.control == nullptr) return count_batch(task, global);
+        if (o.control->stopping(comm)) throw StopRequested();
+        try {
+          o.control->with_stop_points(comm, [&] { count_batch(task, global); });
+        } catch (const StepAbandoned&) {
+          throw StopRequested();  // inside a batch (one rank): the evaluation is done again
         }
-        auto row = counts[p][task.index];
-        if (seen_classes > 0) row[0] += logits.narrow(1, 0, seen_classes).argmax(1).eq(b.y).sum();
-        const int64_t width = task.class_end - task.class_begin;
-        const auto within = logits.narrow(1, task.class_begin, width).argmax(1) + task.class_begin;
-        row[1] += within.eq(b.y).sum();
-        row[2] += static_cast<double>(b.y.size(0));
-      }
-    });
+      });
+    }
+  } catch (const StopRequested&) {
+    model.train(was_training);
+    throw;
   }
   model.train(was_training);
   counts = counts.cpu();

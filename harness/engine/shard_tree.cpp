@@ -48,7 +48,7 @@ std::vector<torch::Tensor> sum_blocks_over_ranks(Communicator& comm,
     const torch::Tensor flat = torch::cat(flat_parts);
     ShardTree ranks;
     for (int r = 0; r < comm.size(); ++r) {  // every rank's block, bit for bit, in rank order
-      std::vector<torch::Tensor> block{r == comm.rank() ? flat.clone() : torch::empty_like(flat)};
+      std::vector<torch::Tensor> block{r == comm.rank() ? flat : torch::empty_like(flat)};
       comm.broadcast(block, r);
       ranks.add(std::move(block));
     }

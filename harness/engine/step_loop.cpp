@@ -11,6 +11,7 @@
 #include "harness/engine/running_statistics.h"
 #include "harness/engine/shard_tree.h"
 #include "harness/foundation/error.h"
+#include "harness/foundation/stop_point.h"
 #include "harness/models/batch_norm.h"
 
 namespace clbench {
@@ -39,6 +40,21 @@ std::vector<torch::Tensor> take_gradients(const std::vector<torch::Tensor>& para
 
 bool StepControl::stopping(Communicator& comm) const {
   return stop_requested && comm.any(stop_requested());
+}
+
+void StepControl::with_stop_points(Communicator& comm, const std::function<void()>& work) const {
+  // Several ranks never leave a step alone: the others would wait for them in a collective.
+  if (!stop_inside_steps || !stop_requested || comm.size() != 1 || stop_points_open()) {
+    work();
+    return;
+  }
+  const StopPoints points(stop_requested);
+  try {
+    work();
+  } catch (...) {
+    if (!points.abandoned()) throw;
+    throw StepAbandoned();  // whatever type autograd re-threw it as
+  }
 }
 
 void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator& comm,
@@ -93,33 +109,48 @@ void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator&
     torch::Tensor value;
     ShardTree tree;
     std::vector<double> has_gradient(s.params.size(), 0.0);
-    for (size_t i = 0; i < shards.size(); ++i) {
-      const Batch& batch = shards[i];
-      const ShardScope batch_norm_shard(batch.shard);
-      torch::Tensor loss;
-      {
-        const AutocastScope autocast(control.precision, batch.x.device().type());
-        loss = s.loss(batch);
+    const auto forward_backward = [&] {
+      for (size_t i = 0; i < shards.size(); ++i) {
+        const Batch& batch = shards[i];
+        const ShardScope batch_norm_shard(batch.shard);
+        torch::Tensor loss;
+        {
+          const AutocastScope autocast(control.precision, batch.x.device().type());
+          loss = s.loss(batch);
+        }
+        const auto part = loss.detach().to(torch::kFloat64) / s.shard_count;
+        value = value.defined() ? value + part : part;
+        // Each shard's mean loss counts 1/shard_count, so the gradients summed over shards and
+        // ranks are the global batch's mean gradient (DDP divides the sum instead: the same
+        // numbers for power-of-two shard counts, one pass over the gradients less).
+        if (s.shard_count > 1) loss = loss * (1.0 / s.shard_count);
+        if (reducer && i + 1 == shards.size()) reducer->arm(asked_to_stop);
+        scaler.scale(loss).backward();
+        if (control.shard_tree) tree.add(take_gradients(s.params, has_gradient));
       }
-      const auto part = loss.detach().to(torch::kFloat64) / s.shard_count;
-      value = value.defined() ? value + part : part;
-      // Each shard's mean loss counts 1/shard_count, so the gradients summed over shards and
-      // ranks are the global batch's mean gradient (DDP divides the sum instead: the same
-      // numbers for power-of-two shard counts, one pass over the gradients less).
-      if (s.shard_count > 1) loss = loss * (1.0 / s.shard_count);
-      if (reducer && i + 1 == shards.size()) reducer->arm(asked_to_stop);
-      scaler.scale(loss).backward();
-      if (control.shard_tree) tree.add(take_gradients(s.params, has_gradient));
+    };
+    if (asked_to_stop) {
+      forward_backward();  // the stop rides with this step's gradients
+    } else {
+      try {
+        control.with_stop_points(comm, forward_backward);
+      } catch (const StepAbandoned&) {
+        // Nothing of the half-done step is kept: the checkpoint is the state before it.
+        optimizer.zero_grad();
+        take_running_updates();
+        read_losses();
+        if (s.checkpoint) s.checkpoint(step);
+        throw Interrupted();
+      }
     }
     if (control.shard_tree) {
       // Which parameters got a gradient on some rank, and the stop votes: one small sum.
       has_gradient.push_back(asked_to_stop ? 1.0 : 0.0);
-      const auto flags = comm.sum(torch::tensor(has_gradient, torch::kFloat64));
+      const auto flags = comm.sum(torch::tensor(has_gradient, torch::kFloat64)).to(torch::kCPU);
       const auto sums = sum_blocks_over_ranks(comm, tree.total());
-      for (size_t p = 0; p < s.params.size(); ++p) s.params[p].mutable_grad() = sums[p];
+      const auto got = flags.accessor<double, 1>();
       for (size_t p = 0; p < s.params.size(); ++p) {
-        if (flags[static_cast<int64_t>(p)].item<double>() == 0)
-          s.params[p].mutable_grad() = torch::Tensor();
+        s.params[p].mutable_grad() = got[static_cast<int64_t>(p)] != 0 ? sums[p] : torch::Tensor();
       }
       stop_votes.push_back(flags.narrow(0, static_cast<int64_t>(s.params.size()), 1));
     } else {

@@ -41,6 +41,10 @@ struct StepControl {
   // polled (collectively) between evaluation batches and the batches of a sum over samples.
   std::function<bool()> stop_requested;
   bool stopping(Communicator& comm) const;  // collective: a stop was requested on any rank
+  // Runs `work` (a step's forwards and backwards, an evaluation batch) with the stop also polled
+  // between the model's blocks where stop_inside_steps applies (one rank): a stop found there
+  // throws StepAbandoned (harness/foundation/stop_point.h) out of the half-done work.
+  void with_stop_points(Communicator& comm, const std::function<void()>& work) const;
   int64_t checkpoint_every = 0;  // also checkpoint every N optimizer steps (0: never mid-phase)
   // Losses stay on the device and are read (and checked to be finite) every N steps, before a
   // checkpoint, and at the end of the loop; progress hears of them then. The stop flags summed
@@ -54,6 +58,10 @@ struct StepControl {
   bool fused_optimizers = false;  // every loop's optimizer on ATen's fused kernels
   // Gradient buckets are summed over ranks while backward runs (GradientReducer).
   bool overlap_reduction = true;
+  // With one rank, the stop is also polled between the model's blocks (forward and backward), and
+  // a stop found there abandons the half-done step: the checkpoint is the state before it
+  // (harness/foundation/stop_point.h). For the runs of the command line; tests count polls.
+  bool stop_inside_steps = false;
   // grad_shards fixed: the shards' gradients are added in one tree over the shard indices
   // (shard_tree.h), the same bits on any number of ranks; no overlap.
   bool shard_tree = false;

@@ -266,7 +266,13 @@ void StreamTrainer::train_epochs(const Task& task, torch::optim::Optimizer& opti
                                  int64_t first_step) {
   const auto indices = method_.train_indices(task);
   const int64_t B = o_.batch_size;
-  const int64_t steps = (static_cast<int64_t>(indices.size()) + B - 1) / B;
+  const auto steps_of = [&](const std::vector<int64_t>& samples) {
+    return (static_cast<int64_t>(samples.size()) + B - 1) / B;
+  };
+  const int64_t steps = steps_of(indices);
+  int64_t stream_steps = 0;  // the training steps of the tasks before this one
+  for (int t = 0; t < task.index; ++t)
+    stream_steps += o_.epochs * steps_of(method_.train_indices(stream_.tasks[t]));
   progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(o_.epochs), steps);
   // A per-step schedule's warm-up and milestones are given in epochs: this task's steps.
   const LrSchedule schedule = o_.schedule.per_step ? o_.schedule.in_steps(steps) : o_.schedule;
@@ -289,10 +295,12 @@ void StreamTrainer::train_epochs(const Task& task, torch::optim::Optimizer& opti
                                         begin + std::min<std::ptrdiff_t>(B, order.end() - begin));
       const uint64_t augment =
           mix_seed({uint64_t(o_.seed), uint64_t(task.index), uint64_t(epoch), uint64_t(k), 0xA6});
+      const int64_t in_task = epoch * steps + k;
       std::vector<Batch> shards;
       for (int sh : o_.shards) {
         shards.push_back(load_shard(stream_, *stream_.train_set, global, sh, o_.shard_count,
                                     o_.device, augment));
+        shards.back().step = StepIndex{task.index, epoch, k, in_task, stream_steps + in_task};
       }
       return shards;
     };

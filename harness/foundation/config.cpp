@@ -1,5 +1,6 @@
 #include "harness/foundation/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -25,10 +26,45 @@ void flatten_into(const nlohmann::json& node, const std::string& prefix, nlohman
   }
 }
 
+bool in_range(const Range& range, double x) {
+  return (range.above_min ? x > range.min : x >= range.min) && x <= range.max;
+}
+
 template <class Bad>
 void check_range(const OptionSpec& spec, double x, const Bad& bad) {
-  if (x >= spec.range.min && x <= spec.range.max) return;
+  if (in_range(spec.range, x)) return;
   throw bad("must be " + describe_range(spec.range));
+}
+
+// One number of a list, from its text or JSON form.
+nlohmann::json list_number(const Range& range, const nlohmann::json& item, bool integer) {
+  nlohmann::json number = item;
+  if (item.is_string()) {
+    const std::string text = item.get<std::string>();
+    size_t used = 0;
+    try {
+      number = integer ? nlohmann::json(static_cast<int64_t>(std::stoll(text, &used)))
+                       : nlohmann::json(std::stod(text, &used));
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (text.empty() || used != text.size()) number = nullptr;
+  }
+  const bool ok = integer ? number.is_number_integer() : number.is_number();
+  if (!ok || !std::isfinite(number.get<double>())) {
+    throw Error("'" + (item.is_string() ? item.get<std::string>() : item.dump()) + "' is not " +
+                (integer ? "an integer" : "a number"));
+  }
+  if (!in_range(range, number.get<double>())) {
+    throw Error("'" + number.dump() + "' is not " + describe_range(range));
+  }
+  return number;
+}
+
+std::string element_text(const nlohmann::json& e) {
+  if (e.is_string()) return e.get<std::string>();
+  if (e.is_array()) return e[0].dump() + ":" + e[1].dump();
+  return e.dump();
 }
 
 std::string type_name(const nlohmann::json& v) {
@@ -44,7 +80,10 @@ std::string type_name(const nlohmann::json& v) {
 std::string describe_range(const Range& range) {
   const bool low = !std::isinf(range.min), high = !std::isinf(range.max);
   std::ostringstream text;
-  if (low && high) {
+  if (range.above_min) {
+    text << "> " << range.min;
+    if (high) text << " and <= " << range.max;
+  } else if (low && high) {
     text << "in " << range.min << ".." << range.max;
   } else if (low) {
     text << ">= " << range.min;
@@ -126,11 +165,98 @@ std::pair<std::string, nlohmann::json> Config::parse_assignment(const std::strin
   return {key, value};
 }
 
+nlohmann::json list_elements(const ListSpec& list, const Range& range,
+                             const nlohmann::json& value) {
+  using Element = ListSpec::Element;
+  std::vector<nlohmann::json> items;
+  if (value.is_array()) {
+    items.assign(value.begin(), value.end());
+  } else if (value.is_string()) {
+    for (const auto& item : split_list(value.get<std::string>())) items.emplace_back(item);
+  } else if (value.is_number()) {
+    items.push_back(value);  // --set m.ranks=8: a list of one
+  } else {
+    throw Error("expected a comma list in a string or a JSON array");
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& item : items) {
+    if (list.element == Element::kWord) {
+      if (!item.is_string() || item.get<std::string>().empty())
+        throw Error("'" + element_text(item) + "' is not a word");
+      const auto word = item.get<std::string>();
+      if (!list.words.empty() &&
+          std::find(list.words.begin(), list.words.end(), word) == list.words.end()) {
+        throw Error("'" + word + "' is not one of " + join(list.words));
+      }
+      out.push_back(word);
+    } else if (list.element == Element::kIntegerPair) {
+      std::vector<nlohmann::json> two;
+      if (item.is_string()) {
+        for (const auto& part : split_list(item.get<std::string>(), ':')) two.emplace_back(part);
+      } else if (item.is_array()) {
+        two.assign(item.begin(), item.end());
+      }
+      if (two.size() != 2) throw Error("'" + element_text(item) + "' is not a pair a:b");
+      out.push_back({list_number(range, two[0], true), list_number(range, two[1], true)});
+    } else {
+      out.push_back(list_number(range, item, list.element == Element::kInteger));
+    }
+  }
+  if (out.size() < list.min_size) {
+    throw Error("needs at least " + std::to_string(list.min_size) + " element" +
+                (list.min_size == 1 ? "" : "s"));
+  }
+  for (size_t i = 1; i < out.size(); ++i) {
+    const auto& a = list.element == Element::kIntegerPair ? out[i - 1][0] : out[i - 1];
+    const auto& b = list.element == Element::kIntegerPair ? out[i][0] : out[i];
+    if (list.increasing && !(a < b)) {
+      throw Error("'" + element_text(out[i]) + "' does not increase after '" +
+                  element_text(out[i - 1]) + "'");
+    }
+    if (list.distinct && std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(i),
+                                   out[i]) != out.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw Error("'" + element_text(out[i]) + "' is there twice");
+    }
+  }
+  return out;
+}
+
+std::string describe_list(const ListSpec& list, const Range& range) {
+  using Element = ListSpec::Element;
+  std::string text = "comma list of ";
+  if (list.element == Element::kWord) {
+    text += list.words.empty() ? "words" : join(list.words);
+  } else {
+    text += list.element == Element::kNumber    ? "numbers"
+            : list.element == Element::kInteger ? "integers"
+                                                : "pairs a:b of integers";
+    const std::string bounds = describe_range(range);
+    if (!bounds.empty()) text += " " + bounds;
+  }
+  if (list.min_size > 0) text += ", at least " + std::to_string(list.min_size);
+  if (list.distinct) text += ", each once";
+  if (list.increasing) text += ", increasing";
+  return text;
+}
+
+std::string list_text(const ListSpec&, const nlohmann::json& elements) {
+  std::vector<std::string> items;
+  for (const auto& e : elements) items.push_back(element_text(e));
+  return join(items, ",");
+}
+
 nlohmann::json checked_value(const OptionSpec& spec, const nlohmann::json& value) {
   const nlohmann::json& def = spec.default_value;
   auto bad = [&](const std::string& why) {
     return Error("bad value " + value.dump() + " for key '" + spec.key + "': " + why);
   };
+  if (spec.list.is_list()) {
+    try {
+      return list_text(spec.list, list_elements(spec.list, spec.range, value));
+    } catch (const Error& e) {
+      throw bad(e.what());
+    }
+  }
   if (def.is_boolean()) {
     if (!value.is_boolean()) throw bad("expected " + type_name(def));
     return value;

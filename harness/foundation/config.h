@@ -11,10 +11,24 @@
 
 namespace clbench {
 
-// The values a number may take (inclusive).
+// The values a number may take (inclusive; above_min: min itself excluded).
 struct Range {
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
+  bool above_min = false;
+};
+
+// A key whose value is a list, written as a comma list in a string ("q,v", "2,4,8", pairs
+// "4:8,8:6") or as a JSON array of the same elements (["q", "v"], [[4, 8], [8, 6]]). It is checked
+// element by element when the run or suite is planned, and kept in the config as the comma string.
+struct ListSpec {
+  enum class Element { kNone, kWord, kInteger, kNumber, kIntegerPair };
+  Element element = Element::kNone;  // kNone: not a list key
+  std::vector<std::string> words;    // kWord: the allowed words (empty: any)
+  size_t min_size = 0;
+  bool distinct = false;    // no element twice
+  bool increasing = false;  // strictly increasing (pairs: by their first number)
+  bool is_list() const { return element != Element::kNone; }
 };
 
 // "in 1..64", ">= 0", "<= 1" ("" for a number without bounds): how errors and `list --keys` say it.
@@ -25,8 +39,17 @@ struct OptionSpec {
   nlohmann::json default_value;  // also fixes the type: number (integer or float), bool, string
   std::string help;
   std::vector<std::string> choices = {};  // for strings; empty = any
-  Range range = {};                       // for numbers
+  Range range = {};                       // for numbers (and each number of a list)
+  ListSpec list = {};
 };
+
+// A list key's value as a JSON array of its elements: ["q", "v"], [2, 4, 8], [[4, 8], [8, 6]].
+// An Error says which element breaks which rule (the caller names the key).
+nlohmann::json list_elements(const ListSpec& list, const Range& range, const nlohmann::json& value);
+// "comma list of integers in 1..4096, increasing": how errors and `list --keys` describe a list.
+std::string describe_list(const ListSpec& list, const Range& range);
+// The comma string of a list's elements (the config's form): "q,v", "2,4,8", "4:8,8:6".
+std::string list_text(const ListSpec& list, const nlohmann::json& elements);
 
 // The deepest nesting a config or suite file may have (deeper: an Error, not a stack overflow).
 inline constexpr int kMaxConfigDepth = 64;

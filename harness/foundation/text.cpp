@@ -1,9 +1,5 @@
 #include "harness/foundation/text.h"
 
-#include <stdexcept>
-
-#include "harness/foundation/error.h"
-
 namespace clbench {
 
 std::string join(const std::vector<std::string>& items, const std::string& separator) {
@@ -27,37 +23,6 @@ std::vector<std::string> split_list(const std::string& text, char separator) {
     if (end == std::string::npos) return items;
     begin = end + 1;
   }
-}
-
-namespace {
-
-template <class T, class Parse>
-std::vector<T> parse_list(const std::string& text, const std::string& key, const char* what,
-                          Parse parse) {
-  std::vector<T> out;
-  for (const auto& item : split_list(text)) {
-    try {
-      size_t used = 0;
-      out.push_back(parse(item, &used));
-      if (used != item.size()) throw std::invalid_argument("trailing characters");
-    } catch (const std::exception&) {
-      throw Error("invalid value '" + text + "' for " + key + ": '" + item + "' is not " + what);
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-std::vector<double> parse_numbers(const std::string& text, const std::string& key) {
-  return parse_list<double>(text, key, "a number",
-                            [](const std::string& s, size_t* used) { return std::stod(s, used); });
-}
-
-std::vector<int64_t> parse_integers(const std::string& text, const std::string& key) {
-  return parse_list<int64_t>(text, key, "an integer", [](const std::string& s, size_t* used) {
-    return static_cast<int64_t>(std::stoll(s, used));
-  });
 }
 
 }  // namespace clbench

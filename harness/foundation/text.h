@@ -1,6 +1,5 @@
 #pragma once
 // Small text helpers shared by error messages and config parsing.
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,10 +14,5 @@ std::string unknown_name(const std::string& kind, const std::string& name,
 
 // "a,b,c" -> {"a", "b", "c"}; "" -> {}. Items are kept as written (an empty item stays empty).
 std::vector<std::string> split_list(const std::string& text, char separator = ',');
-
-// Comma-separated numbers, e.g. a config value "2,4,6". A malformed item is an Error naming `key`,
-// the whole value and the item.
-std::vector<double> parse_numbers(const std::string& text, const std::string& key);
-std::vector<int64_t> parse_integers(const std::string& text, const std::string& key);
 
 }  // namespace clbench

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "harness/foundation/stop_point.h"
+
 namespace clbench {
 
 ClassifierImpl::ClassifierImpl(std::shared_ptr<BackboneImpl> bb, int64_t num_classes)
@@ -35,6 +37,16 @@ void use_channels_last(torch::nn::Module& module) {
   for (auto& t : tensors) {
     if (t.dim() == 4) t.set_data(t.contiguous(at::MemoryFormat::ChannelsLast));
   }
+}
+
+torch::Tensor block_boundary(const torch::Tensor& x) {
+  if (!stop_points_open()) return x;
+  stop_point();
+  if (x.requires_grad()) {
+    // Hooks on a non-leaf tensor last as long as its graph: one per step.
+    x.register_hook([](const torch::Tensor&) { stop_point(); });
+  }
+  return x;
 }
 
 }  // namespace clbench

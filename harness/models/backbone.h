@@ -38,5 +38,8 @@ void copy_weights(torch::nn::Module& to, const torch::nn::Module& from);
 // Stores every 4-D parameter and buffer (convolution weights) in channels_last order, the layout
 // cuDNN's fastest convolutions use on GPUs (the values are unchanged).
 void use_channels_last(torch::nn::Module& module);
+// Between two blocks of a backbone: a stop point (harness/foundation/stop_point.h) now, and another
+// when the step's backward comes back through here. Returns `x`.
+torch::Tensor block_boundary(const torch::Tensor& x);
 
 }  // namespace clbench

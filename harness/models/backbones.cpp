@@ -6,8 +6,8 @@
 
 namespace clbench {
 
-bool register_backbone(BackboneEntry entry) {
-  return Registry<BackboneEntry>::add(std::move(entry));
+bool register_backbone(BackboneEntry entry, const char* file) {
+  return Registry<BackboneEntry>::add(std::move(entry), file);
 }
 const std::vector<BackboneEntry>& backbones() {
   return Registry<BackboneEntry>::all();

@@ -22,7 +22,8 @@ struct BackboneEntry {
   bool batch_norm = false;
 };
 
-bool register_backbone(BackboneEntry entry);
+// `file`: the registering file, named if another registers the same name.
+bool register_backbone(BackboneEntry entry, const char* file = __builtin_FILE());
 const std::vector<BackboneEntry>& backbones();
 std::vector<std::string> backbone_names();
 const BackboneEntry& find_backbone(const std::string& name);  // error lists the valid names

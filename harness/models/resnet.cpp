@@ -128,7 +128,7 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& images) {
   auto x = prepare(images);
   if (x.is_cuda()) x = x.contiguous(at::MemoryFormat::ChannelsLast);  // cuDNN's fast layout
   x = stem(x);
-  for (size_t i = 0; i < layers.size(); ++i) x = stage(i, x);
+  for (size_t i = 0; i < layers.size(); ++i) x = block_boundary(stage(i, x));
   return pool(x);
 }
 

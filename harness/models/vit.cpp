@@ -217,7 +217,7 @@ torch::Tensor VitImpl::forward(const torch::Tensor& images) {
     auto p = prompt.unsqueeze(0).expand({x.size(0), -1, -1});
     x = torch::cat({x.narrow(1, 0, 1), p, x.narrow(1, 1, x.size(1) - 1)}, 1);
   }
-  for (const auto& b : *blocks) x = b->as<VitBlockImpl>()->forward(x);
+  for (const auto& b : *blocks) x = block_boundary(b->as<VitBlockImpl>()->forward(x));
   return norm->forward(x).select(1, 0);  // timm global_pool='token': x[:, 0]
 }
 

@@ -201,6 +201,7 @@ RunResult execute(const RunPlan& planned, Communicator& comm, Progress& progress
   control.steps = session->steps;
   control.steps.checkpoint_every = options.checkpoint_every;
   control.steps.stop_requested = options.stop_requested;
+  control.steps.stop_inside_steps = true;
   if (checkpoint && checkpoint->scaler) {
     control.steps.scaler->restore(checkpoint->scaler->first, checkpoint->scaler->second);
   }

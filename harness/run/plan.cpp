@@ -15,6 +15,7 @@
 #include "harness/foundation/error.h"
 #include "harness/foundation/files.h"
 #include "harness/foundation/hash.h"
+#include "harness/foundation/options.h"
 #include "harness/foundation/text.h"
 #include "harness/models/backbones.h"
 #include "harness/run/cpu_kernels.h"
@@ -67,7 +68,7 @@ std::vector<OptionSpec> common_specs() {
        "sgd | adam (L2 weight decay, torch.optim.Adam) | adamw (decoupled weight decay); "
        "re-created at every task",
        optimizer_kinds()},
-      {"lr", 0.01, "learning rate (> 0)", {}, {0, 1e6}},
+      {"lr", 0.01, "learning rate", {}, {0, 1e6, true}},
       {"momentum", 0.0, "SGD momentum", {}, {0, 1}},
       {"weight_decay", 0.0, "weight decay", {}, {0, 1e6}},
       {"lr_schedule", "constant",
@@ -78,9 +79,13 @@ std::vector<OptionSpec> common_specs() {
        "epoch",
        "apply the schedule once per epoch or at every step",
        {"epoch", "step"}},
-      {"lr_milestones", "",
-       "multistep: epochs at which the lr is multiplied by lr_gamma, e.g. 30,60"},
-      {"lr_gamma", 0.1, "multistep: factor at each milestone (> 0)", {}, {0, 1e6}},
+      {"lr_milestones",
+       "",
+       "multistep: epochs at which the lr is multiplied by lr_gamma, e.g. 30,60",
+       {},
+       {1, 1e6},
+       integers().increasing()},
+      {"lr_gamma", 0.1, "multistep: factor at each milestone", {}, {0, 1e6, true}},
       {"warmup_epochs", 0, "linear warm-up epochs before the schedule", {}, {0, 1e5}},
       {"threads",
        0,
@@ -154,24 +159,6 @@ std::vector<OptionSpec> layered_specs(const BenchmarkEntry& bench, const MethodE
   specs.insert(specs.end(), bench.keys.begin(), bench.keys.end());
   specs.insert(specs.end(), method.keys.begin(), method.keys.end());
   return specs;
-}
-
-Error bad(const Config& cfg, const std::string& key, const std::string& why) {
-  return Error("bad value " + cfg.at(key).dump() + " for key '" + key + "': " + why);
-}
-
-void check_ranges(const Config& cfg) {
-  for (const char* key : {"epochs", "batch_size", "eval_batch_size", "increment"}) {
-    if (cfg.integer(key) < 1) throw bad(cfg, key, "must be >= 1");
-  }
-  for (const char* key : {"init_classes", "warmup_epochs"}) {
-    if (cfg.integer(key) < 0) throw bad(cfg, key, "must be >= 0");
-  }
-  if (cfg.num("lr") <= 0) throw bad(cfg, "lr", "must be > 0");
-  if (cfg.num("lr_gamma") <= 0) throw bad(cfg, "lr_gamma", "must be > 0");
-  for (int64_t m : parse_integers(cfg.str("lr_milestones"), "lr_milestones")) {
-    if (m < 1) throw bad(cfg, "lr_milestones", "milestones are epochs >= 1");
-  }
 }
 
 bool contains(const std::vector<std::string>& list, const std::string& item) {
@@ -263,7 +250,7 @@ RunPlan plan_run(const nlohmann::json& user, bool read_inputs) {
   // The count the run will use, so the result records it and a resume can compare it.
   plan.config.set("threads", static_cast<int64_t>(resolve_threads(plan.config.integer("threads"))));
   check_label(plan.label);
-  check_ranges(plan.config);
+  if (method.check) method.check(plan.config);
   check_requirements(method, plan.config);
   if (plan.config.str("pretrained") == "none")
     plan.config.set("pretrained", "");  // said on purpose

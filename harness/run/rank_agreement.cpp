@@ -6,6 +6,7 @@
 
 #include "harness/distributed/communicator.h"
 #include "harness/foundation/error.h"
+#include "results/fingerprint.h"
 
 namespace clbench {
 namespace {
@@ -43,21 +44,18 @@ std::vector<TaskDigest> tasks_of(const nlohmann::json& tasks) {
 // This rank's first difference from rank 0 ("" if none).
 std::string first_difference(const nlohmann::json& root, const nlohmann::json& mine, int rank) {
   const std::string here = "rank " + std::to_string(rank);
-  // What names the run first (another method has other keys), then every key in name order.
-  std::vector<std::string> keys = {"benchmark", "method", "scenario", "backbone", "seed"};
-  for (const auto* config : {&root["config"], &mine["config"]}) {
-    for (const auto& [k, v] : config->items()) {
-      if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  const auto differences =
+      differing_keys(root["config"], mine["config"], [](const std::string&) { return true; });
+  if (!differences.empty()) {
+    // What names the run (another method has other keys) before the rest, which is in name order;
+    // the later of these keys wins.
+    auto first = differences.begin();
+    for (const char* key : {"seed", "backbone", "scenario", "method", "benchmark"}) {
+      const auto it = std::find_if(differences.begin(), differences.end(),
+                                   [&](const KeyDifference& d) { return d.key == key; });
+      if (it != differences.end()) first = it;
     }
-  }
-  auto show = [](const nlohmann::json& config, const std::string& key) {
-    return config.contains(key) ? config[key].dump() : std::string("(absent)");
-  };
-  for (const auto& key : keys) {
-    if (show(root["config"], key) != show(mine["config"], key)) {
-      return key + " is " + show(root["config"], key) + " on rank 0 and " +
-             show(mine["config"], key) + " on " + here;
-    }
+    return first->key + " is " + first->a + " on rank 0 and " + first->b + " on " + here;
   }
   const std::string data =
       first_data_difference(tasks_of(root["data"]), tasks_of(mine["data"]), "rank 0", here);

@@ -7,6 +7,7 @@
 #include "harness/engine/precision.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
+#include "harness/foundation/options.h"
 #include "harness/foundation/text.h"
 #include "harness/models/backbones.h"
 #include "harness/models/weights.h"
@@ -70,7 +71,7 @@ LrSchedule configured_schedule(const Config& cfg) {
   s.kind = cfg.str("lr_schedule");
   s.per_step = cfg.str("lr_schedule_per") == "step";
   s.warmup = cfg.integer("warmup_epochs");
-  s.milestones = parse_integers(cfg.str("lr_milestones"), "lr_milestones");
+  s.milestones = list_elements(integers(), {}, cfg.at("lr_milestones")).get<std::vector<int64_t>>();
   s.gamma = cfg.num("lr_gamma");
   return s;
 }

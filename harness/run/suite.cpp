@@ -165,10 +165,7 @@ std::vector<SuiteEntry> list_suite(const std::string& path, const nlohmann::json
   return entries;
 }
 
-namespace {
-
-// "| # | benchmark | label | seed | status | result |" rows, one per entry that has a status.
-void print_outcomes(const std::vector<SuiteEntry>& entries) {
+void print_suite_table(const std::vector<SuiteEntry>& entries) {
   std::printf("| # | benchmark | label | scenario | seed | status | result |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -180,8 +177,6 @@ void print_outcomes(const std::vector<SuiteEntry>& entries) {
   }
   std::fflush(stdout);
 }
-
-}  // namespace
 
 size_t run_suite(const std::string& path, const nlohmann::json& overrides,
                  const SuiteOptions& options, Communicator& comm) {
@@ -223,7 +218,7 @@ size_t run_suite(const std::string& path, const nlohmann::json& overrides,
   if (comm.is_root()) {
     std::printf("suite %s: %d run, %d already complete, %d refused, %d failed\n", path.c_str(),
                 counts["done"], counts["already complete"], counts["refused"], counts["failed"]);
-    print_outcomes(outcomes);
+    print_suite_table(outcomes);
   }
   if (counts["refused"] + counts["failed"] > 0) {
     throw Error("suite " + path + ": " + std::to_string(counts["refused"]) +
@@ -232,10 +227,6 @@ size_t run_suite(const std::string& path, const nlohmann::json& overrides,
                 std::to_string(counts["failed"]) + " failed (see above)");
   }
   return plans.size();
-}
-
-void print_suite_list(const std::vector<SuiteEntry>& entries) {
-  print_outcomes(entries);
 }
 
 }  // namespace clbench

@@ -45,7 +45,8 @@ struct SuiteEntry {
 // what a Slurm array needs to size itself and map --index to runs.
 std::vector<SuiteEntry> list_suite(const std::string& path, const nlohmann::json& overrides);
 
-// The entries as a Markdown table: | # | benchmark | label | scenario | seed | status | result |.
-void print_suite_list(const std::vector<SuiteEntry>& entries);
+// The entries as a Markdown table, one row per entry that has a status:
+// | # | benchmark | label | scenario | seed | status | result |.
+void print_suite_table(const std::vector<SuiteEntry>& entries);
 
 }  // namespace clbench

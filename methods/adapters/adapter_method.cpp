@@ -9,18 +9,13 @@
 
 namespace clbench {
 
-void check_rank(int64_t rank, const std::string& key) {
-  if (rank < 1) throw Error(key + " must be >= 1, got " + std::to_string(rank));
-}
-
 const nlohmann::json& sd_lora_optimizer() {
   static const nlohmann::json defaults = {
       {"optimizer", "sgd"}, {"lr", 0.01}, {"momentum", 0.9}, {"weight_decay", 0.0}};
   return defaults;
 }
 
-void AdapterMethod::attach(MethodContext context) {
-  Method::attach(std::move(context));
+void AdapterMethod::on_attach() {
   vit_ = std::dynamic_pointer_cast<VitImpl>(ctx_.model->backbone);
   if (!vit_) {
     throw Error(
@@ -39,6 +34,7 @@ void AdapterMethod::attach(MethodContext context) {
     head->bias.zero_();
   }
   layers_ = install_qkv_lora(*vit_, adapted_parts());
+  init_adapters();
 }
 
 torch::Tensor AdapterMethod::current_task_loss(const torch::Tensor& logits,

@@ -17,7 +17,6 @@ namespace clbench {
 
 class AdapterMethod : public Method {
  public:
-  void attach(MethodContext context) override;
   torch::Tensor loss(const Batch& batch) override;
   std::vector<torch::Tensor> trainable_parameters() override;  // adapter_parameters() + head
   int64_t stored_parameters() const override;  // kept updates + extra_parameters() + head
@@ -26,6 +25,10 @@ class AdapterMethod : public Method {
   const std::vector<std::shared_ptr<QkvLora>>& layers() const { return layers_; }
 
  protected:
+  // Freezes the ViT, initialises the head and installs the LoRA layers, then init_adapters().
+  void on_attach() final;
+  // The method's own adapters (shared bases, a first update...), once the layers exist.
+  virtual void init_adapters() {}
   virtual std::vector<QkvPart> adapted_parts() const = 0;
   virtual std::vector<torch::Tensor> adapter_parameters() = 0;  // trained during this task
   // Stored tensors other than the updates' factors (magnitudes, prompts, bases...).
@@ -48,9 +51,6 @@ class AdapterMethod : public Method {
   std::vector<std::shared_ptr<QkvLora>> layers_;
   at::Generator generator_;
 };
-
-// A LoRA rank read from config key `key`; an error naming the key unless >= 1.
-void check_rank(int64_t rank, const std::string& key);
 
 // The optimiser SD-LoRA's official code actually runs (SGD, momentum 0.9, no weight decay, constant
 // lr 0.01, whatever its config says): the default of the SGD-trained adapter methods.

@@ -40,10 +40,10 @@ namespace {
 
 struct FmLoraOptions {
   TORCH_ARG(int64_t, rank) = 10;
-  TORCH_ARG(std::string, parts) = "q,v";
-  TORCH_ARG(std::string, ranks) = "2,4,6,8,10";
-  TORCH_ARG(std::string, rank_weights) = "";
-  TORCH_ARG(std::string, rank_biases) = "";
+  TORCH_ARG(std::vector<std::string>, parts) = {"q", "v"};
+  TORCH_ARG(std::vector<int64_t>, ranks) = {2, 4, 6, 8, 10};
+  TORCH_ARG(std::vector<double>, rank_weights) = {};
+  TORCH_ARG(std::vector<double>, rank_biases) = {};
   TORCH_ARG(double, tau) = 1.0;
   TORCH_ARG(bool, gumbel) = false;
   TORCH_ARG(int64_t, warmup_steps) = 20;
@@ -55,11 +55,13 @@ struct FmLoraOptions {
   template <class V>
   void visit(V& v) {
     v("rank", rank_, "r_max: columns of the shared bases; task 1 trains at this rank", {1, 4096});
-    v("parts", parts_, "which slices of the fused qkv are adapted [assumption: q,v]");
-    v("ranks", ranks_, "DRS candidate ranks, each <= rank [assumption]");
-    v("rank_weights", rank_weights_, "DRS w_r per candidate (empty: 2 r / r_max)");
+    v("parts", parts_, "which slices of the fused qkv are adapted [assumption: q,v]",
+      qkv_parts_spec());
+    v("ranks", ranks_, "DRS candidate ranks, each <= rank [assumption]",
+      integers().distinct().at_least(1), {1, 4096});
+    v("rank_weights", rank_weights_, "DRS w_r per candidate (empty: 2 r / r_max)", numbers());
     v("rank_biases", rank_biases_,
-      "DRS b_r per candidate (empty: -(r / r_max)^2; 0s: the paper's formula)");
+      "DRS b_r per candidate (empty: -(r / r_max)^2; 0s: the paper's formula)", numbers());
     v("tau", tau_, "DRS temperature", {1e-6, 1e6});
     v("gumbel", gumbel_, "add seeded Gumbel noise before taking the most probable rank");
     v("warmup_steps", warmup_steps_, "DRS warm-up SGD steps on the new task before measuring H",
@@ -70,42 +72,42 @@ struct FmLoraOptions {
     v("prompt_length", prompt_length_, "DMP: shared prompt tokens after the class token (0: none)",
       {0, 4096});
   }
+
+  // The rules that join keys, checked when the run is planned.
+  void check(const std::string& prefix) const {
+    for (int64_t r : ranks_) {
+      if (r > rank_) {
+        throw Error("bad value \"" + list_text({}, ranks_) + "\" for key '" + prefix + ".ranks': " +
+                    std::to_string(r) + " is above " + prefix + ".rank = " + std::to_string(rank_));
+      }
+    }
+    for (const auto& [key, list] :
+         {std::pair{"rank_weights", &rank_weights_}, std::pair{"rank_biases", &rank_biases_}}) {
+      if (!list->empty() && list->size() != ranks_.size()) {
+        throw Error("bad value \"" + list_text({}, *list) + "\" for key '" + prefix + "." + key +
+                    "': it needs one number per rank of " + prefix + ".ranks (" +
+                    std::to_string(ranks_.size()) + "), or none");
+      }
+    }
+  }
 };
 
 class FmLora : public AdapterMethod, public RankSelector {
  public:
-  explicit FmLora(FmLoraOptions o)
-      : opt_(std::move(o)), parts_(parse_qkv_parts(opt_.parts(), "fm-lora.parts")) {
+  explicit FmLora(FmLoraOptions o) : opt_(std::move(o)), parts_(qkv_parts(opt_.parts())) {
     const double rmax = static_cast<double>(opt_.rank());
-    for (double r : parse_numbers(opt_.ranks(), "fm-lora.ranks")) {
-      if (r < 1 || r > rmax || r != std::floor(r)) {
-        throw Error("invalid value '" + opt_.ranks() +
-                    "' for fm-lora.ranks: each rank must be an "
-                    "integer in [1, fm-lora.rank=" +
-                    std::to_string(opt_.rank()) + "]");
-      }
-      ranks_.push_back(static_cast<int64_t>(r));
-    }
-    if (ranks_.empty()) throw Error("fm-lora.ranks is empty");
-    weights_ = parse_numbers(opt_.rank_weights(), "fm-lora.rank_weights");
-    biases_ = parse_numbers(opt_.rank_biases(), "fm-lora.rank_biases");
+    ranks_ = opt_.ranks();
+    weights_ = opt_.rank_weights();
+    biases_ = opt_.rank_biases();
     if (weights_.empty()) {
       for (auto r : ranks_) weights_.push_back(2.0 * static_cast<double>(r) / rmax);
     }
     if (biases_.empty()) {
       for (auto r : ranks_) biases_.push_back(-std::pow(static_cast<double>(r) / rmax, 2));
     }
-    if (weights_.size() != ranks_.size() || biases_.size() != ranks_.size()) {
-      throw Error(
-          "fm-lora.rank_weights and fm-lora.rank_biases need one number per rank in "
-          "fm-lora.ranks (" +
-          std::to_string(ranks_.size()) + ")");
-    }
-    if (!(opt_.tau() > 0)) throw Error("fm-lora.tau must be > 0");
   }
 
-  void attach(MethodContext context) override {
-    AdapterMethod::attach(std::move(context));
+  void init_adapters() override {
     const int64_t r = opt_.rank();
     for_each_linear([&](size_t, QkvPart, LoraLinear& linear) {
       const double a = 1.0 / std::sqrt(static_cast<double>(r));
@@ -124,8 +126,7 @@ class FmLora : public AdapterMethod, public RankSelector {
     }
   }
 
-  void begin_task(const Task& task) override {
-    AdapterMethod::begin_task(task);
+  void on_begin_task(const Task& task) override {
     const int64_t t = task.index;
     RankSelection s;
     s.rank = opt_.rank();
@@ -303,9 +304,12 @@ class FmLora : public AdapterMethod, public RankSelector {
   std::vector<RankSelection> selections_;
 };
 
-const bool registered_fm_lora = register_method(method_entry<FmLora, FmLoraOptions>(
-    "fm-lora", "FM-LoRA: F-LoRA in shared frozen bases, dynamic rank selection, meta-prompts (ViT)",
-    sd_lora_optimizer(), adapter_requirements()));
+const bool registered_fm_lora = register_method(
+    method_entry<FmLora, FmLoraOptions>(
+        "fm-lora",
+        "FM-LoRA: F-LoRA in shared frozen bases, dynamic rank selection, meta-prompts (ViT)",
+        sd_lora_optimizer(), adapter_requirements())
+        .tiny_settings({{"warmup_steps", 2}, {"warmup_samples", 20}}));
 
 }  // namespace
 }  // namespace clbench

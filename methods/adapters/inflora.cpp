@@ -20,7 +20,7 @@ namespace {
 
 struct InfLoraOptions {
   TORCH_ARG(int64_t, rank) = 10;
-  TORCH_ARG(std::string, parts) = "k,v";
+  TORCH_ARG(std::vector<std::string>, parts) = {"k", "v"};
   TORCH_ARG(double, lamb) = 0.95;
   TORCH_ARG(double, lame) = 1.0;
   TORCH_ARG(int64_t, moment_samples) = 0;
@@ -29,7 +29,7 @@ struct InfLoraOptions {
   template <class V>
   void visit(V& v) {
     v("rank", rank_, "rank r of each task's B_t A_t (paper: 10)", {1, 4096});
-    v("parts", parts_, "which slices of the fused qkv are adapted (paper: k,v)");
+    v("parts", parts_, "which slices of the fused qkv are adapted (paper: k,v)", qkv_parts_spec());
     v("lamb", lamb_, "DualGPM energy threshold at the first task (CIFAR 0.95, ImageNet-R 0.98)",
       {0, 1});
     v("lame", lame_, "DualGPM energy threshold reached at the last task (official: 1.0)", {0, 1});
@@ -41,13 +41,9 @@ struct InfLoraOptions {
 
 class InfLora : public AdapterMethod, public SubspaceKeeper {
  public:
-  explicit InfLora(InfLoraOptions o)
-      : opt_(std::move(o)), parts_(parse_qkv_parts(opt_.parts(), "inflora.parts")) {
-    check_rank(opt_.rank(), "inflora.rank");
-  }
+  explicit InfLora(InfLoraOptions o) : opt_(std::move(o)), parts_(qkv_parts(opt_.parts())) {}
 
-  void begin_task(const Task& task) override {
-    AdapterMethod::begin_task(task);
+  void on_begin_task(const Task& task) override {
     const int64_t t = task.index;
     for_each_linear([](size_t, QkvPart, LoraLinear& linear) {
       for (auto& u : linear.updates) u.set_trainable(false);
@@ -158,10 +154,15 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
 
 // Official (configs/*_inflora.json, utils/schedulers.py): Adam lr 5e-4, no weight decay, the
 // CODA-Prompt cosine stepped once per epoch, batch 128.
-const bool registered_inflora = register_method(method_entry<InfLora, InfLoraOptions>(
-    "inflora", "InfLoRA: LoRA on k,v with A_t designed orthogonal to old tasks' inputs (ViT)",
-    {{"optimizer", "adam"}, {"lr", 5e-4}, {"weight_decay", 0.0}, {"lr_schedule", "coda-cosine"}},
-    adapter_requirements()));
+const bool registered_inflora = register_method(
+    method_entry<InfLora, InfLoraOptions>(
+        "inflora", "InfLoRA: LoRA on k,v with A_t designed orthogonal to old tasks' inputs (ViT)",
+        {{"optimizer", "adam"},
+         {"lr", 5e-4},
+         {"weight_decay", 0.0},
+         {"lr_schedule", "coda-cosine"}},
+        adapter_requirements())
+        .tiny_settings({{"moment_samples", 100}}));
 
 }  // namespace
 }  // namespace clbench

@@ -166,24 +166,14 @@ bool assimilate_last_update(LoraLinear& linear, LoraNorm norm, double tau) {
   return true;
 }
 
-std::vector<QkvPart> parse_qkv_parts(const std::string& value, const std::string& key) {
+ListOf qkv_parts_spec() {
+  return words({"q", "k", "v"}).distinct().at_least(1);
+}
+
+std::vector<QkvPart> qkv_parts(const std::vector<std::string>& names) {
   std::vector<QkvPart> parts;
-  for (const auto& name : value.empty() ? std::vector<std::string>{""} : split_list(value)) {
-    QkvPart p;
-    if (name == "q")
-      p = QkvPart::kQ;
-    else if (name == "k")
-      p = QkvPart::kK;
-    else if (name == "v")
-      p = QkvPart::kV;
-    else
-      throw Error("invalid value '" + value + "' for " + key + ": '" + name +
-                  "' is not one of q, k, v (write e.g. q,v)");
-    for (auto q : parts) {
-      if (q == p)
-        throw Error("invalid value '" + value + "' for " + key + ": '" + name + "' twice");
-    }
-    parts.push_back(p);
+  for (const auto& name : names) {
+    parts.push_back(name == "q" ? QkvPart::kQ : name == "k" ? QkvPart::kK : QkvPart::kV);
   }
   return parts;
 }

@@ -17,6 +17,8 @@
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include "harness/foundation/options.h"
+
 #include "harness/models/vit.h"
 
 namespace clbench {
@@ -83,8 +85,10 @@ class LoraLinear {
   torch::Tensor weight_, bias_, merged_;
 };
 
-// Parses "q,v" / "k,v" / "q,k,v"; anything else names `key` and the value.
-std::vector<QkvPart> parse_qkv_parts(const std::string& value, const std::string& key);
+// The list spec of a "parts" key: some of q, k, v ("q,v"), each once.
+ListOf qkv_parts_spec();
+// The parts named by such a key's (checked) value.
+std::vector<QkvPart> qkv_parts(const std::vector<std::string>& names);
 std::string qkv_part_name(QkvPart part);
 
 // Adapters on some of q, k, v of one attention block's fused qkv projection, installed as the

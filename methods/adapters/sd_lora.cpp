@@ -15,9 +15,12 @@
 namespace clbench {
 namespace {
 
+// From task index `first` (0-based) on, new directions get rank `second`.
+using Schedule = std::pair<int64_t, int64_t>;
+
 struct SdLoraOptions {
   TORCH_ARG(int64_t, rank) = 10;
-  TORCH_ARG(std::string, parts) = "q,v";
+  TORCH_ARG(std::vector<std::string>, parts) = {"q", "v"};
   TORCH_ARG(double, magnitude_init) = 0.8;
   TORCH_ARG(bool, reset_magnitudes) = true;
   TORCH_ARG(std::string, norm) = "factors";
@@ -26,7 +29,8 @@ struct SdLoraOptions {
   template <class V>
   void visit(V& v) {
     v("rank", rank_, "rank r of each task's B_t A_t (paper and code: 10)", {1, 4096});
-    v("parts", parts_, "which slices of the fused qkv are adapted (paper and code: q,v)");
+    v("parts", parts_, "which slices of the fused qkv are adapted (paper and code: q,v)",
+      qkv_parts_spec());
     v("magnitude_init", magnitude_init_, "initial alpha (official code 0.8, paper 1.0)");
     v("reset_magnitudes", reset_magnitudes_,
       "re-create every alpha at magnitude_init at each task, as the official code does "
@@ -39,7 +43,7 @@ struct SdLoraOptions {
 };
 
 struct SdLoraRrOptions : SdLoraOptions {
-  TORCH_ARG(std::string, rank_schedule) = "4:8,8:6";
+  TORCH_ARG(std::vector<Schedule>, rank_schedule) = {{4, 8}, {8, 6}};
 
  public:
   template <class V>
@@ -47,7 +51,8 @@ struct SdLoraRrOptions : SdLoraOptions {
     SdLoraOptions::visit(v);
     v("rank_schedule", rank_schedule_,
       "after:rank pairs: from task index `after` (0-based) on, new directions get `rank` "
-      "(paper mu=4, nu=8: ranks 10 -> 8 -> 6)");
+      "(paper mu=4, nu=8: ranks 10 -> 8 -> 6)",
+      integer_pairs().increasing(), {1, 4096});
   }
 };
 
@@ -65,41 +70,15 @@ struct SdLoraKdOptions : SdLoraOptions {
   }
 };
 
-// "4:8,8:6" -> {{4, 8}, {8, 6}}, increasing task indices.
-std::vector<std::pair<int64_t, int64_t>> parse_schedule(const std::string& s,
-                                                        const std::string& key) {
-  std::vector<std::pair<int64_t, int64_t>> out;
-  for (const auto& item : split_list(s)) {
-    const auto parts = split_list(item, ':');
-    std::vector<int64_t> n;
-    try {
-      if (parts.size() == 2)
-        n = {parse_integers(parts[0], key).at(0), parse_integers(parts[1], key).at(0)};
-    } catch (const std::exception&) {
-      n.clear();
-    }
-    if (n.size() != 2 || n[0] < 1 || n[1] < 1 || (!out.empty() && n[0] <= out.back().first)) {
-      throw Error("invalid value '" + s + "' for " + key + ": '" + item +
-                  "' is not after:rank with increasing task indices >= 1 and ranks >= 1");
-    }
-    out.emplace_back(n[0], n[1]);
-  }
-  return out;
-}
-
 class SdLora : public AdapterMethod {
  public:
-  explicit SdLora(SdLoraOptions o, std::vector<std::pair<int64_t, int64_t>> schedule = {},
-                  double tau = 0.0)
+  explicit SdLora(SdLoraOptions o, std::vector<Schedule> schedule = {}, double tau = 0.0)
       : opt_(std::move(o)),
-        parts_(parse_qkv_parts(opt_.parts(), "sd-lora.parts")),
+        parts_(qkv_parts(opt_.parts())),
         norm_(parse_lora_norm(opt_.norm(), "sd-lora.norm")),
         schedule_(std::move(schedule)),
-        tau_(tau) {
-    check_rank(opt_.rank(), "sd-lora.rank");
-  }
-  explicit SdLora(SdLoraRrOptions o)
-      : SdLora(o, parse_schedule(o.rank_schedule(), "sd-lora-rr.rank_schedule")) {}
+        tau_(tau) {}
+  explicit SdLora(SdLoraRrOptions o) : SdLora(o, o.rank_schedule()) {}
   explicit SdLora(SdLoraKdOptions o) : SdLora(o, {}, o.tau()) {}
 
   int64_t rank_for_task(int64_t t) const {
@@ -110,8 +89,7 @@ class SdLora : public AdapterMethod {
     return r;
   }
 
-  void begin_task(const Task& task) override {
-    AdapterMethod::begin_task(task);
+  void on_begin_task(const Task& task) override {
     const int64_t t = task.index;
     if (opt_.reset_magnitudes()) magnitudes_.clear();
     while (static_cast<int64_t>(magnitudes_.size()) <= t) {
@@ -176,7 +154,7 @@ class SdLora : public AdapterMethod {
   SdLoraOptions opt_;
   std::vector<QkvPart> parts_;
   LoraNorm norm_;
-  std::vector<std::pair<int64_t, int64_t>> schedule_;
+  std::vector<Schedule> schedule_;
   double tau_;
   std::vector<torch::Tensor> magnitudes_;  // alpha_k, one scalar shared by every adapted matrix
 };

@@ -11,25 +11,21 @@ namespace {
 
 struct SeqLoraOptions {
   TORCH_ARG(int64_t, rank) = 10;
-  TORCH_ARG(std::string, parts) = "q,v";
+  TORCH_ARG(std::vector<std::string>, parts) = {"q", "v"};
 
  public:
   template <class V>
   void visit(V& v) {
     v("rank", rank_, "rank r of the one B A", {1, 4096});
-    v("parts", parts_, "which slices of the fused qkv are adapted");
+    v("parts", parts_, "which slices of the fused qkv are adapted", qkv_parts_spec());
   }
 };
 
 class SeqLora : public AdapterMethod {
  public:
-  explicit SeqLora(SeqLoraOptions o)
-      : opt_(std::move(o)), parts_(parse_qkv_parts(opt_.parts(), "seq-lora.parts")) {
-    check_rank(opt_.rank(), "seq-lora.rank");
-  }
+  explicit SeqLora(SeqLoraOptions o) : opt_(std::move(o)), parts_(qkv_parts(opt_.parts())) {}
 
-  void attach(MethodContext context) override {
-    AdapterMethod::attach(std::move(context));
+  void init_adapters() override {
     for_each_linear([&](size_t, QkvPart, LoraLinear& linear) {
       linear.updates.push_back(to_device(
           make_lora_update(linear.out_features(), linear.in_features(), opt_.rank(), generator())));

@@ -11,8 +11,7 @@ namespace clbench::generative {
 Dgr::Dgr(DgrOptions o)
     : GenerativeReplay({o.distill(), o.temperature(), o.task_il_targets()}), opt_(std::move(o)) {}
 
-void Dgr::attach(MethodContext context) {
-  GenerativeReplay::attach(std::move(context));
+void Dgr::build_generator() {
   const auto shape = ctx_.stream->input_shape();
   config_.image_shape = shape;
   config_.architecture = architecture(opt_.generator(), shape);

@@ -68,7 +68,7 @@ class Dgr : public GenerativeReplay {
  public:
   explicit Dgr(DgrOptions o);
 
-  void attach(MethodContext context) override;
+  void build_generator() override;
   torch::Tensor loss(const Batch& batch) override;
   void end_task(const Task& task) override;
   // The classifier and the generator (which the next task needs to replay).

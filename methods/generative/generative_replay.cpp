@@ -27,13 +27,12 @@ torch::Tensor one_hot_float(const torch::Tensor& labels, int64_t classes) {
 
 }  // namespace
 
-void GenerativeReplay::attach(MethodContext context) {
-  Method::attach(std::move(context));
+void GenerativeReplay::on_attach() {
   space_ = PixelSpace(*ctx_.stream->train_set, ctx_.stream->input_shape(), ctx_.device);
+  build_generator();
 }
 
-void GenerativeReplay::begin_task(const Task& task) {
-  Method::begin_task(task);
+void GenerativeReplay::on_begin_task(const Task&) {
   steps_ = 0;
 }
 

@@ -60,8 +60,6 @@ class GenerativeReplay : public Method {
  public:
   explicit GenerativeReplay(ReplayTargets targets) : targets_(std::move(targets)) {}
 
-  void attach(MethodContext context) override;
-  void begin_task(const Task& task) override;
   void after_step() override { ++steps_; }
 
   // 1/t for the task being trained (t counts from 1); the replay's weight is 1 - 1/t.
@@ -92,6 +90,10 @@ class GenerativeReplay : public Method {
   int64_t steps_this_task() const { return steps_; }
 
  protected:
+  void on_attach() final;  // the stream's pixel space, then build_generator()
+  void on_begin_task(const Task& task) final;
+  // The method's generator (DGR's VAE, RtF's decoder on the classifier), built once attached.
+  virtual void build_generator() = 0;
   // The previous generator's pixels for latent codes z (no gradient).
   virtual torch::Tensor generate(const torch::Tensor& z) = 0;
   virtual int64_t latent_dim() const = 0;

@@ -14,8 +14,7 @@ FeedbackImpl::FeedbackImpl(int64_t features, const VaeConfig& config) {
 Rtf::Rtf(RtfOptions o)
     : GenerativeReplay({o.distill(), o.temperature(), o.task_il_targets()}), opt_(std::move(o)) {}
 
-void Rtf::attach(MethodContext context) {
-  GenerativeReplay::attach(std::move(context));
+void Rtf::build_generator() {
   const auto shape = ctx_.stream->input_shape();
   const int64_t features = ctx_.model->backbone->feature_dim();
   config_.image_shape = shape;

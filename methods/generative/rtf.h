@@ -70,7 +70,7 @@ class Rtf : public GenerativeReplay {
  public:
   explicit Rtf(RtfOptions o);
 
-  void attach(MethodContext context) override;
+  void build_generator() override;
   torch::Tensor loss(const Batch& batch) override;
   void end_task(const Task& task) override;
   std::vector<torch::Tensor> trainable_parameters() override;

@@ -49,22 +49,6 @@ inline std::string case_name(const ::testing::TestParamInfo<ConformanceCase>& in
   return n;
 }
 
-// Method keys that make a tiny run tinier (set only where the method declares them).
-inline const nlohmann::json& tiny_method_keys() {
-  static const nlohmann::json keys = {{"er.buffer", 8},
-                                      {"der.buffer", 8},
-                                      {"der++.buffer", 8},
-                                      {"gem.memories", 8},
-                                      {"agem.per_class", 4},
-                                      {"agem.batch", 8},
-                                      {"icarl.memory", 8},
-                                      {"mas.batch", 7},
-                                      {"ewc.lambda", 10.0},
-                                      {"fm-lora.warmup_steps", 2},
-                                      {"fm-lora.warmup_samples", 20}};
-  return keys;
-}
-
 // 2 tasks x 2 classes, 24 training samples per class, batch 16, 2 epochs: 3 steps per epoch.
 inline nlohmann::json conformance_config(const ConformanceCase& c) {
   const auto& backbone = find_backbone(c.backbone);
@@ -82,9 +66,7 @@ inline nlohmann::json conformance_config(const ConformanceCase& c) {
   const auto& method = find_method(c.method);
   if (!method.requirements.scenarios.empty()) user["scenario"] = method.requirements.scenarios[0];
   if (method.requirements.pretrained_backbone) user["pretrained"] = "none";  // tiny: random weights
-  for (const auto& key : method.keys) {
-    if (tiny_method_keys().contains(key.key)) user[key.key] = tiny_method_keys()[key.key];
-  }
+  for (const auto& [key, value] : method.tiny.items()) user[c.method + "." + key] = value;
   return user;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "harness/foundation/error.h"
+#include "harness/foundation/options.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {
@@ -205,6 +206,57 @@ TEST(Config, SetAssignmentRoundTripsThroughResolve) {
   auto [key, value] = Config::parse_assignment("ewc.samples=64");
   const Config cfg = Config::resolve(specs(), json{{key, value}}, "method ewc");
   EXPECT_EQ(cfg.integer("ewc.samples"), 64);
+}
+
+// List keys: a comma string or a JSON array, each element checked, kept as the comma string.
+TEST(Config, ListKeysAreCheckedElementByElementAndKeptAsCommaText) {
+  std::vector<OptionSpec> specs = {
+      {"m.parts", "q,v", "", {}, {}, words({"q", "k", "v"}).distinct().at_least(1)},
+      {"m.milestones", "", "", {}, {1, 1e6}, integers().increasing()},
+      {"m.schedule", "4:8", "", {}, {1, 4096}, integer_pairs().increasing()},
+      {"m.weights", "", "", {}, {}, numbers()}};
+  const auto cfg = Config::resolve(specs,
+                                   {{"m.parts", nlohmann::json::array({"k", "v"})},
+                                    {"m.milestones", "30,60"},
+                                    {"m.schedule", nlohmann::json::array({{2, 8}, {5, 6}})},
+                                    {"m.weights", "0.5,-1e-3"}},
+                                   "m");
+  EXPECT_EQ(cfg.str("m.parts"), "k,v");
+  EXPECT_EQ(cfg.str("m.milestones"), "30,60");
+  EXPECT_EQ(cfg.str("m.schedule"), "2:8,5:6");
+  EXPECT_EQ(list_elements(specs[3].list, {}, cfg.at("m.weights")).get<std::vector<double>>(),
+            (std::vector<double>{0.5, -1e-3}));
+  const auto refused = [&](const std::string& key, const nlohmann::json& value) {
+    try {
+      Config::resolve(specs, {{key, value}}, "m");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(refused("m.parts", "q,x"),
+            "bad value \"q,x\" for key 'm.parts': 'x' is not one of q, k, v");
+  EXPECT_NE(refused("m.parts", "q,q").find("'q' is there twice"), std::string::npos);
+  EXPECT_NE(refused("m.parts", "").find("needs at least 1 element"), std::string::npos);
+  EXPECT_NE(refused("m.milestones", "30,x").find("'x' is not an integer"), std::string::npos);
+  EXPECT_NE(refused("m.milestones", "3.5").find("'3.5' is not an integer"), std::string::npos);
+  EXPECT_NE(refused("m.milestones", "0").find("'0' is not in 1..1e+06"), std::string::npos);
+  EXPECT_NE(refused("m.milestones", "60,30").find("'30' does not increase after '60'"),
+            std::string::npos);
+  EXPECT_NE(refused("m.schedule", "4:x").find("'x' is not an integer"), std::string::npos);
+  EXPECT_NE(refused("m.schedule", "4").find("'4' is not a pair a:b"), std::string::npos);
+  EXPECT_NE(refused("m.schedule", "4:8,3:6").find("'3:6' does not increase after '4:8'"),
+            std::string::npos);
+  EXPECT_NE(refused("m.weights", "1,nan").find("'nan' is not a number"), std::string::npos);
+  EXPECT_NE(refused("m.weights", true).find("expected a comma list"), std::string::npos);
+  EXPECT_EQ(Config::resolve(specs, {{"m.milestones", 30}}, "m").str("m.milestones"), "30");
+}
+
+TEST(Config, ARangeAboveItsMinimumExcludesIt) {
+  const std::vector<OptionSpec> specs = {{"lr", 0.01, "", {}, {0, 1e6, true}}};
+  EXPECT_THROW(Config::resolve(specs, {{"lr", 0}}, "run"), Error);
+  EXPECT_EQ(Config::resolve(specs, {{"lr", 1e-9}}, "run").num("lr"), 1e-9);
+  EXPECT_EQ(describe_range({0, 1e6, true}), "> 0 and <= 1e+06");
 }
 
 }  // namespace

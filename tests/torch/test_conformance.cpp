@@ -11,6 +11,7 @@
 #include "harness/engine/checkpoint.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
+#include "harness/foundation/stop_point.h"
 #include "support.h"
 #include "tests/common/conformance.h"
 
@@ -27,8 +28,11 @@ struct Trained {
 
 // Trains a case; with stop_at > 0 the run stops after that many steps of this process (throwing
 // Interrupted after its checkpoint); with `resume` it continues from `ckpt`.
-Trained train(const ConformanceCase& c, const std::string& ckpt, int stop_at, bool resume,
-              const std::string& device = "cpu", const std::string& precision = "fp32") {
+// Trains a case, polling `stop` for a stop request; with `inside_steps` also between the model's
+// blocks, as the command line does.
+Trained train_polling(const ConformanceCase& c, const std::string& ckpt, bool resume,
+                      std::function<bool()> stop, bool inside_steps,
+                      const std::string& device = "cpu", const std::string& precision = "fp32") {
   auto user = testing::conformance_config(c);
   user["device"] = device;
   user["precision"] = precision;
@@ -41,8 +45,8 @@ Trained train(const ConformanceCase& c, const std::string& ckpt, int stop_at, bo
   if (resume && !from) throw Error("no checkpoint at " + ckpt);
   TrainerControl control;
   control.steps = s->steps;
-  int polls = 0;
-  control.steps.stop_requested = [&] { return stop_at > 0 && ++polls == stop_at; };
+  control.steps.stop_requested = std::move(stop);
+  control.steps.stop_inside_steps = inside_steps;
   control.save = [&](CheckpointContent content) {
     content.config_json = "{}";
     write_checkpoint(ckpt, content);
@@ -50,6 +54,13 @@ Trained train(const ConformanceCase& c, const std::string& ckpt, int stop_at, bo
   auto rec = train_stream(s->stream, *s->method, s->model, *s->services, comm, s->trainer, quiet,
                           from ? &*from : nullptr, control);
   return {rec, capture_state(*s->model, *s->method)};
+}
+
+Trained train(const ConformanceCase& c, const std::string& ckpt, int stop_at, bool resume,
+              const std::string& device = "cpu", const std::string& precision = "fp32") {
+  int polls = 0;
+  const auto stop = [&] { return stop_at > 0 && ++polls == stop_at; };
+  return train_polling(c, ckpt, resume, stop, false, device, precision);
 }
 
 std::string checkpoint_file(const std::string& tag) {
@@ -177,6 +188,95 @@ TEST(ConformanceFits, FmLoraStoppedInsideItsWarmupFitResumesIt) {
   EXPECT_EQ(checkpoint->fit()->name, "drs-warmup");
   EXPECT_EQ(checkpoint->fit()->next_step, 1);
   EXPECT_TRUE(train(c, ckpt, 0, true).state == train(c, checkpoint_file("ref"), 0, false).state);
+}
+
+}  // namespace
+}  // namespace clbench
+
+namespace clbench {
+namespace {
+
+// Polls for a stop as the command line's signal flag reads, and counts the polls made between the
+// model's blocks in runs: one run per training step or evaluation batch (its polls from the first
+// block to the last).
+struct BlockPolls {
+  explicit BlockPolls(int run = -1, int poll = 0) : stop_run(run), stop_poll(poll) {}
+  int stop_run, stop_poll;  // stop at this poll of this run (-1: never)
+  std::vector<int> runs;
+  int in_run = 0;
+  bool stopped = false, stopped_inside = false;
+  bool operator()() {
+    if (!stop_points_open()) {
+      if (in_run > 0) runs.push_back(in_run);
+      in_run = 0;
+      return stopped;
+    }
+    ++in_run;
+    if (!stopped && static_cast<int>(runs.size()) == stop_run && in_run == stop_poll) {
+      stopped = stopped_inside = true;
+    }
+    return stopped;
+  }
+  // The index of the n-th run of `length` polls (-1 if none).
+  int nth_run_of(int n, int length) const {
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (runs[i] == length && --n == 0) return static_cast<int>(i);
+    }
+    return -1;
+  }
+};
+
+Checkpoint stopped_checkpoint(const ConformanceCase& c, const std::string& ckpt, BlockPolls stop) {
+  EXPECT_THROW(train_polling(c, ckpt, false, std::ref(stop), true), Interrupted);
+  EXPECT_TRUE(stop.stopped_inside) << "the stop was not taken between blocks";
+  auto checkpoint = Checkpoint::load(ckpt, torch::kCPU);
+  if (!checkpoint) throw Error("no checkpoint at " + ckpt);
+  return std::move(*checkpoint);
+}
+
+// With one rank the command line also polls between the model's blocks, so a stop arrives within
+// a block's forward or backward on slow backbones; the half-done step or evaluation batch is
+// abandoned and the resumed run is bitwise the uninterrupted one. The ViT has 4 blocks: a training
+// step polls 4 times in the forward and 4 in the backward (gradient hooks), an evaluation batch 4
+// times. The ResNet's stages have batch norms, whose running statistics of the abandoned forward
+// must not be kept.
+TEST(StopInsideSteps, AStopBetweenBlocksAbandonsTheStepAndResumesBitwise) {
+  const auto ckpt = checkpoint_file("inside");
+  {
+    const ConformanceCase c{"finetune", "vit-tiny28"};
+    BlockPolls count;
+    const auto reference = train_polling(c, ckpt, false, std::ref(count), true);
+    int steps = 0;
+    for (int n : count.runs) {
+      EXPECT_TRUE(n == 8 || n == 4) << n << " polls: not a step (8) nor an evaluation batch (4)";
+      steps += n == 8 ? 1 : 0;
+    }
+    EXPECT_EQ(steps, 2 * testing::kConformanceStepsPerTask);
+    const int fourth_step = count.nth_run_of(4, 8);
+    for (int poll : {2, 7}) {  // in the forward of task 1's step 4, in its backward
+      const auto checkpoint = stopped_checkpoint(c, ckpt, BlockPolls(fourth_step, poll));
+      // 3 steps per epoch: step 4 is epoch 2's first, and is done again on resume.
+      EXPECT_EQ(checkpoint.state.stage, kTrain);
+      EXPECT_EQ(checkpoint.state.epoch, 1);
+      EXPECT_EQ(checkpoint.state.step, 0) << "the abandoned step was counted";
+      EXPECT_TRUE(train(c, ckpt, 0, true).state == reference.state) << "poll " << poll;
+    }
+    // Inside the first evaluation batch after task 1 (run 2 of 4 polls comes after the steps).
+    const int after_task = count.nth_run_of(3, 4);
+    ASSERT_GT(after_task, count.nth_run_of(6, 8));
+    stopped_checkpoint(c, ckpt, BlockPolls(after_task, 2));
+    EXPECT_TRUE(train(c, ckpt, 0, true).state == reference.state) << "stopped in an evaluation";
+  }
+  {
+    const ConformanceCase c{"er", "resnet-tiny"};
+    BlockPolls count;
+    const auto reference = train_polling(c, ckpt, false, std::ref(count), true);
+    int longest = 0;
+    for (int n : count.runs) longest = std::max(longest, n);
+    stopped_checkpoint(c, ckpt, BlockPolls(count.nth_run_of(8, longest), 2));
+    EXPECT_TRUE(train(c, ckpt, 0, true).state == reference.state);
+  }
+  std::filesystem::remove(ckpt);
 }
 
 }  // namespace

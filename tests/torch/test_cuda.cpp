@@ -47,8 +47,8 @@ nlohmann::json vit_run(const std::string& method, const std::string& device,
                          {"threads", 2},
                          {"device", device},
                          {"out", ::testing::TempDir() + "cuda-" + out}};
-  if (method == "fm-lora") user["fm-lora"] = {{"warmup_steps", 2}};
-  if (method == "inflora") user["inflora"] = {{"moment_samples", 100}};
+  for (const auto& [key, value] : find_method(method).tiny.items())
+    user[method + "." + key] = value;
   return user;
 }
 

@@ -91,7 +91,7 @@ TEST(PaperBenchmarks, ImagenetRFoldersSplitIntoPycilOrderedTasks) {
   ASSERT_EQ(stream.num_tasks(), 10);
   EXPECT_EQ(stream.class_order, pycil_order(1993, 200));
   EXPECT_EQ(std::vector<int64_t>(stream.class_order.begin(), stream.class_order.begin() + 4),
-            (std::vector<int64_t>{168, 136, 51, 9}));  // datasets.md test vector
+            (std::vector<int64_t>{168, 136, 51, 9}));  // numpy: seed(1993); permutation(200)[:4]
   for (const Task& t : stream.tasks) {
     EXPECT_EQ(t.classes.size(), 20u);
     EXPECT_EQ(t.train.size(), 40u);

@@ -44,8 +44,11 @@ StateProbe probe(Method& m) {
   return p;
 }
 
-Batch batch_of(const TaskStream& stream, const std::vector<int64_t>& idx) {
-  return load_batch(stream, *stream.train_set, idx, static_cast<int64_t>(idx.size()), 1);
+// A training batch of the given samples, as the trainer's step `step` of the stream would load it.
+Batch batch_of(const TaskStream& stream, const std::vector<int64_t>& idx, int64_t step = 0) {
+  auto b = load_batch(stream, *stream.train_set, idx, static_cast<int64_t>(idx.size()), 1);
+  b.step = StepIndex{0, 0, step, step, step};
+  return b;
 }
 
 std::vector<int64_t> first_n(const std::vector<int64_t>& v, size_t n) {
@@ -192,7 +195,7 @@ TEST(Der, StoresTheLogitsEachSampleHadWhenItWasInserted) {
   std::map<int64_t, torch::Tensor> at_insertion;
   for (int k = 0; k < 3; ++k) {
     const auto idx = std::vector<int64_t>(t0.train.begin() + 8 * k, t0.train.begin() + 8 * k + 8);
-    const Batch b = batch_of(*s->stream, idx);
+    const Batch b = batch_of(*s->stream, idx, k);
     const auto logits = s->model->forward(b.x).detach();
     for (size_t i = 0; i < idx.size(); ++i) at_insertion[idx[i]] = logits[static_cast<int64_t>(i)];
     step(*s, b);

@@ -41,6 +41,8 @@ TEST(Validation, NumbersOutsideTheirDeclaredRangeAreRefused) {
       {run + "--seed -3", "for key 'seed': must be in 0.."},
       {run + "--set grad_shards=-2", "for key 'grad_shards'"},
       {run + "--lr 0", "for key 'lr': must be > 0"},
+      {run + "--set lr_milestones=30,x", "for key 'lr_milestones': 'x' is not an integer"},
+      {run + "--set lr_milestones=60,30", "for key 'lr_milestones': '30' does not increase"},
       {run + "-m er --set er.buffer=-5", "for key 'er.buffer': must be in 0.."},
       {run + "-m ewc --set ewc.gamma=2", "for key 'ewc.gamma': must be in 0..1"},
       {run + "--set synthetic.test_per_class=0", "for key 'synthetic.test_per_class'"},
@@ -50,6 +52,39 @@ TEST(Validation, NumbersOutsideTheirDeclaredRangeAreRefused) {
        "--store-size"},
       {"pretrain --out " + (dir / "w.safetensors").string() + " --threads 100000", "--threads"},
   });
+}
+
+// List keys are checked element by element when the run or the suite is planned, before any data
+// or weights are read (split-fmnist with a data root that does not exist: the list fails first),
+// under the key the user wrote, also where a variant inherits the key from its base method.
+TEST(Validation, BadListValuesAreRefusedUnderTheirKeyBeforeDataIsRead) {
+  TempDir dir;
+  const std::string run = "run -b split-fmnist --data-root " + (dir / "absent").string() +
+                          " --backbone vit-tiny28 --pretrained none --out " + dir.root() + " ";
+  expect_refused_before_training({
+      {run + "-m sd-lora-rr --set sd-lora-rr.rank_schedule=4:x",
+       "for key 'sd-lora-rr.rank_schedule': 'x' is not an integer"},
+      {run + "-m sd-lora-rr --set sd-lora-rr.rank_schedule=4:8,3:6",
+       "for key 'sd-lora-rr.rank_schedule': '3:6' does not increase after '4:8'"},
+      {run + "-m sd-lora-rr --set sd-lora-rr.parts=q,x",
+       "for key 'sd-lora-rr.parts': 'x' is not one of q, k, v"},
+      {run + "-m seq-lora --set seq-lora.parts=v,v",
+       "for key 'seq-lora.parts': 'v' is there twice"},
+      {run + "-m fm-lora --set fm-lora.ranks=2,12", "for key 'fm-lora.ranks': 12 is above"},
+      {run + "-m fm-lora --set fm-lora.rank_weights=1,2",
+       "for key 'fm-lora.rank_weights': it needs one number per rank"},
+  });
+  const std::string suite = (dir / "suite.json").string();
+  std::ofstream(suite)
+      << R"({"benchmarks": ["split-fmnist"], "methods": ["sd-lora-rr"], "seeds": [0],
+    "defaults": {"backbone": "vit-tiny28", "pretrained": "none", "data_root": "absent"}})";
+  std::string out;
+  EXPECT_EQ(run_command(testing::clbench_cmd("suite " + suite + " --count --set " +
+                                             "sd-lora-rr.rank_schedule=4:x"),
+                        out),
+            1)
+      << out;
+  EXPECT_NE(out.find("for key 'sd-lora-rr.rank_schedule'"), std::string::npos) << out;
 }
 
 TEST(Validation, ASuiteIndexOutOfRangeIsRefused) {

@@ -23,9 +23,9 @@ namespace {
 // or "" after 20 s; the run is killed either way.
 std::string chosen_environment(const std::string& env) {
   const testing::TempDir dir;
-  const pid_t pid = testing::spawn_clbench(
-      "run -b synthetic -m er --epochs 200 --threads 1 --out " + dir.root(),
-      (dir / "log").string(), "-u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + env);
+  const pid_t pid =
+      testing::spawn_clbench("run -b synthetic -m er --epochs 200 --threads 1 --out " + dir.root(),
+                             (dir / "log").string(), "-u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + env);
   std::string environment;
   for (int i = 0; i < 200 && environment.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -1,0 +1,2 @@
+#pragma once
+// Fixture: a file that belongs to a layer.
