@@ -74,6 +74,11 @@ int64_t Method::stored_parameters() const {
   return count_parameters(ctx_.model->parameters());
 }
 
+int64_t Method::training_steps(const Task& task) const {
+  const auto samples = static_cast<int64_t>(train_indices(task).size());
+  return ctx_.epochs * ((samples + ctx_.batch_size - 1) / ctx_.batch_size);
+}
+
 const StepIndex& Method::training_step(const Batch& batch) {
   if (!batch.step) throw Error("internal: the method needs a batch of the trainer's loop");
   return *batch.step;

@@ -45,6 +45,7 @@ struct MethodContext {
   torch::Device device = torch::kCPU;
   int64_t seed = 0;
   int64_t batch_size = 0;  // global batch size
+  int64_t epochs = 1;      // epochs per task
   bool task_il = false;    // scenario: losses see only each sample's own task's classes
 };
 
@@ -102,6 +103,8 @@ class Method {
   // Logits with the classes a sample may not be assigned to (by the scenario) set to -inf.
   torch::Tensor mask_logits(const torch::Tensor& logits, const torch::Tensor& labels) const;
   MethodServices& services() const { return *ctx_.services; }
+  // The optimizer steps the trainer takes on `task`: epochs x batches of its training samples.
+  int64_t training_steps(const Task& task) const;
   // A training batch's place in the stream (an Error for a batch without one).
   static const StepIndex& training_step(const Batch& batch);
   // `samples`, a global replay draw (the same on every rank), loaded as `batch`'s shard of it and

@@ -150,6 +150,7 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   ctx.device = device;
   ctx.seed = plan.seed;
   ctx.batch_size = cfg.integer("batch_size");
+  ctx.epochs = cfg.integer("epochs");
   ctx.task_il = cfg.str("scenario") == "task-il";
   s.method = find_method(plan.method).make(cfg);
   s.method->attach(ctx);

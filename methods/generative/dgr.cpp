@@ -57,7 +57,7 @@ torch::Tensor Dgr::generator_loss(const Batch& batch) {
 }
 
 void Dgr::train_generator(const Task& task) {
-  const int64_t steps = opt_.gen_steps() > 0 ? opt_.gen_steps() : steps_;
+  const int64_t steps = opt_.gen_steps() > 0 ? opt_.gen_steps() : training_steps(task);
   const int64_t B = ctx_.batch_size;
   const auto pool = train_indices(task);
   // The fit takes consecutive batches of this list: reshuffled passes over the task's samples.

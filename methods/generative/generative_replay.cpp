@@ -32,10 +32,6 @@ void GenerativeReplay::on_attach() {
   build_generator();
 }
 
-void GenerativeReplay::on_begin_task(const Task&) {
-  steps_ = 0;
-}
-
 double GenerativeReplay::current_weight() const {
   return task_ == nullptr ? 1.0 : 1.0 / static_cast<double>(task_->index + 1);
 }
@@ -47,7 +43,7 @@ uint64_t GenerativeReplay::step_seed(const Batch& batch, uint64_t salt) const {
       batch.augment_seed
           ? *batch.augment_seed
           : mix_seed({uint64_t(ctx_.seed), uint64_t(task_ != nullptr ? task_->index : 0),
-                      uint64_t(steps_), 0x6E00});
+                      uint64_t(batch.step ? batch.step->in_task : 0), 0x6E00});
   return mix_seed({step, salt});
 }
 
@@ -154,7 +150,6 @@ void GenerativeReplay::keep_old_model(const Task& task) {
 }
 
 void GenerativeReplay::base_state(StateVisitor& v) {
-  v("steps", steps_);
   v("old_classes", old_classes_);
   if (old_classes_ == 0) return;
   if (!old_model_) old_model_ = frozen_model();

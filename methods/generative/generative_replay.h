@@ -60,8 +60,6 @@ class GenerativeReplay : public Method {
  public:
   explicit GenerativeReplay(ReplayTargets targets) : targets_(std::move(targets)) {}
 
-  void after_step() override { ++steps_; }
-
   // 1/t for the task being trained (t counts from 1); the replay's weight is 1 - 1/t.
   double current_weight() const;
   // Whether there is a previous model and generator to replay from (from the second task on).
@@ -87,11 +85,9 @@ class GenerativeReplay : public Method {
   // This shard's rows of the step's global {global_size, dim} standard normals of draw `salt`.
   torch::Tensor noise(const Batch& batch, uint64_t salt, int64_t dim) const;
   Classifier old_model() const { return old_model_; }
-  int64_t steps_this_task() const { return steps_; }
 
  protected:
   void on_attach() final;  // the stream's pixel space, then build_generator()
-  void on_begin_task(const Task& task) final;
   // The method's generator (DGR's VAE, RtF's decoder on the classifier), built once attached.
   virtual void build_generator() = 0;
   // The previous generator's pixels for latent codes z (no gradient).
@@ -113,7 +109,6 @@ class GenerativeReplay : public Method {
   PixelSpace space_;
   Classifier old_model_{nullptr};
   int64_t old_classes_ = 0;  // classes of the previous model (0: nothing to replay yet)
-  int64_t steps_ = 0;        // optimizer steps of the current task
 };
 
 }  // namespace clbench::generative
