@@ -5,7 +5,12 @@
 
 #include <H5Cpp.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "harness/foundation/error.h"
@@ -115,6 +120,88 @@ TEST_F(ResultFileTest, RoundTripKeepsEveryField) {
   expect_metrics_eq(out.task_il, compute_metrics(in.acc_task_il, in.init_task_il, in.test_counts));
   EXPECT_DOUBLE_EQ(out.class_il.final_acc, 185.0 / 3);
   EXPECT_DOUBLE_EQ(out.task_il.final_acc, (88.0 + 85 + 93) / 3);
+}
+
+// Every dataset ("/a/b") and attribute ("/a@name", root: "/@name") below `group`.
+void list_contents(const H5::Group& group, const std::string& path, std::set<std::string>& out) {
+  for (int i = 0; i < group.getNumAttrs(); ++i)
+    out.insert(path + "@" + group.openAttribute(static_cast<unsigned>(i)).getName());
+  for (hsize_t i = 0; i < group.getNumObjs(); ++i) {
+    const std::string name = group.getObjnameByIdx(i);
+    const std::string child = (path == "/" ? "/" : path + "/") + name;
+    if (group.childObjType(name) == H5O_TYPE_GROUP) {
+      list_contents(group.openGroup(name), child, out);
+    } else {
+      out.insert(child);
+    }
+  }
+}
+
+// What the README's result-file table names: datasets, "/group@{a, b}" attributes, the root
+// attributes row; "<name>" stands for any one path part.
+std::vector<std::string> documented_contents() {
+  std::ifstream in(std::string(CLBENCH_SOURCE_DIR) + "/README.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  const auto start = readme.find("\n## Result files\n");
+  const auto table = readme.find("\n| path | content |", start);
+  const auto end = readme.find("\n\n", table + 1);
+  std::vector<std::string> out;
+  std::istringstream rows(readme.substr(table, end - table));
+  const std::regex token("`([^`]+)`");
+  for (std::string row; std::getline(rows, row);) {
+    const bool root = row.rfind("| root attributes |", 0) == 0;
+    for (auto it = std::sregex_iterator(row.begin(), row.end(), token);
+         it != std::sregex_iterator(); ++it) {
+      const std::string t = (*it)[1];
+      const auto at = static_cast<size_t>(it->position());
+      if (root) {
+        const bool value = at >= 2 && row.compare(at - 2, 2, "= ") == 0;
+        if (std::regex_match(t, std::regex("[a-z_]+")) && !value) out.push_back("/@" + t);
+      } else if (!t.empty() && t[0] == '/') {
+        std::smatch group;
+        if (std::regex_match(t, group, std::regex("([^@]*)@\\{(.*)\\}"))) {
+          std::istringstream names(group[2].str());
+          for (std::string n; std::getline(names, n, ',');)
+            out.push_back(group[1].str() + "@" + n.substr(n.find_first_not_of(' ')));
+        } else {
+          out.push_back(t);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+TEST_F(ResultFileTest, TheReadmeTableNamesEveryDatasetAndAttributeOfAFile) {
+  auto r = make_result();
+  r.world_sizes = {4, 2};
+  r.lr_schedule = "constant per epoch";
+  r.cpu = r.cpu_capability = r.cpu_kernels = r.cpu_vendor = r.cpu_blas = "x";
+  r.fingerprint = "0123456789abcdef";
+  const std::string file = path("full.h5");
+  write_result(file, r);
+  std::set<std::string> written;
+  {
+    H5::H5File h5(file, H5F_ACC_RDONLY);
+    list_contents(h5.openGroup("/"), "/", written);
+  }
+  const auto documented = documented_contents();
+  ASSERT_GT(documented.size(), 30u) << "the README's table was not found";
+  const auto pattern = [](const std::string& d) {  // "<name>" matches one path part
+    return std::regex(std::regex_replace(d, std::regex("<name>"), "[^/@]+"));
+  };
+  for (const auto& w : written) {
+    const bool found = std::any_of(documented.begin(), documented.end(),
+                                   [&](const auto& d) { return std::regex_match(w, pattern(d)); });
+    EXPECT_TRUE(found) << w << " is written but not in README.md's result-file table";
+  }
+  for (const auto& d : documented) {
+    const bool found = std::any_of(written.begin(), written.end(),
+                                   [&](const auto& w) { return std::regex_match(w, pattern(d)); });
+    EXPECT_TRUE(found) << d << " is in README.md's result-file table but not written";
+  }
 }
 
 TEST_F(ResultFileTest, RejectsABadPredictionNameOrMemoryLength) {
