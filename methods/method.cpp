@@ -87,11 +87,7 @@ const StepIndex& Method::training_step(const Batch& batch) {
 Batch Method::replayed(const Batch& batch, const std::vector<int64_t>& samples,
                        std::initializer_list<uint64_t> salt) const {
   std::optional<uint64_t> augment;
-  if (batch.augment_seed) {
-    uint64_t h = mix_seed({*batch.augment_seed});  // = mix_seed({seed, salt...}), folded
-    for (uint64_t part : salt) h = splitmix64(h + part);
-    augment = h;
-  }
+  if (batch.augment_seed) augment = mix_seed(*batch.augment_seed, salt);
   return services().load(samples, batch.shard, augment);
 }
 

@@ -4,7 +4,6 @@
 
 #include "datasets/loader.h"
 #include "harness/distributed/communicator.h"
-#include "harness/foundation/stop_point.h"
 #include "methods/method.h"
 
 namespace clbench {
@@ -44,12 +43,7 @@ Evaluation evaluate_tasks(Method& method, torch::nn::Module& model, const TaskSt
     for (const auto& task : stream.tasks) {
       for_each_global_batch(task.test, o.batch_size, [&](const std::vector<int64_t>& global) {
         if (o.control == nullptr) return count_batch(task, global);
-        if (o.control->stopping(comm)) throw StopRequested();
-        try {
-          o.control->with_stop_points(comm, [&] { count_batch(task, global); });
-        } catch (const StepAbandoned&) {
-          throw StopRequested();  // inside a batch (one rank): the evaluation is done again
-        }
+        o.control->stoppable_batch(comm, [&] { count_batch(task, global); });
       });
     }
   } catch (const StopRequested&) {

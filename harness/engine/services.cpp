@@ -9,7 +9,6 @@
 #include "harness/engine/shard_tree.h"
 #include "harness/foundation/error.h"
 #include "harness/foundation/random.h"
-#include "harness/foundation/stop_point.h"
 #include "harness/models/batch_norm.h"
 
 namespace clbench {
@@ -83,15 +82,11 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
     };
     const auto mine = shard(samples, s, o_.shard_count);
     for (int64_t r = 0; r < rounds; ++r) {
-      if (control_->stopping(comm_)) throw StopRequested();
       const auto begin = std::min<size_t>(mine.size(), static_cast<size_t>(r * chunk));
       const auto end = std::min<size_t>(mine.size(), begin + static_cast<size_t>(chunk));
-      if (begin >= end) continue;
-      try {
-        control_->with_stop_points(comm_, [&] { add({mine.begin() + begin, mine.begin() + end}); });
-      } catch (const StepAbandoned&) {
-        throw StopRequested();  // inside a batch (one rank): the sum is done again on resume
-      }
+      control_->stoppable_batch(comm_, [&] {
+        if (begin < end) add({mine.begin() + begin, mine.begin() + end});
+      });
     }
     if (acc.empty()) add({});  // no samples in this shard: fn's zeros give the shapes
     per_shard.push_back(std::move(acc));

@@ -57,6 +57,15 @@ void StepControl::with_stop_points(Communicator& comm, const std::function<void(
   }
 }
 
+void StepControl::stoppable_batch(Communicator& comm, const std::function<void()>& work) const {
+  if (stopping(comm)) throw StopRequested();
+  try {
+    with_stop_points(comm, work);
+  } catch (const StepAbandoned&) {
+    throw StopRequested();
+  }
+}
+
 void run_steps(const Steps& s, torch::optim::Optimizer& optimizer, Communicator& comm,
                StepControl& control) {
   const std::function<std::vector<Batch>(int64_t)> load = [&](int64_t k) {

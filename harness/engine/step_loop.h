@@ -45,6 +45,9 @@ struct StepControl {
   // between the model's blocks where stop_inside_steps applies (one rank): a stop found there
   // throws StepAbandoned (harness/foundation/stop_point.h) out of the half-done work.
   void with_stop_points(Communicator& comm, const std::function<void()>& work) const;
+  // One batch of an evaluation or a sum over samples (collective): throws StopRequested if a stop
+  // was requested on any rank before it, or (one rank) inside it; the work is done again on resume.
+  void stoppable_batch(Communicator& comm, const std::function<void()>& work) const;
   int64_t checkpoint_every = 0;  // also checkpoint every N optimizer steps (0: never mid-phase)
   // Losses stay on the device and are read (and checked to be finite) every N steps, before a
   // checkpoint, and at the end of the loop; progress hears of them then. The stop flags summed

@@ -239,7 +239,7 @@ std::string describe_list(const ListSpec& list, const Range& range) {
   return text;
 }
 
-std::string list_text(const ListSpec&, const nlohmann::json& elements) {
+std::string list_text(const nlohmann::json& elements) {
   std::vector<std::string> items;
   for (const auto& e : elements) items.push_back(element_text(e));
   return join(items, ",");
@@ -252,7 +252,7 @@ nlohmann::json checked_value(const OptionSpec& spec, const nlohmann::json& value
   };
   if (spec.list.is_list()) {
     try {
-      return list_text(spec.list, list_elements(spec.list, spec.range, value));
+      return list_text(list_elements(spec.list, spec.range, value));
     } catch (const Error& e) {
       throw bad(e.what());
     }

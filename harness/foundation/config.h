@@ -49,7 +49,7 @@ nlohmann::json list_elements(const ListSpec& list, const Range& range, const nlo
 // "comma list of integers in 1..4096, increasing": how errors and `list --keys` describe a list.
 std::string describe_list(const ListSpec& list, const Range& range);
 // The comma string of a list's elements (the config's form): "q,v", "2,4,8", "4:8,8:6".
-std::string list_text(const ListSpec& list, const nlohmann::json& elements);
+std::string list_text(const nlohmann::json& elements);
 
 // The deepest nesting a config or suite file may have (deeper: an Error, not a stack overflow).
 inline constexpr int kMaxConfigDepth = 64;

@@ -33,8 +33,7 @@ class SpecCollector {
   template <class T>
   void operator()(const std::string& key, const std::vector<T>& value, const std::string& help,
                   const ListSpec& list, Range range = {}) {
-    specs.push_back(
-        {prefix_ + "." + key, list_text(list, nlohmann::json(value)), help, {}, range, list});
+    specs.push_back({prefix_ + "." + key, list_text(nlohmann::json(value)), help, {}, range, list});
   }
   std::vector<OptionSpec> specs;
 

@@ -22,6 +22,12 @@ uint64_t mix_seed(std::initializer_list<uint64_t> parts) {
   return h;
 }
 
+uint64_t mix_seed(uint64_t first, std::initializer_list<uint64_t> rest) {
+  uint64_t h = mix_seed({first});
+  for (uint64_t p : rest) h = splitmix64(h + p);
+  return h;
+}
+
 uint64_t SplitMix64::next() {
   const uint64_t out = splitmix64(state_);
   state_ += kGolden;

@@ -12,6 +12,8 @@ uint64_t splitmix64(uint64_t x);
 // An independent, reproducible seed for every tuple (seed, task, epoch, ...): h <- splitmix64(h +
 // p) over the parts, from a fixed start.
 uint64_t mix_seed(std::initializer_list<uint64_t> parts);
+// mix_seed({first, rest...}), for a list of salts handed on by a caller.
+uint64_t mix_seed(uint64_t first, std::initializer_list<uint64_t> rest);
 
 // The SplitMix64 generator: next() = splitmix64(state), then state += 0x9e3779b97f4a7c15.
 class SplitMix64 {

@@ -77,14 +77,14 @@ struct FmLoraOptions {
   void check(const std::string& prefix) const {
     for (int64_t r : ranks_) {
       if (r > rank_) {
-        throw Error("bad value \"" + list_text({}, ranks_) + "\" for key '" + prefix + ".ranks': " +
+        throw Error("bad value \"" + list_text(ranks_) + "\" for key '" + prefix + ".ranks': " +
                     std::to_string(r) + " is above " + prefix + ".rank = " + std::to_string(rank_));
       }
     }
     for (const auto& [key, list] :
          {std::pair{"rank_weights", &rank_weights_}, std::pair{"rank_biases", &rank_biases_}}) {
       if (!list->empty() && list->size() != ranks_.size()) {
-        throw Error("bad value \"" + list_text({}, *list) + "\" for key '" + prefix + "." + key +
+        throw Error("bad value \"" + list_text(*list) + "\" for key '" + prefix + "." + key +
                     "': it needs one number per rank of " + prefix + ".ranks (" +
                     std::to_string(ranks_.size()) + "), or none");
       }
