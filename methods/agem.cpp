@@ -35,18 +35,20 @@ class Agem : public Method {
 
   torch::Tensor loss(const Batch& batch) override {
     this_step_.record(batch);
+    // This step's reference batch from the memory of earlier tasks' classes.
+    reference_ = memory_.samples(0, task_->class_begin);
+    const auto step = static_cast<uint64_t>(training_step(batch).in_stream);
+    reference_ =
+        shuffled(reference_, mix_seed({uint64_t(run().seed), uint64_t(task_->index), step, 0xA6E}));
+    reference_.resize(std::min(reference_.size(), static_cast<size_t>(opt_.batch())));
     return model_loss(batch);
   }
 
   void after_backward() override {
-    auto past = memory_.samples(0, task_->class_begin);  // the classes of earlier tasks
-    if (past.empty()) return;
-    const auto step = static_cast<uint64_t>(this_step_.step().in_stream);
-    past = shuffled(past, mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step, 0xA6E}));
-    past.resize(std::min(past.size(), static_cast<size_t>(opt_.batch())));
+    if (reference_.empty()) return;
     const auto params = trainable_parameters();
     const auto ref = services().gradients(
-        past, [this](const Batch& b) { return model_loss(b); }, params);
+        reference_, [this](const Batch& b) { return model_loss(b); }, params);
     const Vector g = flat_gradients(params), r = flatten(ref, params);
     if (dot(g, r) < 0) set_gradients(params, agem_project(g, r));
   }
@@ -68,6 +70,7 @@ class Agem : public Method {
   AgemOptions opt_;
   RingMemory memory_{opt_.per_class()};  // one group per (internal) class
   StepSamples this_step_;                // this step's samples
+  std::vector<int64_t> reference_;       // this step's reference samples (Eq. 11's g_ref)
 };
 
 const bool registered_agem = register_method(

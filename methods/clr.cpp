@@ -122,10 +122,10 @@ class Clr : public Method {
     resnet_->set_hook(hook_);
     // Every task's program exists from the start (the evaluation before training sees them all),
     // drawn in task order from a generator every rank seeds alike.
-    auto generator = make_generator(ctx_.seed, 0xC1);
+    auto generator = make_generator(run().seed, 0xC1);
     for (const auto& task : ctx_.stream->tasks) {
       ClrProgram p(*resnet_, opt_.variant(), task.class_end - task.class_begin, generator);
-      p->to(ctx_.device);
+      p->to(run().device);
       programs_.push_back(p);
     }
     select(0);

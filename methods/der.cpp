@@ -43,7 +43,7 @@ class Der : public Method {
       : buffer_(o.buffer()), alpha_(o.alpha()), beta_(o.beta()), batch_(o.batch()) {}
 
   void on_attach() override {
-    memory_ = ReservoirMemory(buffer_, mix_seed({uint64_t(ctx_.seed), 0xDE5}));
+    memory_ = ReservoirMemory(buffer_, mix_seed({uint64_t(run().seed), 0xDE5}));
   }
 
   torch::Tensor loss(const Batch& batch) override {
@@ -55,9 +55,9 @@ class Der : public Method {
     // re-augmented (Mammoth's get_data).
     const auto step = static_cast<uint64_t>(training_step(batch).in_stream);
     const auto replay = [&](uint64_t draw) {
-      const int64_t want = batch_ > 0 ? batch_ : ctx_.batch_size;
+      const int64_t want = batch_ > 0 ? batch_ : run().batch_size;
       const auto slots = memory_.draw(
-          want, mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step, draw, 0xDE5}));
+          want, mix_seed({uint64_t(run().seed), uint64_t(task_->index), step, draw, 0xDE5}));
       std::vector<int64_t> samples;
       for (int64_t s : slots) samples.push_back(memory_.samples()[static_cast<size_t>(s)]);
       return std::make_pair(replayed(batch, samples, {draw, 0xDE5}),

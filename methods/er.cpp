@@ -32,11 +32,11 @@ class Er : public Method {
   torch::Tensor loss(const Batch& batch) override {
     if (memory_.empty()) return model_loss(batch);
     // The replay draw is global (same RNG stream on every rank); each rank loads its shard.
-    const int64_t want = opt_.batch() > 0 ? opt_.batch() : ctx_.batch_size;
+    const int64_t want = opt_.batch() > 0 ? opt_.batch() : run().batch_size;
     // One draw per optimizer step, whatever number of shards computed it.
     const auto step = static_cast<uint64_t>(training_step(batch).in_task);
     auto draw = shuffled(memory_.samples(),
-                         mix_seed({uint64_t(ctx_.seed), uint64_t(task_->index), step, 0xE5}));
+                         mix_seed({uint64_t(run().seed), uint64_t(task_->index), step, 0xE5}));
     draw.resize(std::min<size_t>(draw.size(), static_cast<size_t>(want)));
     return model_loss(Batch::concat(batch, replayed(batch, draw, {0xE5})));
   }
@@ -47,8 +47,8 @@ class Er : public Method {
       candidates[ctx_.stream->to_internal[ctx_.stream->train_set->label(i)]].push_back(i);
     }
     for (auto& [c, pool] : candidates) {
-      pool =
-          shuffled(pool, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), uint64_t(c), 0xB0F}));
+      pool = shuffled(pool,
+                      mix_seed({uint64_t(run().seed), uint64_t(task.index), uint64_t(c), 0xB0F}));
     }
     memory_.update(candidates);
   }

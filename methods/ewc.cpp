@@ -75,7 +75,7 @@ class Ewc : public Method {
   std::vector<torch::Tensor> empirical_fisher(const Task& task) {
     auto samples = task.train;
     if (opt_.fisher_samples() > 0 && static_cast<int64_t>(samples.size()) > opt_.fisher_samples()) {
-      samples = shuffled(samples, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), 0xF15E}));
+      samples = shuffled(samples, mix_seed({uint64_t(run().seed), uint64_t(task.index), 0xF15E}));
       samples.resize(static_cast<size_t>(opt_.fisher_samples()));
     }
     const auto params = trainable_parameters();

@@ -150,11 +150,11 @@ class Icarl : public Method {
     const auto n = static_cast<int64_t>(samples.size());
     const int64_t d = feature_dim();
     return services().sum_over_samples(samples, [&](const Batch& b) {
-      auto table = torch::zeros({n, d}, torch::dtype(torch::kFloat32).device(ctx_.device));
+      auto table = torch::zeros({n, d}, torch::dtype(torch::kFloat32).device(run().device));
       if (b.indices.empty()) return std::vector<torch::Tensor>{table};
       std::vector<int64_t> at;
       for (int64_t s : b.indices) at.push_back(row.at(s));
-      table.index_copy_(0, torch::tensor(at, torch::kLong).to(ctx_.device),
+      table.index_copy_(0, torch::tensor(at, torch::kLong).to(run().device),
                         normalized(ctx_.model->backbone->forward(b.x)));
       return std::vector<torch::Tensor>{table};
     })[0];
@@ -172,8 +172,8 @@ class Icarl : public Method {
     }
     const int64_t C = ctx_.stream->num_classes(), d = feature_dim();
     const auto sums = services().sum_over_samples(samples, [&](const Batch& b) {
-      auto sum = torch::zeros({C, d}, torch::dtype(torch::kFloat32).device(ctx_.device));
-      auto count = torch::zeros({C}, torch::dtype(torch::kFloat32).device(ctx_.device));
+      auto sum = torch::zeros({C, d}, torch::dtype(torch::kFloat32).device(run().device));
+      auto count = torch::zeros({C}, torch::dtype(torch::kFloat32).device(run().device));
       if (b.indices.empty()) return std::vector<torch::Tensor>{sum, count};
       sum.index_add_(0, b.y, normalized(ctx_.model->backbone->forward(b.x)));
       count.index_add_(0, b.y, torch::ones({b.y.size(0)}, count.options()));

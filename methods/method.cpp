@@ -17,7 +17,7 @@ void Method::attach(MethodContext context) {
   for (const auto& t : tasks) {
     for (int64_t c = t.class_begin; c < t.class_end; ++c) owner[c] = t.index;
   }
-  task_of_class_ = torch::tensor(owner, torch::kLong).to(ctx_.device);
+  task_of_class_ = torch::tensor(owner, torch::kLong).to(run().device);
   on_attach();
 }
 
@@ -75,8 +75,7 @@ int64_t Method::stored_parameters() const {
 }
 
 int64_t Method::training_steps(const Task& task) const {
-  const auto samples = static_cast<int64_t>(train_indices(task).size());
-  return ctx_.epochs * ((samples + ctx_.batch_size - 1) / ctx_.batch_size);
+  return run().steps_per_task(static_cast<int64_t>(train_indices(task).size()));
 }
 
 const StepIndex& Method::training_step(const Batch& batch) {

@@ -28,6 +28,7 @@
 #include "harness/foundation/options.h"
 #include "harness/models/backbone.h"
 #include "methods/optimization.h"
+#include "methods/run_context.h"
 #include "methods/services.h"
 #include "methods/state.h"
 
@@ -42,11 +43,8 @@ struct MethodContext {
   std::function<Classifier()> make_model;  // a fresh model of the same architecture
   MethodServices* services = nullptr;
   const TaskStream* stream = nullptr;
-  torch::Device device = torch::kCPU;
-  int64_t seed = 0;
-  int64_t batch_size = 0;  // global batch size
-  int64_t epochs = 1;      // epochs per task
-  bool task_il = false;    // scenario: losses see only each sample's own task's classes
+  std::shared_ptr<const RunContext> run = std::make_shared<const RunContext>();
+  bool task_il = false;  // scenario: losses see only each sample's own task's classes
 };
 
 class Method {
@@ -103,6 +101,7 @@ class Method {
   // Logits with the classes a sample may not be assigned to (by the scenario) set to -inf.
   torch::Tensor mask_logits(const torch::Tensor& logits, const torch::Tensor& labels) const;
   MethodServices& services() const { return *ctx_.services; }
+  const RunContext& run() const { return *ctx_.run; }  // device, seed, batch size, epochs
   // The optimizer steps the trainer takes on `task`: epochs x batches of its training samples.
   int64_t training_steps(const Task& task) const;
   // A training batch's place in the stream (an Error for a batch without one).

@@ -152,11 +152,11 @@ class Pnn : public Method {
     o.input_laterals = opt_.input_laterals();
     if (opt_.head_laterals() != "auto") o.head_laterals = opt_.head_laterals() == "on";
     o.input_shape = ctx_.stream->input_shape();
-    auto column = with_cpu_seed(mix_seed({uint64_t(ctx_.seed), uint64_t(c), 0x9AA}), [&] {
+    auto column = with_cpu_seed(mix_seed({uint64_t(run().seed), uint64_t(c), 0x9AA}), [&] {
       auto trunk = c == 0 ? ctx_.model->backbone : ctx_.make_model()->backbone;
       return make_pnn_column(trunk, o);
     });
-    column->to(ctx_.device);
+    column->to(run().device);
     return column;
   }
 
@@ -209,7 +209,7 @@ class Pnn : public Method {
       const bool mine = t < heads.size() && heads[t].defined();
       parts.push_back(mine ? heads[t]
                            : torch::zeros({batch, task.class_end - task.class_begin},
-                                          torch::TensorOptions().device(ctx_.device)));
+                                          torch::TensorOptions().device(run().device)));
     }
     return torch::cat(parts, 1);
   }

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
+#include <variant>
 
 #include "harness/foundation/error.h"
 #include "harness/foundation/files.h"
@@ -15,6 +17,183 @@ namespace clbench {
 namespace {
 
 namespace fs = std::filesystem;
+
+// ---- the schema ----
+
+// How a field is laid out in the file.
+enum class Layout {
+  kAttribute,  // a string or integer attribute
+  kPerTask,    // a dataset of T entries
+  kSquare,     // a T x T dataset
+  kAnyLength,  // a dataset of any length
+  kMetrics,    // the attributes kMetricAttributes of a group
+  kClasses,    // /task_classes (with /task_class_counts from version 4)
+  kCounts,     // /task_class_counts: written and read with /task_classes
+  kOthers,     // /accuracy/other/<name>/{class_il, task_il} and /accuracy/other@names
+};
+
+// Where a field lives in RunResult (none for the composite layouts).
+using Member = std::variant<std::monostate, std::string RunResult::*, int64_t RunResult::*,
+                            std::vector<double> RunResult::*, std::vector<int64_t> RunResult::*,
+                            Matrix RunResult::*, Metrics RunResult::*>;
+
+struct Field {
+  ResultField doc;
+  Layout layout;
+  Member member;
+};
+
+// The attributes of a metrics group.
+const std::pair<const char*, double Metrics::*> kMetricAttributes[] = {
+    {"final_acc", &Metrics::final_acc},
+    {"final_acc_weighted", &Metrics::final_acc_weighted},
+    {"aaa", &Metrics::aaa},
+    {"forgetting", &Metrics::forgetting},
+    {"bwt", &Metrics::bwt},
+    {"fwt", &Metrics::fwt}};
+
+std::string metric_attributes(const std::string& group) {
+  std::string s = group + "@{";
+  for (const auto& [name, member] : kMetricAttributes)
+    s += std::string(s.back() == '{' ? "" : ", ") + name;
+  return s + "}";
+}
+
+// The layout, in the order of the README's table.
+const std::vector<Field>& fields() {
+  using R = RunResult;
+  static const std::vector<Field> all = {
+      {{"/accuracy/class_il", "T×T float64", 1, true,
+        "class-IL accuracy (percent) on task j after training task i"},
+       Layout::kSquare,
+       &R::acc_class_il},
+      {{"/accuracy/task_il", "T×T float64", 1, true, "task-IL accuracy, likewise"},
+       Layout::kSquare,
+       &R::acc_task_il},
+      {{"/accuracy/init", "T float64", 1, true, "class-IL accuracy of the untrained model"},
+       Layout::kPerTask,
+       &R::init_class_il},
+      {{"/accuracy/init_task_il", "T float64", 1, true, "task-IL accuracy of the untrained model"},
+       Layout::kPerTask,
+       &R::init_task_il},
+      {{"/accuracy/other/<name>/class_il, /accuracy/other/<name>/task_il, /accuracy/other@names",
+        "T×T float64; string", 3, false,
+        "a method's other predictions (iCaRL's `linear` head next to its nearest-mean-of-"
+        "exemplars), their names comma-separated in order"},
+       Layout::kOthers,
+       {}},
+      {{"/task_classes", "T×k_max int64", 1, true,
+        "original class ids of each task, each row padded with −1 after its task's "
+        "`task_class_counts[t]` classes (tasks may differ in size)"},
+       Layout::kClasses,
+       {}},
+      {{"/task_class_counts", "T int64", 4, true,
+        "classes per task (before version 4 every row of `/task_classes` is full)"},
+       Layout::kCounts,
+       {}},
+      {{"/class_order", "C int64", 1, true, "the class order (original ids)"},
+       Layout::kAnyLength,
+       &R::class_order},
+      {{"/task_train_counts", "T int64", 1, true, "training samples per task"},
+       Layout::kPerTask,
+       &R::train_counts},
+      {{"/task_test_counts", "T int64", 1, true, "test samples per task"},
+       Layout::kPerTask,
+       &R::test_counts},
+      {{"/time/task_seconds", "T float64", 1, true,
+        "wall time per task (training + end-of-task step)"},
+       Layout::kPerTask,
+       &R::task_seconds},
+      {{"/params/trainable", "T int64", 1, true, "parameters trained during each task"},
+       Layout::kPerTask,
+       &R::trainable_params},
+      {{"/params/stored", "T int64", 2, true,
+        "numbers the method keeps after each task beyond a shared frozen pretrained backbone"},
+       Layout::kPerTask,
+       &R::stored_params},
+      {{"/params@total", "int64", 1, true, "parameters of the model"},
+       Layout::kAttribute,
+       &R::total_params},
+      {{"/memory/samples", "T int64", 3, false, "the replay memory after each task, in samples"},
+       Layout::kPerTask,
+       &R::memory_samples},
+      {{"/memory/bytes", "T int64", 3, false,
+        "the bytes those samples take as stored (pixels as the dataset keeps them, an int64 "
+        "label, stored logits as float32, task ids as int64); clbench itself keeps indices and "
+        "reloads the un-augmented sample"},
+       Layout::kPerTask,
+       &R::memory_bytes},
+      {{metric_attributes("/metrics"), "float64", 1, true,
+        "class-IL metrics, recomputed from the matrices when written"},
+       Layout::kMetrics,
+       &R::class_il},
+      {{metric_attributes("/metrics/task_il"), "float64", 1, true, "task-IL metrics"},
+       Layout::kMetrics,
+       &R::task_il},
+      {{"/world_sizes", "int64", 6, false,
+        "the ranks of each part of the run (one entry per start: `[2, 1]` for a 2-rank run "
+        "resumed on 1 rank)"},
+       Layout::kAnyLength,
+       &R::world_sizes},
+      {{"/@method", "string", 1, true, "the method"}, Layout::kAttribute, &R::method},
+      {{"/@benchmark", "string", 1, true, "the benchmark"}, Layout::kAttribute, &R::benchmark},
+      {{"/@label", "string", 1, true, "the run's label (the method, or --name)"},
+       Layout::kAttribute,
+       &R::label},
+      {{"/@scenario", "string", 1, true, "`class-il` or `task-il`"},
+       Layout::kAttribute,
+       &R::scenario},
+      {{"/@seed", "int64", 1, true, "the run's seed"}, Layout::kAttribute, &R::seed},
+      {{"/@class_order_seed", "int64", 1, true, "the class order's seed (−1: identity)"},
+       Layout::kAttribute,
+       &R::class_order_seed},
+      {{"/@class_order_algorithm", "string", 1, true, "`identity`, `pycil` or `coda`"},
+       Layout::kAttribute,
+       &R::class_order_algorithm},
+      {{"/@config", "string", 1, true, "the resolved configuration as JSON"},
+       Layout::kAttribute,
+       &R::config_json},
+      {{"/@clbench_version", "string", 1, true, "the clbench that wrote it"},
+       Layout::kAttribute,
+       &R::clbench_version},
+      {{"/@status", "string", 1, true, "`complete`"}, Layout::kAttribute, &R::status},
+      {{"/@world_size", "int64", 1, true, "ranks of the run's last part"},
+       Layout::kAttribute,
+       &R::world_size},
+      {{"/@lr_schedule", "string", 5, true, "e.g. `coda-cosine per epoch`"},
+       Layout::kAttribute,
+       &R::lr_schedule},
+      {{"/@cpu", "string", 5, true, "the processor"}, Layout::kAttribute, &R::cpu},
+      {{"/@cpu_capability", "string", 5, true,
+        "the CPU kernels LibTorch ran: `AVX2`, `AVX512`, ..."},
+       Layout::kAttribute,
+       &R::cpu_capability},
+      {{"/@cpu_kernels", "string", 5, true, "the mode: `portable`, `avx2` or `native`"},
+       Layout::kAttribute,
+       &R::cpu_kernels},
+      {{"/@fingerprint", "string", 6, true,
+        "16 hex digits: the settings that decide the numbers (below)"},
+       Layout::kAttribute,
+       &R::fingerprint},
+      {{"/@cpu_vendor", "string", 7, true, "`GenuineIntel`, `AuthenticAMD`, ..."},
+       Layout::kAttribute,
+       &R::cpu_vendor},
+      {{"/@cpu_blas", "string", 7, true, "the BLAS and its branch, e.g. `MKL 2024.2, branch AVX2`"},
+       Layout::kAttribute,
+       &R::cpu_blas},
+      {{"/@schema_version", "int64", 8, true, "this layout's version"},
+       Layout::kAttribute,
+       &R::schema_version},
+  };
+  return all;
+}
+
+// "/a/b@name" -> ("/a/b", "name"); "/@name" -> ("/", "name"); "/a/b" -> ("/a/b", "").
+std::pair<std::string, std::string> split_attribute(const std::string& path) {
+  const auto at = path.find('@');
+  if (at == std::string::npos) return {path, ""};
+  return {at == 1 ? "/" : path.substr(0, at), path.substr(at + 1)};
+}
 
 // ---- writing ----
 
@@ -45,7 +224,7 @@ void validate(const std::string& path, const RunResult& r) {
   check_length(path, "task_test_counts", r.test_counts.size(), T);
   check_length(path, "task_seconds", r.task_seconds.size(), T);
   check_length(path, "trainable_params", r.trainable_params.size(), T);
-  if (!r.stored_params.empty()) check_length(path, "stored_params", r.stored_params.size(), T);
+  check_length(path, "stored_params", r.stored_params.size(), T);
   check_length(path, "memory_bytes", r.memory_bytes.size(), r.memory_samples.size());
   if (!r.memory_samples.empty()) check_length(path, "memory_samples", r.memory_samples.size(), T);
   for (const auto& p : r.other_predictions) {
@@ -80,91 +259,107 @@ void write_matrix(H5::Group& g, const std::string& name, const Matrix& m) {
 }
 
 void write_metrics(H5::Group& g, const Metrics& m) {
-  write_h5_attr(g, "final_acc", m.final_acc);
-  write_h5_attr(g, "final_acc_weighted", m.final_acc_weighted);
-  write_h5_attr(g, "aaa", m.aaa);
-  write_h5_attr(g, "forgetting", m.forgetting);
-  write_h5_attr(g, "bwt", m.bwt);
-  write_h5_attr(g, "fwt", m.fwt);
+  for (const auto& [name, member] : kMetricAttributes) write_h5_attr(g, name, m.*member);
 }
 
-void write_file(H5::H5File& h5, const RunResult& r) {
-  H5::Group root = h5.openGroup("/");
-  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"method", &r.method},
-                                    {"benchmark", &r.benchmark},
-                                    {"label", &r.label},
-                                    {"scenario", &r.scenario},
-                                    {"class_order_algorithm", &r.class_order_algorithm},
-                                    {"config", &r.config_json},
-                                    {"clbench_version", &r.clbench_version},
-                                    {"status", &r.status},
-                                    {"lr_schedule", &r.lr_schedule},
-                                    {"cpu", &r.cpu},
-                                    {"cpu_capability", &r.cpu_capability},
-                                    {"cpu_kernels", &r.cpu_kernels},
-                                    {"cpu_vendor", &r.cpu_vendor},
-                                    {"cpu_blas", &r.cpu_blas},
-                                    {"fingerprint", &r.fingerprint}}) {
-    write_h5_attr(root, name, *value);
-  }
-  write_h5_attr(root, "seed", r.seed);
-  write_h5_attr(root, "class_order_seed", r.class_order_seed);
-  write_h5_attr(root, "world_size", r.world_size);
+// The group at `path`, created with its parents where missing.
+H5::Group group_at(H5::H5File& h5, const std::string& path) {
+  if (path.size() <= 1) return h5.openGroup("/");
+  const auto slash = path.rfind('/');
+  H5::Group parent = group_at(h5, slash == 0 ? "/" : path.substr(0, slash));
+  const std::string name = path.substr(slash + 1);
+  return parent.nameExists(name) ? parent.openGroup(name) : parent.createGroup(name);
+}
 
-  const hsize_t T = r.acc_class_il.size();
-  H5::Group acc = h5.createGroup("/accuracy");
-  write_matrix(acc, "class_il", r.acc_class_il);
-  write_matrix(acc, "task_il", r.acc_task_il);
-  write_doubles(acc, "init", r.init_class_il, {T});
-  write_doubles(acc, "init_task_il", r.init_task_il, {T});
-  if (!r.other_predictions.empty()) {
-    H5::Group other = h5.createGroup("/accuracy/other");
-    std::string names;
-    for (const auto& p : r.other_predictions) {
-      names += (names.empty() ? "" : ",") + p.name;
-      H5::Group g = other.createGroup(p.name);
-      write_matrix(g, "class_il", p.class_il);
-      write_matrix(g, "task_il", p.task_il);
-    }
-    write_h5_attr(other, "names", names);
-  }
+// The parent group of dataset `path` and the dataset's name.
+std::pair<H5::Group, std::string> parent_of(H5::H5File& h5, const std::string& path) {
+  const auto slash = path.rfind('/');
+  return {group_at(h5, path.substr(0, slash)), path.substr(slash + 1)};
+}
 
+void write_classes(H5::H5File& h5, const RunResult& r, bool counts) {
+  const hsize_t T = r.task_classes.size();
   // T x k_max, each row padded with -1 after its own classes (tasks may differ in size).
   size_t k = 0;
-  std::vector<int64_t> counts;
+  std::vector<int64_t> sizes;
   for (const auto& row : r.task_classes) {
     k = std::max(k, row.size());
-    counts.push_back(static_cast<int64_t>(row.size()));
+    sizes.push_back(static_cast<int64_t>(row.size()));
   }
   std::vector<int64_t> classes;
   for (const auto& row : r.task_classes) {
     classes.insert(classes.end(), row.begin(), row.end());
     classes.insert(classes.end(), k - row.size(), -1);
   }
+  H5::Group root = h5.openGroup("/");
   write_ints(root, "task_classes", classes, {T, k});
-  write_ints(root, "task_class_counts", counts, {T});
-  write_ints(root, "class_order", r.class_order, {r.class_order.size()});
-  if (!r.world_sizes.empty())
-    write_ints(root, "world_sizes", r.world_sizes, {r.world_sizes.size()});
-  write_ints(root, "task_train_counts", r.train_counts, {T});
-  write_ints(root, "task_test_counts", r.test_counts, {T});
+  if (counts) write_ints(root, "task_class_counts", sizes, {T});
+}
 
-  H5::Group time = h5.createGroup("/time");
-  write_doubles(time, "task_seconds", r.task_seconds, {T});
-  H5::Group params = h5.createGroup("/params");
-  write_ints(params, "trainable", r.trainable_params, {T});
-  if (!r.stored_params.empty()) write_ints(params, "stored", r.stored_params, {T});
-  write_h5_attr(params, "total", r.total_params);
-  if (!r.memory_samples.empty()) {
-    H5::Group memory = h5.createGroup("/memory");
-    write_ints(memory, "samples", r.memory_samples, {T});
-    write_ints(memory, "bytes", r.memory_bytes, {T});
+void write_others(H5::H5File& h5, const RunResult& r) {
+  if (r.other_predictions.empty()) return;
+  H5::Group other = group_at(h5, "/accuracy/other");
+  std::string names;
+  for (const auto& p : r.other_predictions) {
+    names += (names.empty() ? "" : ",") + p.name;
+    H5::Group g = other.createGroup(p.name);
+    write_matrix(g, "class_il", p.class_il);
+    write_matrix(g, "task_il", p.task_il);
   }
+  write_h5_attr(other, "names", names);
+}
 
-  H5::Group metrics = h5.createGroup("/metrics");
-  write_metrics(metrics, r.class_il);
-  H5::Group task_il = h5.createGroup("/metrics/task_il");
-  write_metrics(task_il, r.task_il);
+void write_field(H5::H5File& h5, const Field& f, const RunResult& r, int version) {
+  const hsize_t T = r.acc_class_il.size();
+  switch (f.layout) {
+    case Layout::kAttribute: {
+      const auto [object, name] = split_attribute(f.doc.path);
+      H5::Group g = group_at(h5, object);
+      if (const auto* text = std::get_if<std::string RunResult::*>(&f.member)) {
+        write_h5_attr(g, name, r.**text);
+      } else {
+        write_h5_attr(g, name, r.*std::get<int64_t RunResult::*>(f.member));
+      }
+      return;
+    }
+    case Layout::kPerTask:
+    case Layout::kAnyLength: {
+      auto [g, name] = parent_of(h5, f.doc.path);
+      if (const auto* reals = std::get_if<std::vector<double> RunResult::*>(&f.member)) {
+        const auto& v = r.**reals;
+        write_doubles(g, name, v, {T});
+        return;
+      }
+      const auto& v = r.*std::get<std::vector<int64_t> RunResult::*>(f.member);
+      if (!f.doc.always && v.empty()) return;
+      write_ints(g, name, v, {f.layout == Layout::kPerTask ? T : v.size()});
+      return;
+    }
+    case Layout::kSquare: {
+      auto [g, name] = parent_of(h5, f.doc.path);
+      write_matrix(g, name, r.*std::get<Matrix RunResult::*>(f.member));
+      return;
+    }
+    case Layout::kMetrics: {
+      H5::Group g = group_at(h5, split_attribute(f.doc.path).first);
+      write_metrics(g, r.*std::get<Metrics RunResult::*>(f.member));
+      return;
+    }
+    case Layout::kClasses:
+      write_classes(h5, r, version >= 4);
+      return;
+    case Layout::kCounts:
+      return;  // with kClasses
+    case Layout::kOthers:
+      write_others(h5, r);
+      return;
+  }
+}
+
+void write_file(H5::H5File& h5, const RunResult& r, int version) {
+  for (const auto& f : fields()) {
+    if (f.doc.since <= version) write_field(h5, f, r, version);
+  }
 }
 
 // ---- reading ----
@@ -273,12 +468,7 @@ class Reader {
 
   Metrics metrics(const std::string& group) const {
     Metrics m;
-    m.final_acc = number(group, "final_acc");
-    m.final_acc_weighted = number(group, "final_acc_weighted");
-    m.aaa = number(group, "aaa");
-    m.forgetting = number(group, "forgetting");
-    m.bwt = number(group, "bwt");
-    m.fwt = number(group, "fwt");
+    for (const auto& [name, member] : kMetricAttributes) m.*member = number(group, name);
     return m;
   }
 
@@ -298,65 +488,21 @@ Matrix to_matrix(const std::vector<double>& flat, size_t T) {
   return m;
 }
 
-RunResult read_file(const std::string& path, H5::H5File& h5) {
-  Reader rd(path, h5);
-  RunResult r;
-  r.method = rd.str("/", "method");
-  r.benchmark = rd.str("/", "benchmark");
-  r.label = rd.str("/", "label");
-  r.scenario = rd.str("/", "scenario");
-  r.class_order_algorithm = rd.str("/", "class_order_algorithm");
-  r.config_json = rd.str("/", "config");
-  r.clbench_version = rd.str("/", "clbench_version");
-  r.status = rd.str("/", "status");
-  for (auto [name, field] : {std::pair<const char*, std::string*>{"lr_schedule", &r.lr_schedule},
-                             {"cpu", &r.cpu},
-                             {"cpu_capability", &r.cpu_capability},
-                             {"cpu_kernels", &r.cpu_kernels},
-                             {"cpu_vendor", &r.cpu_vendor},
-                             {"cpu_blas", &r.cpu_blas},
-                             {"fingerprint", &r.fingerprint}}) {
-    if (rd.has_attribute("/", name)) *field = rd.str("/", name);  // absent in older files
-  }
-  r.seed = rd.integer("/", "seed");
-  r.class_order_seed = rd.integer("/", "class_order_seed");
-  r.world_size = rd.integer("/", "world_size");
+// Whether a field must be in a file of `version` (0: a file before schema_version, 1 to 7).
+bool required(const ResultField& f, int64_t version) {
+  return f.always && (f.since == 1 || (version > 0 && f.since <= version));
+}
 
-  const auto dims = rd.shape_of("/accuracy/class_il");
-  if (dims.size() != 2 || dims[0] != dims[1] || dims[0] == 0) {
-    rd.expect_shape("/accuracy/class_il", dims,
-                    {dims.empty() ? 1 : dims[0], dims.empty() ? 1 : dims[0]});
-    throw Error(path + ": /accuracy/class_il must be a non-empty square matrix");
-  }
-  const hsize_t T = dims[0];
-  r.acc_class_il = to_matrix(rd.doubles("/accuracy/class_il", {T, T}), T);
-  r.acc_task_il = to_matrix(rd.doubles("/accuracy/task_il", {T, T}), T);
-  r.init_class_il = rd.doubles("/accuracy/init", {T});
-  r.init_task_il = rd.doubles("/accuracy/init_task_il", {T});
-  if (rd.exists("/accuracy/other")) {
-    const std::string names = rd.str("/accuracy/other", "names");
-    size_t begin = 0;
-    while (begin <= names.size()) {
-      const size_t end = std::min(names.find(',', begin), names.size());
-      RunResult::Prediction p;
-      p.name = names.substr(begin, end - begin);
-      const std::string g = "/accuracy/other/" + p.name;
-      p.class_il = to_matrix(rd.doubles(g + "/class_il", {T, T}), T);
-      p.task_il = to_matrix(rd.doubles(g + "/task_il", {T, T}), T);
-      r.other_predictions.push_back(std::move(p));
-      begin = end + 1;
-    }
-  }
-
+void read_classes(const Reader& rd, const std::string& path, hsize_t T, bool counted,
+                  RunResult& r) {
   const auto cdims = rd.shape_of("/task_classes");
   if (cdims.size() != 2 || cdims[0] != T) {
     rd.expect_shape("/task_classes", cdims, {T, cdims.size() == 2 ? cdims[1] : 1});
   }
   const auto classes = rd.ints("/task_classes", cdims);
   // Files before ragged splits have no counts: every row is full.
-  const auto counts = rd.exists("/task_class_counts")
-                          ? rd.ints("/task_class_counts", {T})
-                          : std::vector<int64_t>(T, static_cast<int64_t>(cdims[1]));
+  const auto counts = counted ? rd.ints("/task_class_counts", {T})
+                              : std::vector<int64_t>(T, static_cast<int64_t>(cdims[1]));
   for (hsize_t i = 0; i < T; ++i) {
     if (counts[i] < 1 || counts[i] > static_cast<int64_t>(cdims[1])) {
       throw Error(path + ": /task_class_counts[" + std::to_string(i) + "] is " +
@@ -364,33 +510,150 @@ RunResult read_file(const std::string& path, H5::H5File& h5) {
     }
     const auto row = classes.begin() + static_cast<std::ptrdiff_t>(i * cdims[1]);
     r.task_classes.emplace_back(row, row + counts[i]);
+    for (size_t j = 0; j < r.task_classes.back().size(); ++j) {
+      if (r.task_classes.back()[j] >= 0) continue;
+      throw Error(path + ": /task_classes[" + std::to_string(i) + "][" + std::to_string(j) +
+                  "] is " + std::to_string(r.task_classes.back()[j]) + ", not a class id");
+    }
   }
-  const auto odims = rd.shape_of("/class_order");
-  if (odims.size() != 1) rd.expect_shape("/class_order", odims, {odims.empty() ? 0 : odims[0]});
-  r.class_order = rd.ints("/class_order", odims);
-  if (rd.exists("/world_sizes")) {
-    const auto wdims = rd.shape_of("/world_sizes");
-    if (wdims.size() != 1) rd.expect_shape("/world_sizes", wdims, {wdims.empty() ? 0 : wdims[0]});
-    r.world_sizes = rd.ints("/world_sizes", wdims);
+}
+
+void read_others(const Reader& rd, hsize_t T, RunResult& r) {
+  const std::string names = rd.str("/accuracy/other", "names");
+  size_t begin = 0;
+  while (begin <= names.size()) {
+    const size_t end = std::min(names.find(',', begin), names.size());
+    RunResult::Prediction p;
+    p.name = names.substr(begin, end - begin);
+    const std::string g = "/accuracy/other/" + p.name;
+    p.class_il = to_matrix(rd.doubles(g + "/class_il", {T, T}), T);
+    p.task_il = to_matrix(rd.doubles(g + "/task_il", {T, T}), T);
+    r.other_predictions.push_back(std::move(p));
+    begin = end + 1;
   }
-  r.train_counts = rd.ints("/task_train_counts", {T});
-  r.test_counts = rd.ints("/task_test_counts", {T});
-  r.task_seconds = rd.doubles("/time/task_seconds", {T});
-  r.trainable_params = rd.ints("/params/trainable", {T});
-  if (rd.exists("/params/stored")) r.stored_params = rd.ints("/params/stored", {T});
-  if (rd.exists("/memory")) {
-    r.memory_samples = rd.ints("/memory/samples", {T});
-    r.memory_bytes = rd.ints("/memory/bytes", {T});
+}
+
+// Whether the file holds field `f` (a group of attributes: its first).
+bool present(const Reader& rd, const Field& f) {
+  switch (f.layout) {
+    case Layout::kAttribute: {
+      const auto [object, name] = split_attribute(f.doc.path);
+      return rd.has_attribute(object, name);
+    }
+    case Layout::kMetrics:
+      return rd.has_attribute(split_attribute(f.doc.path).first, kMetricAttributes[0].first);
+    case Layout::kOthers:
+      return rd.exists("/accuracy/other");
+    case Layout::kClasses:
+      return rd.exists("/task_classes");
+    case Layout::kCounts:
+      return rd.exists("/task_class_counts");
+    default:
+      return rd.exists(f.doc.path);
   }
-  r.total_params = rd.integer("/params", "total");
-  r.class_il = rd.metrics("/metrics");
-  r.task_il = rd.metrics("/metrics/task_il");
+}
+
+void read_field(const Reader& rd, const std::string& path, const Field& f, hsize_t T,
+                RunResult& r) {
+  switch (f.layout) {
+    case Layout::kAttribute: {
+      const auto [object, name] = split_attribute(f.doc.path);
+      if (const auto* text = std::get_if<std::string RunResult::*>(&f.member)) {
+        r.** text = rd.str(object, name);
+      } else {
+        r.*std::get<int64_t RunResult::*>(f.member) = rd.integer(object, name);
+      }
+      return;
+    }
+    case Layout::kPerTask:
+      if (const auto* reals = std::get_if<std::vector<double> RunResult::*>(&f.member)) {
+        r.** reals = rd.doubles(f.doc.path, {T});
+      } else {
+        r.*std::get<std::vector<int64_t> RunResult::*>(f.member) = rd.ints(f.doc.path, {T});
+      }
+      return;
+    case Layout::kAnyLength: {
+      const auto dims = rd.shape_of(f.doc.path);
+      if (dims.size() != 1) rd.expect_shape(f.doc.path, dims, {dims.empty() ? 0 : dims[0]});
+      r.*std::get<std::vector<int64_t> RunResult::*>(f.member) = rd.ints(f.doc.path, dims);
+      return;
+    }
+    case Layout::kSquare:
+      r.*std::get<Matrix RunResult::*>(f.member) = to_matrix(rd.doubles(f.doc.path, {T, T}), T);
+      return;
+    case Layout::kMetrics:
+      r.*std::get<Metrics RunResult::*>(f.member) = rd.metrics(split_attribute(f.doc.path).first);
+      return;
+    case Layout::kClasses:
+      read_classes(rd, path, T, rd.exists("/task_class_counts") || r.schema_version >= 4, r);
+      return;
+    case Layout::kCounts:
+      return;  // with kClasses
+    case Layout::kOthers:
+      read_others(rd, T, r);
+      return;
+  }
+}
+
+RunResult read_file(const std::string& path, H5::H5File& h5) {
+  Reader rd(path, h5);
+  RunResult r;
+  r.schema_version =
+      rd.has_attribute("/", "schema_version") ? rd.integer("/", "schema_version") : 0;
+  if (r.schema_version > kResultSchemaVersion || r.schema_version < 0) {
+    throw Error(path + ": schema version " + std::to_string(r.schema_version) +
+                " (written by a newer clbench?); this one reads versions up to " +
+                std::to_string(kResultSchemaVersion));
+  }
+  const auto dims = rd.shape_of("/accuracy/class_il");
+  if (dims.size() != 2 || dims[0] != dims[1] || dims[0] == 0) {
+    rd.expect_shape("/accuracy/class_il", dims,
+                    {dims.empty() ? 1 : dims[0], dims.empty() ? 1 : dims[0]});
+    throw Error(path + ": /accuracy/class_il must be a non-empty square matrix");
+  }
+  const hsize_t T = dims[0];
+  for (const auto& f : fields()) {
+    // A field of the file's version that is missing: read it anyway, for the reader's error.
+    if (present(rd, f) || required(f.doc, r.schema_version)) read_field(rd, path, f, T, r);
+  }
   return r;
 }
 
 }  // namespace
 
+const std::vector<ResultField>& result_schema() {
+  static const std::vector<ResultField> docs = [] {
+    std::vector<ResultField> out;
+    for (const auto& f : fields()) out.push_back(f.doc);
+    return out;
+  }();
+  return docs;
+}
+
+std::string result_schema_table() {
+  std::string table = "| path | type | since | content |\n|---|---|---|---|\n";
+  for (const auto& f : result_schema()) {
+    std::string paths;
+    size_t begin = 0;
+    while (begin < f.path.size()) {  // each path of a row in its own code span
+      const size_t end = std::min(f.path.find(", /", begin), f.path.size());
+      paths += (paths.empty() ? "`" : ", `") + f.path.substr(begin, end - begin) + "`";
+      begin = end + 2;
+    }
+    table += "| " + paths + " | " + f.type + " | " + std::to_string(f.since) +
+             (f.always ? "" : " (where it applies)") + " | " + f.content + " |\n";
+  }
+  return table;
+}
+
 void write_result(const std::string& path, RunResult r) {
+  write_result_as_version(path, std::move(r), kResultSchemaVersion);
+}
+
+void write_result_as_version(const std::string& path, RunResult r, int version) {
+  if (version < 1 || version > kResultSchemaVersion)
+    throw Error("internal: no result schema version " + std::to_string(version));
+  r.schema_version = version;
   H5::Exception::dontPrint();
   validate(path, r);
   try {
@@ -399,7 +662,7 @@ void write_result(const std::string& path, RunResult r) {
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
-  write_h5_atomically(path, [&](H5::H5File& file) { write_file(file, r); });
+  write_h5_atomically(path, [&](H5::H5File& file) { write_file(file, r, version); });
 }
 
 RunResult read_result(const std::string& path) {

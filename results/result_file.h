@@ -1,6 +1,8 @@
 #pragma once
-// One HDF5 file per run (layout in README "Result files"). Written to a temporary name in the same
-// folder and renamed when complete, so a reader never sees half a file under the final name.
+// One HDF5 file per run. Its layout is declared once (result_schema(), in result_file.cpp): the
+// writer, the reader and the README's "Result files" table follow that one list. Written to a
+// temporary name in the same folder and renamed when complete, so a reader never sees half a file
+// under the final name.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,6 +29,9 @@ struct RunResult {
   std::string cpu_blas;        // the BLAS and its branch, e.g. "MKL 2024.2, branch COMPATIBLE"
   std::string fingerprint;     // results/fingerprint.h (absent in older files: "")
   std::vector<int64_t> world_sizes;  // /world_sizes: the ranks of each part of a resumed run
+  // The file's schema version (kResultSchemaVersion when written; read: 0 for files before the
+  // attribute, versions 1 to 7).
+  int64_t schema_version = 0;
 
   // /accuracy/class_il, /accuracy/task_il: T x T percent. /accuracy/init (class-IL) and
   // /accuracy/init_task_il: accuracy of the untrained model on each task (length T).
@@ -64,11 +69,33 @@ struct RunResult {
   Metrics class_il, task_il;
 };
 
+// The result file's layout, one entry per dataset or attribute (or group of attributes).
+struct ResultField {
+  std::string path;     // "/accuracy/class_il" (a dataset), "/params@total" (an attribute)
+  std::string type;     // e.g. "T×T float64"
+  int since = 1;        // the schema version whose files first held it
+  bool always = true;   // in every file since then (false: only where the run has one)
+  std::string content;  // what it holds
+};
+
+// 1: the first files; 2: /params/stored; 3: /memory, /accuracy/other; 4: /task_class_counts;
+// 5: lr_schedule, cpu, cpu_capability, cpu_kernels; 6: fingerprint, /world_sizes; 7: cpu_vendor,
+// cpu_blas; 8: schema_version.
+constexpr int kResultSchemaVersion = 8;
+const std::vector<ResultField>& result_schema();
+// The README's "Result files" table: path, type, since, content.
+std::string result_schema_table();
+
 // Fills class_il/task_il from the matrices, then writes atomically. Throws clbench::Error naming
 // the path when the folder cannot be created or the file cannot be written.
 void write_result(const std::string& path, RunResult result);
 
-// Reads a result file. Throws clbench::Error naming the file and the missing or malformed key.
+// Writes `result` as clbench wrote files of schema `version` (1..kResultSchemaVersion): only the
+// fields of that version and before. Fixtures of earlier versions.
+void write_result_as_version(const std::string& path, RunResult result, int version);
+
+// Reads a result file of any schema version. Throws clbench::Error naming the file and the missing
+// or malformed key.
 RunResult read_result(const std::string& path);
 
 }  // namespace clbench

@@ -30,8 +30,12 @@ class ModeScope {
 }  // namespace
 
 EngineServices::EngineServices(Communicator& comm, const TaskStream& stream, Classifier model,
-                               ServiceOptions options)
-    : comm_(comm), stream_(stream), model_(std::move(model)), o_(std::move(options)) {}
+                               std::shared_ptr<const RunContext> run, const StepControl& control)
+    : comm_(comm),
+      stream_(stream),
+      model_(std::move(model)),
+      run_(std::move(run)),
+      own_control_(control) {}
 
 void EngineServices::enter_stage(int task, int stage, std::optional<FitCheckpoint> resume,
                                  std::function<void(const FitCheckpoint&)> save,
@@ -46,14 +50,14 @@ void EngineServices::enter_stage(int task, int stage, std::optional<FitCheckpoin
 
 Batch EngineServices::load(const std::vector<int64_t>& samples, int shard,
                            std::optional<uint64_t> augment_seed) {
-  return load_shard(stream_, *stream_.train_set, samples, shard, o_.shard_count, o_.device,
+  return load_shard(stream_, *stream_.train_set, samples, shard, run_->shard_count, run_->device,
                     augment_seed);
 }
 
 std::vector<Batch> EngineServices::load_shards(const std::vector<int64_t>& global,
                                                std::optional<uint64_t> augment_seed) {
   std::vector<Batch> out;
-  for (int s : o_.shards) out.push_back(load(global, s, augment_seed));
+  for (int s : run_->shards) out.push_back(load(global, s, augment_seed));
   return out;
 }
 
@@ -61,18 +65,18 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
                                                             const SampleSum& fn, int64_t batch_size,
                                                             SampleSet set) {
   const Dataset& data = set == SampleSet::kTest ? *stream_.test_set : *stream_.train_set;
-  const int64_t chunk = batch_size > 0 ? batch_size : o_.eval_batch_size;
+  const int64_t chunk = batch_size > 0 ? batch_size : run_->eval_batch_size;
   ModeScope eval(model_, false);
   std::vector<std::vector<torch::Tensor>> per_shard;  // this rank's shards' sums, in order
   // Every rank polls the stop signal as often: once per batch of the largest shard.
   const auto n = static_cast<int64_t>(samples.size());
-  const int64_t largest = (n + o_.shard_count - 1) / o_.shard_count;
+  const int64_t largest = (n + run_->shard_count - 1) / run_->shard_count;
   const int64_t rounds = (largest + chunk - 1) / chunk;
-  for (int s : o_.shards) {
+  for (int s : run_->shards) {
     std::vector<torch::Tensor> acc;
     auto add = [&](const std::vector<int64_t>& part) {
       const Batch b = load_batch(stream_, data, part, static_cast<int64_t>(part.size()), 1, 0,
-                                 std::nullopt, o_.device);
+                                 std::nullopt, run_->device);
       auto sums = fn(b);
       if (acc.empty()) {
         for (auto& t : sums) acc.push_back(t.detach().clone());
@@ -80,7 +84,7 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
         for (size_t i = 0; i < acc.size(); ++i) acc[i].add_(sums[i].detach());
       }
     };
-    const auto mine = shard(samples, s, o_.shard_count);
+    const auto mine = shard(samples, s, run_->shard_count);
     for (int64_t r = 0; r < rounds; ++r) {
       const auto begin = std::min<size_t>(mine.size(), static_cast<size_t>(r * chunk));
       const auto end = std::min<size_t>(mine.size(), begin + static_cast<size_t>(chunk));
@@ -93,7 +97,7 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
   }
   // One shard on each of one or two ranks: the sum over ranks is it (a + b is b + a; the order of
   // a sum over more ranks is the transport's, so the table below adds them).
-  if (o_.shard_count == comm_.size() && comm_.size() <= 2) {
+  if (run_->shard_count == comm_.size() && comm_.size() <= 2) {
     comm_.allreduce_sum(per_shard[0]);
     return per_shard[0];
   }
@@ -102,15 +106,16 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
   std::vector<torch::Tensor> rows;
   for (size_t i = 0; i < per_shard[0].size(); ++i) {
     auto shape = per_shard[0][i].sizes().vec();
-    shape.insert(shape.begin(), o_.shard_count);
+    shape.insert(shape.begin(), run_->shard_count);
     rows.push_back(torch::zeros(shape, per_shard[0][i].options()));
-    for (size_t j = 0; j < o_.shards.size(); ++j) rows[i][o_.shards[j]].copy_(per_shard[j][i]);
+    for (size_t j = 0; j < run_->shards.size(); ++j)
+      rows[i][run_->shards[j]].copy_(per_shard[j][i]);
   }
   comm_.allreduce_sum(rows);
   std::vector<torch::Tensor> total;
   for (auto& r : rows) {
     auto sum = r[0].clone();
-    for (int s = 1; s < o_.shard_count; ++s) sum.add_(r[s]);
+    for (int s = 1; s < run_->shard_count; ++s) sum.add_(r[s]);
     total.push_back(sum);
   }
   return total;
@@ -124,13 +129,13 @@ std::vector<torch::Tensor> EngineServices::gradients(const std::vector<int64_t>&
   for (const Batch& b : load_shards(samples, std::nullopt)) {
     const ShardScope batch_norm_shard(b.shard);
     auto value = loss(b);
-    if (o_.shard_count > 1) value = value * (1.0 / o_.shard_count);
+    if (run_->shard_count > 1) value = value * (1.0 / run_->shard_count);
     // autograd::grad, not backward: the parameters' own .grad stay as they are.
     auto grads = torch::autograd::grad({value}, params, {}, false, false, true);
     for (size_t i = 0; i < grads.size(); ++i) {
       if (!grads[i].defined()) grads[i] = torch::zeros_like(params[i]);
     }
-    if (o_.shard_tree) {
+    if (control_->shard_tree) {
       tree.add(std::move(grads));
     } else if (total.empty()) {
       total = std::move(grads);
@@ -138,19 +143,19 @@ std::vector<torch::Tensor> EngineServices::gradients(const std::vector<int64_t>&
       for (size_t i = 0; i < total.size(); ++i) total[i].add_(grads[i]);
     }
   }
-  if (o_.shard_tree) {  // fixed shards: the training step's tree (shard_tree.h)
+  if (control_->shard_tree) {  // fixed shards: the training step's tree (shard_tree.h)
     total = sum_blocks_over_ranks(comm_, tree.total());
   } else {
     comm_.allreduce_sum(total);
   }
-  apply_running_statistics(comm_, o_.shard_count);
+  apply_running_statistics(comm_, run_->shard_count);
   return total;
 }
 
 GlobalRows EngineServices::gather(const std::vector<ShardRows>& mine, int64_t global_size) {
   // Each rank writes its shards' rows into a zero table of the global batch (a shard's rows sit
   // where datasets/loader.h's shard() cut them); the sum over ranks is then exact.
-  const int64_t K = o_.shard_count;
+  const int64_t K = run_->shard_count;
   auto begin = [&](int64_t s) { return s * (global_size / K) + std::min(s, global_size % K); };
   auto indices = torch::zeros({global_size}, torch::kFloat64);
   auto* slot = indices.data_ptr<double>();  // sample + 1 (0: not this rank's)
@@ -218,15 +223,13 @@ void EngineServices::fit(const FitSpec& spec) {
       global.push_back(spec.samples[static_cast<size_t>((k * spec.batch_size + i) % n)]);
     std::optional<uint64_t> augment;
     if (spec.augment) {
-      augment = mix_seed({uint64_t(o_.seed), uint64_t(task_), uint64_t(stage_), uint64_t(index),
+      augment = mix_seed({uint64_t(run_->seed), uint64_t(task_), uint64_t(stage_), uint64_t(index),
                           uint64_t(k), 0xF17});
     }
     return load_shards(global, augment);
   };
   s.loss = spec.loss;
   s.params = params;
-  s.shard_count = o_.shard_count;
-  s.prefetch = o_.prefetch;
   s.where = [&](int64_t k) {
     return "task " + std::to_string(task_ + 1) + ", fit '" + spec.name + "', step " +
            std::to_string(k + 1);
@@ -242,7 +245,7 @@ void EngineServices::fit(const FitSpec& spec) {
       save_(c);
     };
   }
-  run_steps(s, *optimizer, comm_, *control_);
+  run_steps(s, *run_, *optimizer, comm_, *control_);
 }
 
 }  // namespace clbench

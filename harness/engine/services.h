@@ -4,6 +4,7 @@
 // and reduced over ranks. The trainer tells it where the run stands, so that a fit inside
 // begin_task or end_task checkpoints and resumes like the main loop.
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "datasets/task_stream.h"
 #include "harness/engine/step_loop.h"
 #include "harness/models/backbone.h"
+#include "methods/run_context.h"
 #include "methods/services.h"
 
 namespace torch::optim {
@@ -20,16 +22,6 @@ class Optimizer;
 namespace clbench {
 
 class Communicator;
-
-struct ServiceOptions {
-  torch::Device device = torch::kCPU;
-  int64_t seed = 0;
-  int shard_count = 1;            // parts each global batch is cut into (a multiple of the ranks)
-  std::vector<int> shards = {0};  // the parts this rank computes
-  int64_t eval_batch_size = 1024;
-  bool prefetch = true;
-  bool shard_tree = false;  // grad_shards fixed: gradients summed in shard_tree.h's tree
-};
 
 // The progress of one fit, as a checkpoint stores it.
 struct FitCheckpoint {
@@ -43,8 +35,9 @@ struct FitCheckpoint {
 
 class EngineServices : public MethodServices {
  public:
+  // `control`: the run's reduction settings, used outside the trainer's stages (tests).
   EngineServices(Communicator& comm, const TaskStream& stream, Classifier model,
-                 ServiceOptions options);
+                 std::shared_ptr<const RunContext> run, const StepControl& control);
 
   Batch load(const std::vector<int64_t>& samples, int shard,
              std::optional<uint64_t> augment_seed) override;
@@ -55,6 +48,10 @@ class EngineServices : public MethodServices {
                                        const std::vector<torch::Tensor>& params) override;
   GlobalRows gather(const std::vector<ShardRows>& mine, int64_t global_size) override;
   void fit(const FitSpec& spec) override;
+  // This rank's shards of the global batch `global`, in order: the one loading path of training
+  // steps, fits and gradients.
+  std::vector<Batch> load_shards(const std::vector<int64_t>& global,
+                                 std::optional<uint64_t> augment_seed);
 
   // Called by the trainer before begin_task and before end_task: the stage's fits are numbered
   // from 0; the one `resume` names continues from its checkpoint; `save` (if set) writes a
@@ -63,13 +60,10 @@ class EngineServices : public MethodServices {
                    std::function<void(const FitCheckpoint&)> save, StepControl* control);
 
  private:
-  std::vector<Batch> load_shards(const std::vector<int64_t>& global,
-                                 std::optional<uint64_t> augment_seed);
-
   Communicator& comm_;
   const TaskStream& stream_;
   Classifier model_;
-  ServiceOptions o_;
+  std::shared_ptr<const RunContext> run_;
   int task_ = 0, stage_ = 0, fits_ = 0;
   std::optional<FitCheckpoint> resume_;
   std::function<void(const FitCheckpoint&)> save_;

@@ -1,8 +1,13 @@
 #pragma once
-// The inner training loop shared by the trainer's tasks and the methods' auxiliary fits: for each
-// step, this rank's shards of the global batch are loaded (the next one in the background), each
-// shard's loss is back-propagated, gradients are summed over ranks (carrying the stop flag), the
-// optimizer steps, and checkpoints are written every N steps or when a stop was requested.
+// The inner training loop shared by the trainer's tasks and the methods' auxiliary fits. This
+// rank's shards of each step's global batch are loaded (the next step's in the background), and
+// the step runs in named phases:
+//   forward_backward  each shard's loss, back-propagated (gradients accumulate over the shards);
+//   reduce            gradients summed over ranks (gradient_sum.h, carrying the stop vote) and
+//                     the batch-norm statistics with them;
+//   update            the optimizer step (skipped by fp16 on overflow);
+//   close_window      every sync_every steps: the losses read and checked, a stop or a periodic
+//                     checkpoint written.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,6 +27,7 @@ class Optimizer;
 namespace clbench {
 
 class Communicator;
+struct RunContext;
 
 // Thrown after the checkpoint when a stop was requested.
 struct Interrupted : std::runtime_error {
@@ -75,9 +81,7 @@ struct Steps {
   std::function<std::vector<Batch>(int64_t step)> load;  // this rank's shards of a step, in order
   std::function<torch::Tensor(const Batch&)> loss;       // this shard's share of the batch mean
   std::vector<torch::Tensor> params;                     // whose gradients are summed over ranks
-  int shard_count = 1;                                   // shards per global batch
-  bool prefetch = true;                           // load the next step's shards on a second thread
-  std::function<void(int64_t step)> before_step;  // e.g. the learning rate of the step
+  std::function<void(int64_t step)> before_step;         // e.g. the learning rate of the step
   std::function<void()> after_backward;
   std::function<void(int64_t step)> after_step;         // before the step's checkpoint
   std::function<void(int64_t step, double loss)> done;  // progress
@@ -85,8 +89,9 @@ struct Steps {
   std::function<std::string(int64_t step)> where;       // "task 2, epoch 1, step 5"
 };
 
-// Runs the steps with `optimizer`. A non-finite loss is an Error naming where it happened.
-void run_steps(const Steps& steps, torch::optim::Optimizer& optimizer, Communicator& comm,
-               StepControl& control);
+// Runs the steps with `optimizer`, the global batch cut into `run`'s shards. A non-finite loss is
+// an Error naming where it happened.
+void run_steps(const Steps& steps, const RunContext& run, torch::optim::Optimizer& optimizer,
+               Communicator& comm, StepControl& control);
 
 }  // namespace clbench

@@ -101,7 +101,7 @@ Evaluation StreamTrainer::evaluate(int64_t seen_classes) {
   int seen = 0;
   for (const auto& t : stream_.tasks) seen += t.class_end <= seen_classes ? 1 : 0;
   progress_.evaluating(seen, stream_.num_tasks());
-  EvalOptions eval{o_.eval_batch_size, o_.device, o_.task_id_at_test, &control_.steps};
+  EvalOptions eval{o_.run->eval_batch_size, o_.run->device, o_.task_id_at_test, &control_.steps};
   return evaluate_tasks(method_, *model_, stream_, seen_classes, comm_, eval);
 }
 
@@ -170,7 +170,7 @@ StreamRecord StreamTrainer::run() {
   bool resuming = false;
   if (resume_ != nullptr) {
     state_ = resume_->state;
-    restore_state(resume_->task_start, *model_, method_, o_.device);
+    restore_state(resume_->task_start, *model_, method_, o_.run->device);
     task_start_ = resume_->task_start;
     task_start_of_ = state_.task;
     resuming = !state_.at_task_start();
@@ -210,7 +210,7 @@ void StreamTrainer::run_task(int t, bool resuming) {
     stop_here(nullptr);  // begin_task runs again on the start of the task
   }
   const bool past_begin = resuming && from.stage > kBeginTask;
-  if (past_begin) restore_state(resume_->current, *model_, method_, o_.device);
+  if (past_begin) restore_state(resume_->current, *model_, method_, o_.run->device);
   train_task(task, from, resuming, past_begin);
   if (control_.save) trained_ = capture_state(*model_, method_);
   begin_stage(t, kEndTask, from, resuming);
@@ -250,7 +250,7 @@ void StreamTrainer::train_task(const Task& task, const TrainerState& from, bool 
   }
   state_.stage = kTrain;
   if (resuming && from.stage == kEndTask) {
-    progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(o_.epochs), 0);
+    progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(o_.run->epochs), 0);
     return;
   }
   auto optimizer = make_optimizer(groups, o_.optimizer, control_.steps.fused_optimizers);
@@ -264,16 +264,16 @@ void StreamTrainer::train_epochs(const Task& task, torch::optim::Optimizer& opti
                                  const std::vector<torch::Tensor>& params,
                                  const std::vector<double>& lrs, int64_t first_epoch,
                                  int64_t first_step) {
+  const RunContext& run = *o_.run;
   const auto indices = method_.train_indices(task);
-  const int64_t B = o_.batch_size;
-  const auto steps_of = [&](const std::vector<int64_t>& samples) {
-    return (static_cast<int64_t>(samples.size()) + B - 1) / B;
-  };
-  const int64_t steps = steps_of(indices);
+  const int64_t B = run.batch_size;
+  const int64_t steps = run.steps_per_epoch(static_cast<int64_t>(indices.size()));
   int64_t stream_steps = 0;  // the training steps of the tasks before this one
-  for (int t = 0; t < task.index; ++t)
-    stream_steps += o_.epochs * steps_of(method_.train_indices(stream_.tasks[t]));
-  progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(o_.epochs), steps);
+  for (int t = 0; t < task.index; ++t) {
+    const auto samples = method_.train_indices(stream_.tasks[t]).size();
+    stream_steps += run.steps_per_task(static_cast<int64_t>(samples));
+  }
+  progress_.start_task(task.index, stream_.num_tasks(), static_cast<int>(run.epochs), steps);
   // A per-step schedule's warm-up and milestones are given in epochs: this task's steps.
   const LrSchedule schedule = o_.schedule.per_step ? o_.schedule.in_steps(steps) : o_.schedule;
   auto set_lr = [&](int64_t unit, int64_t units) {
@@ -281,11 +281,11 @@ void StreamTrainer::train_epochs(const Task& task, torch::optim::Optimizer& opti
     for (double base : lrs) now.push_back(schedule.lr(base, unit, units));
     set_learning_rates(optimizer, now);
   };
-  for (int64_t epoch = first_epoch; epoch < o_.epochs; ++epoch) {
+  for (int64_t epoch = first_epoch; epoch < run.epochs; ++epoch) {
     model_->train();
-    if (!o_.schedule.per_step) set_lr(epoch, o_.epochs);
+    if (!o_.schedule.per_step) set_lr(epoch, run.epochs);
     const auto order =
-        shuffled(indices, mix_seed({uint64_t(o_.seed), uint64_t(task.index), uint64_t(epoch)}));
+        shuffled(indices, mix_seed({uint64_t(run.seed), uint64_t(task.index), uint64_t(epoch)}));
     Steps s;
     s.first = epoch == first_epoch ? first_step : 0;
     s.end = steps;
@@ -294,22 +294,17 @@ void StreamTrainer::train_epochs(const Task& task, torch::optim::Optimizer& opti
       const std::vector<int64_t> global(begin,
                                         begin + std::min<std::ptrdiff_t>(B, order.end() - begin));
       const uint64_t augment =
-          mix_seed({uint64_t(o_.seed), uint64_t(task.index), uint64_t(epoch), uint64_t(k), 0xA6});
+          mix_seed({uint64_t(run.seed), uint64_t(task.index), uint64_t(epoch), uint64_t(k), 0xA6});
       const int64_t in_task = epoch * steps + k;
-      std::vector<Batch> shards;
-      for (int sh : o_.shards) {
-        shards.push_back(load_shard(stream_, *stream_.train_set, global, sh, o_.shard_count,
-                                    o_.device, augment));
-        shards.back().step = StepIndex{task.index, epoch, k, in_task, stream_steps + in_task};
-      }
+      auto shards = services_.load_shards(global, augment);
+      for (auto& shard : shards)
+        shard.step = StepIndex{task.index, epoch, k, in_task, stream_steps + in_task};
       return shards;
     };
     s.loss = [&](const Batch& b) { return method_.loss(b); };
     s.params = params;
-    s.shard_count = o_.shard_count;
-    s.prefetch = o_.prefetch;
     if (o_.schedule.per_step) {
-      s.before_step = [&](int64_t k) { set_lr(epoch * steps + k, o_.epochs * steps); };
+      s.before_step = [&](int64_t k) { set_lr(epoch * steps + k, run.epochs * steps); };
     }
     s.after_backward = [&] { method_.after_backward(); };
     s.after_step = [&](int64_t k) {
@@ -332,7 +327,7 @@ void StreamTrainer::train_epochs(const Task& task, torch::optim::Optimizer& opti
         save(c);
       };
     }
-    run_steps(s, optimizer, comm_, control_.steps);
+    run_steps(s, run, optimizer, comm_, control_.steps);
   }
 }
 

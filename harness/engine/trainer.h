@@ -2,6 +2,7 @@
 // Trains a method over a task stream and evaluates after every task (and once before training).
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include <torch/types.h>
@@ -14,6 +15,7 @@
 #include "harness/engine/trainer_state.h"
 #include "harness/models/backbone.h"
 #include "methods/optimization.h"
+#include "methods/run_context.h"
 
 namespace clbench {
 
@@ -22,17 +24,10 @@ class Method;
 class Progress;
 
 struct TrainerOptions {
-  int64_t epochs = 1;
-  int64_t batch_size = 128;  // global, split over ranks
-  int64_t eval_batch_size = 1024;
+  std::shared_ptr<const RunContext> run = std::make_shared<const RunContext>();
   OptimizerSpec optimizer;  // re-created at every task
   LrSchedule schedule;
-  int64_t seed = 0;
-  torch::Device device = torch::kCPU;
-  int shard_count = 1;            // parts each global batch is cut into (a multiple of the ranks)
-  std::vector<int> shards = {0};  // the parts this rank computes
-  bool prefetch = true;           // load the next batch on a second thread while one trains
-  bool task_id_at_test = false;   // the method declares that it needs the task id at test time
+  bool task_id_at_test = false;  // the method declares that it needs the task id at test time
 };
 
 // Checkpointing and interruption.

@@ -181,7 +181,7 @@ RunResult execute(const RunPlan& planned, Communicator& comm, Progress& progress
   const Config& cfg = plan.config;
   const std::string ckpt_path = checkpoint_path(plan);
   std::optional<Checkpoint> checkpoint;
-  if (options.resume) checkpoint = agreed_checkpoint(ckpt_path, comm, session->trainer.device);
+  if (options.resume) checkpoint = agreed_checkpoint(ckpt_path, comm, session->trainer.run->device);
   if (checkpoint) {
     check_same_config(ckpt_path, checkpoint->config_json, cfg);
     const auto& at = checkpoint->state;

@@ -76,20 +76,25 @@ LrSchedule configured_schedule(const Config& cfg) {
   return s;
 }
 
-TrainerOptions trainer_options(const RunPlan& plan, const torch::Device& device, int shard_count,
-                               const std::vector<int>& shards) {
+RunContext run_context(const RunPlan& plan, const torch::Device& device, Communicator& comm) {
+  const Config& cfg = plan.config;
+  RunContext r;
+  r.device = device;
+  r.seed = plan.seed;
+  r.epochs = cfg.integer("epochs");
+  r.batch_size = cfg.integer("batch_size");
+  r.eval_batch_size = cfg.integer("eval_batch_size");
+  std::tie(r.shard_count, r.shards) = gradient_shards(cfg, comm);
+  r.prefetch = cfg.integer("loader_threads") > 0;
+  return r;
+}
+
+TrainerOptions trainer_options(const RunPlan& plan, std::shared_ptr<const RunContext> run) {
   const Config& cfg = plan.config;
   TrainerOptions t;
-  t.epochs = cfg.integer("epochs");
-  t.batch_size = cfg.integer("batch_size");
-  t.eval_batch_size = cfg.integer("eval_batch_size");
+  t.run = std::move(run);
   t.optimizer = {cfg.str("optimizer"), cfg.num("lr"), cfg.num("momentum"), cfg.num("weight_decay")};
   t.schedule = configured_schedule(cfg);
-  t.seed = plan.seed;
-  t.device = device;
-  t.shard_count = shard_count;
-  t.shards = shards;
-  t.prefetch = cfg.integer("loader_threads") > 0;
   t.task_id_at_test = find_method(plan.method).requirements.task_id_at_test;
   return t;
 }
@@ -122,8 +127,8 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   s.data = digest_tasks(s.stream);
   require_ranks_agree(comm, cfg, s.data);
   check_memory_size(find_method(plan.method).requirements, cfg, s.stream);
-  const auto [shard_count, shards] = gradient_shards(cfg, comm);
-  s.trainer = trainer_options(plan, device, shard_count, shards);
+  const auto run = std::make_shared<const RunContext>(run_context(plan, device, comm));
+  s.trainer = trainer_options(plan, run);
 
   torch::manual_seed(static_cast<uint64_t>(plan.seed));
   const std::string backbone = cfg.str("backbone");
@@ -138,19 +143,13 @@ std::unique_ptr<Session> build_session(const RunPlan& plan, Communicator& comm) 
   s.model = make_model();
   if (!cfg.str("pretrained").empty())
     load_backbone_weights(*s.model->backbone, cfg.str("pretrained"));
-  s.services = std::make_unique<EngineServices>(
-      comm, s.stream, s.model,
-      ServiceOptions{device, plan.seed, shard_count, shards, s.trainer.eval_batch_size,
-                     s.trainer.prefetch, s.steps.shard_tree});
+  s.services = std::make_unique<EngineServices>(comm, s.stream, s.model, run, s.steps);
   MethodContext ctx;
   ctx.model = s.model;
   ctx.make_model = make_model;
   ctx.services = s.services.get();
   ctx.stream = &s.stream;
-  ctx.device = device;
-  ctx.seed = plan.seed;
-  ctx.batch_size = cfg.integer("batch_size");
-  ctx.epochs = cfg.integer("epochs");
+  ctx.run = run;
   ctx.task_il = cfg.str("scenario") == "task-il";
   s.method = find_method(plan.method).make(cfg);
   s.method->attach(ctx);

@@ -23,7 +23,7 @@ void AdapterMethod::on_attach() {
         "vit-tiny28, vit-small28, vit-b16, ...)");
   }
   for (auto& p : vit_->parameters()) p.requires_grad_(false);
-  generator_ = make_generator(ctx_.seed, 1);
+  generator_ = make_generator(run().seed, 1);
   // SD-LoRA's head (PILOT SimpleLinear): kaiming_uniform_(nonlinearity='linear'), bias 0.
   {
     torch::NoGradGuard no_grad;
@@ -80,10 +80,10 @@ void AdapterMethod::for_each_linear(
 LowRankUpdate AdapterMethod::to_device(LowRankUpdate u) const {
   for (auto& f : u.factors) {
     const bool grad = f.requires_grad();
-    f = f.detach().to(ctx_.device).requires_grad_(grad);
+    f = f.detach().to(run().device).requires_grad_(grad);
   }
   for (auto* t : {&u.assimilated, &u.inv_norm}) {
-    if (t->defined()) *t = t->to(ctx_.device);
+    if (t->defined()) *t = t->to(run().device);
   }
   return u;
 }

@@ -114,13 +114,13 @@ class FmLora : public AdapterMethod, public RankSelector {
       const double b = 1.0 / std::sqrt(static_cast<double>(linear.in_features()));
       auto A = torch::empty({linear.out_features(), r}).uniform_(-a, a, generator());
       auto Bt = torch::empty({r, linear.in_features()}).uniform_(-b, b, generator());
-      bases_.push_back(A.to(ctx_.device).requires_grad_(true));
-      bases_.push_back(Bt.to(ctx_.device).requires_grad_(true));
+      bases_.push_back(A.to(run().device).requires_grad_(true));
+      bases_.push_back(Bt.to(run().device).requires_grad_(true));
     });
     if (opt_.prompt_length() > 0) {
       prompt_ = torch::empty({opt_.prompt_length(), vit().options.dim()})
                     .normal_(0.0, 0.02, generator())
-                    .to(ctx_.device)
+                    .to(run().device)
                     .requires_grad_(true);
       vit().prompt = prompt_;
     }
@@ -219,7 +219,7 @@ class FmLora : public AdapterMethod, public RankSelector {
   // dW = A[:, :r] M N^T Bt[:r, :], with M = I and N^T = 0 to start (dW = 0).
   LowRankUpdate make_update(size_t layer, QkvPart p, int64_t r, int64_t task) {
     LowRankUpdate u;
-    const auto options = torch::TensorOptions().device(ctx_.device);
+    const auto options = torch::TensorOptions().device(run().device);
     u.factors = {base_a(layer, p).narrow(1, 0, r), torch::eye(r, options).requires_grad_(true),
                  torch::zeros({r, r}, options).requires_grad_(true),
                  base_bt(layer, p).narrow(0, 0, r)};
@@ -254,7 +254,7 @@ class FmLora : public AdapterMethod, public RankSelector {
     warmup.samples = train;
     warmup.steps = train.empty() ? 0 : opt_.warmup_steps();
     warmup.batch_size = std::max<int64_t>(
-        1, std::min<int64_t>(ctx_.batch_size, static_cast<int64_t>(train.size())));
+        1, std::min<int64_t>(run().batch_size, static_cast<int64_t>(train.size())));
     warmup.optimizer = {"sgd", opt_.warmup_lr(), 0.9, 0.0};
     ParamGroup params{{head->weight, head->bias}, std::nullopt, std::nullopt};
     for_each_linear([&](size_t layer, QkvPart p, LoraLinear& linear) {

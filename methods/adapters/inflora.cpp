@@ -55,7 +55,7 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
         cov = cov - bases_[i].matmul(bases_[i].t().matmul(cov));
       const auto U = std::get<0>(torch::linalg_svd(cov, false));
       const int64_t r = std::min(opt_.rank(), U.size(1));
-      const auto A = (U.narrow(1, 0, r).t() / std::sqrt(3.0)).to(torch::kFloat).to(ctx_.device);
+      const auto A = (U.narrow(1, 0, r).t() / std::sqrt(3.0)).to(torch::kFloat).to(run().device);
       for (auto* linear : layers()[i]->linears()) {
         LowRankUpdate u;
         u.factors = {torch::zeros({linear->out_features(), r}, A.options()).requires_grad_(true),
@@ -116,7 +116,7 @@ class InfLora : public AdapterMethod, public SubspaceKeeper {
           moments.push_back(torch::full({1}, static_cast<double>(tokens), torch::kDouble));
           return moments;
         },
-        ctx_.batch_size);  // the official code's training batches
+        run().batch_size);  // the official code's training batches
     const double total = sums.back().item<double>();
     sums.pop_back();
     for (auto& s : sums) s = s / std::max(total, 1.0);

@@ -94,7 +94,7 @@ class SdLora : public AdapterMethod {
     if (opt_.reset_magnitudes()) magnitudes_.clear();
     while (static_cast<int64_t>(magnitudes_.size()) <= t) {
       magnitudes_.push_back(
-          torch::full({1}, opt_.magnitude_init(), torch::TensorOptions().device(ctx_.device))
+          torch::full({1}, opt_.magnitude_init(), torch::TensorOptions().device(run().device))
               .requires_grad_(true));
     }
     const int64_t rank = rank_for_task(t);

@@ -20,13 +20,13 @@ void Dgr::build_generator() {
   config_.fc_layers = opt_.fc_layers();
   recon_ = reconstruction(opt_.recon_loss(), config_.architecture);
   generator_ = make_generator_module();
-  auto generator = make_generator(ctx_.seed, 0xD6E);  // the same weights on every rank
+  auto generator = make_generator(run().seed, 0xD6E);  // the same weights on every rank
   init_default(*generator_, generator);
 }
 
 Vae Dgr::make_generator_module() const {
   Vae v(config_);
-  v->to(ctx_.device);
+  v->to(run().device);
   v->eval();
   return v;
 }
@@ -58,14 +58,14 @@ torch::Tensor Dgr::generator_loss(const Batch& batch) {
 
 void Dgr::train_generator(const Task& task) {
   const int64_t steps = opt_.gen_steps() > 0 ? opt_.gen_steps() : training_steps(task);
-  const int64_t B = ctx_.batch_size;
+  const int64_t B = run().batch_size;
   const auto pool = train_indices(task);
   // The fit takes consecutive batches of this list: reshuffled passes over the task's samples.
   std::vector<int64_t> samples;
   for (uint64_t pass = 0; !pool.empty() && static_cast<int64_t>(samples.size()) < steps * B;
        ++pass) {
     const auto order =
-        shuffled(pool, mix_seed({uint64_t(ctx_.seed), uint64_t(task.index), pass, 0xD6F}));
+        shuffled(pool, mix_seed({uint64_t(run().seed), uint64_t(task.index), pass, 0xD6F}));
     samples.insert(samples.end(), order.begin(), order.end());
   }
   FitSpec spec;

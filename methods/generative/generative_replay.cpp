@@ -28,7 +28,7 @@ torch::Tensor one_hot_float(const torch::Tensor& labels, int64_t classes) {
 }  // namespace
 
 void GenerativeReplay::on_attach() {
-  space_ = PixelSpace(*ctx_.stream->train_set, ctx_.stream->input_shape(), ctx_.device);
+  space_ = PixelSpace(*ctx_.stream->train_set, ctx_.stream->input_shape(), run().device);
   build_generator();
 }
 
@@ -42,14 +42,14 @@ uint64_t GenerativeReplay::step_seed(const Batch& batch, uint64_t salt) const {
   const uint64_t step =
       batch.augment_seed
           ? *batch.augment_seed
-          : mix_seed({uint64_t(ctx_.seed), uint64_t(task_ != nullptr ? task_->index : 0),
+          : mix_seed({uint64_t(run().seed), uint64_t(task_ != nullptr ? task_->index : 0),
                       uint64_t(batch.step ? batch.step->in_task : 0), 0x6E00});
   return mix_seed({step, salt});
 }
 
 torch::Tensor GenerativeReplay::noise(const Batch& batch, uint64_t salt, int64_t dim) const {
   auto rows = shard_normal_rows(step_seed(batch, salt), batch.global_size, batch.shards,
-                                batch.shard, dim, ctx_.device);
+                                batch.shard, dim, run().device);
   if (rows.size(0) != batch.x.size(0)) {
     throw Error("internal: shard " + std::to_string(batch.shard) + " of " +
                 std::to_string(batch.shards) + " has " + std::to_string(batch.x.size(0)) +

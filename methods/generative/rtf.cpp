@@ -24,13 +24,13 @@ void Rtf::build_generator() {
   config_.fc_layers = opt_.fc_layers();
   recon_ = reconstruction(opt_.recon_loss(), config_.architecture);
   feedback_ = make_feedback();
-  auto generator = make_generator(ctx_.seed, 0xF3B);  // the same weights on every rank
+  auto generator = make_generator(run().seed, 0xF3B);  // the same weights on every rank
   init_default(*feedback_, generator);
 }
 
 Feedback Rtf::make_feedback() const {
   Feedback f(ctx_.model->backbone->feature_dim(), config_);
-  f->to(ctx_.device);
+  f->to(run().device);
   return f;
 }
 

@@ -3,13 +3,11 @@
 // this rank (with per-sample rows such as DER's logits), put together into the whole global batch
 // after the step, the same on every rank (MethodServices::gather).
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 #include <torch/types.h>
 
 #include "datasets/batch.h"
-#include "harness/foundation/error.h"
 #include "methods/services.h"
 
 namespace clbench {
@@ -19,12 +17,6 @@ class StepSamples {
   void record(const Batch& shard, torch::Tensor rows = {}) {
     shards_.push_back({shard.shard, shard.indices, std::move(rows)});
     global_size_ = shard.global_size;
-    step_ = shard.step;
-  }
-  // The recorded step's place in the stream (an Error for a batch without one).
-  const StepIndex& step() const {
-    if (!step_) throw Error("internal: a replay step needs a batch of the trainer's loop");
-    return *step_;
   }
   // Collective (every rank, once per step, e.g. in after_step); forgets the step.
   GlobalRows gather(MethodServices& services) {
@@ -36,7 +28,6 @@ class StepSamples {
  private:
   std::vector<ShardRows> shards_;
   int64_t global_size_ = 0;
-  std::optional<StepIndex> step_;
 };
 
 }  // namespace clbench

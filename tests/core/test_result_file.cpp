@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -137,71 +138,137 @@ void list_contents(const H5::Group& group, const std::string& path, std::set<std
   }
 }
 
-// What the README's result-file table names: datasets, "/group@{a, b}" attributes, the root
-// attributes row; "<name>" stands for any one path part.
-std::vector<std::string> documented_contents() {
-  std::ifstream in(std::string(CLBENCH_SOURCE_DIR) + "/README.md");
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string readme = text.str();
-  const auto start = readme.find("\n## Result files\n");
-  const auto table = readme.find("\n| path | content |", start);
-  const auto end = readme.find("\n\n", table + 1);
+// Every dataset and attribute result_schema() declares: "/g@{a, b}" stands for "/g@a" and "/g@b";
+// "<name>" for any one path part.
+std::vector<std::string> declared_contents() {
   std::vector<std::string> out;
-  std::istringstream rows(readme.substr(table, end - table));
-  const std::regex token("`([^`]+)`");
-  for (std::string row; std::getline(rows, row);) {
-    const bool root = row.rfind("| root attributes |", 0) == 0;
-    for (auto it = std::sregex_iterator(row.begin(), row.end(), token);
-         it != std::sregex_iterator(); ++it) {
-      const std::string t = (*it)[1];
-      const auto at = static_cast<size_t>(it->position());
-      if (root) {
-        const bool value = at >= 2 && row.compare(at - 2, 2, "= ") == 0;
-        if (std::regex_match(t, std::regex("[a-z_]+")) && !value) out.push_back("/@" + t);
-      } else if (!t.empty() && t[0] == '/') {
-        std::smatch group;
-        if (std::regex_match(t, group, std::regex("([^@]*)@\\{(.*)\\}"))) {
-          std::istringstream names(group[2].str());
-          for (std::string n; std::getline(names, n, ',');)
-            out.push_back(group[1].str() + "@" + n.substr(n.find_first_not_of(' ')));
-        } else {
-          out.push_back(t);
-        }
+  for (const auto& f : result_schema()) {
+    size_t begin = 0;
+    while (begin < f.path.size()) {
+      const size_t end = std::min(f.path.find(", /", begin), f.path.size());
+      const std::string one = f.path.substr(begin, end - begin);
+      std::smatch group;
+      if (std::regex_match(one, group, std::regex("([^@]*)@\\{(.*)\\}"))) {
+        std::istringstream names(group[2].str());
+        for (std::string n; std::getline(names, n, ',');)
+          out.push_back(group[1].str() + "@" + n.substr(n.find_first_not_of(' ')));
+      } else {
+        out.push_back(one);
       }
+      begin = end + 2;
     }
   }
   return out;
 }
 
-TEST_F(ResultFileTest, TheReadmeTableNamesEveryDatasetAndAttributeOfAFile) {
+RunResult make_full_result() {
   auto r = make_result();
   r.world_sizes = {4, 2};
   r.lr_schedule = "constant per epoch";
   r.cpu = r.cpu_capability = r.cpu_kernels = r.cpu_vendor = r.cpu_blas = "x";
   r.fingerprint = "0123456789abcdef";
+  return r;
+}
+
+TEST_F(ResultFileTest, AWrittenFileHoldsExactlyWhatTheSchemaDeclares) {
   const std::string file = path("full.h5");
-  write_result(file, r);
+  write_result(file, make_full_result());
   std::set<std::string> written;
   {
     H5::H5File h5(file, H5F_ACC_RDONLY);
     list_contents(h5.openGroup("/"), "/", written);
   }
-  const auto documented = documented_contents();
-  ASSERT_GT(documented.size(), 30u) << "the README's table was not found";
-  const auto pattern = [](const std::string& d) {  // "<name>" matches one path part
+  const auto declared = declared_contents();
+  const auto pattern = [](const std::string& d) {
     return std::regex(std::regex_replace(d, std::regex("<name>"), "[^/@]+"));
   };
   for (const auto& w : written) {
-    const bool found = std::any_of(documented.begin(), documented.end(),
+    const bool found = std::any_of(declared.begin(), declared.end(),
                                    [&](const auto& d) { return std::regex_match(w, pattern(d)); });
-    EXPECT_TRUE(found) << w << " is written but not in README.md's result-file table";
+    EXPECT_TRUE(found) << w << " is written but not in result_schema()";
   }
-  for (const auto& d : documented) {
+  for (const auto& d : declared) {
     const bool found = std::any_of(written.begin(), written.end(),
                                    [&](const auto& w) { return std::regex_match(w, pattern(d)); });
-    EXPECT_TRUE(found) << d << " is in README.md's result-file table but not written";
+    EXPECT_TRUE(found) << d << " is in result_schema() but not written";
   }
+}
+
+TEST_F(ResultFileTest, TheReadmeTableIsTheSchema) {
+  std::ifstream in(std::string(CLBENCH_SOURCE_DIR) + "/README.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  const auto section = readme.find("\n## Result files\n");
+  ASSERT_NE(section, std::string::npos);
+  const auto table = readme.find("\n| path |", section);
+  ASSERT_NE(table, std::string::npos) << "no table in README.md's \"Result files\"";
+  const auto end = readme.find("\n\n", table + 1);
+  EXPECT_EQ(readme.substr(table + 1, end - table), result_schema_table())
+      << "README.md's result-file table differs from result_schema_table() (expected above)";
+}
+
+// A fixture of every schema version: the fields of that version read back as written, the later
+// ones as absent (empty).
+TEST_F(ResultFileTest, FilesOfEveryEarlierSchemaVersionStayReadable) {
+  const RunResult in = make_full_result();
+  for (int v = 1; v <= kResultSchemaVersion; ++v) {
+    const std::string file = path("v" + std::to_string(v) + ".h5");
+    write_result_as_version(file, in, v);
+    const RunResult out = read_result(file);
+    EXPECT_EQ(out.schema_version, v >= 8 ? v : 0) << "version " << v;
+    EXPECT_EQ(out.acc_class_il, in.acc_class_il) << "version " << v;
+    EXPECT_EQ(out.acc_task_il, in.acc_task_il) << "version " << v;
+    EXPECT_EQ(out.task_classes, in.task_classes) << "version " << v;
+    EXPECT_EQ(out.method, in.method) << "version " << v;
+    EXPECT_EQ(out.config_json, in.config_json) << "version " << v;
+    expect_metrics_eq(out.class_il,
+                      compute_metrics(in.acc_class_il, in.init_class_il, in.test_counts));
+    EXPECT_EQ(out.stored_params.empty(), v < 2) << "version " << v;
+    EXPECT_EQ(out.memory_samples.empty(), v < 3) << "version " << v;
+    EXPECT_EQ(out.other_predictions.empty(), v < 3) << "version " << v;
+    EXPECT_EQ(out.lr_schedule.empty(), v < 5) << "version " << v;
+    EXPECT_EQ(out.cpu_kernels.empty(), v < 5) << "version " << v;
+    EXPECT_EQ(out.fingerprint.empty(), v < 6) << "version " << v;
+    EXPECT_EQ(out.world_sizes.empty(), v < 6) << "version " << v;
+    EXPECT_EQ(out.cpu_vendor.empty(), v < 7) << "version " << v;
+    EXPECT_EQ(out.cpu_blas.empty(), v < 7) << "version " << v;
+    if (v >= 6) {
+      EXPECT_EQ(out.world_sizes, in.world_sizes);
+    }
+    if (v >= 3) {
+      EXPECT_EQ(out.memory_bytes, in.memory_bytes);
+    }
+  }
+  // Before /task_class_counts (version 4) every row of /task_classes is a whole task: padding
+  // there is a corrupt file.
+  RunResult ragged = in;
+  ragged.task_classes[0].pop_back();
+  write_result_as_version(path("v3-ragged.h5"), ragged, 3);
+  expect_error([&] { read_result(path("v3-ragged.h5")); },
+               {"/task_classes[0][1] is -1", "not a class id"});
+}
+
+TEST_F(ResultFileTest, AFieldMissingFromAFileOfItsVersionIsRefusedByName) {
+  const std::string file = path("seed-7.h5");
+  const auto edit = [&](const std::function<void(H5::H5File&)>& change) {
+    write_result(file, make_full_result());
+    H5::H5File h5(file, H5F_ACC_RDWR);
+    change(h5);
+  };
+  edit([](H5::H5File& h5) { h5.openGroup("/").removeAttr("cpu_vendor"); });  // of version 7
+  expect_error([&] { read_result(file); }, {file, "missing attribute", "cpu_vendor"});
+  edit([](H5::H5File& h5) { h5.unlink("/task_class_counts"); });  // of version 4
+  expect_error([&] { read_result(file); }, {file, "missing dataset /task_class_counts"});
+  edit([](H5::H5File& h5) {
+    auto root = h5.openGroup("/");
+    root.removeAttr("schema_version");
+    const int64_t newer = kResultSchemaVersion + 1;
+    root.createAttribute("schema_version", H5::PredType::STD_I64LE, H5::DataSpace())
+        .write(H5::PredType::NATIVE_INT64, &newer);
+  });
+  expect_error([&] { read_result(file); },
+               {file, "schema version " + std::to_string(kResultSchemaVersion + 1)});
 }
 
 TEST_F(ResultFileTest, RejectsABadPredictionNameOrMemoryLength) {

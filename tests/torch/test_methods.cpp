@@ -113,8 +113,10 @@ TEST(Si, ImportanceComesOnlyFromTheTrainingPathAndPenalisesLeavingTheAnchor) {
   auto plain2 = plain_on(*trained);
   Progress quiet(false, false);
   TrainerOptions o;
-  o.epochs = 1;
-  o.batch_size = 32;
+  RunContext run = *trained->session->trainer.run;
+  run.epochs = 1;
+  run.batch_size = 32;
+  o.run = std::make_shared<const RunContext>(run);
   o.optimizer.lr = 0.05;
   TaskStream first_only = *trained->stream;
   first_only.tasks.resize(1);

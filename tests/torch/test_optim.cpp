@@ -121,7 +121,7 @@ std::vector<std::vector<double>> applied_lrs(const nlohmann::json& schedule,
   ctx.model = s->model;
   ctx.services = s->session->services.get();
   ctx.stream = s->stream;
-  ctx.batch_size = 64;
+  ctx.run = s->session->trainer.run;
   probe.attach(ctx);
   TaskStream first = *s->stream;
   first.tasks.resize(1);

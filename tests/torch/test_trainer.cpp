@@ -50,7 +50,7 @@ TEST(Trainer, BatchNormTrainsInTrainModeAndIsEvaluatedInEvalMode) {
   auto s = testing::setup({{"benchmark", "synthetic"}, {"synthetic.classes", 4}, {"threads", 1}});
   const auto shape = s->stream->input_shape();
   Classifier model(std::make_shared<ToyBnImpl>(shape[0] * shape[1] * shape[2]), 4);
-  EngineServices services(s->comm, *s->stream, model, {});
+  EngineServices services(s->comm, *s->stream, model, s->session->trainer.run, StepControl{});
   ModeProbe probe;
   MethodContext ctx;
   ctx.model = model;
