@@ -121,11 +121,33 @@ torch::Tensor VitAttentionImpl::qkv_bias(QkvPart part) const {
   return qkv->bias.narrow(0, static_cast<int64_t>(part) * dim, dim);
 }
 
-torch::Tensor VitAttentionImpl::forward(const torch::Tensor& x) {
+torch::Tensor VitAttentionImpl::forward(const torch::Tensor& x, const KeyValuePrefix& prefix) {
   const int64_t B = x.size(0), N = x.size(1);
   // timm: qkv(x).reshape(B, N, 3, heads, head_dim).permute(2, 0, 3, 1, 4), then F.sdpa.
   auto parts = project_qkv(x).reshape({B, N, 3, heads, dim / heads}).permute({2, 0, 3, 1, 4});
-  auto out = at::scaled_dot_product_attention(parts[0], parts[1], parts[2]);
+  auto k = parts[1], v = parts[2];
+  if (prefix.defined()) {
+    // {P, D} or {B, P, D} -> {B, heads, P, head_dim}, in the activations' dtype (autocast).
+    const auto per_head = [&](const torch::Tensor& t) {
+      const auto batched = t.dim() == 2 ? t.unsqueeze(0).expand({B, -1, -1}) : t;
+      if (batched.dim() != 3 || batched.size(0) != B || batched.size(2) != dim) {
+        throw Error("a key/value prefix must be [P, " + std::to_string(dim) + "] or [" +
+                    std::to_string(B) + ", P, " + std::to_string(dim) + "], got " +
+                    shape_string(t));
+      }
+      return batched.reshape({B, batched.size(1), heads, dim / heads})
+          .permute({0, 2, 1, 3})
+          .to(k.scalar_type());
+    };
+    const auto keys = per_head(prefix.keys), values = per_head(prefix.values);
+    if (keys.size(2) != values.size(2)) {
+      throw Error("a key/value prefix needs as many keys as values, got " +
+                  shape_string(prefix.keys) + " and " + shape_string(prefix.values));
+    }
+    k = torch::cat({keys, k}, 2);
+    v = torch::cat({values, v}, 2);
+  }
+  auto out = at::scaled_dot_product_attention(parts[0], k, v);
   return proj->forward(out.transpose(1, 2).reshape({B, N, dim}));
 }
 
@@ -146,8 +168,8 @@ VitBlockImpl::VitBlockImpl(const VitOptions& o) {
   mlp = register_module("mlp", VitMlp(o.dim(), o.mlp_hidden()));
 }
 
-torch::Tensor VitBlockImpl::forward(const torch::Tensor& x) {
-  auto h = x + attn->forward(norm1->forward(x));
+torch::Tensor VitBlockImpl::forward(const torch::Tensor& x, const KeyValuePrefix& prefix) {
+  auto h = x + attn->forward(norm1->forward(x), prefix);
   return h + mlp->forward(norm2->forward(h));
 }
 
@@ -212,13 +234,29 @@ torch::Tensor VitImpl::prepare(const torch::Tensor& images) const {
 
 torch::Tensor VitImpl::forward(const torch::Tensor& images) {
   auto x = patch_embed->forward(prepare(images));
-  x = torch::cat({cls_token.expand({x.size(0), -1, -1}), x}, 1) + pos_embed;
-  if (prompt.defined()) {
-    auto p = prompt.unsqueeze(0).expand({x.size(0), -1, -1});
-    x = torch::cat({x.narrow(1, 0, 1), p, x.narrow(1, 1, x.size(1) - 1)}, 1);
+  const int64_t B = x.size(0);
+  x = torch::cat({cls_token.expand({B, -1, -1}), x}, 1) + pos_embed;
+  auto tokens = hooks ? hooks->input_tokens(B) : torch::Tensor();
+  if (tokens.defined()) {
+    if (tokens.dim() == 2) tokens = tokens.unsqueeze(0).expand({B, -1, -1});
+    x = torch::cat({x.narrow(1, 0, 1), tokens, x.narrow(1, 1, x.size(1) - 1)}, 1);
   }
-  for (const auto& b : *blocks) x = block_boundary(b->as<VitBlockImpl>()->forward(x));
+  for (size_t i = 0; i < depth(); ++i) {
+    const KeyValuePrefix prefix = hooks ? hooks->prefix(i, B) : KeyValuePrefix{};
+    x = block_boundary(block(i).forward(x, prefix));
+  }
   return norm->forward(x).select(1, 0);  // timm global_pool='token': x[:, 0]
+}
+
+torch::Tensor VitImpl::query(const torch::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  struct WithoutHooks {
+    explicit WithoutHooks(std::shared_ptr<VitHooks>& h) : slot(h), kept(std::move(h)) {}
+    ~WithoutHooks() { slot = std::move(kept); }
+    std::shared_ptr<VitHooks>& slot;
+    std::shared_ptr<VitHooks> kept;
+  } without(hooks);
+  return forward(images);
 }
 
 namespace {

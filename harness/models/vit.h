@@ -61,11 +61,32 @@ struct QkvAdapter {
   virtual torch::Tensor adapt(const torch::Tensor& x, const torch::Tensor& qkv) = 0;
 };
 
+// One block's prefix (prefix-tuning, Li & Liang 2021, as DualPrompt and CODA-Prompt use it): keys
+// and values {B, P, D} (or {P, D}, the same for every sample) prepended to the block's keys and
+// values after the qkv projection. The queries are not extended, so the block's output keeps its
+// input's sequence length.
+struct KeyValuePrefix {
+  torch::Tensor keys, values;
+  bool defined() const { return keys.defined(); }
+};
+
+// What a method adds to the ViT's forward: tokens at the input (prompt-tuning: L2P, FM-LoRA's
+// meta-prompts) and per-block prefixes (prefix-tuning). The ViT registers none of these tensors:
+// the method owns and trains them. (Adapters of the qkv projection are QkvAdapter, per block.)
+struct VitHooks {
+  virtual ~VitHooks() = default;
+  // Tokens {P, D} or {B, P, D} inserted right after the class token, after the position
+  // embedding. Undefined: none.
+  virtual torch::Tensor input_tokens(int64_t /*batch*/) { return {}; }
+  // Block `block`'s prefix for a batch of `batch` samples. Undefined: none.
+  virtual KeyValuePrefix prefix(size_t /*block*/, int64_t /*batch*/) { return {}; }
+};
+
 // timm Attention: fused qkv Linear, per-head scaled dot-product attention (the fused SDPA kernel),
-// output projection.
+// output projection; with a prefix, its keys and values come first.
 struct VitAttentionImpl : torch::nn::Module {
   VitAttentionImpl(int64_t dim, int64_t heads, bool qkv_bias);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, const KeyValuePrefix& prefix = {});
   // q, k, v and the qkv bias as they enter attention (after any adapter): {B, N, 3D}.
   torch::Tensor project_qkv(const torch::Tensor& x);
   // View of the q, k or v rows of qkv.weight {D, D} (or of qkv.bias {D}); writes go through.
@@ -90,7 +111,7 @@ TORCH_MODULE(VitMlp);
 // timm Block (pre-norm): x + attn(norm1(x)), then x + mlp(norm2(x)).
 struct VitBlockImpl : torch::nn::Module {
   explicit VitBlockImpl(const VitOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, const KeyValuePrefix& prefix = {});
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   VitAttention attn{nullptr};
   VitMlp mlp{nullptr};
@@ -111,6 +132,9 @@ struct VitImpl : BackboneImpl {
   // (bilinear) to image_size; grey images are repeated to 3 channels for an RGB model, RGB images
   // are converted to grey (ITU-R 601 luma) for a 1-channel model.
   torch::Tensor forward(const torch::Tensor& images) override;
+  // The query of the prompt methods (L2P, Sec. 4.2): the same forward without the hooks and
+  // without gradients, the frozen, prompt-free backbone's final-norm CLS feature {B, dim}.
+  torch::Tensor query(const torch::Tensor& images);
   int64_t feature_dim() const override { return options.dim(); }
   // The model's input: {B, in_channels, image_size, image_size}.
   torch::Tensor prepare(const torch::Tensor& images) const;
@@ -119,10 +143,7 @@ struct VitImpl : BackboneImpl {
 
   VitOptions options;
   torch::Tensor cls_token, pos_embed;
-  // Extra tokens {P, D} inserted right after the class token, after the position embedding
-  // (prompt methods, e.g. FM-LoRA's shared meta-prompts); owned by whoever sets it. Undefined:
-  // none.
-  torch::Tensor prompt;
+  std::shared_ptr<VitHooks> hooks;  // null: the plain ViT
   VitPatchEmbed patch_embed{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::LayerNorm norm{nullptr};

@@ -92,6 +92,13 @@ struct FmLoraOptions {
   }
 };
 
+// DMP's shared prompt tokens at the ViT's input (Sec. 3.3).
+struct MetaPrompts : VitHooks {
+  explicit MetaPrompts(torch::Tensor tokens) : tokens(std::move(tokens)) {}
+  torch::Tensor input_tokens(int64_t) override { return tokens; }
+  torch::Tensor tokens;
+};
+
 class FmLora : public AdapterMethod, public RankSelector {
  public:
   explicit FmLora(FmLoraOptions o) : opt_(std::move(o)), parts_(qkv_parts(opt_.parts())) {
@@ -122,7 +129,7 @@ class FmLora : public AdapterMethod, public RankSelector {
                     .normal_(0.0, 0.02, generator())
                     .to(run().device)
                     .requires_grad_(true);
-      vit().prompt = prompt_;
+      vit().hooks = std::make_shared<MetaPrompts>(prompt_);
     }
   }
 
@@ -177,7 +184,7 @@ class FmLora : public AdapterMethod, public RankSelector {
     visit_updates(v);
   }
 
-  // Every update's outer factors are views of the shared bases; the prompt is the ViT's.
+  // Every update's outer factors are views of the shared bases; the ViT's hooks hold the prompt.
   void after_load() override {
     for_each_linear([&](size_t layer, QkvPart p, LoraLinear& linear) {
       for (auto& u : linear.updates) {
@@ -186,7 +193,7 @@ class FmLora : public AdapterMethod, public RankSelector {
         u.factors[3] = base_bt(layer, p).narrow(0, 0, r);
       }
     });
-    if (prompt_.defined()) vit().prompt = prompt_;
+    if (prompt_.defined()) vit().hooks = std::make_shared<MetaPrompts>(prompt_);
   }
 
  protected:

@@ -232,5 +232,13 @@ TEST(Cli, ListKeysShowsWhatEachKeyAccepts) {
   EXPECT_NE(out.find("[one of factors, product, none]"), std::string::npos) << out;
 }
 
+TEST(Cli, ShowSchemaPrintsTheResultFileLayout) {
+  std::string out;
+  ASSERT_EQ(run_command(clbench_cmd("show --schema"), out), 0) << out;
+  EXPECT_EQ(out, result_schema_table());
+  EXPECT_EQ(run_command(clbench_cmd("show"), out), 1);
+  EXPECT_NE(out.find("result files or --schema"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace clbench

@@ -15,6 +15,7 @@
 #include "harness/models/vit.h"
 #include "harness/models/weights.h"
 #include "support.h"
+#include "tests/core/fixtures.h"
 #include "tests/torch/vit_fixtures.h"
 
 namespace clbench {
@@ -126,6 +127,105 @@ struct AddToQ : QkvAdapter {
   }
   double delta;
 };
+
+// Prefix-tuning: P keys and values in front of the block's own, the queries unchanged.
+TEST(Vit, APrefixKeepsTheSequenceLengthAndAttendsAsTheFormulaSays) {
+  torch::manual_seed(11);
+  VitAttention attn(32, 4, true);
+  {
+    torch::NoGradGuard g;
+    attn->qkv->bias.normal_(0, 0.5);
+  }
+  const auto x = torch::randn({3, 10, 32});
+  const KeyValuePrefix prefix{torch::randn({3, 2, 32}), torch::randn({3, 2, 32})};
+  const auto got = attn->forward(x, prefix);
+  EXPECT_EQ(got.sizes(), x.sizes());
+  // softmax(q [pk; k]^T / sqrt(d)) [pv; v] per head, from the same weights.
+  const auto qkv = torch::nn::functional::linear(x, attn->qkv->weight, attn->qkv->bias);
+  const auto heads = [](const torch::Tensor& t) {
+    return t.reshape({3, t.size(1), 4, 8}).permute({0, 2, 1, 3});
+  };
+  const auto q = heads(qkv.narrow(2, 0, 32));
+  const auto k = torch::cat({heads(prefix.keys), heads(qkv.narrow(2, 32, 32))}, 2);
+  const auto v = torch::cat({heads(prefix.values), heads(qkv.narrow(2, 64, 32))}, 2);
+  const auto weights = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0), -1);
+  const auto expected =
+      attn->proj->forward(torch::matmul(weights, v).permute({0, 2, 1, 3}).reshape({3, 10, 32}));
+  EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-5))
+      << (got - expected).abs().max().item<double>();
+  EXPECT_FALSE(torch::allclose(got, attn->forward(x), 1e-3, 1e-3)) << "the prefix changed nothing";
+  // One prefix {P, D} for every sample is that prefix repeated.
+  const KeyValuePrefix shared{prefix.keys[0], prefix.values[0]};
+  const KeyValuePrefix repeated{prefix.keys[0].expand({3, -1, -1}),
+                                prefix.values[0].expand({3, -1, -1})};
+  EXPECT_TRUE(torch::equal(attn->forward(x, shared), attn->forward(x, repeated)));
+  testing::expect_error(
+      [&] {
+        attn->forward(x, {torch::zeros({2, 31}), torch::zeros({2, 31})});
+      },
+      {"key/value prefix", "[2, 31]"});
+  testing::expect_error(
+      [&] {
+        attn->forward(x, {torch::zeros({2, 32}), torch::zeros({3, 32})});
+      },
+      {"as many keys as values"});
+}
+
+// A method's hooks: tokens after the class token and per-block prefixes, from one object.
+struct TestHooks : VitHooks {
+  torch::Tensor tokens;
+  std::vector<KeyValuePrefix> prefixes;  // per block
+  torch::Tensor input_tokens(int64_t) override { return tokens; }
+  KeyValuePrefix prefix(size_t block, int64_t) override {
+    return block < prefixes.size() ? prefixes[block] : KeyValuePrefix{};
+  }
+};
+
+TEST(Vit, EmptyHooksLeaveTheFeaturesBitIdenticalAndFilledOnesChangeThem) {
+  torch::manual_seed(12);
+  Vit vit(vit_preset("vit-tiny28"));
+  torch::NoGradGuard no_grad;
+  const auto images = torch::rand({2, 1, 28, 28});
+  const auto plain = vit->forward(images);
+  auto hooks = std::make_shared<TestHooks>();
+  vit->hooks = hooks;
+  EXPECT_TRUE(torch::equal(vit->forward(images), plain)) << "hooks that add nothing";
+  hooks->tokens = torch::zeros({0, 64});
+  hooks->prefixes = {{torch::zeros({0, 64}), torch::zeros({0, 64})}};
+  EXPECT_TRUE(torch::equal(vit->forward(images), plain)) << "zero-length tokens and prefix";
+  hooks->tokens = torch::randn({3, 64});
+  const auto prompted = vit->forward(images);
+  EXPECT_FALSE(torch::allclose(prompted, plain, 1e-3, 1e-3));
+  hooks->tokens = hooks->tokens.unsqueeze(0).expand({2, -1, -1}).contiguous();
+  EXPECT_TRUE(torch::equal(vit->forward(images), prompted)) << "{P, D} is {B, P, D} repeated";
+  hooks->tokens = torch::Tensor();
+  hooks->prefixes = {{}, {torch::randn({2, 4, 64}), torch::randn({2, 4, 64})}};  // block 1 only
+  EXPECT_FALSE(torch::allclose(vit->forward(images), plain, 1e-3, 1e-3));
+}
+
+// The query of the prompt methods: the frozen backbone's features, whatever the hooks add, with no
+// gradient; the hooks stay in place for the prompted forward.
+TEST(Vit, TheQueryIsTheForwardWithoutHooksAndWithoutGradients) {
+  torch::manual_seed(13);
+  Vit vit(vit_preset("vit-tiny28"));
+  const auto images = torch::rand({2, 1, 28, 28});
+  torch::Tensor plain;
+  {
+    torch::NoGradGuard no_grad;
+    plain = vit->forward(images);
+  }
+  auto hooks = std::make_shared<TestHooks>();
+  hooks->tokens = torch::randn({3, 64}, torch::requires_grad());
+  hooks->prefixes = {{torch::randn({4, 64}, torch::requires_grad()), torch::randn({4, 64})}};
+  vit->hooks = hooks;
+  const auto query = vit->query(images);
+  EXPECT_TRUE(torch::equal(query, plain));
+  EXPECT_FALSE(query.requires_grad());
+  EXPECT_EQ(vit->hooks, hooks);
+  const auto prompted = vit->forward(images);
+  EXPECT_TRUE(prompted.requires_grad());
+  EXPECT_FALSE(torch::allclose(prompted.detach(), plain, 1e-3, 1e-3));
+}
 
 TEST(Vit, QkvAdapterHookAndSliceViews) {
   torch::manual_seed(3);
