@@ -107,9 +107,9 @@ VitAttentionImpl::VitAttentionImpl(int64_t dim_, int64_t heads_, bool qkv_bias)
   proj = register_module("proj", make_linear(dim, dim, true));
 }
 
-torch::Tensor VitAttentionImpl::project_qkv(const torch::Tensor& x) {
+torch::Tensor VitAttentionImpl::project_qkv(const torch::Tensor& x, VitHooks* hooks, size_t block) {
   auto out = qkv->forward(x);
-  return adapter ? adapter->adapt(x, out) : out;
+  return hooks ? hooks->qkv(block, x, out) : out;
 }
 
 torch::Tensor VitAttentionImpl::qkv_weight(QkvPart part) const {
@@ -121,11 +121,13 @@ torch::Tensor VitAttentionImpl::qkv_bias(QkvPart part) const {
   return qkv->bias.narrow(0, static_cast<int64_t>(part) * dim, dim);
 }
 
-torch::Tensor VitAttentionImpl::forward(const torch::Tensor& x, const KeyValuePrefix& prefix) {
+torch::Tensor VitAttentionImpl::forward(const torch::Tensor& x, VitHooks* hooks, size_t block) {
   const int64_t B = x.size(0), N = x.size(1);
   // timm: qkv(x).reshape(B, N, 3, heads, head_dim).permute(2, 0, 3, 1, 4), then F.sdpa.
-  auto parts = project_qkv(x).reshape({B, N, 3, heads, dim / heads}).permute({2, 0, 3, 1, 4});
+  auto parts =
+      project_qkv(x, hooks, block).reshape({B, N, 3, heads, dim / heads}).permute({2, 0, 3, 1, 4});
   auto k = parts[1], v = parts[2];
+  const KeyValuePrefix prefix = hooks ? hooks->prefix(block, B) : KeyValuePrefix{};
   if (prefix.defined()) {
     // {P, D} or {B, P, D} -> {B, heads, P, head_dim}, in the activations' dtype (autocast).
     const auto per_head = [&](const torch::Tensor& t) {
@@ -168,8 +170,8 @@ VitBlockImpl::VitBlockImpl(const VitOptions& o) {
   mlp = register_module("mlp", VitMlp(o.dim(), o.mlp_hidden()));
 }
 
-torch::Tensor VitBlockImpl::forward(const torch::Tensor& x, const KeyValuePrefix& prefix) {
-  auto h = x + attn->forward(norm1->forward(x), prefix);
+torch::Tensor VitBlockImpl::forward(const torch::Tensor& x, VitHooks* hooks, size_t block) {
+  auto h = x + attn->forward(norm1->forward(x), hooks, block);
   return h + mlp->forward(norm2->forward(h));
 }
 
@@ -241,10 +243,7 @@ torch::Tensor VitImpl::forward(const torch::Tensor& images) {
     if (tokens.dim() == 2) tokens = tokens.unsqueeze(0).expand({B, -1, -1});
     x = torch::cat({x.narrow(1, 0, 1), tokens, x.narrow(1, 1, x.size(1) - 1)}, 1);
   }
-  for (size_t i = 0; i < depth(); ++i) {
-    const KeyValuePrefix prefix = hooks ? hooks->prefix(i, B) : KeyValuePrefix{};
-    x = block_boundary(block(i).forward(x, prefix));
-  }
+  for (size_t i = 0; i < depth(); ++i) x = block_boundary(block(i).forward(x, hooks.get(), i));
   return norm->forward(x).select(1, 0);  // timm global_pool='token': x[:, 0]
 }
 

@@ -51,16 +51,6 @@ const std::vector<VitPreset>& vit_presets();
 // Which slice of the fused qkv projection: rows [0,D) are q, [D,2D) k, [2D,3D) v (timm layout).
 enum class QkvPart : int64_t { kQ = 0, kK = 1, kV = 2 };
 
-// Hook through which adapters (LoRA, SD-LoRA, ...) change the fused qkv projection without
-// replacing the pretrained Linear, so parameter names stay timm's. `x` is the attention input
-// {B, N, D}; `qkv` is the frozen projection's output {B, N, 3D} laid out [q | k | v]; the result
-// replaces it. The adapter's own parameters are not registered in the ViT: the owner (a method)
-// registers or optimises them wherever it wants.
-struct QkvAdapter {
-  virtual ~QkvAdapter() = default;
-  virtual torch::Tensor adapt(const torch::Tensor& x, const torch::Tensor& qkv) = 0;
-};
-
 // One block's prefix (prefix-tuning, Li & Liang 2021, as DualPrompt and CODA-Prompt use it): keys
 // and values {B, P, D} (or {P, D}, the same for every sample) prepended to the block's keys and
 // values after the qkv projection. The queries are not extended, so the block's output keeps its
@@ -70,9 +60,11 @@ struct KeyValuePrefix {
   bool defined() const { return keys.defined(); }
 };
 
-// What a method adds to the ViT's forward: tokens at the input (prompt-tuning: L2P, FM-LoRA's
-// meta-prompts) and per-block prefixes (prefix-tuning). The ViT registers none of these tensors:
-// the method owns and trains them. (Adapters of the qkv projection are QkvAdapter, per block.)
+// What a method changes in the ViT's forward, one object for all of it: tokens at the input
+// (prompt-tuning: L2P, FM-LoRA's meta-prompts), per-block key/value prefixes (prefix-tuning:
+// DualPrompt, CODA-Prompt) and the fused qkv projection (adapters: LoRA, SD-LoRA, InfLoRA...),
+// without replacing the pretrained Linear, so parameter names stay timm's. The ViT registers none
+// of the hooks' tensors: the method owns and trains them.
 struct VitHooks {
   virtual ~VitHooks() = default;
   // Tokens {P, D} or {B, P, D} inserted right after the class token, after the position
@@ -80,22 +72,28 @@ struct VitHooks {
   virtual torch::Tensor input_tokens(int64_t /*batch*/) { return {}; }
   // Block `block`'s prefix for a batch of `batch` samples. Undefined: none.
   virtual KeyValuePrefix prefix(size_t /*block*/, int64_t /*batch*/) { return {}; }
+  // Block `block`'s qkv projection: `x` is the attention input {B, N, D}, `qkv` the frozen
+  // projection's output {B, N, 3D} laid out [q | k | v]; the result replaces it.
+  virtual torch::Tensor qkv(size_t /*block*/, const torch::Tensor& /*x*/,
+                            const torch::Tensor& qkv) {
+    return qkv;
+  }
 };
 
 // timm Attention: fused qkv Linear, per-head scaled dot-product attention (the fused SDPA kernel),
 // output projection; with a prefix, its keys and values come first.
 struct VitAttentionImpl : torch::nn::Module {
   VitAttentionImpl(int64_t dim, int64_t heads, bool qkv_bias);
-  torch::Tensor forward(const torch::Tensor& x, const KeyValuePrefix& prefix = {});
-  // q, k, v and the qkv bias as they enter attention (after any adapter): {B, N, 3D}.
-  torch::Tensor project_qkv(const torch::Tensor& x);
+  // With `hooks`, as block number `block` of the ViT.
+  torch::Tensor forward(const torch::Tensor& x, VitHooks* hooks = nullptr, size_t block = 0);
+  // q, k, v and the qkv bias as they enter attention (after the hooks' qkv): {B, N, 3D}.
+  torch::Tensor project_qkv(const torch::Tensor& x, VitHooks* hooks = nullptr, size_t block = 0);
   // View of the q, k or v rows of qkv.weight {D, D} (or of qkv.bias {D}); writes go through.
   torch::Tensor qkv_weight(QkvPart part) const;
   torch::Tensor qkv_bias(QkvPart part) const;
 
   int64_t dim, heads;
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
-  std::shared_ptr<QkvAdapter> adapter;  // null: plain ViT
 };
 TORCH_MODULE(VitAttention);
 
@@ -111,7 +109,7 @@ TORCH_MODULE(VitMlp);
 // timm Block (pre-norm): x + attn(norm1(x)), then x + mlp(norm2(x)).
 struct VitBlockImpl : torch::nn::Module {
   explicit VitBlockImpl(const VitOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const KeyValuePrefix& prefix = {});
+  torch::Tensor forward(const torch::Tensor& x, VitHooks* hooks = nullptr, size_t block = 0);
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   VitAttention attn{nullptr};
   VitMlp mlp{nullptr};

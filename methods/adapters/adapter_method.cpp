@@ -33,7 +33,7 @@ void AdapterMethod::on_attach() {
     head->weight.copy_(w);
     head->bias.zero_();
   }
-  layers_ = install_qkv_lora(*vit_, adapted_parts());
+  hooks_ = install_lora_hooks(*vit_, adapted_parts());
   init_adapters();
 }
 
@@ -60,7 +60,7 @@ std::vector<torch::Tensor> AdapterMethod::trainable_parameters() {
 int64_t AdapterMethod::stored_parameters() const {
   int64_t n = count_parameters(ctx_.model->head->parameters());
   for (const auto& t : extra_parameters()) n += t.numel();
-  for (const auto& layer : layers_) {
+  for (const auto& layer : hooks_->layers) {
     for (auto* linear : layer->linears()) {
       for (const auto& u : linear->updates) {
         if (!u.dropped) n += u.numel();
@@ -72,8 +72,8 @@ int64_t AdapterMethod::stored_parameters() const {
 
 void AdapterMethod::for_each_linear(
     const std::function<void(size_t layer, QkvPart, LoraLinear&)>& f) {
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    for (auto p : layers_[i]->parts()) f(i, p, layers_[i]->part(p));
+  for (size_t i = 0; i < hooks_->layers.size(); ++i) {
+    for (auto p : hooks_->layers[i]->parts()) f(i, p, hooks_->layers[i]->part(p));
   }
 }
 
@@ -97,10 +97,10 @@ MethodRequirements adapter_requirements() {
 
 void AdapterMethod::visit_updates(StateVisitor& v) {
   v("lora.generator", generator_);
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    for (auto p : layers_[i]->parts()) {
-      v.each("lora." + std::to_string(i) + "." + qkv_part_name(p), layers_[i]->part(p).updates,
-             [](StateVisitor& v, LowRankUpdate& u) {
+  for (size_t i = 0; i < hooks_->layers.size(); ++i) {
+    for (auto p : hooks_->layers[i]->parts()) {
+      v.each("lora." + std::to_string(i) + "." + qkv_part_name(p),
+             hooks_->layers[i]->part(p).updates, [](StateVisitor& v, LowRankUpdate& u) {
                v("factors", u.factors);
                v("assimilated", u.assimilated);
                v("inv_norm", u.inv_norm);

@@ -22,7 +22,7 @@ class AdapterMethod : public Method {
   int64_t stored_parameters() const override;  // kept updates + extra_parameters() + head
 
   // The blocks' adapters, in block order (for tests and tools).
-  const std::vector<std::shared_ptr<QkvLora>>& layers() const { return layers_; }
+  const std::vector<std::shared_ptr<QkvLora>>& layers() const { return hooks_->layers; }
 
  protected:
   // Freezes the ViT, initialises the head and installs the LoRA layers, then init_adapters().
@@ -35,6 +35,7 @@ class AdapterMethod : public Method {
   virtual std::vector<torch::Tensor> extra_parameters() const { return {}; }
 
   VitImpl& vit() { return *vit_; }
+  LoraHooks& hooks() { return *hooks_; }  // the ViT's hooks: the LoRA layers, input tokens
   at::Generator& generator() { return generator_; }  // seeded by the run: equal on every rank
   // Cross-entropy on the current task's classes (labels shifted by the classes known before).
   torch::Tensor current_task_loss(const torch::Tensor& logits, const Batch& batch) const;
@@ -48,7 +49,7 @@ class AdapterMethod : public Method {
 
  private:
   std::shared_ptr<VitImpl> vit_;
-  std::vector<std::shared_ptr<QkvLora>> layers_;
+  std::shared_ptr<LoraHooks> hooks_;
   at::Generator generator_;
 };
 

@@ -92,13 +92,6 @@ struct FmLoraOptions {
   }
 };
 
-// DMP's shared prompt tokens at the ViT's input (Sec. 3.3).
-struct MetaPrompts : VitHooks {
-  explicit MetaPrompts(torch::Tensor tokens) : tokens(std::move(tokens)) {}
-  torch::Tensor input_tokens(int64_t) override { return tokens; }
-  torch::Tensor tokens;
-};
-
 class FmLora : public AdapterMethod, public RankSelector {
  public:
   explicit FmLora(FmLoraOptions o) : opt_(std::move(o)), parts_(qkv_parts(opt_.parts())) {
@@ -129,7 +122,7 @@ class FmLora : public AdapterMethod, public RankSelector {
                     .normal_(0.0, 0.02, generator())
                     .to(run().device)
                     .requires_grad_(true);
-      vit().hooks = std::make_shared<MetaPrompts>(prompt_);
+      hooks().tokens = prompt_;  // DMP's shared tokens at the ViT's input (Sec. 3.3)
     }
   }
 
@@ -193,7 +186,7 @@ class FmLora : public AdapterMethod, public RankSelector {
         u.factors[3] = base_bt(layer, p).narrow(0, 0, r);
       }
     });
-    if (prompt_.defined()) vit().hooks = std::make_shared<MetaPrompts>(prompt_);
+    if (prompt_.defined()) hooks().tokens = prompt_;
   }
 
  protected:

@@ -239,16 +239,17 @@ std::pair<torch::Tensor, int64_t> QkvLora::stop_recording() {
   return {m, tokens_};
 }
 
+std::shared_ptr<LoraHooks> install_lora_hooks(VitImpl& vit, const std::vector<QkvPart>& parts) {
+  auto hooks = std::make_shared<LoraHooks>();
+  for (size_t i = 0; i < vit.depth(); ++i)
+    hooks->layers.push_back(std::make_shared<QkvLora>(*vit.block(i).attn, parts));
+  vit.hooks = hooks;
+  return hooks;
+}
+
 std::vector<std::shared_ptr<QkvLora>> install_qkv_lora(VitImpl& vit,
                                                        const std::vector<QkvPart>& parts) {
-  std::vector<std::shared_ptr<QkvLora>> out;
-  for (size_t i = 0; i < vit.depth(); ++i) {
-    auto& attn = *vit.block(i).attn;
-    auto lora = std::make_shared<QkvLora>(attn, parts);
-    attn.adapter = lora;
-    out.push_back(std::move(lora));
-  }
-  return out;
+  return install_lora_hooks(vit, parts)->layers;
 }
 
 }  // namespace clbench

@@ -91,13 +91,14 @@ ListOf qkv_parts_spec();
 std::vector<QkvPart> qkv_parts(const std::vector<std::string>& names);
 std::string qkv_part_name(QkvPart part);
 
-// Adapters on some of q, k, v of one attention block's fused qkv projection, installed as the
-// block's QkvAdapter hook. Optionally records the second moment of the projection's input
+// Adapters on some of q, k, v of one attention block's fused qkv projection (LoraHooks calls
+// it for its block). Optionally records the second moment of the projection's input
 // (sum x^T x over tokens), which InfLoRA designs its A matrices from.
-class QkvLora : public QkvAdapter {
+class QkvLora {
  public:
   QkvLora(VitAttentionImpl& attention, std::vector<QkvPart> parts);
-  torch::Tensor adapt(const torch::Tensor& x, const torch::Tensor& qkv) override;
+  // The projection's output `qkv` {B, N, 3D} of input `x`, with the updates added.
+  torch::Tensor adapt(const torch::Tensor& x, const torch::Tensor& qkv);
 
   const std::vector<QkvPart>& parts() const { return parts_; }
   LoraLinear& part(QkvPart p);
@@ -118,7 +119,20 @@ class QkvLora : public QkvAdapter {
   int64_t tokens_ = 0;
 };
 
-// One QkvLora per block of `vit` (replacing any hook there), in block order.
+// The ViT hooks of the adapter methods: one QkvLora per block, in block order, and (FM-LoRA's
+// meta-prompts) tokens at the input.
+struct LoraHooks : VitHooks {
+  std::vector<std::shared_ptr<QkvLora>> layers;
+  torch::Tensor tokens;  // {P, D}; undefined: none
+  torch::Tensor input_tokens(int64_t) override { return tokens; }
+  torch::Tensor qkv(size_t block, const torch::Tensor& x, const torch::Tensor& qkv) override {
+    return layers[block]->adapt(x, qkv);
+  }
+};
+
+// Installs LoraHooks with one QkvLora per block of `vit` as the ViT's hooks (replacing any).
+std::shared_ptr<LoraHooks> install_lora_hooks(VitImpl& vit, const std::vector<QkvPart>& parts);
+// Their layers.
 std::vector<std::shared_ptr<QkvLora>> install_qkv_lora(VitImpl& vit,
                                                        const std::vector<QkvPart>& parts);
 

@@ -118,14 +118,25 @@ TEST(Vit, ResizesImagesAndAdaptsChannels) {
             std::string::npos);
 }
 
-// Adds `delta` to the q rows of the fused qkv output (what a LoRA on q does).
-struct AddToQ : QkvAdapter {
+// Adds `delta` to the q rows of block 0's fused qkv output (what a LoRA on q does).
+struct AddToQ : VitHooks {
   explicit AddToQ(double d) : delta(d) {}
-  torch::Tensor adapt(const torch::Tensor&, const torch::Tensor& qkv) override {
+  torch::Tensor qkv(size_t block, const torch::Tensor&, const torch::Tensor& qkv) override {
+    if (block != 0) return qkv;
     const int64_t d = qkv.size(-1) / 3;
     return torch::cat({qkv.narrow(-1, 0, d) + delta, qkv.narrow(-1, d, 2 * d)}, -1);
   }
   double delta;
+};
+
+// A method's hooks: tokens after the class token and per-block prefixes, from one object.
+struct TestHooks : VitHooks {
+  torch::Tensor tokens;
+  std::vector<KeyValuePrefix> prefixes;  // per block
+  torch::Tensor input_tokens(int64_t) override { return tokens; }
+  KeyValuePrefix prefix(size_t block, int64_t) override {
+    return block < prefixes.size() ? prefixes[block] : KeyValuePrefix{};
+  }
 };
 
 // Prefix-tuning: P keys and values in front of the block's own, the queries unchanged.
@@ -138,7 +149,12 @@ TEST(Vit, APrefixKeepsTheSequenceLengthAndAttendsAsTheFormulaSays) {
   }
   const auto x = torch::randn({3, 10, 32});
   const KeyValuePrefix prefix{torch::randn({3, 2, 32}), torch::randn({3, 2, 32})};
-  const auto got = attn->forward(x, prefix);
+  const auto with = [&](const KeyValuePrefix& p) {
+    TestHooks hooks;
+    hooks.prefixes = {p};
+    return attn->forward(x, &hooks, 0);
+  };
+  const auto got = with(prefix);
   EXPECT_EQ(got.sizes(), x.sizes());
   // softmax(q [pk; k]^T / sqrt(d)) [pv; v] per head, from the same weights.
   const auto qkv = torch::nn::functional::linear(x, attn->qkv->weight, attn->qkv->bias);
@@ -158,28 +174,18 @@ TEST(Vit, APrefixKeepsTheSequenceLengthAndAttendsAsTheFormulaSays) {
   const KeyValuePrefix shared{prefix.keys[0], prefix.values[0]};
   const KeyValuePrefix repeated{prefix.keys[0].expand({3, -1, -1}),
                                 prefix.values[0].expand({3, -1, -1})};
-  EXPECT_TRUE(torch::equal(attn->forward(x, shared), attn->forward(x, repeated)));
+  EXPECT_TRUE(torch::equal(with(shared), with(repeated)));
   testing::expect_error(
       [&] {
-        attn->forward(x, {torch::zeros({2, 31}), torch::zeros({2, 31})});
+        with({torch::zeros({2, 31}), torch::zeros({2, 31})});
       },
       {"key/value prefix", "[2, 31]"});
   testing::expect_error(
       [&] {
-        attn->forward(x, {torch::zeros({2, 32}), torch::zeros({3, 32})});
+        with({torch::zeros({2, 32}), torch::zeros({3, 32})});
       },
       {"as many keys as values"});
 }
-
-// A method's hooks: tokens after the class token and per-block prefixes, from one object.
-struct TestHooks : VitHooks {
-  torch::Tensor tokens;
-  std::vector<KeyValuePrefix> prefixes;  // per block
-  torch::Tensor input_tokens(int64_t) override { return tokens; }
-  KeyValuePrefix prefix(size_t block, int64_t) override {
-    return block < prefixes.size() ? prefixes[block] : KeyValuePrefix{};
-  }
-};
 
 TEST(Vit, EmptyHooksLeaveTheFeaturesBitIdenticalAndFilledOnesChangeThem) {
   torch::manual_seed(12);
@@ -235,11 +241,11 @@ TEST(Vit, QkvAdapterHookAndSliceViews) {
   auto x = torch::rand({2, 3, 28, 28});
   auto plain = vit->forward(x);
   auto& attn = *vit->block(0).attn;
-  attn.adapter = std::make_shared<AddToQ>(0.0);
+  vit->hooks = std::make_shared<AddToQ>(0.0);
   EXPECT_TRUE(torch::equal(vit->forward(x), plain));
-  attn.adapter = std::make_shared<AddToQ>(0.5);
+  vit->hooks = std::make_shared<AddToQ>(0.5);
   EXPECT_FALSE(torch::allclose(vit->forward(x), plain));
-  attn.adapter.reset();
+  vit->hooks.reset();
   EXPECT_TRUE(torch::equal(vit->forward(x), plain));
   // The q/k/v views share memory with the fused weight, laid out [q | k | v].
   auto v = attn.qkv_weight(QkvPart::kV);
