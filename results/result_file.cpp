@@ -195,6 +195,15 @@ std::pair<std::string, std::string> split_attribute(const std::string& path) {
   return {at == 1 ? "/" : path.substr(0, at), path.substr(at + 1)};
 }
 
+// The entries of a vector field (0 for the other kinds).
+size_t entries(const Field& f, const RunResult& r) {
+  if (const auto* reals = std::get_if<std::vector<double> RunResult::*>(&f.member))
+    return (r.**reals).size();
+  if (const auto* ints = std::get_if<std::vector<int64_t> RunResult::*>(&f.member))
+    return (r.**ints).size();
+  return 0;
+}
+
 // ---- writing ----
 
 void check_length(const std::string& path, const std::string& what, size_t n, size_t T) {
@@ -212,21 +221,18 @@ void validate(const std::string& path, const RunResult& r) {
   check_length(path, "task-IL accuracy matrix", r.acc_task_il.size(), T);
   for (size_t i = 0; i < T; ++i)
     check_length(path, "task-IL accuracy row " + std::to_string(i), r.acc_task_il[i].size(), T);
-  check_length(path, "init (class-IL init accuracy)", r.init_class_il.size(), T);
-  check_length(path, "init_task_il (task-IL init accuracy)", r.init_task_il.size(), T);
+  check_length(path, "memory_bytes", r.memory_bytes.size(), r.memory_samples.size());
+  // Every per-task field of the schema has T entries (one the run may lack: none or T).
+  for (const auto& f : fields()) {
+    if (f.layout != Layout::kPerTask || (!f.doc.always && entries(f, r) == 0)) continue;
+    check_length(path, f.doc.path + " (" + f.doc.content + ")", entries(f, r), T);
+  }
   check_length(path, "task_classes", r.task_classes.size(), T);
   for (size_t i = 0; i < T; ++i) {
     if (r.task_classes[i].empty()) {
       throw Error(path + ": task " + std::to_string(i) + " has no classes");
     }
   }
-  check_length(path, "task_train_counts", r.train_counts.size(), T);
-  check_length(path, "task_test_counts", r.test_counts.size(), T);
-  check_length(path, "task_seconds", r.task_seconds.size(), T);
-  check_length(path, "trainable_params", r.trainable_params.size(), T);
-  check_length(path, "stored_params", r.stored_params.size(), T);
-  check_length(path, "memory_bytes", r.memory_bytes.size(), r.memory_samples.size());
-  if (!r.memory_samples.empty()) check_length(path, "memory_samples", r.memory_samples.size(), T);
   for (const auto& p : r.other_predictions) {
     if (p.name.empty() ||
         p.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
@@ -324,15 +330,14 @@ void write_field(H5::H5File& h5, const Field& f, const RunResult& r, int version
     }
     case Layout::kPerTask:
     case Layout::kAnyLength: {
+      if (!f.doc.always && entries(f, r) == 0) return;  // the run has none
       auto [g, name] = parent_of(h5, f.doc.path);
+      const hsize_t n = f.layout == Layout::kPerTask ? T : entries(f, r);
       if (const auto* reals = std::get_if<std::vector<double> RunResult::*>(&f.member)) {
-        const auto& v = r.**reals;
-        write_doubles(g, name, v, {T});
-        return;
+        write_doubles(g, name, r.**reals, {n});
+      } else {
+        write_ints(g, name, r.*std::get<std::vector<int64_t> RunResult::*>(f.member), {n});
       }
-      const auto& v = r.*std::get<std::vector<int64_t> RunResult::*>(f.member);
-      if (!f.doc.always && v.empty()) return;
-      write_ints(g, name, v, {f.layout == Layout::kPerTask ? T : v.size()});
       return;
     }
     case Layout::kSquare: {

@@ -1,6 +1,6 @@
 #include "harness/engine/gradient_sum.h"
 
-#include <optional>
+#include <algorithm>
 
 #include <torch/torch.h>
 
@@ -68,16 +68,19 @@ class ShardTreeSum : public GradientSum {
     for (size_t p = 0; p < params_.size(); ++p) {
       params_[p].mutable_grad() = got[static_cast<int64_t>(p)] != 0 ? sums[p] : torch::Tensor();
     }
-    abandon();
+    clear();
     return summed.narrow(0, static_cast<int64_t>(params_.size()), 1);
   }
 
-  void abandon() override {
+  void abandon() override { clear(); }
+
+ private:
+  // Ready for the next step: nothing set aside.
+  void clear() {
     tree_ = ShardTree();
     std::fill(has_gradient_.begin(), has_gradient_.end(), 0.0);
   }
 
- private:
   Communicator& comm_;
   std::vector<torch::Tensor> params_;
   std::vector<double> has_gradient_;
