@@ -13,6 +13,10 @@ torch::Tensor Batch::mean(const torch::Tensor& per_sample) const {
   return per_sample.sum() * (static_cast<double>(shards) / static_cast<double>(global_size));
 }
 
+torch::Tensor Batch::sum(const torch::Tensor& per_sample) const {
+  return per_sample.sum() * static_cast<double>(shards);
+}
+
 torch::Tensor Batch::unaugmented() const {
   if (data == nullptr) throw Error("internal: this batch does not know its dataset");
   return data->model_input(data->images(indices).to(x.device()));

@@ -31,7 +31,11 @@ struct Batch {
   int64_t global_size = 0;
   int shards = 1, shard = 0;
 
+  // This shard's share of the global batch's mean of `per_sample` (the trainer averages the
+  // shards' losses).
   torch::Tensor mean(const torch::Tensor& per_sample) const;
+  // The same share of the global batch's sum (a loss the official code sums over the batch).
+  torch::Tensor sum(const torch::Tensor& per_sample) const;
   // The model input of the same samples without augmentation, on x's device (what a replay
   // memory stores).
   torch::Tensor unaugmented() const;

@@ -22,9 +22,13 @@ void Method::attach(MethodContext context) {
 }
 
 void Method::begin_task(const Task& task) {
+  resume_after(task);
+  on_begin_task(task);
+}
+
+void Method::resume_after(const Task& task) {
   task_ = &task;
   seen_classes_ = task.class_end;
-  on_begin_task(task);
 }
 
 torch::Tensor Method::mask_logits(const torch::Tensor& logits, const torch::Tensor& labels) const {
@@ -42,6 +46,14 @@ torch::Tensor Method::mask_logits(const torch::Tensor& logits, const torch::Tens
 torch::Tensor Method::classification_loss(const torch::Tensor& logits, const Batch& batch) const {
   const auto per_sample = torch::nn::functional::cross_entropy(
       mask_logits(logits, batch.y), batch.y,
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return batch.mean(per_sample);
+}
+
+torch::Tensor Method::current_task_loss(const torch::Tensor& logits, const Batch& batch) const {
+  const int64_t known = task_->class_begin, count = task_->class_end - task_->class_begin;
+  const auto per_sample = torch::nn::functional::cross_entropy(
+      logits.narrow(1, known, count), batch.y - known,
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
   return batch.mean(per_sample);
 }

@@ -60,6 +60,9 @@ class Method {
   // Called on the state at the start of the task (also when a run resumes inside it): sets the
   // task and the classes seen so far, then on_begin_task(task).
   void begin_task(const Task& task);
+  // A run resumed before the evaluation that follows `task`: sets the task and the classes seen so
+  // far as they were at its end, without on_begin_task (the state is the end of the task's).
+  void resume_after(const Task& task);
   virtual torch::Tensor loss(const Batch& batch);  // default: model_loss(batch)
   virtual void after_backward() {}
   virtual void after_step() {}
@@ -77,6 +80,9 @@ class Method {
   // Numbers the method must keep after the current task to make its predictions, beyond a shared
   // frozen pretrained backbone (default: the whole model, as full fine-tuning must store it).
   virtual int64_t stored_parameters() const;
+  // Backbone forward passes per test image (the prompt methods' query pass makes 2), recorded in
+  // the result file next to the time per task.
+  virtual int64_t forward_passes() const { return 1; }
   // The replay memory the method keeps after the current task (samples and the bytes they take as
   // stored: the samples' pixels, stored logits, task ids), recorded in the result file.
   virtual MemoryFootprint memory() const { return {}; }
@@ -96,6 +102,9 @@ class Method {
   // Cross-entropy over the classes seen so far (class-IL) or over each sample's own task's classes
   // (task-IL), as this rank's share of the global batch mean.
   torch::Tensor classification_loss(const torch::Tensor& logits, const Batch& batch) const;
+  // Cross-entropy on the current task's classes only (labels shifted by the classes known before),
+  // as the logits of past classes masked out: the loss of the adapter and prompt methods' code.
+  torch::Tensor current_task_loss(const torch::Tensor& logits, const Batch& batch) const;
   // classification_loss of the model's logits on the batch: plain training's loss.
   torch::Tensor model_loss(const Batch& batch);
   // Logits with the classes a sample may not be assigned to (by the scenario) set to -inf.
@@ -136,6 +145,10 @@ struct MethodRequirements {
   // with memory_per_class one below the class count (a class left without a sample).
   std::string memory_key;
   bool memory_per_class = false;
+  // Its loss couples the samples of a gradient shard, as batch norm does (HiDe-Prompt's contrastive
+  // term, computed on each device's batch as its code does): runs give the same numbers on any
+  // number of ranks for the same grad_shards.
+  bool shard_coupled_loss = false;
 };
 
 // The requirements of a method whose only one is its replay memory `key` (see memory_key).
@@ -159,9 +172,16 @@ struct MethodEntry {
   // runs tinier (small memories, short fits); every test run of the method uses them. Checked at
   // registration against `keys`.
   nlohmann::json tiny = nlohmann::json::object();
+  // The settings of its official configs per benchmark ({"imagenet-r-10": {"epochs": 50, ...}}),
+  // common keys and its own ("<name>.<key>"), applied by --set preset=paper over its defaults.
+  nlohmann::json paper = nlohmann::json::object();
 
   MethodEntry&& tiny_settings(nlohmann::json settings) && {
     tiny = std::move(settings);
+    return std::move(*this);
+  }
+  MethodEntry&& paper_settings(nlohmann::json settings) && {
+    paper = std::move(settings);
     return std::move(*this);
   }
 };

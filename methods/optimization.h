@@ -13,6 +13,7 @@ namespace clbench {
 struct ParamGroup {
   std::vector<torch::Tensor> params;
   std::optional<double> lr, weight_decay;  // unset: the optimiser's
+  double lr_scale = 1.0;                   // times the group's lr (HiDe-Prompt's head: 0.1)
 };
 
 // Every group's parameters in one list, in group order.

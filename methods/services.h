@@ -28,6 +28,11 @@ struct FitSpec {
   std::vector<ParamGroup> params;
   OptimizerSpec optimizer;
   std::function<torch::Tensor(const Batch&)> loss;  // this shard's share of the batch mean
+  // false: `samples` are ids of rows the method holds (stored features, draws from stored
+  // statistics), cut into shards alike; the batches carry only them (Batch::indices), no images.
+  bool images = true;
+  // Each group's learning rate at step k is its own times lr_factor(k) (null: constant).
+  std::function<double(int64_t step)> lr_factor;
 };
 
 // Per-batch sums over samples: returns tensors of fixed shapes (the same for every batch). It must

@@ -19,8 +19,9 @@ nlohmann::json setting_keys(const nlohmann::json& config) {
 }  // namespace
 
 bool affects_results(const std::string& key) {
+  // preset only chooses the values of other keys, which count themselves.
   for (const char* k : {"out", "name", "data_root", "cache", "pretrained", "loader_threads",
-                        "device", "sync_every", "overlap_reduction"}) {
+                        "device", "sync_every", "overlap_reduction", "preset"}) {
     if (key == k) return false;
   }
   return true;

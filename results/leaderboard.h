@@ -29,6 +29,7 @@ struct LeaderboardEntry {
   Stat memory_samples, memory_bytes;
   int memory_runs = 0;
   Stat seconds_per_task;
+  int64_t forward_passes = 1;  // backbone passes per test image (the first run's)
 };
 
 struct SkippedFile {

@@ -184,6 +184,11 @@ const std::vector<Field>& fields() {
       {{"/@schema_version", "int64", 8, true, "this layout's version"},
        Layout::kAttribute,
        &R::schema_version},
+      {{"/@forward_passes", "int64", 9, true,
+        "backbone forward passes per test image (the prompt methods: 2, a prompt-free query pass "
+        "and the prompted pass)"},
+       Layout::kAttribute,
+       &R::forward_passes},
   };
   return all;
 }

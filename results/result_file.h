@@ -60,6 +60,9 @@ struct RunResult {
   std::vector<int64_t> trainable_params;
   std::vector<int64_t> stored_params;
   int64_t total_params = 0;
+  // /@forward_passes: backbone forward passes per test image (2 for the prompt methods' query pass
+  // and prompted pass; 1 in older files).
+  int64_t forward_passes = 1;
 
   // /memory/samples and /memory/bytes (T): the replay memory after each task (samples, and the
   // bytes they take as stored: pixels, logits, task ids); absent in older files: empty.
@@ -81,7 +84,7 @@ struct ResultField {
 // 1: the first files; 2: /params/stored; 3: /memory, /accuracy/other; 4: /task_class_counts;
 // 5: lr_schedule, cpu, cpu_capability, cpu_kernels; 6: fingerprint, /world_sizes; 7: cpu_vendor,
 // cpu_blas; 8: schema_version.
-constexpr int kResultSchemaVersion = 8;
+constexpr int kResultSchemaVersion = 9;
 const std::vector<ResultField>& result_schema();
 // The README's "Result files" table: path, type, since, content.
 std::string result_schema_table();

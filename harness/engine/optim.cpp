@@ -24,7 +24,7 @@ std::vector<torch::optim::OptimizerParamGroup> make_groups(const std::vector<Par
   std::vector<torch::optim::OptimizerParamGroup> out;
   for (const auto& g : groups) {
     auto options = std::make_unique<Options>(defaults);
-    if (g.lr) options->lr(*g.lr);
+    options->lr(g.lr.value_or(defaults.lr()) * g.lr_scale);
     if (g.weight_decay) options->weight_decay(*g.weight_decay);
     out.emplace_back(g.params, std::move(options));
   }
@@ -58,7 +58,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamG
 std::vector<double> base_learning_rates(const std::vector<ParamGroup>& groups,
                                         const OptimizerSpec& spec) {
   std::vector<double> lrs;
-  for (const auto& g : groups) lrs.push_back(g.lr.value_or(spec.lr));
+  for (const auto& g : groups) lrs.push_back(g.lr.value_or(spec.lr) * g.lr_scale);
   return lrs;
 }
 

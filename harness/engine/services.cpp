@@ -61,6 +61,19 @@ std::vector<Batch> EngineServices::load_shards(const std::vector<int64_t>& globa
   return out;
 }
 
+std::vector<Batch> EngineServices::row_shards(const std::vector<int64_t>& global) const {
+  std::vector<Batch> out;
+  for (int s : run_->shards) {
+    Batch b;
+    b.indices = shard(global, s, run_->shard_count);
+    b.global_size = static_cast<int64_t>(global.size());
+    b.shards = run_->shard_count;
+    b.shard = s;
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
 std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<int64_t>& samples,
                                                             const SampleSum& fn, int64_t batch_size,
                                                             SampleSet set) {
@@ -221,6 +234,7 @@ void EngineServices::fit(const FitSpec& spec) {
     std::vector<int64_t> global;
     for (int64_t i = 0; i < spec.batch_size; ++i)
       global.push_back(spec.samples[static_cast<size_t>((k * spec.batch_size + i) % n)]);
+    if (!spec.images) return row_shards(global);
     std::optional<uint64_t> augment;
     if (spec.augment) {
       augment = mix_seed({uint64_t(run_->seed), uint64_t(task_), uint64_t(stage_), uint64_t(index),
@@ -230,6 +244,14 @@ void EngineServices::fit(const FitSpec& spec) {
   };
   s.loss = spec.loss;
   s.params = params;
+  if (spec.lr_factor) {
+    const auto base = base_learning_rates(spec.params, spec.optimizer);
+    s.before_step = [&, base](int64_t k) {
+      auto lrs = base;
+      for (auto& lr : lrs) lr *= spec.lr_factor(k);
+      set_learning_rates(*optimizer, lrs);
+    };
+  }
   s.where = [&](int64_t k) {
     return "task " + std::to_string(task_ + 1) + ", fit '" + spec.name + "', step " +
            std::to_string(k + 1);

@@ -50,6 +50,8 @@ class EngineServices : public MethodServices {
   void fit(const FitSpec& spec) override;
   // This rank's shards of the global batch `global`, in order: the one loading path of training
   // steps, fits and gradients.
+  // This rank's shards of a global list of row ids (FitSpec::images false): ids only.
+  std::vector<Batch> row_shards(const std::vector<int64_t>& global) const;
   std::vector<Batch> load_shards(const std::vector<int64_t>& global,
                                  std::optional<uint64_t> augment_seed);
 

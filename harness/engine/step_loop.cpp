@@ -107,7 +107,7 @@ class StepLoop {
       const ShardScope batch_norm_shard(batch.shard);
       torch::Tensor loss;
       {
-        const AutocastScope autocast(control_.precision, batch.x.device().type());
+        const AutocastScope autocast(control_.precision, run_.device.type());
         loss = s_.loss(batch);
       }
       const auto part = loss.detach().to(torch::kFloat64) / K;

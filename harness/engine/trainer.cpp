@@ -178,7 +178,10 @@ StreamRecord StreamTrainer::run() {
   }
   state_.record.world_sizes.push_back(comm_.size());
   if (!state_.evaluated_init) evaluate_init();
-  if (state_.evaluate_pending) evaluate_after(stream_.tasks[state_.task - 1]);
+  if (state_.evaluate_pending) {
+    method_.resume_after(stream_.tasks[state_.task - 1]);
+    evaluate_after(stream_.tasks[state_.task - 1]);
+  }
   for (int t = state_.task; t < stream_.num_tasks(); ++t) {
     run_task(t, resuming);
     resuming = false;

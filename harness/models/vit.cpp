@@ -235,16 +235,20 @@ torch::Tensor VitImpl::prepare(const torch::Tensor& images) const {
 }
 
 torch::Tensor VitImpl::forward(const torch::Tensor& images) {
+  return tokens(images).select(1, 0);  // timm global_pool='token': x[:, 0]
+}
+
+torch::Tensor VitImpl::tokens(const torch::Tensor& images) {
   auto x = patch_embed->forward(prepare(images));
   const int64_t B = x.size(0);
   x = torch::cat({cls_token.expand({B, -1, -1}), x}, 1) + pos_embed;
-  auto tokens = hooks ? hooks->input_tokens(B) : torch::Tensor();
-  if (tokens.defined()) {
-    if (tokens.dim() == 2) tokens = tokens.unsqueeze(0).expand({B, -1, -1});
-    x = torch::cat({x.narrow(1, 0, 1), tokens, x.narrow(1, 1, x.size(1) - 1)}, 1);
+  auto prompt = hooks ? hooks->input_tokens(B) : torch::Tensor();
+  if (prompt.defined()) {
+    if (prompt.dim() == 2) prompt = prompt.unsqueeze(0).expand({B, -1, -1});
+    x = torch::cat({x.narrow(1, 0, 1), prompt, x.narrow(1, 1, x.size(1) - 1)}, 1);
   }
   for (size_t i = 0; i < depth(); ++i) x = block_boundary(block(i).forward(x, hooks.get(), i));
-  return norm->forward(x).select(1, 0);  // timm global_pool='token': x[:, 0]
+  return norm->forward(x);
 }
 
 torch::Tensor VitImpl::query(const torch::Tensor& images) {

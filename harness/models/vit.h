@@ -130,6 +130,9 @@ struct VitImpl : BackboneImpl {
   // (bilinear) to image_size; grey images are repeated to 3 channels for an RGB model, RGB images
   // are converted to grey (ITU-R 601 luma) for a 1-channel model.
   torch::Tensor forward(const torch::Tensor& images) override;
+  // Every token after the final norm {B, 1 + P + N, D}: the class token, the hooks' input tokens
+  // (P of them), the patches. forward() is its class token.
+  torch::Tensor tokens(const torch::Tensor& images);
   // The query of the prompt methods (L2P, Sec. 4.2): the same forward without the hooks and
   // without gradients, the frozen, prompt-free backbone's final-norm CLS feature {B, dim}.
   torch::Tensor query(const torch::Tensor& images);

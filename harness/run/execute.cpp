@@ -69,6 +69,7 @@ RunResult describe(const RunPlan& plan, const Session& s, const StreamRecord& re
   r.memory_bytes = rec.memory_bytes;
   for (const auto& p : rec.others) r.other_predictions.push_back({p.name, p.class_il, p.task_il});
   r.total_params = count_parameters(s.model->parameters());
+  r.forward_passes = s.method->forward_passes();
   return r;
 }
 

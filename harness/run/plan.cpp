@@ -32,6 +32,12 @@ std::vector<OptionSpec> common_specs() {
       {"benchmark", "split-fmnist", "task stream (clbench list)"},
       {"method", "finetune", "continual-learning method (clbench list)"},
       {"name", "", "result label (default: the method name), e.g. er-200"},
+      {"preset",
+       "none",
+       "paper: the epochs, batch size, optimiser, learning rate and schedule (and method keys) of "
+       "the method's official config for this benchmark, over the defaults; keys given "
+       "explicitly still win (README: Paper presets)",
+       {"none", "paper"}},
       {"out", "runs", "result folder: <out>/<benchmark>/<label>/seed-<seed>.h5"},
       {"backbone", "mlp", "feature extractor", backbone_names()},
       {"pretrained", "",
@@ -147,8 +153,22 @@ std::string user_string(const nlohmann::json& user, const std::string& key,
   return user[key].get<std::string>();
 }
 
-// Layers benchmark and method defaults for common keys over the built-in ones.
-std::vector<OptionSpec> layered_specs(const BenchmarkEntry& bench, const MethodEntry& method) {
+// The method's paper preset for the benchmark (an Error naming those it has, if none).
+const nlohmann::json& paper_preset(const MethodEntry& method, const BenchmarkEntry& bench) {
+  if (!method.paper.contains(bench.name)) {
+    std::vector<std::string> have;
+    for (const auto& [name, settings] : method.paper.items()) have.push_back(name);
+    throw Error("bad value \"paper\" for key 'preset': method '" + method.name +
+                "' has no official settings for benchmark '" + bench.name + "'" +
+                (have.empty() ? std::string(" (it has none)") : "; it has them for " + join(have)));
+  }
+  return method.paper[bench.name];
+}
+
+// Layers benchmark and method defaults for common keys over the built-in ones, then the paper
+// preset (when the user asks for it) over every key.
+std::vector<OptionSpec> layered_specs(const BenchmarkEntry& bench, const MethodEntry& method,
+                                      const std::string& preset) {
   auto specs = common_specs();
   for (const auto* defaults : {&bench.defaults, &method.defaults}) {
     for (auto& spec : specs) {
@@ -158,6 +178,17 @@ std::vector<OptionSpec> layered_specs(const BenchmarkEntry& bench, const MethodE
   }
   specs.insert(specs.end(), bench.keys.begin(), bench.keys.end());
   specs.insert(specs.end(), method.keys.begin(), method.keys.end());
+  if (preset == "paper") {
+    for (const auto& [key, value] : paper_preset(method, bench).items()) {
+      const auto spec = std::find_if(specs.begin(), specs.end(),
+                                     [&](const OptionSpec& s) { return s.key == key; });
+      if (spec == specs.end()) {
+        throw Error("internal: the paper preset of '" + method.name + "' on '" + bench.name +
+                    "' sets key '" + key + "', which the run does not have");
+      }
+      spec->default_value = checked_value(*spec, value);
+    }
+  }
   return specs;
 }
 
@@ -240,8 +271,9 @@ RunPlan plan_run(const nlohmann::json& user, bool read_inputs) {
   RunPlan plan;
   const auto& bench = find_benchmark(user_string(user, "benchmark", "split-fmnist"));
   const auto& method = find_method(user_string(user, "method", "finetune"));
-  plan.config = Config::resolve(layered_specs(bench, method), user,
-                                "method '" + method.name + "' on benchmark '" + bench.name + "'");
+  plan.config =
+      Config::resolve(layered_specs(bench, method, user_string(user, "preset", "none")), user,
+                      "method '" + method.name + "' on benchmark '" + bench.name + "'");
   plan.benchmark = bench.name;
   plan.method = method.name;
   plan.label = plan.config.str("name").empty() ? method.name : plan.config.str("name");

@@ -37,15 +37,6 @@ void AdapterMethod::on_attach() {
   init_adapters();
 }
 
-torch::Tensor AdapterMethod::current_task_loss(const torch::Tensor& logits,
-                                               const Batch& batch) const {
-  const int64_t known = task_->class_begin, count = task_->class_end - task_->class_begin;
-  const auto per_sample = torch::nn::functional::cross_entropy(
-      logits.narrow(1, known, count), batch.y - known,
-      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  return batch.mean(per_sample);
-}
-
 torch::Tensor AdapterMethod::loss(const Batch& batch) {
   return current_task_loss(ctx_.model->forward(batch.x), batch);
 }

@@ -3,7 +3,7 @@
 // official SD-LoRA code (and InfLoRA's) does it: a frozen ViT backbone with low-rank adapters on
 // its fused qkv, one linear head over all classes whose rows grow with the tasks, the loss
 // CE(logits[:, known:seen], y - known) on the current task's classes only (old rows get no
-// gradient), and prediction by argmax over every class seen so far.
+// gradient: Method::current_task_loss), and prediction by argmax over every class seen so far.
 #include <functional>
 #include <memory>
 #include <vector>
@@ -37,8 +37,6 @@ class AdapterMethod : public Method {
   VitImpl& vit() { return *vit_; }
   LoraHooks& hooks() { return *hooks_; }  // the ViT's hooks: the LoRA layers, input tokens
   at::Generator& generator() { return generator_; }  // seeded by the run: equal on every rank
-  // Cross-entropy on the current task's classes (labels shifted by the classes known before).
-  torch::Tensor current_task_loss(const torch::Tensor& logits, const Batch& batch) const;
   void for_each_linear(const std::function<void(size_t layer, QkvPart, LoraLinear&)>& f);
   // Moves a freshly made update (CPU) to the run's device, keeping its factors' requires_grad.
   LowRankUpdate to_device(LowRankUpdate u) const;

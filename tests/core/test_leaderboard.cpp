@@ -157,12 +157,12 @@ TEST_F(LeaderboardGatherTest, MarkdownHasTablePerBenchmark) {
       "| Label | Method | Scenario | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT "
       "| "
       "FWT | Acc (task-IL) | Stored params | Stored per task | Memory (samples) | Memory (bytes) | "
-      "s per task | Config |";
+      "Passes per test image | s per task | Config |";
   EXPECT_NE(md.find(header), std::string::npos) << md;
   EXPECT_LT(md.find("### a\n"), md.find("### b\n")) << md;
   EXPECT_NE(md.find("| x | method-x | class-il | 3 | 62.00 ± 2.00 | 64.00 ± 2.00 | 72.00 ± 1.00 | "
                     "22.00 ± 2.00 | -22.00 ± 2.00 | 5.00 ± 0.00 | 91.00 ± 1.00 | 1,234,567 | "
-                    "1,233,567 | 200 | 159,200 | 1.5 |"),
+                    "1,233,567 | 200 | 159,200 | 1 | 1.5 |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| y | method-y | class-il | 1 | 80.00 | 82.00 |"), std::string::npos) << md;

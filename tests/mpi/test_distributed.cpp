@@ -68,9 +68,13 @@ TEST_P(TwoRanks, ParametersAfterTwelveStepsEqualOneRankWithTheSameGlobalBatch) {
   const auto two = train(plan, *g_comm).parameters;
   if (g_comm->rank() != 0) return;
   LocalCommunicator local;
-  // Batch norm normalises each rank's half of the batch: one rank computes the same with two
-  // shards (and gives the same bits, as the next test checks for any shard count).
-  const int shards = find_backbone(GetParam().backbone).batch_norm ? 2 : 0;
+  // Batch norm normalises each rank's half of the batch (and a shard-coupled loss sees only it):
+  // one rank computes the same with two shards (and gives the same bits, as the next test checks
+  // for any shard count).
+  const int shards = find_backbone(GetParam().backbone).batch_norm ||
+                             find_method(GetParam().method).requirements.shard_coupled_loss
+                         ? 2
+                         : 0;
   const auto one = train(case_plan(GetParam(), shards), local).parameters;
   const auto half_lr = train(case_plan(GetParam(), shards, 0.5), local).parameters;
   EXPECT_TRUE(testing::within_rounding_of(two, one, half_lr));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <optional>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -203,6 +204,30 @@ TEST(ConformanceFits, FmLoraStoppedInsideItsWarmupFitResumesIt) {
   EXPECT_EQ(checkpoint->fit()->name, "drs-warmup");
   EXPECT_EQ(checkpoint->fit()->next_step, 1);
   EXPECT_TRUE(train(c, ckpt, 0, true).state == train(c, checkpoint_file("ref"), 0, false).state);
+}
+
+// HiDe-Prompt's end of task runs three fits (its task-identity classifier, then from task 2 on
+// the alignment of that classifier and of the head); a stop inside any of them resumes it. The
+// polls of task 1: 2 evaluation batches, 6 steps, 2 sums (the prompted and the frozen features),
+// 3 task-identity steps, 2 evaluation batches; task 2 adds 2 steps of each alignment.
+TEST(ConformanceFits, HidePromptStoppedInsideEachOfItsStagesResumesIt) {
+  const ConformanceCase c{"hide-prompt", "vit-tiny28"};
+  const auto reference = train(c, checkpoint_file("hide-ref"), 0, false).state;
+  const int task2 = 2 + 6 + 2 + 3 + 2;
+  for (const auto& [poll, task, fit] : {std::tuple{2 + 6 + 2 + 1, 0, "task-identity"},
+                                        {task2 + 6 + 2 + 3 + 1, 1, "tii-alignment"},
+                                        {task2 + 6 + 2 + 3 + 2 + 1, 1, "classifier-alignment"}}) {
+    const auto ckpt = checkpoint_file(std::string("hide-") + fit);
+    EXPECT_THROW(train(c, ckpt, poll, false), Interrupted) << fit;
+    const auto checkpoint = Checkpoint::load(ckpt, torch::kCPU);
+    ASSERT_TRUE(checkpoint.has_value()) << fit;
+    EXPECT_EQ(checkpoint->state.task, task) << fit;
+    EXPECT_EQ(checkpoint->state.stage, kEndTask) << fit;
+    ASSERT_TRUE(checkpoint->fit().has_value()) << fit;
+    EXPECT_EQ(checkpoint->fit()->name, fit);
+    EXPECT_EQ(checkpoint->fit()->next_step, 1) << fit;
+    EXPECT_TRUE(train(c, ckpt, 0, true).state == reference) << "resumed inside " << fit;
+  }
 }
 
 }  // namespace

@@ -129,16 +129,6 @@ struct AddToQ : VitHooks {
   double delta;
 };
 
-// A method's hooks: tokens after the class token and per-block prefixes, from one object.
-struct TestHooks : VitHooks {
-  torch::Tensor tokens;
-  std::vector<KeyValuePrefix> prefixes;  // per block
-  torch::Tensor input_tokens(int64_t) override { return tokens; }
-  KeyValuePrefix prefix(size_t block, int64_t) override {
-    return block < prefixes.size() ? prefixes[block] : KeyValuePrefix{};
-  }
-};
-
 // Prefix-tuning: P keys and values in front of the block's own, the queries unchanged.
 TEST(Vit, APrefixKeepsTheSequenceLengthAndAttendsAsTheFormulaSays) {
   torch::manual_seed(11);

@@ -87,4 +87,14 @@ inline void write_raw(const std::string& path, const std::string& header, const 
   write_raw(path, header, data, header.size());
 }
 
+// Hooks that add what a test gives them: input tokens, and per block a key/value prefix.
+struct TestHooks : VitHooks {
+  torch::Tensor tokens;
+  std::vector<KeyValuePrefix> prefixes;  // per block
+  torch::Tensor input_tokens(int64_t) override { return tokens; }
+  KeyValuePrefix prefix(size_t block, int64_t) override {
+    return block < prefixes.size() ? prefixes[block] : KeyValuePrefix{};
+  }
+};
+
 }  // namespace clbench::vit_testing
