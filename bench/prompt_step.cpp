@@ -6,6 +6,7 @@
 // gradients (the query pass must cost no more). Prints the median milliseconds of each.
 //
 //   build/clbench_prompt_step --method coda-prompt --preset vit-b16 --batch 32 --steps 3
+//                             [--cpu-kernels portable|avx2|native]  (clbench's cpu_kernels key)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -42,7 +43,7 @@ double median_ms(int64_t steps, const std::function<void()>& step) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string method = "coda-prompt", preset = "vit-tiny28";
+  std::string method = "coda-prompt", preset = "vit-tiny28", kernels = "portable";
   int64_t batch = 32, steps = 5, threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -56,11 +57,14 @@ int main(int argc, char** argv) {
       steps = std::stoll(v);
     } else if (k == "--threads") {
       threads = std::stoll(v);
+    } else if (k == "--cpu-kernels") {
+      kernels = v;
     } else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
     }
   }
+  at::globalContext().setFlushDenormal(true);  // as clbench runs (harness/cli/main.cpp), first
   try {
     const auto plan = plan_run(Config::flatten({{"benchmark", "synthetic"},
                                                 {"method", method},
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
                                                 {"pretrained", "none"},
                                                 {"device", "cpu"},
                                                 {"threads", threads},
+                                                {"cpu_kernels", kernels},
                                                 {"synthetic.classes", 20},
                                                 // the preset's own size: no resize in the step
                                                 {"synthetic.side", vit_preset(preset).image_size()},
@@ -75,7 +80,6 @@ int main(int argc, char** argv) {
                                                 {"out", "/tmp/clbench-prompt-step"}}));
     LocalCommunicator comm;
     auto session = build_session(plan, comm);
-    at::globalContext().setFlushDenormal(true);  // as clbench runs (harness/cli/main.cpp)
     auto& m = *session->method;
     const auto& tasks = session->stream.tasks;
     m.begin_task(tasks[0]);
