@@ -27,6 +27,7 @@ import torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESETS = {  # image, patch, channels, dim, depth, heads, mlp ratio (harness/models/vit.cpp)
     "vit-tiny28": (28, 4, 1, 64, 4, 4, 2.0),
+    "vit-ti16": (224, 16, 3, 192, 12, 3, 4.0),
     "vit-b16": (224, 16, 3, 768, 12, 12, 4.0),
 }
 METHODS = ["l2p", "l2p++", "dualprompt", "coda-prompt", "hide-prompt"]
