@@ -83,7 +83,7 @@ struct ResultField {
 
 // 1: the first files; 2: /params/stored; 3: /memory, /accuracy/other; 4: /task_class_counts;
 // 5: lr_schedule, cpu, cpu_capability, cpu_kernels; 6: fingerprint, /world_sizes; 7: cpu_vendor,
-// cpu_blas; 8: schema_version.
+// cpu_blas; 8: schema_version; 9: forward_passes.
 constexpr int kResultSchemaVersion = 9;
 const std::vector<ResultField>& result_schema();
 // The README's "Result files" table: path, type, since, content.

@@ -50,10 +50,10 @@ class EngineServices : public MethodServices {
   void fit(const FitSpec& spec) override;
   // This rank's shards of the global batch `global`, in order: the one loading path of training
   // steps, fits and gradients.
-  // This rank's shards of a global list of row ids (FitSpec::images false): ids only.
-  std::vector<Batch> row_shards(const std::vector<int64_t>& global) const;
   std::vector<Batch> load_shards(const std::vector<int64_t>& global,
                                  std::optional<uint64_t> augment_seed);
+  // This rank's shards of a global list of row ids (FitSpec::images false): ids only.
+  std::vector<Batch> row_shards(const std::vector<int64_t>& global) const;
 
   // Called by the trainer before begin_task and before end_task: the stage's fits are numbered
   // from 0; the one `resume` names continues from its checkpoint; `save` (if set) writes a

@@ -16,13 +16,7 @@ const nlohmann::json& sd_lora_optimizer() {
 }
 
 void AdapterMethod::on_attach() {
-  vit_ = std::dynamic_pointer_cast<VitImpl>(ctx_.model->backbone);
-  if (!vit_) {
-    throw Error(
-        "this method adapts a Vision Transformer: choose a ViT backbone (--backbone "
-        "vit-tiny28, vit-small28, vit-b16, ...)");
-  }
-  for (auto& p : vit_->parameters()) p.requires_grad_(false);
+  vit_ = frozen_vit(ctx_.model, "adapts");
   generator_ = make_generator(run().seed, 1);
   // SD-LoRA's head (PILOT SimpleLinear): kaiming_uniform_(nonlinearity='linear'), bias 0.
   {
@@ -77,13 +71,6 @@ LowRankUpdate AdapterMethod::to_device(LowRankUpdate u) const {
     if (t->defined()) *t = t->to(run().device);
   }
   return u;
-}
-
-MethodRequirements adapter_requirements() {
-  MethodRequirements r;
-  r.backbone_kinds = {"vit"};
-  r.pretrained_backbone = true;
-  return r;
 }
 
 void AdapterMethod::visit_updates(StateVisitor& v) {

@@ -11,6 +11,7 @@
 #include <ATen/core/Generator.h>
 
 #include "methods/adapters/lora.h"
+#include "methods/frozen_vit.h"
 #include "methods/method.h"
 
 namespace clbench {
@@ -54,8 +55,5 @@ class AdapterMethod : public Method {
 // The optimiser SD-LoRA's official code actually runs (SGD, momentum 0.9, no weight decay, constant
 // lr 0.01, whatever its config says): the default of the SGD-trained adapter methods.
 const nlohmann::json& sd_lora_optimizer();
-
-// What every adapter method needs: a Vision Transformer backbone.
-MethodRequirements adapter_requirements();
 
 }  // namespace clbench

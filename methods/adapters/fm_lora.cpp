@@ -308,7 +308,7 @@ const bool registered_fm_lora = register_method(
     method_entry<FmLora, FmLoraOptions>(
         "fm-lora",
         "FM-LoRA: F-LoRA in shared frozen bases, dynamic rank selection, meta-prompts (ViT)",
-        sd_lora_optimizer(), adapter_requirements())
+        sd_lora_optimizer(), frozen_vit_requirements())
         .tiny_settings({{"warmup_steps", 2}, {"warmup_samples", 20}}));
 
 }  // namespace

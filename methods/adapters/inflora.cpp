@@ -161,7 +161,7 @@ const bool registered_inflora = register_method(
          {"lr", 5e-4},
          {"weight_decay", 0.0},
          {"lr_schedule", "coda-cosine"}},
-        adapter_requirements())
+        frozen_vit_requirements())
         .tiny_settings({{"moment_samples", 100}}));
 
 }  // namespace

@@ -162,13 +162,13 @@ class SdLora : public AdapterMethod {
 const bool registered_sd_lora =
     register_method(method_entry<SdLora, SdLoraOptions>(
         "sd-lora", "SD-LoRA: frozen normalised old LoRA directions, learned magnitudes (ViT)",
-        sd_lora_optimizer(), adapter_requirements())) &&
+        sd_lora_optimizer(), frozen_vit_requirements())) &&
     register_method(method_entry<SdLora, SdLoraRrOptions>(
         "sd-lora-rr", "SD-LoRA with rank reduction for later tasks (ViT)", sd_lora_optimizer(),
-        adapter_requirements())) &&
+        frozen_vit_requirements())) &&
     register_method(method_entry<SdLora, SdLoraKdOptions>(
         "sd-lora-kd", "SD-LoRA dropping new directions the old ones span (ViT)",
-        sd_lora_optimizer(), adapter_requirements()));
+        sd_lora_optimizer(), frozen_vit_requirements()));
 
 }  // namespace
 }  // namespace clbench

@@ -53,7 +53,7 @@ class SeqLora : public AdapterMethod {
 
 const bool registered_seq_lora = register_method(method_entry<SeqLora, SeqLoraOptions>(
     "seq-lora", "one LoRA on a frozen ViT trained through all tasks (baseline)",
-    sd_lora_optimizer(), adapter_requirements()));
+    sd_lora_optimizer(), frozen_vit_requirements()));
 
 }  // namespace
 }  // namespace clbench

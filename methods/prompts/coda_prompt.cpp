@@ -74,7 +74,7 @@ class CodaPrompt : public PromptMethod {
   explicit CodaPrompt(CodaPromptOptions o) : opt_(std::move(o)) {}
 
   void init_prompts() override {
-    layers_ = blocks_within(opt_.layers(), vit().depth());
+    layers_ = blocks_of(opt_.layers());
     const auto tasks = static_cast<int64_t>(ctx_.stream->tasks.size());
     per_task_ = opt_.pool() / tasks;
     if (per_task_ < 1) {
@@ -118,7 +118,7 @@ class CodaPrompt : public PromptMethod {
     const auto query = this->query(batch);
     namespace F = torch::nn::functional;
     Prompts p;
-    p.prefixes.resize(vit().depth());
+    p.prefixes.resize(depth());
     for (size_t b = 0; b < layers_.size(); ++b) {
       const auto c = all(b, true);
       if (!c.keys.defined()) continue;  // before the first task: none
@@ -164,8 +164,6 @@ class CodaPrompt : public PromptMethod {
     });
   }
 
-  const std::vector<std::vector<Components>>& components() const { return components_; }
-
  private:
   // Block b's components of every task so far (with_current: up to the current task, else the
   // earlier ones only), concatenated; undefined when there are none.
@@ -198,7 +196,7 @@ const bool registered_coda_prompt = register_method(
         "coda-prompt",
         "CODA-Prompt: prompts as attention-weighted sums of per-task components (ViT)",
         {{"optimizer", "adam"}, {"lr", 0.001}, {"lr_schedule", "coda-cosine"}},
-        prompt_requirements())
+        frozen_vit_requirements())
         .tiny_settings({{"pool", 10}})
         .paper_settings(coda_paper_settings()));
 

@@ -47,8 +47,8 @@ class DualPrompt : public PromptMethod {
   explicit DualPrompt(DualPromptOptions o) : opt_(std::move(o)) {}
 
   void init_prompts() override {
-    g_layers_ = blocks_within(opt_.g_layers(), vit().depth());
-    e_layers_ = blocks_within(opt_.e_layers(), vit().depth());
+    g_layers_ = blocks_of(opt_.g_layers());
+    e_layers_ = blocks_of(opt_.e_layers());
     const auto tasks = static_cast<int64_t>(ctx_.stream->tasks.size());
     if (tasks > opt_.pool()) {
       throw Error("dualprompt: key 'dualprompt.pool' = " + std::to_string(opt_.pool()) +
@@ -73,7 +73,7 @@ class DualPrompt : public PromptMethod {
     const auto query = this->query(batch);
     Prompts p;
     const int64_t B = query.size(0);
-    p.prefixes.resize(vit().depth());
+    p.prefixes.resize(depth());
     for (size_t i = 0; i < e_layers_.size(); ++i) {
       torch::Tensor chosen;  // {B, L_e, D}
       if (training) {        // the true task's E-prompt, its key pulled to the query
@@ -140,7 +140,7 @@ const bool registered_dualprompt = register_method(
         "dualprompt",
         "DualPrompt: a shared G-prompt and per-task E-prompts chosen by key, as prefixes (ViT)",
         {{"optimizer", "adam"}, {"lr", 0.001}, {"lr_schedule", "coda-cosine"}},
-        prompt_requirements())
+        frozen_vit_requirements())
         .paper_settings(coda_paper_settings()));
 
 }  // namespace

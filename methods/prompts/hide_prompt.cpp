@@ -116,8 +116,7 @@ class HidePrompt : public PromptMethod {
   explicit HidePrompt(HidePromptOptions o) : opt_(std::move(o)) {}
 
   void init_prompts() override {
-    depth_ = vit().depth();
-    layers_ = blocks_within(opt_.layers(), depth_);
+    layers_ = blocks_of(opt_.layers());
     tii_ = TaskIdentity(dim(), ctx_.stream->num_classes(), generator());
     tii_->to(run().device);
   }
@@ -174,7 +173,7 @@ class HidePrompt : public PromptMethod {
     add_statistics(task, prompted_, [&](const Batch& b) { return features(b, own); });
     // Stage 1: the task-identity classifier on the task's frozen features, then its alignment.
     const auto frozen = add_statistics(task, frozen_, [&](const Batch& b) { return query(b); });
-    fit_task_identity(task, frozen);
+    fit_task_identity(frozen);
     if (t > 0) {
       align("tii-alignment", frozen_, opt_.tii_ca_batch(), opt_.tii_ca_lr(), tii_->parameters(),
             [&](const torch::Tensor& x) { return tii_->forward(x); });
@@ -223,7 +222,7 @@ class HidePrompt : public PromptMethod {
   // prefixes.
   Prompts prefixes(const torch::Tensor& prompt) const {
     Prompts out;
-    out.prefixes.resize(depth_);
+    out.prefixes.resize(depth());
     const bool batched = prompt.dim() == 5;
     for (size_t i = 0; i < layers_.size(); ++i) {
       const auto p =
@@ -273,7 +272,7 @@ class HidePrompt : public PromptMethod {
 
   // Stage 1: the task-identity classifier on the task's frozen features (rows of `data`), CE on
   // the task's classes, Adam, tii_epochs epochs, each over a fresh permutation.
-  void fit_task_identity(const Task& task, const std::pair<torch::Tensor, torch::Tensor>& data) {
+  void fit_task_identity(const std::pair<torch::Tensor, torch::Tensor>& data) {
     const auto n = data.first.size(0);
     const int64_t steps_per_epoch = (n + opt_.tii_batch() - 1) / opt_.tii_batch();
     FitSpec fit;
@@ -292,11 +291,9 @@ class HidePrompt : public PromptMethod {
     const auto features = data.first.to(run().device), labels = data.second.to(run().device);
     fit.loss = [&, features, labels](const Batch& b) {
       const auto rows = torch::tensor(b.indices, torch::kLong).to(run().device);
-      const auto logits = tii_->forward(features.index_select(0, rows));
-      const int64_t known = task.class_begin, count = task.class_end - known;
-      return b.mean(torch::nn::functional::cross_entropy(
-          logits.narrow(1, known, count), labels.index_select(0, rows) - known,
-          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)));
+      Batch stored = b;  // the rows' labels, for the loss on the task's classes
+      stored.y = labels.index_select(0, rows);
+      return current_task_loss(tii_->forward(features.index_select(0, rows)), stored);
     };
     services().fit(fit);
   }
@@ -340,7 +337,6 @@ class HidePrompt : public PromptMethod {
 
   HidePromptOptions opt_;
   std::vector<int64_t> layers_;
-  size_t depth_ = 0;
   TaskIdentity tii_{nullptr};
   std::vector<torch::Tensor> prompts_;              // per task: {layers, 2 (keys, values), L, D}
   std::vector<ClassStatistics> frozen_, prompted_;  // per class seen
@@ -352,7 +348,7 @@ const bool registered_hide_prompt = register_method(
         "HiDe-Prompt: per-task prompts picked by a task-identity classifier, aligned heads (ViT)",
         {{"optimizer", "adam"}, {"lr", 0.03 * 24 / 256}, {"lr_schedule", "cosine"}},
         [] {
-          auto r = prompt_requirements();
+          auto r = frozen_vit_requirements();
           r.shard_coupled_loss = true;
           return r;
         }())

@@ -91,7 +91,7 @@ class L2p : public PromptMethod {
 const bool registered_l2p = register_method(
     method_entry<L2p, L2pOptions>(
         "l2p", "L2P: a prompt pool with learnable keys, top-N prompts prepended to the input (ViT)",
-        {{"optimizer", "adam"}, {"lr", 0.03}}, prompt_requirements())
+        {{"optimizer", "adam"}, {"lr", 0.03}}, frozen_vit_requirements())
         // google-research/l2p configs/cifar100_l2p.py: 5 epochs, 16 per device x 8, constant lr.
         .paper_settings({{"cifar100-10",
                           {{"epochs", 5},

@@ -43,8 +43,8 @@ class L2pPlusPlus : public PromptMethod {
   explicit L2pPlusPlus(L2pPlusPlusOptions o) : opt_(std::move(o)) {}
 
   void init_prompts() override {
-    const auto blocks = blocks_within(
-        opt_.deep() ? std::vector<int64_t>{0, 1, 2, 3, 4} : std::vector<int64_t>{0}, vit().depth());
+    const auto blocks =
+        blocks_of(opt_.deep() ? std::vector<int64_t>{0, 1, 2, 3, 4} : std::vector<int64_t>{0});
     for (size_t b = 0; b < blocks.size(); ++b) {
       prompts_.push_back(
           uniform_prompt({opt_.pool(), opt_.length(), dim()}, 0.0, 1.0, generator(), options()));
@@ -92,7 +92,7 @@ const bool registered_l2p_plus_plus = register_method(
         "l2p++",
         "L2P++: L2P's keyed prompt pool as prefixes of block 0 (CODA-Prompt's variant, ViT)",
         {{"optimizer", "adam"}, {"lr", 0.001}, {"lr_schedule", "coda-cosine"}},
-        prompt_requirements())
+        frozen_vit_requirements())
         .paper_settings(coda_paper_settings()));
 
 }  // namespace

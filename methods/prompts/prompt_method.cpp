@@ -20,13 +20,7 @@ struct PromptMethod::Hooks : VitHooks {
 };
 
 void PromptMethod::on_attach() {
-  vit_ = std::dynamic_pointer_cast<VitImpl>(ctx_.model->backbone);
-  if (!vit_) {
-    throw Error(
-        "this prompt method prompts a Vision Transformer: choose a ViT backbone (--backbone "
-        "vit-tiny28, vit-small28, vit-b16, ...)");
-  }
-  for (auto& p : vit_->parameters()) p.requires_grad_(false);
+  vit_ = frozen_vit(ctx_.model, "prompts");
   generator_ = make_generator(run().seed, 2);
   hooks_ = std::make_shared<Hooks>();
   vit_->hooks = hooks_;
@@ -72,13 +66,6 @@ std::vector<torch::Tensor> PromptMethod::trainable_parameters() {
 
 int64_t PromptMethod::stored_parameters() const {
   return count_parameters(stored_prompts()) + count_parameters(ctx_.model->head->parameters());
-}
-
-MethodRequirements prompt_requirements() {
-  MethodRequirements r;
-  r.backbone_kinds = {"vit"};
-  r.pretrained_backbone = true;
-  return r;
 }
 
 nlohmann::json coda_paper_settings() {
@@ -132,10 +119,10 @@ void check_top_k(const std::string& prefix, int64_t top_k, int64_t pool) {
   }
 }
 
-std::vector<int64_t> blocks_within(const std::vector<int64_t>& blocks, size_t depth) {
+std::vector<int64_t> PromptMethod::blocks_of(const std::vector<int64_t>& blocks) const {
   std::vector<int64_t> out;
   for (int64_t b : blocks) {
-    if (b < static_cast<int64_t>(depth)) out.push_back(b);
+    if (b < static_cast<int64_t>(depth())) out.push_back(b);
   }
   return out;
 }

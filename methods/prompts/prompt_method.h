@@ -11,6 +11,7 @@
 #include <ATen/core/Generator.h>
 
 #include "harness/models/vit.h"
+#include "methods/frozen_vit.h"
 #include "methods/method.h"
 
 namespace clbench {
@@ -60,6 +61,10 @@ class PromptMethod : public Method {
 
   VitImpl& vit() { return *vit_; }
   int64_t dim() const { return vit_->options.dim(); }
+  size_t depth() const { return vit_->depth(); }
+  // The blocks of `blocks` this ViT has (the official layer lists are for ViT-B's 12; a 4-block
+  // ViT keeps 0-3 of 0-4).
+  std::vector<int64_t> blocks_of(const std::vector<int64_t>& blocks) const;
   at::Generator& generator() { return generator_; }  // seeded by the run: equal on every rank
   torch::TensorOptions options() const { return torch::TensorOptions().device(run().device); }
 
@@ -69,9 +74,6 @@ class PromptMethod : public Method {
   std::shared_ptr<Hooks> hooks_;
   at::Generator generator_;
 };
-
-// What every prompt method needs: a pretrained Vision Transformer.
-MethodRequirements prompt_requirements();
 
 // The settings of CODA-Prompt's configs (GT-RIPL/CODA-Prompt configs/*_prompt.yaml), which train
 // its L2P++, DualPrompt and CODA-P alike: Adam lr 1e-3 with its cosine, batch 128; 50 epochs on
@@ -97,10 +99,6 @@ torch::Tensor majority_vote(const torch::Tensor& ids, int64_t pool);
 void check_prefix_length(const std::string& prefix, const std::string& key, int64_t length);
 // Prompts chosen from a pool: no more than the pool holds.
 void check_top_k(const std::string& prefix, int64_t top_k, int64_t pool);
-
-// The blocks of `blocks` that a ViT of `depth` blocks has (the official layer lists are for
-// ViT-B's 12; a 4-block ViT keeps 0-3 of 0-4).
-std::vector<int64_t> blocks_within(const std::vector<int64_t>& blocks, size_t depth);
 
 // Cosine similarity of every row of `a` {B, D} with every row of `b` {K, D}: {B, K}, rows
 // normalised as torch's F.normalize (eps 1e-12).
