@@ -87,6 +87,26 @@ LeaderboardEntry summarise(const std::vector<RunResult>& runs) {
     for (double t : r.task_seconds) total += t;
     return total / static_cast<double>(r.task_seconds.size());
   });
+  std::vector<double> host, device, rate;
+  for (const auto& r : runs) {
+    if (r.train_images_per_second.empty()) continue;
+    host.push_back(
+        static_cast<double>(*std::max_element(r.peak_host_bytes.begin(), r.peak_host_bytes.end())));
+    double total = 0;
+    for (double x : r.train_images_per_second) total += x;
+    rate.push_back(total / static_cast<double>(r.train_images_per_second.size()));
+    if (!r.peak_device_bytes.empty()) {
+      device.push_back(static_cast<double>(
+          *std::max_element(r.peak_device_bytes.begin(), r.peak_device_bytes.end())));
+    }
+  }
+  e.cost_runs = static_cast<int>(rate.size());
+  e.device_runs = static_cast<int>(device.size());
+  if (e.cost_runs > 0) {
+    e.peak_host_bytes = stat_of(host);
+    e.images_per_second = stat_of(rate);
+  }
+  if (e.device_runs > 0) e.peak_device_bytes = stat_of(device);
   e.forward_passes = runs[0].forward_passes;
   for (const auto& r : runs) e.seeds.push_back(r.seed);
   std::sort(e.seeds.begin(), e.seeds.end());
@@ -131,6 +151,21 @@ std::string count_cell(const Stat& s, int runs) {
   for (int i = static_cast<int>(digits.size()) - 3; i > 0 && digits[i - 1] != '-'; i -= 3)
     digits.insert(static_cast<size_t>(i), ",");
   return digits;
+}
+
+// Bytes as MiB, mean over runs; "—" when no run recorded them.
+std::string mib_cell(const Stat& s, int runs) {
+  if (runs == 0) return "—";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f", s.mean / (1024.0 * 1024.0));
+  return buf;
+}
+
+std::string rate_cell(const Stat& s, int runs) {
+  if (runs == 0) return "—";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f", s.mean);
+  return buf;
 }
 
 std::string seconds_cell(const Stat& s) {
@@ -311,7 +346,10 @@ nlohmann::json to_json(const Leaderboard& board) {
          {"memory_samples", e.memory_runs ? stat_json(e.memory_samples) : nullptr},
          {"memory_bytes", e.memory_runs ? stat_json(e.memory_bytes) : nullptr},
          {"seconds_per_task", stat_json(e.seconds_per_task)},
-         {"forward_passes_per_test_image", e.forward_passes}});
+         {"forward_passes_per_test_image", e.forward_passes},
+         {"peak_host_bytes", e.cost_runs ? stat_json(e.peak_host_bytes) : nullptr},
+         {"peak_device_bytes", e.device_runs ? stat_json(e.peak_device_bytes) : nullptr},
+         {"train_images_per_second", e.cost_runs ? stat_json(e.images_per_second) : nullptr}});
   }
   nlohmann::json skipped = nlohmann::json::array();
   for (const auto& s : board.skipped) skipped.push_back({{"path", s.path}, {"reason", s.reason}});
@@ -328,8 +366,10 @@ std::string to_markdown(const Leaderboard& board) {
          << "| Label | Method | Scenario | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting "
             "| "
             "BWT | FWT | Acc (task-IL) | Stored params | Stored per task | Memory (samples) | "
-            "Memory (bytes) | Passes per test image | s per task | Config |\n"
-         << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+            "Memory (bytes) | Passes per test image | s per task | Images/s | Peak host MiB | "
+            "Peak GPU MiB | Config |\n"
+         << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "\n";
     }
     md << "| " << markdown_cell(e.label) << " | " << markdown_cell(e.method) << " | " << e.scenario
        << " | " << e.runs << " | " << cell(e.final_acc, e.runs) << " | "
@@ -340,7 +380,10 @@ std::string to_markdown(const Leaderboard& board) {
        << count_cell(e.stored_per_task, e.stored_runs) << " | "
        << count_cell(e.memory_samples, e.memory_runs) << " | "
        << count_cell(e.memory_bytes, e.memory_runs) << " | " << e.forward_passes << " | "
-       << seconds_cell(e.seconds_per_task) << " | " << e.fingerprint.substr(0, 8) << " |\n";
+       << seconds_cell(e.seconds_per_task) << " | " << rate_cell(e.images_per_second, e.cost_runs)
+       << " | " << mib_cell(e.peak_host_bytes, e.cost_runs) << " | "
+       << mib_cell(e.peak_device_bytes, e.device_runs) << " | " << e.fingerprint.substr(0, 8)
+       << " |\n";
   }
   if (!board.skipped.empty()) {
     md << "\nSkipped files:\n";

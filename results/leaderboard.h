@@ -29,6 +29,10 @@ struct LeaderboardEntry {
   Stat memory_samples, memory_bytes;
   int memory_runs = 0;
   Stat seconds_per_task;
+  // /cost: the largest peak of a run's tasks (host RSS; GPU allocated, GPU runs only) and its
+  // mean training images per second over tasks (cost_runs, device_runs: how many runs had them).
+  Stat peak_host_bytes, peak_device_bytes, images_per_second;
+  int cost_runs = 0, device_runs = 0;
   int64_t forward_passes = 1;  // backbone passes per test image (the first run's)
 };
 

@@ -68,6 +68,13 @@ struct RunResult {
   // bytes they take as stored: pixels, logits, task ids); absent in older files: empty.
   std::vector<int64_t> memory_samples, memory_bytes;
 
+  // /cost/peak_host_bytes, /cost/peak_device_bytes (GPU runs only; empty otherwise) and
+  // /cost/train_images_per_second (T): each task's peak resident host memory and peak allocated
+  // GPU memory (the largest over the ranks) and training images (all epochs) per second of its
+  // wall time; absent in older files: empty.
+  std::vector<int64_t> peak_host_bytes, peak_device_bytes;
+  std::vector<double> train_images_per_second;
+
   // /metrics (class-IL) and /metrics/task_il scalar attributes.
   Metrics class_il, task_il;
 };
@@ -83,8 +90,8 @@ struct ResultField {
 
 // 1: the first files; 2: /params/stored; 3: /memory, /accuracy/other; 4: /task_class_counts;
 // 5: lr_schedule, cpu, cpu_capability, cpu_kernels; 6: fingerprint, /world_sizes; 7: cpu_vendor,
-// cpu_blas; 8: schema_version; 9: forward_passes.
-constexpr int kResultSchemaVersion = 9;
+// cpu_blas; 8: schema_version; 9: forward_passes; 10: /cost.
+constexpr int kResultSchemaVersion = 10;
 const std::vector<ResultField>& result_schema();
 // The README's "Result files" table: path, type, since, content.
 std::string result_schema_table();

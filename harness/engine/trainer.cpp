@@ -1,5 +1,6 @@
 #include "harness/engine/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <torch/torch.h>
@@ -7,6 +8,7 @@
 #include "datasets/loader.h"
 #include "harness/distributed/communicator.h"
 #include "harness/engine/evaluator.h"
+#include "harness/engine/peak_memory.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/random.h"
 #include "methods/method.h"
@@ -52,6 +54,8 @@ class StreamTrainer {
                     int64_t first_epoch, int64_t first_step);
   Evaluation evaluate(int64_t seen_classes);
   double elapsed() const;
+  int device_index() const;
+  void record_costs(const Task& task);
   void save(CheckpointContent content);
   std::function<void(const FitCheckpoint&)> fit_saver(int stage);
 
@@ -73,6 +77,30 @@ class StreamTrainer {
 
 double StreamTrainer::elapsed() const {
   return earlier_ + std::chrono::duration<double>(Clock::now() - task_started_).count();
+}
+
+int StreamTrainer::device_index() const {
+  const torch::Device& d = o_.run->device;
+  return d.is_cuda() ? std::max<int>(d.index(), 0) : -1;
+}
+
+// The task's peak memory (the largest over the ranks) and its training images per second of its
+// wall time.
+void StreamTrainer::record_costs(const Task& task) {
+  const PeakMemory peak = read_peak_memory(device_index());
+  const int64_t R = comm_.size();
+  auto per_rank = torch::zeros({2, R}, torch::kFloat64);
+  per_rank[0][comm_.rank()] = static_cast<double>(peak.host_rss_bytes);
+  per_rank[1][comm_.rank()] = static_cast<double>(peak.device_bytes);
+  std::vector<torch::Tensor> reduce{per_rank};
+  comm_.allreduce_sum(reduce);
+  const auto most = std::get<0>(reduce[0].max(1));
+  auto& rec = state_.record;
+  rec.peak_host_bytes.push_back(most[0].item<int64_t>());
+  if (device_index() >= 0) rec.peak_device_bytes.push_back(most[1].item<int64_t>());
+  const auto samples = static_cast<double>(method_.train_indices(task).size());
+  rec.train_images_per_second.push_back(static_cast<double>(o_.run->epochs) * samples /
+                                        rec.task_seconds.back());
 }
 
 void StreamTrainer::save(CheckpointContent content) {
@@ -200,6 +228,7 @@ void StreamTrainer::run_task(int t, bool resuming) {
   const Task& task = stream_.tasks[t];
   const TrainerState from = state_;  // where a resumed task continues
   task_started_ = Clock::now();
+  reset_peak_memory(device_index());
   if (!resuming) earlier_ = 0;
   state_.task = t;
   if (control_.save && task_start_of_ != t) {
@@ -228,6 +257,7 @@ void StreamTrainer::run_task(int t, bool resuming) {
   rec.memory_samples.push_back(memory.samples);
   rec.memory_bytes.push_back(memory.bytes);
   rec.task_seconds.push_back(elapsed());
+  record_costs(task);
   state_.task = t + 1;
   state_.stage = kBeginTask;
   state_.epoch = state_.step = 0;

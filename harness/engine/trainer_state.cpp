@@ -25,6 +25,9 @@ void StreamRecord::state(StateVisitor& v) {
   v("stored_params", stored_params);
   v("memory_samples", memory_samples);
   v("memory_bytes", memory_bytes);
+  v("peak_host_bytes", peak_host_bytes);
+  v("peak_device_bytes", peak_device_bytes);
+  v("train_images_per_second", train_images_per_second);
   v("total_params", total_params);
   v("world_sizes", world_sizes);
 }

@@ -23,6 +23,10 @@ struct StreamRecord {
   std::vector<int64_t> trainable_params;
   std::vector<int64_t> stored_params;                 // after each task's end_task
   std::vector<int64_t> memory_samples, memory_bytes;  // the replay memory after each task
+  // Costs of each task (training + end-of-task step), the largest over the ranks: peak resident
+  // host memory, peak allocated GPU memory (empty on the CPU), training images per second.
+  std::vector<int64_t> peak_host_bytes, peak_device_bytes;
+  std::vector<double> train_images_per_second;
   int64_t total_params = 0;
   std::vector<int64_t> world_sizes;  // the ranks of each part of the run (several after resumes)
   void state(StateVisitor& v);

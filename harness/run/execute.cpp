@@ -67,6 +67,9 @@ RunResult describe(const RunPlan& plan, const Session& s, const StreamRecord& re
   r.stored_params = rec.stored_params;
   r.memory_samples = rec.memory_samples;
   r.memory_bytes = rec.memory_bytes;
+  r.peak_host_bytes = rec.peak_host_bytes;
+  r.peak_device_bytes = rec.peak_device_bytes;
+  r.train_images_per_second = rec.train_images_per_second;
   for (const auto& p : rec.others) r.other_predictions.push_back({p.name, p.class_il, p.task_il});
   r.total_params = count_parameters(s.model->parameters());
   r.forward_passes = s.method->forward_passes();

@@ -52,6 +52,8 @@ RunResult make_run(const std::string& benchmark, const std::string& label, int64
   r.stored_params = {1000, 1234567};
   r.memory_samples = {100, 200};
   r.memory_bytes = {79600, 159200};
+  r.peak_host_bytes = {100 << 20, 300 << 20};
+  r.train_images_per_second = {500.0, 250.0};
   r.total_params = 100;
   return r;
 }
@@ -157,17 +159,44 @@ TEST_F(LeaderboardGatherTest, MarkdownHasTablePerBenchmark) {
       "| Label | Method | Scenario | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting | BWT "
       "| "
       "FWT | Acc (task-IL) | Stored params | Stored per task | Memory (samples) | Memory (bytes) | "
-      "Passes per test image | s per task | Config |";
+      "Passes per test image | s per task | Images/s | Peak host MiB | Peak GPU MiB | Config |";
   EXPECT_NE(md.find(header), std::string::npos) << md;
   EXPECT_LT(md.find("### a\n"), md.find("### b\n")) << md;
   EXPECT_NE(md.find("| x | method-x | class-il | 3 | 62.00 ± 2.00 | 64.00 ± 2.00 | 72.00 ± 1.00 | "
                     "22.00 ± 2.00 | -22.00 ± 2.00 | 5.00 ± 0.00 | 91.00 ± 1.00 | 1,234,567 | "
-                    "1,233,567 | 200 | 159,200 | 1 | 1.5 |"),
+                    "1,233,567 | 200 | 159,200 | 1 | 1.5 | 375 | 300 | — |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| y | method-y | class-il | 1 | 80.00 | 82.00 |"), std::string::npos) << md;
   EXPECT_NE(md.find("Skipped files"), std::string::npos) << md;
   EXPECT_NE(md.find(path("garbage.h5")), std::string::npos) << md;
+}
+
+// Per run: the largest peak over its tasks and the mean images per second; then the mean over runs.
+// A CPU run has no GPU figure; a file written before /cost has none of them.
+TEST_F(LeaderboardTest, CostsAreEachRunsPeakAndMeanRateAveragedOverRuns) {
+  auto run = make_run("b", "x", 0, 56, 64, 85, 95);  // host {100, 300} MiB, {500, 250} images/s
+  write_result(path("x/seed-0.h5"), run);
+  run.seed = 1;
+  run.peak_host_bytes = {500 << 20, 200 << 20};
+  run.peak_device_bytes = {1LL << 30, 3LL << 30};
+  run.train_images_per_second = {100, 100};
+  write_result(path("x/seed-1.h5"), run);
+  run.seed = 2;
+  write_result_as_version(path("x/seed-2.h5"), run, 9);
+  const auto board = gather_leaderboard(root());
+  ASSERT_EQ(board.entries.size(), 1u);
+  const auto& e = board.entries[0];
+  EXPECT_EQ(e.runs, 3);
+  EXPECT_EQ(e.cost_runs, 2);
+  EXPECT_EQ(e.device_runs, 1);
+  EXPECT_DOUBLE_EQ(e.peak_host_bytes.mean, (300.0 + 500.0) / 2 * (1 << 20));
+  EXPECT_DOUBLE_EQ(e.images_per_second.mean, (375.0 + 100.0) / 2);
+  EXPECT_DOUBLE_EQ(e.peak_device_bytes.mean, 3.0 * (1 << 30));
+  const auto json = to_json(board)["entries"][0];
+  EXPECT_DOUBLE_EQ(json["train_images_per_second"]["mean"].get<double>(), 237.5);
+  EXPECT_NE(to_markdown(board).find("| 238 | 400 | 3072 |"), std::string::npos)
+      << to_markdown(board);
 }
 
 TEST_F(LeaderboardTest, ScenariosAndSettingsStayApartAndASeedCountsOnce) {

@@ -56,6 +56,9 @@ RunResult make_result() {
   r.stored_params = {5000, 6000, 7000};
   r.memory_samples = {100, 200, 300};
   r.memory_bytes = {79600, 159200, 238800};
+  r.peak_host_bytes = {1 << 30, (1 << 30) + 4096, 3LL << 30};
+  r.peak_device_bytes = {1 << 20, 2 << 20, 3 << 20};
+  r.train_images_per_second = {80.0, 75.5, 71.25};
   r.other_predictions = {
       {"linear", {{80, 0, 0}, {50, 60, 0}, {30, 40, 70}}, {{90, 0, 0}, {85, 88, 0}, {80, 82, 91}}},
       {"nme-flip", r.acc_class_il, r.acc_task_il}};
@@ -233,6 +236,13 @@ TEST_F(ResultFileTest, FilesOfEveryEarlierSchemaVersionStayReadable) {
     EXPECT_EQ(out.world_sizes.empty(), v < 6) << "version " << v;
     EXPECT_EQ(out.cpu_vendor.empty(), v < 7) << "version " << v;
     EXPECT_EQ(out.cpu_blas.empty(), v < 7) << "version " << v;
+    EXPECT_EQ(out.peak_host_bytes.empty(), v < 10) << "version " << v;
+    EXPECT_EQ(out.train_images_per_second.empty(), v < 10) << "version " << v;
+    if (v >= 10) {
+      EXPECT_EQ(out.peak_host_bytes, in.peak_host_bytes);
+      EXPECT_EQ(out.peak_device_bytes, in.peak_device_bytes);
+      EXPECT_EQ(out.train_images_per_second, in.train_images_per_second);
+    }
     if (v >= 6) {
       EXPECT_EQ(out.world_sizes, in.world_sizes);
     }
