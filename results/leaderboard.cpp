@@ -108,6 +108,7 @@ LeaderboardEntry summarise(const std::vector<RunResult>& runs) {
   }
   if (e.device_runs > 0) e.peak_device_bytes = stat_of(device);
   e.forward_passes = runs[0].forward_passes;
+  e.config_json = runs[0].config_json;
   for (const auto& r : runs) e.seeds.push_back(r.seed);
   std::sort(e.seeds.begin(), e.seeds.end());
   return e;
@@ -321,69 +322,98 @@ Leaderboard gather_leaderboard(const std::string& dir) {
   return board;
 }
 
+const std::vector<AccuracyStatistic>& accuracy_statistics() {
+  using E = LeaderboardEntry;
+  static const std::vector<AccuracyStatistic> statistics = {
+      {"final_acc", &E::final_acc, "Acc (class-IL)", true},
+      {"final_acc_weighted", &E::final_acc_weighted, "Acc weighted", true},
+      {"aaa", &E::aaa, "AAA", true},
+      {"forgetting", &E::forgetting, "Forgetting", true},
+      {"bwt", &E::bwt, "BWT", true},
+      {"fwt", &E::fwt, "FWT", true},
+      {"task_il_final_acc", &E::task_il_final_acc, "Acc (task-IL)", true},
+      {"task_il_aaa", &E::task_il_aaa, "AAA (task-IL)", false},
+      {"task_il_forgetting", &E::task_il_forgetting, "Forgetting (task-IL)", false}};
+  return statistics;
+}
+
 nlohmann::json to_json(const Leaderboard& board) {
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& e : board.entries) {
-    entries.push_back(
-        {{"benchmark", e.benchmark},
-         {"method", e.method},
-         {"label", e.label},
-         {"scenario", e.scenario},
-         {"fingerprint", e.fingerprint},
-         {"runs", e.runs},
-         {"seeds", e.seeds},
-         {"final_acc", stat_json(e.final_acc)},
-         {"final_acc_weighted", stat_json(e.final_acc_weighted)},
-         {"aaa", stat_json(e.aaa)},
-         {"forgetting", stat_json(e.forgetting)},
-         {"bwt", stat_json(e.bwt)},
-         {"fwt", stat_json(e.fwt)},
-         {"task_il_final_acc", stat_json(e.task_il_final_acc)},
-         {"task_il_aaa", stat_json(e.task_il_aaa)},
-         {"task_il_forgetting", stat_json(e.task_il_forgetting)},
-         {"stored_params_final", e.stored_runs ? stat_json(e.stored_final) : nullptr},
-         {"stored_params_per_task", e.stored_runs ? stat_json(e.stored_per_task) : nullptr},
-         {"memory_samples", e.memory_runs ? stat_json(e.memory_samples) : nullptr},
-         {"memory_bytes", e.memory_runs ? stat_json(e.memory_bytes) : nullptr},
-         {"seconds_per_task", stat_json(e.seconds_per_task)},
-         {"forward_passes_per_test_image", e.forward_passes},
-         {"peak_host_bytes", e.cost_runs ? stat_json(e.peak_host_bytes) : nullptr},
-         {"peak_device_bytes", e.device_runs ? stat_json(e.peak_device_bytes) : nullptr},
-         {"train_images_per_second", e.cost_runs ? stat_json(e.images_per_second) : nullptr}});
+    nlohmann::json entry = {
+        {"benchmark", e.benchmark},
+        {"method", e.method},
+        {"label", e.label},
+        {"scenario", e.scenario},
+        {"fingerprint", e.fingerprint},
+        {"runs", e.runs},
+        {"seeds", e.seeds},
+        {"stored_params_final", e.stored_runs ? stat_json(e.stored_final) : nullptr},
+        {"stored_params_per_task", e.stored_runs ? stat_json(e.stored_per_task) : nullptr},
+        {"memory_samples", e.memory_runs ? stat_json(e.memory_samples) : nullptr},
+        {"memory_bytes", e.memory_runs ? stat_json(e.memory_bytes) : nullptr},
+        {"seconds_per_task", stat_json(e.seconds_per_task)},
+        {"forward_passes_per_test_image", e.forward_passes},
+        {"peak_host_bytes", e.cost_runs ? stat_json(e.peak_host_bytes) : nullptr},
+        {"peak_device_bytes", e.device_runs ? stat_json(e.peak_device_bytes) : nullptr},
+        {"train_images_per_second", e.cost_runs ? stat_json(e.images_per_second) : nullptr}};
+    for (const auto& s : accuracy_statistics()) entry[s.name] = stat_json(e.*s.stat);
+    entries.push_back(std::move(entry));
   }
   nlohmann::json skipped = nlohmann::json::array();
   for (const auto& s : board.skipped) skipped.push_back({{"path", s.path}, {"reason", s.reason}});
   return {{"entries", entries}, {"skipped", skipped}};
 }
 
-std::string to_markdown(const Leaderboard& board) {
+std::string to_markdown(const Leaderboard& board, const MarkdownAddition& addition) {
   std::ostringstream md;
-  std::string current;
-  for (const auto& e : board.entries) {
-    if (e.benchmark != current || &e == &board.entries.front()) {
-      current = e.benchmark;
-      md << (&e == &board.entries.front() ? "" : "\n") << "### " << markdown_cell(current) << "\n\n"
-         << "| Label | Method | Scenario | Runs | Acc (class-IL) | Acc weighted | AAA | Forgetting "
-            "| "
-            "BWT | FWT | Acc (task-IL) | Stored params | Stored per task | Memory (samples) | "
-            "Memory (bytes) | Passes per test image | s per task | Images/s | Peak host MiB | "
-            "Peak GPU MiB | Config |\n"
-         << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-            "\n";
+  const auto& statistics = accuracy_statistics();
+  const auto& entries = board.entries;
+  for (size_t begin = 0, end = 0; begin < entries.size(); begin = end) {  // a table a benchmark
+    while (end < entries.size() && entries[end].benchmark == entries[begin].benchmark) ++end;
+    std::vector<bool> added(statistics.size(), false);  // the statistics with added columns
+    for (const auto& [at, cells] : addition.cells) {
+      if (at.first < begin || at.first >= end) continue;
+      for (size_t s = 0; s < statistics.size(); ++s)
+        added[s] = added[s] || at.second == statistics[s].name;
     }
-    md << "| " << markdown_cell(e.label) << " | " << markdown_cell(e.method) << " | " << e.scenario
-       << " | " << e.runs << " | " << cell(e.final_acc, e.runs) << " | "
-       << cell(e.final_acc_weighted, e.runs) << " | " << cell(e.aaa, e.runs) << " | "
-       << cell(e.forgetting, e.runs) << " | " << cell(e.bwt, e.runs) << " | " << cell(e.fwt, e.runs)
-       << " | " << cell(e.task_il_final_acc, e.runs) << " | "
-       << count_cell(e.stored_final, e.stored_runs) << " | "
-       << count_cell(e.stored_per_task, e.stored_runs) << " | "
-       << count_cell(e.memory_samples, e.memory_runs) << " | "
-       << count_cell(e.memory_bytes, e.memory_runs) << " | " << e.forward_passes << " | "
-       << seconds_cell(e.seconds_per_task) << " | " << rate_cell(e.images_per_second, e.cost_runs)
-       << " | " << mib_cell(e.peak_host_bytes, e.cost_runs) << " | "
-       << mib_cell(e.peak_device_bytes, e.device_runs) << " | " << e.fingerprint.substr(0, 8)
-       << " |\n";
+    std::string header = "| Label | Method | Scenario | Runs |";
+    for (size_t s = 0; s < statistics.size(); ++s) {
+      if (statistics[s].shown || added[s]) header += std::string(" ") + statistics[s].header + " |";
+      if (!added[s]) continue;
+      for (const auto& h : addition.headers) header += " " + h + " |";
+    }
+    header +=
+        " Stored params | Stored per task | Memory (samples) | Memory (bytes) | Passes per test "
+        "image | s per task | Images/s | Peak host MiB | Peak GPU MiB | Config |";
+    md << (begin == 0 ? "" : "\n") << "### " << markdown_cell(entries[begin].benchmark) << "\n\n"
+       << header << "\n";
+    const auto columns = std::count(header.begin(), header.end(), '|') - 1;  // no '|' in a name
+    for (auto c = columns; c > 0; --c) md << "|---";
+    md << "|\n";
+    for (size_t i = begin; i < end; ++i) {
+      const auto& e = entries[i];
+      md << "| " << markdown_cell(e.label) << " | " << markdown_cell(e.method) << " | "
+         << e.scenario << " | " << e.runs << " |";
+      for (size_t s = 0; s < statistics.size(); ++s) {
+        if (statistics[s].shown || added[s])
+          md << " " << cell(e.*statistics[s].stat, e.runs) << " |";
+        if (!added[s]) continue;
+        const auto found = addition.cells.find({i, statistics[s].name});
+        for (size_t h = 0; h < addition.headers.size(); ++h) {
+          const bool has = found != addition.cells.end() && h < found->second.size();
+          md << " " << (has ? markdown_cell(found->second[h]) : "") << " |";
+        }
+      }
+      md << " " << count_cell(e.stored_final, e.stored_runs) << " | "
+         << count_cell(e.stored_per_task, e.stored_runs) << " | "
+         << count_cell(e.memory_samples, e.memory_runs) << " | "
+         << count_cell(e.memory_bytes, e.memory_runs) << " | " << e.forward_passes << " | "
+         << seconds_cell(e.seconds_per_task) << " | " << rate_cell(e.images_per_second, e.cost_runs)
+         << " | " << mib_cell(e.peak_host_bytes, e.cost_runs) << " | "
+         << mib_cell(e.peak_device_bytes, e.device_runs) << " | " << e.fingerprint.substr(0, 8)
+         << " |\n";
+    }
   }
   if (!board.skipped.empty()) {
     md << "\nSkipped files:\n";

@@ -1,7 +1,9 @@
 #pragma once
 // Gathers every result file under a folder into one schema, then prints it as JSON or Markdown.
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -34,7 +36,20 @@ struct LeaderboardEntry {
   Stat peak_host_bytes, peak_device_bytes, images_per_second;
   int cost_runs = 0, device_runs = 0;
   int64_t forward_passes = 1;  // backbone passes per test image (the first run's)
+  // The resolved configuration (JSON) of the group's first file, "" for files before stored
+  // configurations; its runs share every setting the fingerprint covers (results/published.h).
+  std::string config_json;
 };
+
+// The accuracy statistics, by the names to_json gives them, in the order of the Markdown columns:
+// `header` names the column, which only those `shown` have unless columns are added after them.
+struct AccuracyStatistic {
+  const char* name;
+  Stat LeaderboardEntry::*stat;
+  const char* header;
+  bool shown;
+};
+const std::vector<AccuracyStatistic>& accuracy_statistics();
 
 struct SkippedFile {
   std::string path, reason;
@@ -53,6 +68,15 @@ struct Leaderboard {
 // from those its accuracy matrices give, is skipped. Throws clbench::Error if dir is missing.
 Leaderboard gather_leaderboard(const std::string& dir);
 nlohmann::json to_json(const Leaderboard& board);
-std::string to_markdown(const Leaderboard& board);
+
+// Columns added after an accuracy statistic's column in the Markdown tables
+// (results/published.h): a benchmark's table gets `headers` after statistic s when one of its rows
+// has cells[{row, s}] (row: index into board.entries; the other rows get empty cells), and a
+// statistic that is not `shown` gets its own column before them. Empty: the tables as they were.
+struct MarkdownAddition {
+  std::vector<std::string> headers;
+  std::map<std::pair<size_t, std::string>, std::vector<std::string>> cells;
+};
+std::string to_markdown(const Leaderboard& board, const MarkdownAddition& addition = {});
 
 }  // namespace clbench

@@ -1,5 +1,8 @@
 // clbench leaderboard: every result file below a folder, as Markdown (and JSON) tables.
 #include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -7,6 +10,7 @@
 #include "harness/cli/command.h"
 #include "harness/foundation/files.h"
 #include "results/leaderboard.h"
+#include "results/published.h"
 
 namespace clbench {
 
@@ -14,24 +18,46 @@ Command add_leaderboard(CLI::App& app) {
   auto* sub = app.add_subcommand("leaderboard", "gather result files into a leaderboard");
   struct Args {
     std::string dir, json, markdown;
+    std::vector<std::string> published;
+    double tolerance = 0;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("dir", a->dir, "folder searched recursively for *.h5")->required();
   sub->add_option("--json", a->json, "write the leaderboard JSON here");
   sub->add_option("--markdown", a->markdown, "write the Markdown tables here");
-  return {sub, [a](Communicator*) {
+  auto* published =
+      sub->add_option("--published", a->published,
+                      "papers' numbers (JSON) to show beside the measured ones (repeatable)")
+          ->allow_extra_args(false);
+  auto* check = sub->add_option("--check", a->tolerance,
+                                "exit 3 if a matched number differs from the paper's by more "
+                                "than TOL points")
+                    ->needs(published);
+  return {sub, [a, check](Communicator*) {
+            const std::vector<PublishedNumber> numbers = read_published(a->published);
             const Leaderboard board = gather_leaderboard(a->dir);
             if (board.files.empty()) {
               std::fprintf(stderr, "clbench leaderboard: no result files (*.h5) below %s\n",
                            a->dir.c_str());
             }
-            const std::string markdown = to_markdown(board);
+            std::optional<PublishedJoin> join;
+            if (!a->published.empty()) join = join_published(board, numbers);
+            std::optional<PublishedCheck> checked;  // before any output: a bad TOL is an error
+            if (*check) checked = check_published(board, *join, a->tolerance);
+            const std::string markdown =
+                join ? published_markdown(board, *join) : to_markdown(board);
             std::printf("%s", markdown.c_str());
-            // Never over one of the result files it read.
-            if (!a->json.empty())
-              write_bytes_atomically(a->json, to_json(board).dump(2) + "\n", board.files);
-            if (!a->markdown.empty()) write_bytes_atomically(a->markdown, markdown, board.files);
-            return 0;
+            // Never over one of the files it read.
+            std::vector<std::string> inputs = board.files;
+            inputs.insert(inputs.end(), a->published.begin(), a->published.end());
+            if (!a->json.empty()) {
+              const auto json = join ? published_json(board, *join) : to_json(board);
+              write_bytes_atomically(a->json, json.dump(2) + "\n", inputs);
+            }
+            if (!a->markdown.empty()) write_bytes_atomically(a->markdown, markdown, inputs);
+            if (!checked) return 0;
+            std::printf("\n%s", checked->report.c_str());
+            return checked->exit_code();
           }};
 }
 

@@ -19,6 +19,7 @@
 #include "results/fingerprint.h"
 #include "results/result_file.h"
 #include "tests/core/fixtures.h"
+#include "tests/core/result_fixtures.h"
 
 namespace clbench {
 namespace {
@@ -26,37 +27,7 @@ namespace {
 // A results folder per test, removed afterwards.
 class LeaderboardTest : public testing::TempDirTest {};
 
-// Two tasks, test counts {100, 300}, init {5, 5}. With class-IL matrix
-// [[80, 10], [a, b]] and task-IL matrix [[90, 50], [c, d]]:
-//   final_acc = (a + b) / 2                 final_acc_weighted = (100 a + 300 b) / 400
-//   aaa = (80 + final_acc_weighted) / 2     forgetting = 80 - a = -bwt
-//   fwt = 10 - 5 = 5                        task_il_final_acc = (c + d) / 2
-RunResult make_run(const std::string& benchmark, const std::string& label, int64_t seed, double a,
-                   double b, double c, double d) {
-  RunResult r;
-  r.method = "method-" + label;
-  r.benchmark = benchmark;
-  r.label = label;
-  r.scenario = "class-il";
-  r.seed = seed;
-  r.acc_class_il = {{80, 10}, {a, b}};
-  r.acc_task_il = {{90, 50}, {c, d}};
-  r.init_class_il = {5, 5};
-  r.init_task_il = {5, 5};
-  r.task_classes = {{0, 1}, {2, 3}};
-  r.class_order = {0, 1, 2, 3};
-  r.train_counts = {500, 500};
-  r.test_counts = {100, 300};
-  r.task_seconds = {1, 2};
-  r.trainable_params = {10, 10};
-  r.stored_params = {1000, 1234567};
-  r.memory_samples = {100, 200};
-  r.memory_bytes = {79600, 159200};
-  r.peak_host_bytes = {100 << 20, 300 << 20};
-  r.train_images_per_second = {500.0, 250.0};
-  r.total_params = 100;
-  return r;
-}
+using testing::make_run;
 
 class LeaderboardGatherTest : public LeaderboardTest {
  protected:
