@@ -17,6 +17,7 @@ struct BenchmarkEntry {
   std::vector<OptionSpec> keys;
   nlohmann::json defaults = nlohmann::json::object();
   std::function<TaskStream(const Config&)> make;
+  bool reads_files = true;  // false: generated data (no data_root to check in a dry run)
 };
 
 // `file`: the registering file, named if another registers the same name.

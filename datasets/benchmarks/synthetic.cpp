@@ -52,7 +52,8 @@ const bool registered_synthetic = register_benchmark(
       {"momentum", 0.9},
       {"batch_size", 32},
       {"increment", 2}},
-     make_synthetic});
+     make_synthetic,
+     /*reads_files=*/false});
 
 }  // namespace
 }  // namespace clbench

@@ -22,7 +22,7 @@ struct RunArgs {
   int64_t checkpoint_every = 0;
   std::string suite_file;
   int64_t index = -1;
-  bool count = false, list = false;
+  bool count = false, list = false, dry_run = false;
 
   // The config file, then the flags, then --set.
   nlohmann::json user() const {
@@ -134,9 +134,12 @@ Command add_suite(CLI::App& app) {
   suite->add_option("--index", args->index, "run only entry I (0-based; Slurm job arrays)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   suite->add_flag("--count", args->count, "print the number of runs and exit");
-  suite->add_flag("--list,--dry-run", args->list,
+  suite->add_flag("--list", args->list,
                   "print every entry (index, benchmark, label, seed, status, result file) and "
                   "exit; reads no data or weights");
+  suite->add_flag("--dry-run", args->dry_run,
+                  "resolve and check every entry's settings, print each with the files it needs "
+                  "(missing ones marked) and its source, and exit; reads no data or weights");
   key_flag(suite, *args, "--out", "out", "result folder (overrides the suite's)");
   suite->add_option("--set", args->sets, "key=value applied to every run (repeatable)");
   suite->add_flag("--force", args->force, "recompute complete results too");
@@ -149,9 +152,9 @@ Command add_suite(CLI::App& app) {
               if (comm->is_root()) std::printf("%zu\n", n);
               return 0;
             }
-            if (args->list) {
+            if (args->list || args->dry_run) {
               const auto entries = list_suite(args->suite_file, args->user());
-              if (comm->is_root()) print_suite_table(entries);
+              if (comm->is_root()) print_suite_table(entries, args->dry_run);
               return 0;
             }
             SuiteOptions o;

@@ -1,8 +1,13 @@
 #pragma once
 // Suites: benchmarks x methods x seeds from one JSON file, run one after the other (or one entry
 // per Slurm array task), skipping complete results and resuming checkpoints.
-//   {"defaults": {...}, "benchmarks": [...],
-//    "methods": [name | {"method": name, "name": label, "set": {...}}], "seeds": [...]}
+//   {"source": "the table it regenerates", "defaults": {...},
+//    "benchmarks": [name | {"benchmark": name, "set": {...}, "source": "..."}],
+//    "methods": [name | {"method": name, "name": label, "set": {...}, "grid": {key: [values]},
+//                        "benchmarks": [names it runs on], "source": "owner/repo@commit:path"}],
+//    "scenarios": [...], "seeds": [...]}
+// Settings: defaults < the benchmark's set < the method's set < its grid values < --set. A grid
+// expands an entry into one variant per combination, labelled "<label>@<key>=<value>,...".
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -13,7 +18,14 @@
 
 namespace clbench {
 
-// Every run of the suite file as flat user settings, `overrides` applied last.
+// One run of a suite: its flat user settings and the sources its entries cite.
+struct SuiteRun {
+  nlohmann::json user;
+  std::string source;
+};
+
+// Every run of the suite file, `overrides` applied last.
+std::vector<SuiteRun> expand_suite_runs(const std::string& path, const nlohmann::json& overrides);
 std::vector<nlohmann::json> expand_suite(const std::string& path, const nlohmann::json& overrides);
 
 struct SuiteOptions {
@@ -39,6 +51,8 @@ struct SuiteEntry {
   std::string benchmark, label;
   int64_t seed = 0;
   std::string scenario, result_path, status;
+  std::string needs;   // list_suite: the files it reads, "(missing)" after those not there
+  std::string source;  // list_suite: the config files its suite entry cites
 };
 
 // Every entry with its result path and status, from the files alone (no data or weights read):
@@ -46,7 +60,8 @@ struct SuiteEntry {
 std::vector<SuiteEntry> list_suite(const std::string& path, const nlohmann::json& overrides);
 
 // The entries as a Markdown table, one row per entry that has a status:
-// | # | benchmark | label | scenario | seed | status | result |.
-void print_suite_table(const std::vector<SuiteEntry>& entries);
+// | # | benchmark | label | scenario | seed | status | result |, with details also | needs | source
+// |.
+void print_suite_table(const std::vector<SuiteEntry>& entries, bool details = false);
 
 }  // namespace clbench

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "harness/engine/progress.h"
 #include "results/result_file.h"
 #include "support.h"
@@ -302,6 +304,63 @@ TEST(SuiteOutcomes, ListNamesEveryEntryWithoutTheWeights) {
       << out;
   ASSERT_EQ(run_command(clbench_cmd(suite + " --count"), out), 0) << out;
   EXPECT_EQ(out, "4\n");
+}
+
+// A grid expands an entry into labelled variants; "benchmarks" restricts an entry; settings apply
+// as defaults < benchmark set < method set < grid; --dry-run names each run's files and sources.
+TEST(SuiteOutcomes, GridsBenchmarkSettingsAndSourcesExpandAsDocumented) {
+  TempDir dir;
+  const auto suite = (dir / "suite.json").string();
+  std::ofstream(suite) << R"({"source": "a table", "defaults": {"epochs": 1, "batch_size": 16,
+      "threads": 1},
+    "benchmarks": [{"benchmark": "synthetic", "set": {"batch_size": 8, "lr": 0.5,
+                                                       "synthetic.classes": 4},
+                    "source": "bench.cfg"}, "split-fmnist"],
+    "methods": [{"method": "ewc", "set": {"lr": 0.05}, "grid": {"ewc.lambda": [10, 1000]},
+                 "source": "repo@abc:ewc.json"},
+                {"method": "er", "name": "er-20", "set": {"er.buffer": 20},
+                 "benchmarks": ["synthetic"]}],
+    "seeds": [0]})";
+  std::string out;
+  ASSERT_EQ(run_command(clbench_cmd("suite " + suite + " --count"), out), 0) << out;
+  EXPECT_EQ(out, "5\n");  // 2 ewc variants on both benchmarks, er-20 on synthetic only
+  ASSERT_EQ(run_command(clbench_cmd("suite " + suite + " --dry-run --set data_root=" + dir.root() +
+                                    "/absent --out " + dir.root()),
+                        out),
+            0)
+      << out;
+  EXPECT_NE(out.find("| 1 | synthetic | ewc@lambda=1000 | class-il | 0 | to run | " + dir.root() +
+                     "/synthetic/ewc@lambda=1000/seed-0.h5 | none | repo@abc:ewc.json; "
+                     "bench.cfg |"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("| 4 | split-fmnist | ewc@lambda=1000 | class-il | 0 | to run | " +
+                     dir.root() + "/split-fmnist/ewc@lambda=1000/seed-0.h5 | data_root=" +
+                     dir.root() + "/absent (missing) | repo@abc:ewc.json |"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("split-fmnist | er-20"), std::string::npos) << out;
+  ASSERT_EQ(run_command(clbench_cmd("suite " + suite + " --index 1 --out " + dir.root()), out), 0)
+      << out;
+  const auto config = nlohmann::json::parse(
+      read_result((dir / "synthetic/ewc@lambda=1000/seed-0.h5").string()).config_json);
+  EXPECT_EQ(config["ewc.lambda"], 1000);
+  EXPECT_EQ(config["batch_size"], 8);  // the benchmark's set over the defaults
+  EXPECT_EQ(config["lr"], 0.05);       // the method's set over the benchmark's
+  for (const auto& [text, error] : std::vector<std::pair<std::string, std::string>>{
+           {R"("methods": [{"method": "ewc", "grid": {"ewc.lambda": [1]},
+                 "set": {"ewc.lambda": 2}}])",
+            "'ewc.lambda' is both in the grid and in 'set'"},
+           {R"("methods": [{"method": "ewc", "grid": {"ewc.lambda": []}}])",
+            "grid key 'ewc.lambda'"},
+           {R"("methods": [{"method": "ewc", "benchmarks": ["cifar100-10"]}])",
+            "names benchmark \"cifar100-10\", which is not in the suite's 'benchmarks'"},
+           {R"("methods": [{"method": "ewc", "grid": {"seed": [1, 2]}}])", "sets 'seed'"},
+           {R"("methods": [{"method": "ewc", "sorce": "x"}])", "unknown key 'sorce'"}}) {
+    std::ofstream(suite) << R"({"benchmarks": ["synthetic"], "seeds": [0], )" + text + "}";
+    EXPECT_EQ(run_command(clbench_cmd("suite " + suite + " --count"), out), 1) << text;
+    EXPECT_NE(out.find(error), std::string::npos) << text << "\n" << out;
+  }
 }
 
 }  // namespace

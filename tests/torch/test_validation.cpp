@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "support.h"
 #include "tests/core/fixtures.h"
 
@@ -97,24 +99,37 @@ TEST(Validation, ASuiteIndexOutOfRangeIsRefused) {
   EXPECT_NE(out.find("--index 99 is out of range (0..3)"), std::string::npos) << out;
 }
 
-// The suites shipped in launch/suites name real benchmarks, methods, backbones and keys, and plan
-// without clashing result files (what --count checks before any data is read, and before the
-// pretrained weights the demo scripts make first exist: a Slurm array is sized first).
+// The suites shipped in launch/suites (and launch/suites/paper) name real benchmarks, methods,
+// backbones and keys, and plan without clashing result files (what --count and --dry-run check
+// before any data is read, and before the pretrained weights the demo scripts make first exist: a
+// Slurm array is sized first). Every paper suite names the table it regenerates and every method
+// entry the config file its settings come from.
 TEST(Validation, EveryShippedSuitePlans) {
-  int suites = 0;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(std::string(CLBENCH_SOURCE_DIR) + "/launch/suites")) {
-    if (entry.path().extension() != ".json") continue;
+  int suites = 0, paper = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(
+           std::string(CLBENCH_SOURCE_DIR) + "/launch/suites")) {
+    if (entry.path().extension() != ".json" || entry.path().filename() == "published.json") {
+      continue;
+    }
     ++suites;
     std::string out;
     EXPECT_EQ(
-        run_command(testing::clbench_cmd("suite " + entry.path().string() + " --count --out " +
+        run_command(testing::clbench_cmd("suite " + entry.path().string() + " --dry-run --out " +
                                          ::testing::TempDir() + "no-weights"),
                     out),
         0)
         << entry.path() << ": " << out;
+    if (entry.path().parent_path().filename() != "paper") continue;
+    ++paper;
+    const auto suite = nlohmann::json::parse(std::ifstream(entry.path()));
+    EXPECT_TRUE(suite.contains("source")) << entry.path() << ": the table it regenerates";
+    for (const auto& m : suite["methods"]) {
+      EXPECT_TRUE(m.is_object() && m.contains("source"))
+          << entry.path() << ": " << m.dump() << " names no source config";
+    }
   }
   EXPECT_GE(suites, 7);
+  EXPECT_GE(paper, 0);
 }
 
 TEST(Validation, ADeepConfigIsRefusedNotACrash) {
