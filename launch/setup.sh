@@ -10,7 +10,7 @@ VENV="$ROOT/.venv"
 TORCH_VERSION=2.11.0
 DEBIAN_PACKAGES=(cmake g++ ninja-build ccache python3-venv zlib1g-dev libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools nlohmann-json3-dev libgtest-dev libcli11-dev libyaml-cpp-dev libjpeg62-turbo-dev
-  libpng-dev dataset-fashion-mnist)
+  libpng-dev dataset-fashion-mnist chromium)
 
 log() { printf '[clbench setup] %s\n' "$*" >&2; }
 

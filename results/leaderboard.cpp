@@ -35,85 +35,6 @@ Stat stat_of(const std::vector<double>& xs) {
   return s;
 }
 
-LeaderboardEntry summarise(const std::vector<RunResult>& runs) {
-  LeaderboardEntry e;
-  e.benchmark = runs[0].benchmark;
-  e.method = runs[0].method;
-  e.label = runs[0].label;
-  e.scenario = runs[0].scenario;
-  e.fingerprint = runs[0].fingerprint;
-  e.runs = static_cast<int>(runs.size());
-  auto over = [&](auto field) {
-    std::vector<double> xs;
-    for (const auto& r : runs) xs.push_back(field(r));
-    return stat_of(xs);
-  };
-  e.final_acc = over([](const RunResult& r) { return r.class_il.final_acc; });
-  e.final_acc_weighted = over([](const RunResult& r) { return r.class_il.final_acc_weighted; });
-  e.aaa = over([](const RunResult& r) { return r.class_il.aaa; });
-  e.forgetting = over([](const RunResult& r) { return r.class_il.forgetting; });
-  e.bwt = over([](const RunResult& r) { return r.class_il.bwt; });
-  e.fwt = over([](const RunResult& r) { return r.class_il.fwt; });
-  e.task_il_final_acc = over([](const RunResult& r) { return r.task_il.final_acc; });
-  e.task_il_aaa = over([](const RunResult& r) { return r.task_il.aaa; });
-  e.task_il_forgetting = over([](const RunResult& r) { return r.task_il.forgetting; });
-  std::vector<double> final_stored, per_task;
-  for (const auto& r : runs) {
-    if (r.stored_params.empty()) continue;
-    const auto& s = r.stored_params;
-    final_stored.push_back(static_cast<double>(s.back()));
-    per_task.push_back(s.size() > 1 ? static_cast<double>(s.back() - s.front()) /
-                                          static_cast<double>(s.size() - 1)
-                                    : 0.0);
-  }
-  e.stored_runs = static_cast<int>(final_stored.size());
-  if (e.stored_runs > 0) {
-    e.stored_final = stat_of(final_stored);
-    e.stored_per_task = stat_of(per_task);
-  }
-  std::vector<double> samples, bytes;
-  for (const auto& r : runs) {
-    if (r.memory_samples.empty()) continue;
-    samples.push_back(static_cast<double>(r.memory_samples.back()));
-    bytes.push_back(static_cast<double>(r.memory_bytes.back()));
-  }
-  e.memory_runs = static_cast<int>(samples.size());
-  if (e.memory_runs > 0) {
-    e.memory_samples = stat_of(samples);
-    e.memory_bytes = stat_of(bytes);
-  }
-  e.seconds_per_task = over([](const RunResult& r) {
-    double total = 0;
-    for (double t : r.task_seconds) total += t;
-    return total / static_cast<double>(r.task_seconds.size());
-  });
-  std::vector<double> host, device, rate;
-  for (const auto& r : runs) {
-    if (r.train_images_per_second.empty()) continue;
-    host.push_back(
-        static_cast<double>(*std::max_element(r.peak_host_bytes.begin(), r.peak_host_bytes.end())));
-    double total = 0;
-    for (double x : r.train_images_per_second) total += x;
-    rate.push_back(total / static_cast<double>(r.train_images_per_second.size()));
-    if (!r.peak_device_bytes.empty()) {
-      device.push_back(static_cast<double>(
-          *std::max_element(r.peak_device_bytes.begin(), r.peak_device_bytes.end())));
-    }
-  }
-  e.cost_runs = static_cast<int>(rate.size());
-  e.device_runs = static_cast<int>(device.size());
-  if (e.cost_runs > 0) {
-    e.peak_host_bytes = stat_of(host);
-    e.images_per_second = stat_of(rate);
-  }
-  if (e.device_runs > 0) e.peak_device_bytes = stat_of(device);
-  e.forward_passes = runs[0].forward_passes;
-  e.config_json = runs[0].config_json;
-  for (const auto& r : runs) e.seeds.push_back(r.seed);
-  std::sort(e.seeds.begin(), e.seeds.end());
-  return e;
-}
-
 nlohmann::json stat_json(const Stat& s) {
   return {{"mean", s.mean}, {"std", s.std}};
 }
@@ -271,15 +192,112 @@ std::vector<std::string> result_files(const std::string& dir, std::vector<Skippe
   return files;
 }
 
+// A group's runs with their files, by seed, without what no output of a run shows.
+std::vector<LeaderboardRun> kept_runs(std::vector<RunResult> runs,
+                                      const std::vector<std::string>& paths) {
+  std::vector<LeaderboardRun> kept;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    RunResult& r = runs[i];
+    r.config_json.clear();
+    r.other_predictions.clear();
+    r.task_classes.clear();
+    r.class_order.clear();
+    kept.push_back({paths[i], std::move(r)});
+  }
+  std::sort(kept.begin(), kept.end(),
+            [](const auto& a, const auto& b) { return a.result.seed < b.result.seed; });
+  return kept;
+}
+
 }  // namespace
 
-Leaderboard gather_leaderboard(const std::string& dir) {
+LeaderboardEntry summarise_runs(const std::vector<RunResult>& runs) {
+  LeaderboardEntry e;
+  e.benchmark = runs[0].benchmark;
+  e.method = runs[0].method;
+  e.label = runs[0].label;
+  e.scenario = runs[0].scenario;
+  e.fingerprint = runs[0].fingerprint;
+  e.runs = static_cast<int>(runs.size());
+  auto over = [&](auto field) {
+    std::vector<double> xs;
+    for (const auto& r : runs) xs.push_back(field(r));
+    return stat_of(xs);
+  };
+  e.final_acc = over([](const RunResult& r) { return r.class_il.final_acc; });
+  e.final_acc_weighted = over([](const RunResult& r) { return r.class_il.final_acc_weighted; });
+  e.aaa = over([](const RunResult& r) { return r.class_il.aaa; });
+  e.forgetting = over([](const RunResult& r) { return r.class_il.forgetting; });
+  e.bwt = over([](const RunResult& r) { return r.class_il.bwt; });
+  e.fwt = over([](const RunResult& r) { return r.class_il.fwt; });
+  e.task_il_final_acc = over([](const RunResult& r) { return r.task_il.final_acc; });
+  e.task_il_aaa = over([](const RunResult& r) { return r.task_il.aaa; });
+  e.task_il_forgetting = over([](const RunResult& r) { return r.task_il.forgetting; });
+  std::vector<double> final_stored, per_task;
+  for (const auto& r : runs) {
+    if (r.stored_params.empty()) continue;
+    const auto& s = r.stored_params;
+    final_stored.push_back(static_cast<double>(s.back()));
+    per_task.push_back(s.size() > 1 ? static_cast<double>(s.back() - s.front()) /
+                                          static_cast<double>(s.size() - 1)
+                                    : 0.0);
+  }
+  e.stored_runs = static_cast<int>(final_stored.size());
+  if (e.stored_runs > 0) {
+    e.stored_final = stat_of(final_stored);
+    e.stored_per_task = stat_of(per_task);
+  }
+  std::vector<double> samples, bytes;
+  for (const auto& r : runs) {
+    if (r.memory_samples.empty()) continue;
+    samples.push_back(static_cast<double>(r.memory_samples.back()));
+    bytes.push_back(static_cast<double>(r.memory_bytes.back()));
+  }
+  e.memory_runs = static_cast<int>(samples.size());
+  if (e.memory_runs > 0) {
+    e.memory_samples = stat_of(samples);
+    e.memory_bytes = stat_of(bytes);
+  }
+  e.seconds_per_task = over([](const RunResult& r) {
+    double total = 0;
+    for (double t : r.task_seconds) total += t;
+    return total / static_cast<double>(r.task_seconds.size());
+  });
+  std::vector<double> host, device, rate;
+  for (const auto& r : runs) {
+    if (r.train_images_per_second.empty()) continue;
+    host.push_back(
+        static_cast<double>(*std::max_element(r.peak_host_bytes.begin(), r.peak_host_bytes.end())));
+    double total = 0;
+    for (double x : r.train_images_per_second) total += x;
+    rate.push_back(total / static_cast<double>(r.train_images_per_second.size()));
+    if (!r.peak_device_bytes.empty()) {
+      device.push_back(static_cast<double>(
+          *std::max_element(r.peak_device_bytes.begin(), r.peak_device_bytes.end())));
+    }
+  }
+  e.cost_runs = static_cast<int>(rate.size());
+  e.device_runs = static_cast<int>(device.size());
+  if (e.cost_runs > 0) {
+    e.peak_host_bytes = stat_of(host);
+    e.images_per_second = stat_of(rate);
+  }
+  if (e.device_runs > 0) e.peak_device_bytes = stat_of(device);
+  e.forward_passes = runs[0].forward_passes;
+  e.config_json = runs[0].config_json;
+  for (const auto& r : runs) e.seeds.push_back(r.seed);
+  std::sort(e.seeds.begin(), e.seeds.end());
+  return e;
+}
+
+Leaderboard gather_leaderboard(const std::string& dir, const GatherOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error("leaderboard: no such folder: " + dir);
   Leaderboard board;
   board.files = result_files(dir, board.skipped);
   using Key = std::tuple<std::string, std::string, std::string, std::string>;
   std::map<Key, std::vector<RunResult>> groups;
+  std::map<Key, std::vector<std::string>> paths;  // each run's file, as in groups
   std::map<std::pair<Key, int64_t>, std::string> first_of_seed;
   for (const auto& f : board.files) {
     try {
@@ -307,13 +325,17 @@ Leaderboard gather_leaderboard(const std::string& dir) {
         continue;
       }
       groups[key].push_back(std::move(r));
+      paths[key].push_back(f);
     } catch (const SystemError&) {
       throw;  // the system's failure, not the file's: never a silently shorter board
     } catch (const std::exception& e) {
       board.skipped.push_back({f, e.what()});
     }
   }
-  for (const auto& [key, runs] : groups) board.entries.push_back(summarise(runs));
+  for (auto& [key, runs] : groups) {
+    board.entries.push_back(summarise_runs(runs));
+    if (options.keep_runs) board.entries.back().run_list = kept_runs(std::move(runs), paths[key]);
+  }
   std::sort(board.entries.begin(), board.entries.end(), [](const auto& a, const auto& b) {
     if (a.benchmark != b.benchmark) return a.benchmark < b.benchmark;
     if (a.final_acc.mean != b.final_acc.mean) return a.final_acc.mean > b.final_acc.mean;
@@ -337,26 +359,34 @@ const std::vector<AccuracyStatistic>& accuracy_statistics() {
   return statistics;
 }
 
+const std::vector<CostStatistic>& cost_statistics() {
+  using E = LeaderboardEntry;
+  static const std::vector<CostStatistic> statistics = {
+      {"stored_params_final", &E::stored_final, &E::stored_runs},
+      {"stored_params_per_task", &E::stored_per_task, &E::stored_runs},
+      {"memory_samples", &E::memory_samples, &E::memory_runs},
+      {"memory_bytes", &E::memory_bytes, &E::memory_runs},
+      {"seconds_per_task", &E::seconds_per_task, nullptr},
+      {"peak_host_bytes", &E::peak_host_bytes, &E::cost_runs},
+      {"peak_device_bytes", &E::peak_device_bytes, &E::device_runs},
+      {"train_images_per_second", &E::images_per_second, &E::cost_runs}};
+  return statistics;
+}
+
 nlohmann::json to_json(const Leaderboard& board) {
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& e : board.entries) {
-    nlohmann::json entry = {
-        {"benchmark", e.benchmark},
-        {"method", e.method},
-        {"label", e.label},
-        {"scenario", e.scenario},
-        {"fingerprint", e.fingerprint},
-        {"runs", e.runs},
-        {"seeds", e.seeds},
-        {"stored_params_final", e.stored_runs ? stat_json(e.stored_final) : nullptr},
-        {"stored_params_per_task", e.stored_runs ? stat_json(e.stored_per_task) : nullptr},
-        {"memory_samples", e.memory_runs ? stat_json(e.memory_samples) : nullptr},
-        {"memory_bytes", e.memory_runs ? stat_json(e.memory_bytes) : nullptr},
-        {"seconds_per_task", stat_json(e.seconds_per_task)},
-        {"forward_passes_per_test_image", e.forward_passes},
-        {"peak_host_bytes", e.cost_runs ? stat_json(e.peak_host_bytes) : nullptr},
-        {"peak_device_bytes", e.device_runs ? stat_json(e.peak_device_bytes) : nullptr},
-        {"train_images_per_second", e.cost_runs ? stat_json(e.images_per_second) : nullptr}};
+    nlohmann::json entry = {{"benchmark", e.benchmark},
+                            {"method", e.method},
+                            {"label", e.label},
+                            {"scenario", e.scenario},
+                            {"fingerprint", e.fingerprint},
+                            {"runs", e.runs},
+                            {"seeds", e.seeds},
+                            {"forward_passes_per_test_image", e.forward_passes}};
+    for (const auto& s : cost_statistics()) {
+      entry[s.name] = (s.runs && e.*s.runs == 0) ? nlohmann::json(nullptr) : stat_json(e.*s.stat);
+    }
     for (const auto& s : accuracy_statistics()) entry[s.name] = stat_json(e.*s.stat);
     entries.push_back(std::move(entry));
   }
@@ -365,8 +395,9 @@ nlohmann::json to_json(const Leaderboard& board) {
   return {{"entries", entries}, {"skipped", skipped}};
 }
 
-std::string to_markdown(const Leaderboard& board, const MarkdownAddition& addition) {
-  std::ostringstream md;
+std::vector<LeaderboardTable> leaderboard_tables(const Leaderboard& board,
+                                                 const MarkdownAddition& addition) {
+  std::vector<LeaderboardTable> tables;
   const auto& statistics = accuracy_statistics();
   const auto& entries = board.entries;
   for (size_t begin = 0, end = 0; begin < entries.size(); begin = end) {  // a table a benchmark
@@ -377,43 +408,59 @@ std::string to_markdown(const Leaderboard& board, const MarkdownAddition& additi
       for (size_t s = 0; s < statistics.size(); ++s)
         added[s] = added[s] || at.second == statistics[s].name;
     }
-    std::string header = "| Label | Method | Scenario | Runs |";
+    LeaderboardTable table;
+    table.benchmark = entries[begin].benchmark;
+    table.headers = {"Label", "Method", "Scenario", "Runs"};
     for (size_t s = 0; s < statistics.size(); ++s) {
-      if (statistics[s].shown || added[s]) header += std::string(" ") + statistics[s].header + " |";
-      if (!added[s]) continue;
-      for (const auto& h : addition.headers) header += " " + h + " |";
+      if (statistics[s].shown || added[s]) table.headers.push_back(statistics[s].header);
+      if (added[s])
+        table.headers.insert(table.headers.end(), addition.headers.begin(), addition.headers.end());
     }
-    header +=
-        " Stored params | Stored per task | Memory (samples) | Memory (bytes) | Passes per test "
-        "image | s per task | Images/s | Peak host MiB | Peak GPU MiB | Config |";
-    md << (begin == 0 ? "" : "\n") << "### " << markdown_cell(entries[begin].benchmark) << "\n\n"
-       << header << "\n";
-    const auto columns = std::count(header.begin(), header.end(), '|') - 1;  // no '|' in a name
-    for (auto c = columns; c > 0; --c) md << "|---";
-    md << "|\n";
+    table.headers.insert(table.headers.end(),
+                         {"Stored params", "Stored per task", "Memory (samples)", "Memory (bytes)",
+                          "Passes per test image", "s per task", "Images/s", "Peak host MiB",
+                          "Peak GPU MiB", "Config"});
     for (size_t i = begin; i < end; ++i) {
       const auto& e = entries[i];
-      md << "| " << markdown_cell(e.label) << " | " << markdown_cell(e.method) << " | "
-         << e.scenario << " | " << e.runs << " |";
+      std::vector<std::string> row = {e.label, e.method, e.scenario, std::to_string(e.runs)};
       for (size_t s = 0; s < statistics.size(); ++s) {
-        if (statistics[s].shown || added[s])
-          md << " " << cell(e.*statistics[s].stat, e.runs) << " |";
+        if (statistics[s].shown || added[s]) row.push_back(cell(e.*statistics[s].stat, e.runs));
         if (!added[s]) continue;
         const auto found = addition.cells.find({i, statistics[s].name});
         for (size_t h = 0; h < addition.headers.size(); ++h) {
           const bool has = found != addition.cells.end() && h < found->second.size();
-          md << " " << (has ? markdown_cell(found->second[h]) : "") << " |";
+          row.push_back(has ? found->second[h] : "");
         }
       }
-      md << " " << count_cell(e.stored_final, e.stored_runs) << " | "
-         << count_cell(e.stored_per_task, e.stored_runs) << " | "
-         << count_cell(e.memory_samples, e.memory_runs) << " | "
-         << count_cell(e.memory_bytes, e.memory_runs) << " | " << e.forward_passes << " | "
-         << seconds_cell(e.seconds_per_task) << " | " << rate_cell(e.images_per_second, e.cost_runs)
-         << " | " << mib_cell(e.peak_host_bytes, e.cost_runs) << " | "
-         << mib_cell(e.peak_device_bytes, e.device_runs) << " | " << e.fingerprint.substr(0, 8)
-         << " |\n";
+      row.insert(
+          row.end(),
+          {count_cell(e.stored_final, e.stored_runs), count_cell(e.stored_per_task, e.stored_runs),
+           count_cell(e.memory_samples, e.memory_runs), count_cell(e.memory_bytes, e.memory_runs),
+           std::to_string(e.forward_passes), seconds_cell(e.seconds_per_task),
+           rate_cell(e.images_per_second, e.cost_runs), mib_cell(e.peak_host_bytes, e.cost_runs),
+           mib_cell(e.peak_device_bytes, e.device_runs), e.fingerprint.substr(0, 8)});
+      table.rows.push_back(std::move(row));
+      table.entries.push_back(i);
     }
+    tables.push_back(std::move(table));
+  }
+  return tables;
+}
+
+std::string to_markdown(const Leaderboard& board, const MarkdownAddition& addition) {
+  std::ostringstream md;
+  auto line = [&md](const std::vector<std::string>& cells) {
+    md << "|";
+    for (const auto& c : cells) md << " " << markdown_cell(c) << " |";
+    md << "\n";
+  };
+  const auto tables = leaderboard_tables(board, addition);
+  for (size_t t = 0; t < tables.size(); ++t) {
+    md << (t == 0 ? "" : "\n") << "### " << markdown_cell(tables[t].benchmark) << "\n\n";
+    line(tables[t].headers);
+    for (size_t c = tables[t].headers.size(); c > 0; --c) md << "|---";
+    md << "|\n";
+    for (const auto& row : tables[t].rows) line(row);
   }
   if (!board.skipped.empty()) {
     md << "\nSkipped files:\n";

@@ -1,5 +1,6 @@
 #pragma once
-// Gathers every result file under a folder into one schema, then prints it as JSON or Markdown.
+// Gathers every result file under a folder into one schema, then prints it as JSON or Markdown
+// (and, from the same gather, as an HTML report and CSV: results/report_html.h, report_csv.h).
 #include <cstdint>
 #include <map>
 #include <string>
@@ -8,11 +9,20 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "results/result_file.h"
+
 namespace clbench {
 
 struct Stat {
   double mean = 0;
   double std = 0;  // sample standard deviation over seeds; 0 for one run
+};
+
+// One run of an entry, kept when gather_leaderboard is asked to (GatherOptions::keep_runs): the
+// file and what it holds, less its configuration, other predictions and class lists.
+struct LeaderboardRun {
+  std::string path;
+  RunResult result;
 };
 
 struct LeaderboardEntry {
@@ -39,7 +49,12 @@ struct LeaderboardEntry {
   // The resolved configuration (JSON) of the group's first file, "" for files before stored
   // configurations; its runs share every setting the fingerprint covers (results/published.h).
   std::string config_json;
+  std::vector<LeaderboardRun> run_list;  // by seed; empty unless GatherOptions::keep_runs
 };
+
+// The statistics of one group's runs (the names are the first run's): a leaderboard row, or with
+// one run that run's own numbers (std 0).
+LeaderboardEntry summarise_runs(const std::vector<RunResult>& runs);
 
 // The accuracy statistics, by the names to_json gives them, in the order of the Markdown columns:
 // `header` names the column, which only those `shown` have unless columns are added after them.
@@ -50,6 +65,15 @@ struct AccuracyStatistic {
   bool shown;
 };
 const std::vector<AccuracyStatistic>& accuracy_statistics();
+
+// The parameter, memory and cost statistics, by the names to_json gives them; `runs` counts the
+// runs that recorded it (none where every run does): with none of them it is null in the JSON.
+struct CostStatistic {
+  const char* name;
+  Stat LeaderboardEntry::*stat;
+  int LeaderboardEntry::*runs;
+};
+const std::vector<CostStatistic>& cost_statistics();
 
 struct SkippedFile {
   std::string path, reason;
@@ -63,10 +87,14 @@ struct Leaderboard {
   std::vector<std::string> files;  // every result file read
 };
 
+struct GatherOptions {
+  bool keep_runs = false;  // fill LeaderboardEntry::run_list (the report's curves and heat maps)
+};
+
 // Every *.h5 below dir, grouped by (benchmark, scenario, label, fingerprint), each seed counted
 // once. A file whose values are not finite or outside their range, or whose stored metrics differ
 // from those its accuracy matrices give, is skipped. Throws clbench::Error if dir is missing.
-Leaderboard gather_leaderboard(const std::string& dir);
+Leaderboard gather_leaderboard(const std::string& dir, const GatherOptions& options = {});
 nlohmann::json to_json(const Leaderboard& board);
 
 // Columns added after an accuracy statistic's column in the Markdown tables
@@ -77,6 +105,16 @@ struct MarkdownAddition {
   std::vector<std::string> headers;
   std::map<std::pair<size_t, std::string>, std::vector<std::string>> cells;
 };
+
+// A benchmark's table as text cells (not escaped), the Markdown's and the HTML report's.
+struct LeaderboardTable {
+  std::string benchmark;
+  std::vector<std::string> headers;
+  std::vector<std::vector<std::string>> rows;  // a cell a header
+  std::vector<size_t> entries;                 // each row's index into board.entries
+};
+std::vector<LeaderboardTable> leaderboard_tables(const Leaderboard& board,
+                                                 const MarkdownAddition& addition = {});
 std::string to_markdown(const Leaderboard& board, const MarkdownAddition& addition = {});
 
 }  // namespace clbench

@@ -57,10 +57,18 @@ double weighted_row(const Matrix& R, const std::vector<int64_t>& n, size_t row, 
 
 // Final average accuracy, mean over tasks of the last row (Lopez-Paz & Ranzato 2017, GEM "ACC").
 double final_accuracy(const Matrix& R) {
+  return accuracy_curve(R).back();
+}
+
+std::vector<double> accuracy_curve(const Matrix& R) {
   const size_t T = checked_size(R);
-  double sum = 0;
-  for (double a : R[T - 1]) sum += a;
-  return sum / static_cast<double>(T);
+  std::vector<double> curve(T);
+  for (size_t i = 0; i < T; ++i) {
+    double sum = 0;
+    for (size_t j = 0; j <= i; ++j) sum += R[i][j];
+    curve[i] = sum / static_cast<double>(i + 1);
+  }
+  return curve;
 }
 
 // Accuracy over all test samples after the last task (SD-LoRA / PILOT "Acc", top1 over seen data).

@@ -19,6 +19,9 @@ struct Metrics {
 };
 
 double final_accuracy(const Matrix& R);
+// The accuracy on the tasks seen so far after each task: element i is (1/(i+1)) sum_{j<=i} R[i][j],
+// so its last element is final_accuracy(R).
+std::vector<double> accuracy_curve(const Matrix& R);
 double final_accuracy_weighted(const Matrix& R, const std::vector<int64_t>& test_counts);
 double average_anytime_accuracy(const Matrix& R, const std::vector<int64_t>& test_counts);
 double forgetting(const Matrix& R);

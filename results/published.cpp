@@ -311,14 +311,18 @@ nlohmann::json published_json(const Leaderboard& board, const PublishedJoin& joi
   return j;
 }
 
-std::string published_markdown(const Leaderboard& board, const PublishedJoin& join) {
+MarkdownAddition published_addition(const PublishedJoin& join) {
   MarkdownAddition addition;
   addition.headers = {"paper", "Δ"};
   for (const auto& c : join.cells) {
     const PublishedNumber& n = join.numbers[c.number];
     addition.cells[{c.entry, n.metric}] = {paper_cell(n), delta_cell(c.delta)};
   }
-  std::string md = to_markdown(board, addition);
+  return addition;
+}
+
+std::string published_markdown(const Leaderboard& board, const PublishedJoin& join) {
+  std::string md = to_markdown(board, published_addition(join));
   if (!join.unmatched.empty()) {
     md += "\nPublished numbers without a matching run:\n";
     for (size_t k : join.unmatched) md += "- " + describe(join.numbers[k]) + "\n";

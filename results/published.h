@@ -64,6 +64,8 @@ PublishedJoin join_published(const Leaderboard& board, std::vector<PublishedNumb
 // to_json with a "paper" object (value, spread, spread_kind, source, delta, ...) beside every
 // matched statistic, and the unmatched numbers under "published_unmatched".
 nlohmann::json published_json(const Leaderboard& board, const PublishedJoin& join);
+// The "paper" and "Δ" cells of the matched statistics, for to_markdown and leaderboard_tables.
+MarkdownAddition published_addition(const PublishedJoin& join);
 // to_markdown with "paper" and "Δ" after every statistic that has a match in a benchmark's table
 // (tables without one are as they were), then the numbers without a matching run.
 std::string published_markdown(const Leaderboard& board, const PublishedJoin& join);
