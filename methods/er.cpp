@@ -1,6 +1,7 @@
 // Experience Replay (Chaudhry et al. 2019, "On Tiny Episodic Memories", Alg. 1): every batch is the
 // current batch plus a batch drawn from a small memory. The memory is class-balanced: after each
-// task every seen class keeps an equal share of er.buffer samples, chosen at random.
+// task every seen class keeps an equal share of er.buffer samples, chosen at random (where tasks
+// share their classes, domain-il, every seen (task, class) pair keeps one).
 #include <map>
 
 #include <torch/torch.h>
@@ -42,13 +43,17 @@ class Er : public Method {
   }
 
   void end_task(const Task& task) override {
-    std::map<int64_t, std::vector<int64_t>> candidates;  // internal class -> its samples
+    // (task, internal class) -> its samples, keyed task * C + class: in class order where each
+    // class belongs to one task, so there the memory is balanced per class.
+    const int64_t C = ctx_.stream->num_classes();
+    std::map<int64_t, std::vector<int64_t>> candidates;
     for (int64_t i : task.train) {
-      candidates[ctx_.stream->to_internal[ctx_.stream->train_set->label(i)]].push_back(i);
+      candidates[task.index * C + ctx_.stream->to_internal[ctx_.stream->train_set->label(i)]]
+          .push_back(i);
     }
-    for (auto& [c, pool] : candidates) {
-      pool = shuffled(pool,
-                      mix_seed({uint64_t(run().seed), uint64_t(task.index), uint64_t(c), 0xB0F}));
+    for (auto& [key, pool] : candidates) {
+      const auto c = static_cast<uint64_t>(key % C);
+      pool = shuffled(pool, mix_seed({uint64_t(run().seed), uint64_t(task.index), c, 0xB0F}));
     }
     memory_.update(candidates);
   }
@@ -70,7 +75,8 @@ const bool registered_er = register_method(
         "er",
         "Experience Replay (Chaudhry 2019): current batch + batch from a class-balanced memory",
         nlohmann::json::object(), replay_memory("er.buffer", true))
-        .tiny_settings({{"buffer", 8}}));
+        .tiny_settings({{"buffer", 8}})
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

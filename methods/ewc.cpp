@@ -96,7 +96,8 @@ class Ewc : public Method {
 const bool registered_ewc = register_method(
     method_entry<Ewc, EwcOptions>(
         "ewc", "EWC (Kirkpatrick 2017), diagonal empirical Fisher; ewc.online=true: online EWC")
-        .tiny_settings({{"lambda", 10.0}}));
+        .tiny_settings({{"lambda", 10.0}})
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

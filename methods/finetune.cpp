@@ -10,7 +10,8 @@ class Finetune : public Method {
 };
 
 const bool registered_finetune = register_method(method_entry<Finetune>(
-    "finetune", "lower bound: train every parameter on each task in turn, no protection"));
+    "finetune", "lower bound: train every parameter on each task in turn, no protection")
+                                                     .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

@@ -84,7 +84,8 @@ const bool registered_gem = register_method(
         "gem", "GEM (Lopez-Paz & Ranzato 2017): per-task memories, QP projection of the gradient",
         {{"momentum",
           0.0}})  // the official code's plain SGD: each update is the projected gradient
-        .tiny_settings({{"memories", 8}}));
+        .tiny_settings({{"memories", 8}})
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

@@ -18,7 +18,8 @@ class Joint : public Method {
 };
 
 const bool registered_joint = register_method(
-    method_entry<Joint>("joint", "upper bound: at task t train on the union of tasks 1..t"));
+    method_entry<Joint>("joint", "upper bound: at task t train on the union of tasks 1..t")
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

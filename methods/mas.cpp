@@ -96,7 +96,8 @@ class Mas : public Method {
 const bool registered_mas = register_method(
     method_entry<Mas, MasOptions>(
         "mas", "MAS (Aljundi 2018): importance from the output's squared L2 norm, EWC-like penalty")
-        .tiny_settings({{"batch", 7}}));
+        .tiny_settings({{"batch", 7}})
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

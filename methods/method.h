@@ -149,6 +149,9 @@ struct MethodRequirements {
   // term, computed on each device's batch as its code does): runs give the same numbers on any
   // number of ranks for the same grad_shards.
   bool shard_coupled_loss = false;
+  // It runs where tasks share their classes (domain-il): nothing in it assumes a class belongs to
+  // one task (memories balanced per task and class, no "old classes" before the current task's).
+  bool shared_classes = false;
 };
 
 // The requirements of a method whose only one is its replay memory `key` (see memory_key).
@@ -182,6 +185,10 @@ struct MethodEntry {
   }
   MethodEntry&& paper_settings(nlohmann::json settings) && {
     paper = std::move(settings);
+    return std::move(*this);
+  }
+  MethodEntry&& runs_on_shared_classes() && {
+    requirements.shared_classes = true;
     return std::move(*this);
   }
 };

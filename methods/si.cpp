@@ -94,7 +94,8 @@ class Si : public Method {
 };
 
 const bool registered_si = register_method(method_entry<Si, SiOptions>(
-    "si", "Synaptic Intelligence (Zenke 2017): online path-integral importance"));
+    "si", "Synaptic Intelligence (Zenke 2017): online path-integral importance")
+                                                   .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

@@ -16,7 +16,7 @@ const std::set<std::string> kEntryKeys = {"benchmark", "scenario", "method", "la
                                           "metric",    "value",    "spread", "spread_kind",
                                           "tolerance", "protocol", "source"};
 const std::set<std::string> kSourceKeys = {"paper", "table", "row"};
-const std::set<std::string> kScenarios = {"class-il", "task-il"};
+const std::set<std::string> kScenarios = {"class-il", "task-il", "domain-il"};
 const std::set<std::string> kSpreadKinds = {"std", "sem", "ci95", "unstated"};
 
 std::string listed(const std::set<std::string>& words) {

@@ -18,6 +18,9 @@ struct BenchmarkEntry {
   nlohmann::json defaults = nlohmann::json::object();
   std::function<TaskStream(const Config&)> make;
   bool reads_files = true;  // false: generated data (no data_root to check in a dry run)
+  // Its tasks share their classes (scenario domain-il; class-il and task-il give each task's
+  // classes labels of their own).
+  bool domain_incremental = false;
 };
 
 // `file`: the registering file, named if another registers the same name.

@@ -43,7 +43,10 @@ std::vector<OptionSpec> common_specs() {
       {"pretrained", "",
        "safetensors file of backbone weights (timm names for ViTs; clbench pretrain); none: "
        "random weights, also for a method on a frozen backbone"},
-      {"scenario", "class-il", "training/evaluation protocol", {"class-il", "task-il"}},
+      {"scenario",
+       "class-il",
+       "training/evaluation protocol (domain-il: on benchmarks whose tasks share their classes)",
+       {"class-il", "task-il", "domain-il"}},
       {"seed", 0, "seed of initialisation, data order and method randomness", {}, {0, 9e15}},
       {"class_order",
        "auto",
@@ -196,6 +199,31 @@ bool contains(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }
 
+// Domain-IL needs a stream whose tasks share their classes, and a method that does not assume each
+// class belongs to one task (class-balanced memories, old classes before the current task's).
+void check_domain_il(const BenchmarkEntry& bench, const MethodEntry& method, const Config& cfg) {
+  if (cfg.str("scenario") != "domain-il") return;
+  if (!bench.domain_incremental) {
+    std::vector<std::string> fitting;
+    for (const auto& b : benchmarks()) {
+      if (b.domain_incremental) fitting.push_back(b.name);
+    }
+    throw Error("scenario domain-il needs a benchmark whose tasks share their classes (" +
+                join(fitting) + "); '" + bench.name +
+                "' gives each task classes of its own: use class-il or task-il");
+  }
+  if (!method.requirements.shared_classes) {
+    std::vector<std::string> fitting;
+    for (const auto& m : methods()) {
+      if (m.requirements.shared_classes) fitting.push_back(m.name);
+    }
+    throw Error("method '" + method.name +
+                "' assumes every class belongs to one task, which domain-il breaks; the methods "
+                "that run in domain-il: " +
+                join(fitting));
+  }
+}
+
 // The method's requirements against the resolved config.
 void check_requirements(const MethodEntry& method, const Config& cfg) {
   const auto& r = method.requirements;
@@ -284,6 +312,7 @@ RunPlan plan_run(const nlohmann::json& user, bool read_inputs) {
   check_label(plan.label);
   if (method.check) method.check(plan.config);
   check_requirements(method, plan.config);
+  check_domain_il(bench, method, plan.config);
   if (plan.config.str("pretrained") == "none")
     plan.config.set("pretrained", "");  // said on purpose
   plan.result_path = (std::filesystem::path(plan.config.str("out")) / plan.benchmark / plan.label /
