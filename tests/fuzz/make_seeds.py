@@ -57,11 +57,12 @@ def idx_seeds(s):
 
 
 def cifar_seeds(s):
-    """CIFAR-100 binary records and class names."""
+    """CIFAR-100 (and CIFAR-10: 1 label byte) binary records and class names."""
     names = "".join(f"class_{i}\n" for i in range(100)).encode()
     s["fuzz_cifar100"] = {
         "bin1": b"\x00" + cifar_record(4, 31, 0),
         "bin2_expect2": b"\x06" + cifar_record(19, 99, 1) + cifar_record(0, 0, 2),
+        "cifar10_bin2": b"\x08" + cifar_record(0, 9, 3)[1:] + cifar_record(0, 0, 4)[1:],
         "names": b"\x01" + names,
         "names_crlf": b"\x01" + names.replace(b"\n", b"\r\n") + b"\n\n",
     }
