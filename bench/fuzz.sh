@@ -30,6 +30,7 @@ TARGETS=(
   "fuzz_domainnet_txt       8192   -"
   "fuzz_domainnet_yaml      4096   yaml.dict"
   "fuzz_safetensors_header  4096   json.dict"
+  "fuzz_npy                 4096   npy.dict"
   "fuzz_image_cache_index   4096   -"
 )
 

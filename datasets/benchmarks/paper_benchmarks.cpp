@@ -1,8 +1,9 @@
 // The four paper benchmarks of SD-LoRA (Wu et al., ICLR 2025): CIFAR-100, ImageNet-R, CUB-200 and
-// DomainNet read from their distributed layouts, or from the HDF5 cache of `clbench prepare`, and
-// split into tasks as the papers' code does. Images go through the PILOT/SD-LoRA transforms
-// (datasets/images/transforms.h): RandomResizedCrop(224, scale 0.05-1) + flip for training,
-// Resize(256, bicubic) + CenterCrop(224) for testing, [0, 1] input without mean/std.
+// DomainNet, and ImageNet-A as PILOT / SD-LoRA / APER split it, read from their distributed
+// layouts, or from the HDF5 cache of `clbench prepare`, and split into tasks as the papers' code
+// does. Images go through the PILOT/SD-LoRA transforms (datasets/images/transforms.h):
+// RandomResizedCrop(224, scale 0.05-1) + flip for training, Resize(256, bicubic) + CenterCrop(224)
+// for testing, [0, 1] input without mean/std.
 #include <filesystem>
 #include <map>
 
@@ -60,6 +61,13 @@ ImageSplits read_imagenet_r(const Config& cfg) {
                            list_file(cfg, "imagenet-r.test_list", root, "imagenet-r_test.yaml"),
                            root, o),
       root);
+}
+
+ImageSplits read_imagenet_a(const Config& cfg) {
+  const auto root =
+      require_data_root(cfg, "imagenet-a/ with train/ and test/, or the folder above");
+  const std::string folder = imagenet_a_root(root);
+  return from_records(read_imagenet_a_folders(root), folder);
 }
 
 ImageSplits read_cub(const Config& cfg) {
@@ -154,6 +162,14 @@ const bool registered_paper_benchmarks = [] {
          kImagenetRKeys,
          {{"class_order_seed", 1993}}});
   }
+  // SD-Lora-CL@8bacded:exps/sdlora_ina.json over LAMDA-PILOT@2647455:utils/data.py:238-256
+  add({"imagenet-a-10",
+       "ImageNet-A (PILOT's pre-split folders), 10 tasks x 20 classes; PyCIL order, seed 1993",
+       fixed_id("imagenet-a/folders"),
+       read_imagenet_a,
+       20,
+       {},
+       {{"class_order_seed", 1993}}});
   add({"cub200-10",
        "CUB-200-2011, 10 tasks x 20 classes; PyCIL order, seed 1993",
        layout_id("cub200", "cub200.layout"),
@@ -218,7 +234,13 @@ std::vector<OptionSpec> image_keys(std::vector<OptionSpec> own, const std::strin
        "test resize filter: bicubic (PILOT, SD-LoRA) or bilinear (torchvision's default: CODA, "
        "InfLoRA)",
        {"bicubic", "bilinear"}},
-      {"normalize", normalize, "input normalisation after [0,1] scaling", {"none", "imagenet"}}};
+      {"normalize",
+       normalize,
+       "input normalisation after [0,1] scaling: none, imagenet (mean 0.485/0.456/0.406, std "
+       "0.229/0.224/0.225), mammoth-cifar10 (Mammoth's Seq-CIFAR-10: 0.4914/0.4822/0.4465, "
+       "0.2470/0.2435/0.2615), mammoth-tinyimg (Seq-TinyImageNet: 0.4802/0.4480/0.3975, "
+       "0.2770/0.2691/0.2821)",
+       {"none", "imagenet", "mammoth-cifar10", "mammoth-tinyimg"}}};
   keys.insert(keys.end(), own.begin(), own.end());
   return keys;
 }
@@ -231,6 +253,15 @@ void set_key_default(std::vector<OptionSpec>& keys, const std::string& key, nloh
     }
   }
   throw Error("set_key_default: no key '" + key + "'");
+}
+
+std::vector<OptionSpec> padded_crop_keys(int64_t padding) {
+  return {{"train_crop",
+           "padded",
+           "training crop: padded = RandomCrop(image_size, padding=crop_padding) (Mammoth); "
+           "resized = RandomResizedCrop(image_size, crop_scale_min)",
+           {"padded", "resized"}},
+          {"crop_padding", padding, "padded: black pixels added on every side", {}, {0, 4096}}};
 }
 
 OptionSpec augment_key(const std::string& default_value) {
@@ -250,15 +281,31 @@ std::shared_ptr<const Dataset> configured_images(std::shared_ptr<const ImageSour
   return images;
 }
 
+namespace {
+
+// The splits of a CIFAR binary dataset: its records as images, named "train/<i>", "test/<i>".
+ImageSplits cifar_splits(CifarSplit train, CifarSplit test, std::vector<std::string> names) {
+  ImageSplits s;
+  s.num_classes = static_cast<int64_t>(names.size());
+  s.class_names = std::move(names);
+  s.train = cifar_images(std::move(train), "train");
+  s.test = cifar_images(std::move(test), "test");
+  return s;
+}
+
+}  // namespace
+
+ImageSplits read_cifar10_splits(const Config& cfg) {
+  const auto root =
+      require_data_root(cfg, "cifar-10-batches-bin/ with data_batch_1.bin .. test_batch.bin");
+  Cifar10 c = read_cifar10(root);
+  return cifar_splits(std::move(c.train), std::move(c.test), std::move(c.label_names));
+}
+
 ImageSplits read_cifar100_splits(const Config& cfg) {
   const auto root = require_data_root(cfg, "cifar-100-binary/ with train.bin, test.bin");
   Cifar100 c = read_cifar100(root);
-  ImageSplits s;
-  s.num_classes = kCifar100Classes;
-  s.class_names = c.fine_label_names;
-  s.train = cifar_images(std::move(c.train), "train");
-  s.test = cifar_images(std::move(c.test), "test");
-  return s;
+  return cifar_splits(std::move(c.train), std::move(c.test), std::move(c.fine_label_names));
 }
 
 void register_image_data(const std::string& benchmark, ImageData data) {
@@ -280,9 +327,20 @@ TransformOptions configured_transform(const Config& cfg) {
   t.size = cfg.integer("image_size");
   t.scale_min = cfg.num("crop_scale_min");
   t.resize = cfg.integer("test_resize");
-  if (cfg.str("normalize") == "imagenet") {
+  const std::string normalize = cfg.str("normalize");
+  if (normalize == "imagenet") {
     t.mean = {0.485f, 0.456f, 0.406f};
     t.std = {0.229f, 0.224f, 0.225f};
+  } else if (normalize == "mammoth-cifar10") {  // mammoth@7ab9db9:datasets/seq_cifar10.py
+    t.mean = {0.4914f, 0.4822f, 0.4465f};
+    t.std = {0.2470f, 0.2435f, 0.2615f};
+  } else if (normalize == "mammoth-tinyimg") {  // mammoth@7ab9db9:datasets/seq_tinyimagenet.py
+    t.mean = {0.4802f, 0.4480f, 0.3975f};
+    t.std = {0.2770f, 0.2691f, 0.2821f};
+  }
+  if (cfg.has("train_crop") && cfg.str("train_crop") == "padded") {
+    t.train_crop = TrainCrop::kPadded;
+    t.padding = cfg.integer("crop_padding");
   }
   if (cfg.str("test_interpolation") == "bilinear") t.test_filter = Resample::kBilinear;
   validate_transform_options(t);

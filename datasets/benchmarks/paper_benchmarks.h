@@ -31,7 +31,8 @@ struct ImageData {
 void register_image_data(const std::string& benchmark, ImageData data);
 const ImageData& find_image_data(const std::string& benchmark);
 
-// The transforms the config asks for (keys image_size, crop_scale_min, test_resize, normalize).
+// The transforms the config asks for (keys image_size, crop_scale_min, test_resize, normalize,
+// and train_crop / crop_padding where the benchmark has them).
 TransformOptions configured_transform(const Config& cfg);
 
 // The splits of `benchmark`: from the cache in key `cache` (its data id must match), else read.
@@ -45,6 +46,10 @@ std::string require_data_root(const Config& cfg, const std::string& expected);
 std::vector<OptionSpec> image_keys(std::vector<OptionSpec> own, const std::string& normalize);
 // Sets the default of `key` in `keys` (a benchmark's own default of an image key).
 void set_key_default(std::vector<OptionSpec>& keys, const std::string& key, nlohmann::json value);
+// Keys train_crop (default padded) and crop_padding (default `padding`), for the benchmarks whose
+// training crop is torchvision's RandomCrop(size, padding) (Mammoth's), read by
+// configured_transform.
+std::vector<OptionSpec> padded_crop_keys(int64_t padding);
 // Key `augment` (for the benchmarks that declare it): whether training images are augmented.
 OptionSpec augment_key(const std::string& default_value);
 // An ImageDataset of `source` with the configured transform (loader_threads threads); with
@@ -53,5 +58,7 @@ std::shared_ptr<const Dataset> configured_images(std::shared_ptr<const ImageSour
                                                  const Config& cfg);
 // CIFAR-100 (cifar-100-binary/ in data_root).
 ImageSplits read_cifar100_splits(const Config& cfg);
+// CIFAR-10 (cifar-10-batches-bin/ in data_root).
+ImageSplits read_cifar10_splits(const Config& cfg);
 
 }  // namespace clbench

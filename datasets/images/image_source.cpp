@@ -35,29 +35,45 @@ class FileImages : public ImageSource {
   std::string root_;
 };
 
-class CifarImages : public ImageSource {
+class MemoryImages : public ImageSource {
  public:
-  CifarImages(CifarSplit split, std::string split_name)
-      : split_(std::move(split)), split_name_(std::move(split_name)) {}
-  int64_t size() const override { return static_cast<int64_t>(split_.labels.size()); }
-  int64_t label(int64_t i) const override { return split_.labels.at(static_cast<size_t>(i)); }
+  MemoryImages(PixelArray images, std::string split_name)
+      : images_(std::move(images)), split_name_(std::move(split_name)) {
+    const int64_t n = static_cast<int64_t>(images_.labels.size());
+    if (images_.height <= 0 || images_.width <= 0 ||
+        static_cast<int64_t>(images_.pixels.size()) != n * image_bytes())
+      throw Error("in-memory images of " + split_name_ + ": " +
+                  std::to_string(images_.pixels.size()) + " bytes for " + std::to_string(n) +
+                  " images of " + std::to_string(images_.height) + "x" +
+                  std::to_string(images_.width) + "x3");
+  }
+  int64_t size() const override { return static_cast<int64_t>(images_.labels.size()); }
+  int64_t label(int64_t i) const override { return images_.labels.at(static_cast<size_t>(i)); }
   std::string name(int64_t i) const override { return split_name_ + "/" + std::to_string(i); }
   DecodedImage read(int64_t i, uint64_t* input_hash) const override {
     if (i < 0 || i >= size())
-      throw Error("CIFAR image index " + std::to_string(i) + " out of range");
-    const uint8_t* planes = split_.pixels.data() + i * kCifarImageBytes;
-    if (input_hash) *input_hash = fnv1a(planes, kCifarImageBytes);
+      throw Error("in-memory image index " + std::to_string(i) + " out of range");
+    const int64_t bytes = image_bytes(), plane = images_.height * images_.width;
+    const uint8_t* src = images_.pixels.data() + i * bytes;
+    if (input_hash) *input_hash = fnv1a(src, static_cast<size_t>(bytes));
     DecodedImage img;
-    img.height = img.width = 32;
-    img.pixels.resize(kCifarImageBytes);
-    for (int64_t p = 0; p < 32 * 32; ++p) {
-      for (int64_t c = 0; c < 3; ++c) img.pixels[p * 3 + c] = planes[c * 32 * 32 + p];
+    img.height = images_.height;
+    img.width = images_.width;
+    if (!images_.planar) {
+      img.pixels.assign(src, src + bytes);
+      return img;
+    }
+    img.pixels.resize(static_cast<size_t>(bytes));
+    for (int64_t p = 0; p < plane; ++p) {
+      for (int64_t c = 0; c < 3; ++c) img.pixels[p * 3 + c] = src[c * plane + p];
     }
     return img;
   }
 
  private:
-  CifarSplit split_;
+  int64_t image_bytes() const { return images_.height * images_.width * 3; }
+
+  PixelArray images_;
   std::string split_name_;
 };
 
@@ -67,8 +83,13 @@ std::shared_ptr<const ImageSource> file_images(std::vector<ImageRecord> records,
   return std::make_shared<FileImages>(std::move(records), std::move(root));
 }
 
+std::shared_ptr<const ImageSource> memory_images(PixelArray images, std::string split_name) {
+  return std::make_shared<MemoryImages>(std::move(images), std::move(split_name));
+}
+
 std::shared_ptr<const ImageSource> cifar_images(CifarSplit split, std::string split_name) {
-  return std::make_shared<CifarImages>(std::move(split), std::move(split_name));
+  return memory_images({std::move(split.pixels), std::move(split.labels), 32, 32, true},
+                       std::move(split_name));
 }
 
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& fn) {

@@ -1,6 +1,7 @@
 #pragma once
 // Where decoded images come from, before any transform: image files named by a list or folder
-// walk, CIFAR's in-memory records, or the HDF5 cache that `clbench prepare` writes (torch-free).
+// walk, in-memory arrays (CIFAR's records, NumPy images), or the HDF5 cache that `clbench prepare`
+// writes (torch-free).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,7 +29,16 @@ class ImageSource {
 
 // JPEG/PNG files; names are the paths relative to `root`.
 std::shared_ptr<const ImageSource> file_images(std::vector<ImageRecord> records, std::string root);
-// CIFAR records (planar 3 x 32 x 32); names are "<split>/<index>".
+// Images held in memory, all height x width RGB: `pixels` is {N, 3, H, W} when `planar` (CIFAR's
+// records), else {N, H, W, 3} (HWC, as NumPy arrays of images); names are "<split>/<index>".
+struct PixelArray {
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;
+  int64_t height = 0, width = 0;
+  bool planar = false;
+};
+std::shared_ptr<const ImageSource> memory_images(PixelArray images, std::string split_name);
+// CIFAR records (planar 3 x 32 x 32): memory_images of them.
 std::shared_ptr<const ImageSource> cifar_images(CifarSplit split, std::string split_name);
 
 // Calls fn(i) for i in [0, n) on `threads` threads (0 or 1: on this thread), which take the next

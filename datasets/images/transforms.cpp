@@ -124,6 +124,7 @@ void validate_transform_options(const TransformOptions& o) {
     bad_option("ratio_max", str(o.ratio_max), "must be positive");
   if (o.ratio_min > o.ratio_max)
     bad_option("ratio_min", str(o.ratio_min), "must be <= ratio_max (" + str(o.ratio_max) + ")");
+  if (o.padding < 0) bad_option("padding", str(o.padding), "must be >= 0");
   for (size_t c = 0; c < 3; ++c) {
     if (!(o.std[c] > 0 && std::isfinite(o.std[c])))
       bad_option("std[" + str(c) + "]", str(o.std[c]), "must be positive");
@@ -172,6 +173,44 @@ ResampleRegion train_view(const DecodedImage& img, const TransformOptions& o, ui
   return crop_region(img, box);
 }
 
+// RandomCrop(size, padding): the window's offsets in the padded image and the flip.
+struct PaddedCrop {
+  int64_t top = 0, left = 0;
+  bool flip = false;
+};
+
+PaddedCrop padded_view(const DecodedImage& img, const TransformOptions& o, uint64_t seed) {
+  validate_transform_options(o);
+  check_image(img);
+  const int64_t h = img.height + 2 * o.padding, w = img.width + 2 * o.padding;
+  if (h < o.size || w < o.size)
+    throw Error("transform: RandomCrop(" + str(o.size) + ", padding " + str(o.padding) + ") of a " +
+                str(img.height) + "x" + str(img.width) +
+                " image: the padded image is smaller than the crop");
+  SplitMix64 rng(seed);
+  PaddedCrop c;
+  c.top = rng.below(h - o.size + 1);
+  c.left = rng.below(w - o.size + 1);
+  c.flip = o.flip && rng.uniform(0.0, 1.0) < 0.5;
+  return c;
+}
+
+// Calls put(y, x, channel, value) for every output pixel of the padded crop (0 outside the image).
+template <typename Put>
+void padded_pixels(const DecodedImage& img, const TransformOptions& o, const PaddedCrop& c,
+                   Put put) {
+  for (int64_t y = 0; y < o.size; ++y) {
+    const int64_t sy = c.top + y - o.padding;
+    for (int64_t x = 0; x < o.size; ++x) {
+      const int64_t sx = c.left + (c.flip ? o.size - 1 - x : x) - o.padding;
+      const bool inside = sy >= 0 && sy < img.height && sx >= 0 && sx < img.width;
+      const uint8_t* p =
+          inside ? &img.pixels[static_cast<size_t>((sy * img.width + sx) * 3)] : nullptr;
+      for (int64_t ch = 0; ch < 3; ++ch) put(y, x, ch, inside ? p[ch] : uint8_t{0});
+    }
+  }
+}
+
 // The test view's source region.
 ResampleRegion test_view(const DecodedImage& img, const TransformOptions& o) {
   validate_transform_options(o);
@@ -199,6 +238,16 @@ ResampleRegion test_view(const DecodedImage& img, const TransformOptions& o) {
 
 void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_t seed,
                      float* out) {
+  if (o.train_crop == TrainCrop::kPadded) {
+    std::array<float, 3> gain, bias;
+    normalisation(o, &gain, &bias);
+    const int64_t plane = o.size * o.size;
+    padded_pixels(img, o, padded_view(img, o, seed),
+                  [&](int64_t y, int64_t x, int64_t c, uint8_t v) {
+                    out[c * plane + y * o.size + x] = static_cast<float>(v) * gain[c] + bias[c];
+                  });
+    return;
+  }
   bool flip = false;
   const ResampleRegion r = train_view(img, o, seed, &flip);
   std::array<float, 3> gain, bias;
@@ -208,6 +257,12 @@ void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_
 
 void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_t seed,
                      uint8_t* out) {
+  if (o.train_crop == TrainCrop::kPadded) {
+    padded_pixels(
+        img, o, padded_view(img, o, seed),
+        [&](int64_t y, int64_t x, int64_t c, uint8_t v) { out[(y * o.size + x) * 3 + c] = v; });
+    return;
+  }
   bool flip = false;
   const ResampleRegion r = train_view(img, o, seed, &flip);
   resample_hwc(img, r, o.size, o.size, Resample::kBilinear, flip, out);

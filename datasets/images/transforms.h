@@ -4,6 +4,8 @@
 //
 //   train: RandomResizedCrop(size, scale, ratio, bilinear) + RandomHorizontalFlip(0.5)
 //          + ToTensor + Normalize(mean, std)
+//          or (TrainCrop::kPadded) RandomCrop(size, padding) + RandomHorizontalFlip(0.5)
+//          + ToTensor + Normalize(mean, std)  (Mammoth's CIFAR-10 and Tiny-ImageNet)
 //   test:  Resize(resize, filter) + CenterCrop(size) + ToTensor + Normalize(mean, std),
 //          or Resize((size, size), filter) when resize == 0
 //
@@ -30,6 +32,11 @@ namespace clbench {
 
 enum class Resample { kBilinear, kBicubic };  // PIL BILINEAR (triangle), BICUBIC (Keys a = -0.5)
 
+// The training crop: torchvision's RandomResizedCrop, or its RandomCrop(size, padding): the image
+// padded with `padding` black pixels on every side (fill 0, padding_mode constant) and a size x
+// size window of it taken as it is, without resampling.
+enum class TrainCrop { kRandomResized, kPadded };
+
 // A crop in whole source pixels (PIL crop((left, top, left + width, top + height))).
 struct CropBox {
   int64_t top = 0, left = 0, height = 0, width = 0;
@@ -40,6 +47,8 @@ struct TransformOptions {
   double scale_min = 0.05, scale_max = 1.0;  // RandomResizedCrop area fraction (PILOT/SD-LoRA)
   double ratio_min = 3.0 / 4, ratio_max = 4.0 / 3;  // RandomResizedCrop aspect ratio (w / h)
   bool flip = true;                                 // random horizontal flip, p = 0.5 (train)
+  TrainCrop train_crop = TrainCrop::kRandomResized;
+  int64_t padding = 4;  // kPadded: pixels added on every side before the crop
   // Test: Resize(resize, test_filter) of the shorter side, then CenterCrop(size); 0:
   // Resize((size, size), test_filter) directly (CODA/InfLoRA CIFAR).
   int64_t resize = 256;
@@ -50,8 +59,8 @@ struct TransformOptions {
 };
 
 // Throws clbench::Error naming the first bad option and its value: size > 0, resize == 0 or
-// resize >= size, 0 < scale_min <= scale_max <= 1, 0 < ratio_min <= ratio_max (finite), and
-// std > 0 for every channel.
+// resize >= size, 0 < scale_min <= scale_max <= 1, 0 < ratio_min <= ratio_max (finite),
+// padding >= 0 and std > 0 for every channel.
 void validate_transform_options(const TransformOptions& o);
 
 // torchvision's RandomResizedCrop.get_params for a height x width image: up to 10 attempts of
@@ -79,6 +88,9 @@ void resample_region(const DecodedImage& img, double x0, double y0, double x1, d
 // Training view: RandomResizedCrop(size, scale, ratio, bilinear), then (if o.flip) a horizontal
 // flip with probability 0.5, both drawn from `seed` (the crop's numbers first, then one uniform
 // for the flip: flipped when < 0.5); then (x - mean) / std. Writes 3 * size * size floats, CHW.
+// With TrainCrop::kPadded the crop is RandomCrop(size, padding): its top offset, then its left
+// offset, each uniform in [0, side + 2 * padding - size] of the padded image (an image whose
+// padded side is below size throws, as torchvision does), then the flip as above.
 void train_transform(const DecodedImage& img, const TransformOptions& o, uint64_t seed, float* out);
 // The same view as uint8 HWC pixels (size x size x 3), rounded half up (as Pillow rounds its
 // result), without the normalisation: what the loader ships (4x less memory than floats), turned

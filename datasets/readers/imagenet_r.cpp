@@ -211,13 +211,36 @@ SplitRecords read_imagenet_r_coda(const std::string& train_yaml, const std::stri
   return s;
 }
 
-SplitRecords read_imagenet_r_folders(const std::string& root, bool check_counts) {
-  SplitRecords s = list_detail::read_split_folders(root, check_counts ? kImagenetRClasses : 0);
+namespace {
+
+// Pre-split <root>/{train,test}/<wnid>/ folders (ImageFolder); expected_classes > 0 checks the
+// class count.
+SplitRecords wnid_folders(const std::string& root, int64_t expected_classes) {
+  SplitRecords s = list_detail::read_split_folders(root, expected_classes);
   for (const auto& wnid : s.class_names) {
     if (!is_wnid(wnid))
       throw Error(root + "/train: class folder '" + wnid + "' is not a WordNet id");
   }
   return s;
+}
+
+}  // namespace
+
+SplitRecords read_imagenet_r_folders(const std::string& root, bool check_counts) {
+  return wnid_folders(root, check_counts ? kImagenetRClasses : 0);
+}
+
+std::string imagenet_a_root(const std::string& data_root) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path nested = fs::path(data_root) / "imagenet-a";
+  if (!fs::is_directory(fs::path(data_root) / "train", ec) && fs::is_directory(nested, ec))
+    return nested.string();
+  return data_root;
+}
+
+SplitRecords read_imagenet_a_folders(const std::string& data_root) {
+  return wnid_folders(imagenet_a_root(data_root), kImagenetAClasses);
 }
 
 }  // namespace clbench

@@ -50,4 +50,14 @@ SplitRecords read_imagenet_r_coda(const std::string& train_yaml, const std::stri
 // hold the same WordNet ids. check_counts demands 200 of them.
 SplitRecords read_imagenet_r_folders(const std::string& root, bool check_counts = false);
 
+// ImageNet-A (Hendrycks et al., 200 WordNet-id classes) as PILOT, SD-LoRA and APER read it
+// (LAMDA-PILOT@2647455:utils/data.py:238-256 iImageNetA): the pre-split archive their READMEs
+// link, imagenet-a/{train,test}/<wnid>/<file>, read with ImageFolder (label = index of the
+// WordNet id in sorted order, torchvision's image extensions). `data_root` is the imagenet-a/
+// folder (holding train/ and test/) or the folder above it. Exactly 200 WordNet-id class folders,
+// the same in train/ and test/; otherwise an Error naming the folder.
+inline constexpr int64_t kImagenetAClasses = 200;
+std::string imagenet_a_root(const std::string& data_root);
+SplitRecords read_imagenet_a_folders(const std::string& data_root);
+
 }  // namespace clbench

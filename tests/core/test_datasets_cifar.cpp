@@ -145,3 +145,83 @@ TEST(Cifar100, RejectsBadLabelNames) {
 
 }  // namespace
 }  // namespace clbench
+
+// CIFAR-10, binary version: cifar-10-batches-bin/ as distributed (1-byte label + 3072 pixels).
+namespace clbench::cifar10_testing {
+
+using testing::Bytes;
+using testing::expect_error;
+using testing::TempDir;
+using testing::write_bytes;
+
+// Pixel byte `i` (R, G, B planes) of record `n` of batch file `file` (1..5 train, 6 test).
+uint8_t pixel10(size_t file, size_t n, size_t i) {
+  return static_cast<uint8_t>(file * 50 + n * 17 + i * 3 + i / 1024);
+}
+
+// A batch file of records with the given labels: <label><1024 R><1024 G><1024 B> each.
+void write_batch(const std::string& path, size_t file, const std::vector<int>& labels) {
+  Bytes b;
+  for (size_t n = 0; n < labels.size(); ++n) {
+    b.push_back(static_cast<uint8_t>(labels[n]));
+    for (size_t i = 0; i < 3072; ++i) b.push_back(pixel10(file, n, i));
+  }
+  write_bytes(path, b);
+}
+
+// batches.meta.txt as distributed: the 10 names, then blank lines.
+void write_cifar10(const TempDir& dir) {
+  for (size_t f = 1; f <= 5; ++f) {
+    write_batch(dir.path("data_batch_" + std::to_string(f) + ".bin"), f,
+                {static_cast<int>(2 * f - 2), static_cast<int>(2 * f - 1)});
+  }
+  write_batch(dir.path("test_batch.bin"), 6, {3, 8, 0});
+  testing::write_text(dir.path("batches.meta.txt"),
+                      "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n\n");
+}
+
+TEST(Cifar10, ReadsTheFiveBatchesInOrderAndTheTestBatch) {
+  TempDir dir;
+  write_cifar10(dir);
+  const Cifar10 d = read_cifar10(dir.root());
+  EXPECT_EQ(d.train.labels, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(d.test.labels, (std::vector<int64_t>{3, 8, 0}));
+  ASSERT_EQ(d.train.pixels.size(), 10u * 3072);
+  // Train image 7 is record 1 of data_batch_4.bin; element (c, y, x) is byte 1 + c*1024 + y*32 + x.
+  for (size_t c = 0; c < 3; ++c)
+    for (size_t y : {0, 9, 31})
+      for (size_t x : {0, 30}) {
+        const size_t i = c * 1024 + y * 32 + x;
+        EXPECT_EQ(d.train.pixels[7 * 3072 + i], pixel10(4, 1, i)) << c << " " << y << " " << x;
+      }
+  EXPECT_EQ(d.test.pixels[2 * 3072 + 5], pixel10(6, 2, 5));
+  ASSERT_EQ(d.label_names.size(), 10u);
+  EXPECT_EQ(d.label_names[0], "airplane");
+  EXPECT_EQ(d.label_names[9], "truck");
+  EXPECT_NO_THROW(read_cifar10(dir.root(), false));
+  expect_error([&] { read_cifar10(dir.root(), true); }, {"data_batch_1.bin", "2 records", "10000"});
+}
+
+TEST(Cifar10, RejectsLabelAbove9TruncatedAndMissingFiles) {
+  TempDir dir;
+  write_cifar10(dir);
+  write_batch(dir.path("data_batch_3.bin"), 3, {4, 10});
+  expect_error([&] { read_cifar10(dir.root()); },
+               {"data_batch_3.bin", "record 1", "label 10", "0..9"});
+  write_batch(dir.path("data_batch_3.bin"), 3, {4, 5});
+  Bytes b = testing::read_bytes(dir.path("test_batch.bin"));
+  b.pop_back();
+  write_bytes(dir.path("test_batch.bin"), b);
+  expect_error([&] { read_cifar10(dir.root()); }, {"test_batch.bin", "3073-byte CIFAR-10 record"});
+  write_batch(dir.path("test_batch.bin"), 6, {1});
+  std::filesystem::remove(dir.path("data_batch_5.bin"));
+  expect_error([&] { read_cifar10(dir.root()); }, {"missing", "data_batch_5.bin"});
+  write_batch(dir.path("data_batch_5.bin"), 5, {8, 9});
+  testing::write_text(dir.path("batches.meta.txt"), "airplane\nautomobile\n");
+  expect_error([&] { read_cifar10(dir.root()); }, {"batches.meta.txt", "2 class names", "10"});
+  // A CIFAR-100 file is not a CIFAR-10 one (3074-byte records).
+  write_bytes(dir.path("c100.bin"), Bytes(3074, 0));
+  expect_error([&] { read_cifar10_bin(dir.path("c100.bin")); }, {"c100.bin", "3073"});
+}
+
+}  // namespace clbench::cifar10_testing

@@ -57,11 +57,12 @@ def idx_seeds(s):
 
 
 def cifar_seeds(s):
-    """CIFAR-100 binary records and class names."""
+    """CIFAR-100 (and CIFAR-10: 1 label byte) binary records and class names."""
     names = "".join(f"class_{i}\n" for i in range(100)).encode()
     s["fuzz_cifar100"] = {
         "bin1": b"\x00" + cifar_record(4, 31, 0),
         "bin2_expect2": b"\x06" + cifar_record(19, 99, 1) + cifar_record(0, 0, 2),
+        "cifar10_bin2": b"\x08" + cifar_record(0, 9, 3)[1:] + cifar_record(0, 0, 4)[1:],
         "names": b"\x01" + names,
         "names_crlf": b"\x01" + names.replace(b"\n", b"\r\n") + b"\n\n",
     }
@@ -158,9 +159,39 @@ def binary_seeds(s):
     }
 
 
+def npy(descr, shape, data, major=1, fortran="False"):
+    """A .npy file as numpy/lib/format.py writes it: header padded to 64 bytes, then the data."""
+    dims = "".join(f"{d}, " for d in shape).rstrip(" ")
+    if len(shape) != 1:
+        dims = dims.rstrip(",")
+    text = f"{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': ({dims}), }}"
+    prefix = 10 if major == 1 else 12
+    text += " " * ((64 - (prefix + len(text) + 1) % 64) % 64) + "\n"
+    length = struct.pack("<H" if major == 1 else "<I", len(text))
+    return b"\x93NUMPY" + bytes([major, 0]) + length + text.encode() + data
+
+
+def npy_seeds(s):
+    """NumPy .npy files (Mammoth's Tiny-ImageNet arrays); first byte: the reader (fuzz_npy.cpp)."""
+    f4 = struct.pack("<12f", *[i / 11 for i in range(12)])
+    s["fuzz_npy"] = {
+        "header_f4": b"\x00" + npy("<f4", [1, 2, 2, 3], f4),
+        "header_v2": b"\x00" + npy("<i8", [2], struct.pack("<2q", 3, 4), major=2),
+        "header_v3_scalar": b"\x01" + npy("<f8", [], struct.pack("<d", 0.5), major=3),
+        "labels_i8": b"\x02" + npy("<i8", [3], struct.pack("<3q", 0, 199, 7)),
+        "labels_i4": b"\x02" + npy("<i4", [2], struct.pack("<2i", 5, 6)),
+        "labels_u1": b"\x02" + npy("|u1", [2], bytes([1, 2])),
+        "images_f4": b"\x03" + npy("<f4", [1, 2, 2, 3], f4),
+        "images_f8": b"\x03" + npy("<f8", [1, 2, 2, 3], struct.pack("<12d", *[0.25] * 12)),
+        "images_u1": b"\x03" + npy("|u1", [2, 2, 2, 3], bytes(range(24))),
+        "fortran": b"\x01" + npy("<f4", [1, 2, 2, 3], f4, fortran="True"),
+        "truncated": b"\x01" + npy("<f4", [1, 2, 2, 3], f4[:-1]),
+    }
+
+
 def seeds():
     s = {}
-    for add in (idx_seeds, cifar_seeds, cub_seeds, list_seeds, binary_seeds):
+    for add in (idx_seeds, cifar_seeds, cub_seeds, list_seeds, binary_seeds, npy_seeds):
         add(s)
     return s
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <thread>
 
@@ -125,6 +126,13 @@ inline ::testing::AssertionResult train_samples_in_their_tasks(const TaskStream&
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+// 0, 1, ..., n - 1: an identity class order, or every sample index of a dataset.
+inline std::vector<int64_t> iota(int64_t n) {
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  std::iota(v.begin(), v.end(), 0);
+  return v;
 }
 
 inline std::string clbench_cmd(const std::string& args) {

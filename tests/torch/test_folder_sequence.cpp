@@ -56,12 +56,6 @@ nlohmann::json small_run(const std::string& benchmark, nlohmann::json extra = {}
   return user;
 }
 
-std::vector<int64_t> iota(int64_t n) {
-  std::vector<int64_t> v(static_cast<size_t>(n));
-  std::iota(v.begin(), v.end(), 0);
-  return v;
-}
-
 TEST(FolderSequence, IsListedWithTaskIlAndClrDefaults) {
   std::string out;
   ASSERT_EQ(testing::run_command(testing::clbench_cmd("list"), out), 0) << out;
@@ -87,7 +81,7 @@ TEST(FolderSequence, EachTaskOwnsTheLabelsOfItsClasses) {
   auto s = testing::setup(small_run("folder-sequence", {{"data_root", root}}));
   const TaskStream& stream = *s->stream;
   ASSERT_EQ(stream.num_tasks(), 3);
-  EXPECT_EQ(stream.class_order, iota(9));
+  EXPECT_EQ(stream.class_order, testing::iota(9));
   const std::vector<int64_t> begin = {0, 2, 5}, end = {2, 5, 9};
   for (int t = 0; t < 3; ++t) {
     const Task& task = stream.tasks[t];
@@ -175,7 +169,7 @@ TEST(FolderSequence, TheCacheKeepsTheTasksAndChecksTheList) {
     EXPECT_EQ(c.tasks[t].train, d.tasks[t].train);
   }
   EXPECT_EQ(c.tasks[0].class_end, 4);  // digits first, as listed
-  const auto all = iota(d.train_set->size());
+  const auto all = testing::iota(d.train_set->size());
   EXPECT_TRUE(torch::equal(c.train_set->images(all), d.train_set->images(all)));
   // A list in another order than the cache's is refused, naming both.
   testing::write_lines(dir.path("other.txt"), {"cars", "digits", "birds"});
@@ -223,7 +217,7 @@ TEST(SplitCifar100, TwentyTaskIlTasksOfFiveClassesInIdentityOrder) {
                            {"threads", 1}});
   const TaskStream& stream = *s->stream;
   ASSERT_EQ(stream.num_tasks(), 20);
-  EXPECT_EQ(stream.class_order, iota(100));
+  EXPECT_EQ(stream.class_order, testing::iota(100));
   for (int t = 0; t < 20; ++t) {
     const Task& task = stream.tasks[t];
     EXPECT_EQ(task.classes,

@@ -25,10 +25,12 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-// ImageNet-R pre-split folders: 200 WordNet-id folders in train/ and test/, `train_per_class` and
-// one test JPEG each, of varied sizes (12..19 x 16..25).
-std::string imagenet_r_folders(const TempDir& dir, int train_per_class = 2) {
-  const std::string root = dir.path("imagenet-r");
+// ImageNet-R pre-split folders (and ImageNet-A's: the same layout) at <dir>/<folder>: 200
+// WordNet-id folders in train/ and test/, `train_per_class` and one test JPEG each, of varied
+// sizes (12..19 x 16..25).
+std::string imagenet_r_folders(const TempDir& dir, int train_per_class = 2,
+                               const std::string& folder = "imagenet-r") {
+  const std::string root = dir.path(folder);
   for (int c = 0; c < 200; ++c) {
     char wnid[16];
     std::snprintf(wnid, sizeof wnid, "n%08d", 1000 + c);
@@ -62,7 +64,10 @@ TEST(PaperBenchmarks, AreRegisteredWithTheirTaskCounts) {
                                                 {"imagenet-r-20", 20},
                                                 {"cub200-10", 10},
                                                 {"domainnet-cil-5", 5},
-                                                {"domainnet-dil-6", 6}}) {
+                                                {"domainnet-dil-6", 6},
+                                                {"imagenet-a-10", 10},
+                                                {"seq-cifar10", 5},
+                                                {"seq-tinyimagenet", 10}}) {
     const auto& b = find_benchmark(name);
     EXPECT_EQ(b.name, name);
     EXPECT_NO_THROW(find_image_data(name)) << name;
@@ -102,6 +107,49 @@ TEST(PaperBenchmarks, ImagenetRFoldersSplitIntoPycilOrderedTasks) {
   auto five = testing::setup(small_images("imagenet-r-5", {{"data_root", root}}));
   EXPECT_EQ(five->stream->num_tasks(), 5);
   EXPECT_EQ(five->stream->tasks[0].classes.size(), 40u);
+}
+
+TEST(PaperBenchmarks, ImagenetAIsTenTasksOfTwentyInPycilOrderOrApersTwentyOfTen) {
+  TempDir dir;
+  const auto root = imagenet_r_folders(dir, 2, "data/imagenet-a");
+  // PILOT's build_transform: RandomResizedCrop(224, scale 0.05-1); Resize(256, bicubic) +
+  // CenterCrop(224); [0, 1] input.
+  const RunPlan p = testing::plan({{"benchmark", "imagenet-a-10"}, {"data_root", root}});
+  EXPECT_EQ(p.config.str("backbone"), "vit-b16");
+  EXPECT_EQ(p.config.integer("image_size"), 224);
+  EXPECT_EQ(p.config.integer("test_resize"), 256);
+  EXPECT_EQ(p.config.num("crop_scale_min"), 0.05);
+  EXPECT_EQ(p.config.str("test_interpolation"), "bicubic");
+  EXPECT_EQ(p.config.str("normalize"), "none");
+  // data_root may be the folder above imagenet-a/ (PILOT's ./data) or imagenet-a/ itself.
+  for (const std::string& data_root : {dir.path("data"), root}) {
+    auto s = testing::setup(small_images("imagenet-a-10", {{"data_root", data_root}}));
+    const TaskStream& stream = *s->stream;
+    ASSERT_EQ(stream.num_tasks(), 10);
+    EXPECT_EQ(s->plan.config.integer("class_order_seed"), 1993);
+    EXPECT_EQ(
+        std::vector<int64_t>(stream.class_order.begin(), stream.class_order.begin() + 10),
+        (std::vector<int64_t>{168, 136, 51, 9, 183, 101, 171, 99, 42, 159}));  // datasets.md §9
+    for (const Task& t : stream.tasks) {
+      EXPECT_EQ(t.classes.size(), 20u);
+      EXPECT_EQ(t.train.size(), 40u);
+      EXPECT_EQ(t.test.size(), 20u);
+    }
+    EXPECT_EQ(stream.tasks[0].classes.front(), 168);
+    EXPECT_TRUE(testing::train_samples_in_their_tasks(stream));
+  }
+  auto aper =
+      testing::setup(small_images("imagenet-a-10", {{"data_root", root}, {"increment", 10}}));
+  EXPECT_EQ(aper->stream->num_tasks(), 20);
+  EXPECT_EQ(aper->stream->tasks[19].classes.size(), 10u);
+  // A tree without all 200 classes is refused.
+  fs::remove_all(root + "/train/n00001005");
+  fs::remove_all(root + "/test/n00001005");
+  testing::expect_error(
+      [&] {
+        testing::setup(small_images("imagenet-a-10", {{"data_root", root}}));
+      },
+      {root + "/train", "199 class folders", "expected 200"});
 }
 
 TEST(PaperBenchmarks, AugmentationIsSeededPerSampleAndShardInvariant) {
