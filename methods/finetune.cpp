@@ -9,9 +9,10 @@ class Finetune : public Method {
   explicit Finetune(NoOptions) {}
 };
 
-const bool registered_finetune = register_method(method_entry<Finetune>(
-    "finetune", "lower bound: train every parameter on each task in turn, no protection")
-                                                     .runs_on_shared_classes());
+const bool registered_finetune = register_method(
+    method_entry<Finetune>("finetune",
+                           "lower bound: train every parameter on each task in turn, no protection")
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

@@ -93,9 +93,10 @@ class Si : public Method {
   std::vector<torch::Tensor> gradients_;
 };
 
-const bool registered_si = register_method(method_entry<Si, SiOptions>(
-    "si", "Synaptic Intelligence (Zenke 2017): online path-integral importance")
-                                                   .runs_on_shared_classes());
+const bool registered_si =
+    register_method(method_entry<Si, SiOptions>(
+                        "si", "Synaptic Intelligence (Zenke 2017): online path-integral importance")
+                        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

@@ -154,7 +154,7 @@ const std::vector<Field>& fields() {
       {{"/@label", "string", 1, true, "the run's label (the method, or --name)"},
        Layout::kAttribute,
        &R::label},
-      {{"/@scenario", "string", 1, true, "`class-il` or `task-il`"},
+      {{"/@scenario", "string", 1, true, "`class-il`, `task-il` or `domain-il`"},
        Layout::kAttribute,
        &R::scenario},
       {{"/@seed", "int64", 1, true, "the run's seed"}, Layout::kAttribute, &R::seed},

@@ -151,19 +151,20 @@ TaskStream domain_stream(const std::string& benchmark, std::shared_ptr<const Ten
   return s;
 }
 
-// The seed of the transforms: domain.seed, or the run's seed (GEM and van de Ven seed them with it).
+// The seed of the transforms: domain.seed, or the run's seed (GEM and van de Ven seed them with
+// it).
 uint64_t transform_seed(const Config& cfg) {
   const int64_t own = cfg.integer("domain.seed");
   return static_cast<uint64_t>(own >= 0 ? own : cfg.integer("seed"));
 }
 
-TaskStream make_stream(const Config& cfg, const std::string& benchmark, bool rotate,
-                       bool fashion) {
+TaskStream make_stream(const Config& cfg, const std::string& benchmark, bool rotate, bool fashion) {
   std::string root = cfg.str("data_root");
   std::string hint = kFashionMnistHint;
   if (!fashion) {
-    hint = "MNIST: pass --data-root DIR holding train-images-idx3-ubyte(.gz), "
-           "train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz)";
+    hint =
+        "MNIST: pass --data-root DIR holding train-images-idx3-ubyte(.gz), "
+        "train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz)";
     if (root.empty()) throw Error("benchmark " + benchmark + " reads MNIST: " + hint);
   } else if (root.empty()) {
     root = kFashionMnistRoot;
@@ -193,12 +194,19 @@ TaskStream make_stream(const Config& cfg, const std::string& benchmark, bool rot
 
 std::vector<OptionSpec> domain_keys(bool rotate) {
   std::vector<OptionSpec> keys = {
-      {"domain.tasks", 10, "number of tasks (GEM's runs: 20; van de Ven's permuted: 10)", {},
+      {"domain.tasks",
+       10,
+       "number of tasks (GEM's runs: 20; van de Ven's permuted: 10)",
+       {},
        {1, 1000}},
-      {"domain.seed", -1, "seed of the permutations or angles (-1: the run's seed, as GEM)", {},
+      {"domain.seed",
+       -1,
+       "seed of the permutations or angles (-1: the run's seed, as GEM)",
+       {},
        {-1, 9e15}}};
   if (rotate) {
-    keys.push_back({"domain.min_degrees", 0.0, "smallest rotation angle (GEM: 0)", {}, {-360, 360}});
+    keys.push_back(
+        {"domain.min_degrees", 0.0, "smallest rotation angle (GEM: 0)", {}, {-360, 360}});
     keys.push_back(
         {"domain.max_degrees", 180.0, "largest rotation angle (GEM: 180)", {}, {-360, 360}});
   } else {
@@ -212,7 +220,7 @@ std::vector<OptionSpec> domain_keys(bool rotate) {
 // 128, SGD) with clbench's mlp; lr as Mammoth's SGD baseline (utils/best_args.py: 0.2 on
 // perm-mnist) is left to the suites: 0.1 here.
 nlohmann::json domain_defaults() {
-  return {{"backbone", "mlp"}, {"epochs", 1},         {"optimizer", "sgd"},
+  return {{"backbone", "mlp"}, {"epochs", 1},       {"optimizer", "sgd"},
           {"lr", 0.1},         {"batch_size", 128}, {"scenario", "domain-il"}};
 }
 

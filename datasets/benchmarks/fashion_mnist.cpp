@@ -1,7 +1,7 @@
 // split-fmnist: Fashion-MNIST (Xiao et al. 2017; IDX files as in Debian's dataset-fashion-mnist)
 // as 5 tasks of 2 classes, the split-MNIST protocol (van de Ven et al. 2022).
-#include "datasets/benchmarks/registry.h"
 #include "datasets/benchmarks/mnist_files.h"
+#include "datasets/benchmarks/registry.h"
 
 namespace clbench {
 namespace {

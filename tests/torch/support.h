@@ -105,6 +105,66 @@ inline std::unique_ptr<Setup> setup(nlohmann::json user) {
   return s;
 }
 
+// Fashion-MNIST-shaped IDX files (gzip-free): `per_class` 28x28 images of each of the 10 classes
+// for training and for testing; `changed` alters one training pixel.
+inline void write_idx_data(const std::filesystem::path& root, int per_class, bool changed) {
+  std::filesystem::create_directories(root);
+  auto write = [&](const std::string& name, const std::vector<uint8_t>& header,
+                   const std::vector<uint8_t>& body) {
+    std::ofstream out(root / name, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(header.data()),
+              static_cast<std::streamsize>(header.size()));
+    out.write(reinterpret_cast<const char*>(body.data()),
+              static_cast<std::streamsize>(body.size()));
+  };
+  const int n = 10 * per_class;
+  const std::vector<uint8_t> count = {0, 0, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
+  std::vector<uint8_t> labels, pixels;
+  for (int i = 0; i < n; ++i) {
+    labels.push_back(static_cast<uint8_t>(i % 10));
+    for (int p = 0; p < 784; ++p)
+      pixels.push_back(static_cast<uint8_t>((i * 31 + p * (i % 10 + 1)) % 251));
+  }
+  for (const char* split : {"train", "t10k"}) {
+    auto images = pixels;
+    if (changed && std::string(split) == "train") images[784 * 3 + 100] ^= 0xFF;
+    std::vector<uint8_t> image_header = {0, 0, 8, 3};
+    image_header.insert(image_header.end(), count.begin(), count.end());
+    for (int side : {28, 28})
+      image_header.insert(image_header.end(), {0, 0, 0, static_cast<uint8_t>(side)});
+    std::vector<uint8_t> label_header = {0, 0, 8, 1};
+    label_header.insert(label_header.end(), count.begin(), count.end());
+    write(std::string(split) + "-images-idx3-ubyte", image_header, images);
+    write(std::string(split) + "-labels-idx1-ubyte", label_header, labels);
+  }
+}
+
+// Reads a method's declared state by name (methods/state.h), without a checkpoint.
+class StateProbe : public StateVisitor {
+ public:
+  bool loading() const override { return false; }
+  using StateVisitor::operator();
+  void operator()(const std::string& n, torch::Tensor& t) override { tensors[key(n)] = t; }
+  void operator()(const std::string& n, int64_t& v) override { ints[key(n)] = {v}; }
+  void operator()(const std::string&, double&) override {}
+  void operator()(const std::string&, std::string&) override {}
+  void operator()(const std::string&, at::Generator&) override {}
+  void operator()(const std::string& n, std::vector<int64_t>& v) override { ints[key(n)] = v; }
+  void operator()(const std::string&, std::vector<double>&) override {}
+  std::map<std::string, torch::Tensor> tensors;
+  std::map<std::string, std::vector<int64_t>> ints;
+
+ protected:
+  int64_t count(const std::string&, int64_t size) override { return size; }
+  void in_place(const std::string& n, torch::Tensor& t) override { tensors[key(n)] = t; }
+};
+
+inline StateProbe probe(Method& m) {
+  StateProbe p;
+  m.state(p);
+  return p;
+}
+
 // A whole run, silently, on one local rank.
 inline RunResult run_quiet(nlohmann::json user) {
   auto p = plan(std::move(user));

@@ -14,35 +14,10 @@
 namespace clbench {
 namespace {
 
+using testing::probe;
 using testing::run_quiet;
 using testing::setup;
 using testing::Setup;
-
-// Reads a method's declared state by name (methods/state.h), without a checkpoint.
-class StateProbe : public StateVisitor {
- public:
-  bool loading() const override { return false; }
-  using StateVisitor::operator();
-  void operator()(const std::string& n, torch::Tensor& t) override { tensors[key(n)] = t; }
-  void operator()(const std::string& n, int64_t& v) override { ints[key(n)] = {v}; }
-  void operator()(const std::string&, double&) override {}
-  void operator()(const std::string&, std::string&) override {}
-  void operator()(const std::string&, at::Generator&) override {}
-  void operator()(const std::string& n, std::vector<int64_t>& v) override { ints[key(n)] = v; }
-  void operator()(const std::string&, std::vector<double>&) override {}
-  std::map<std::string, torch::Tensor> tensors;
-  std::map<std::string, std::vector<int64_t>> ints;
-
- protected:
-  int64_t count(const std::string&, int64_t size) override { return size; }
-  void in_place(const std::string& n, torch::Tensor& t) override { tensors[key(n)] = t; }
-};
-
-StateProbe probe(Method& m) {
-  StateProbe p;
-  m.state(p);
-  return p;
-}
 
 // A training batch of the given samples, as the trainer's step `step` of the stream would load it.
 Batch batch_of(const TaskStream& stream, const std::vector<int64_t>& idx, int64_t step = 0) {

@@ -207,47 +207,13 @@ TEST(ResultIdentity, EveryPartOfAResumedRunRecordsItsRanks) {
 namespace clbench {
 namespace {
 
-// Fashion-MNIST-shaped IDX files (gzip-free): `per_class` 28x28 images of each of the 10 classes
-// for training and for testing; `changed` alters one training pixel.
-void write_idx_data(const fs::path& root, int per_class, bool changed) {
-  fs::create_directories(root);
-  auto write = [&](const std::string& name, const std::vector<uint8_t>& header,
-                   const std::vector<uint8_t>& body) {
-    std::ofstream out(root / name, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(header.data()),
-              static_cast<std::streamsize>(header.size()));
-    out.write(reinterpret_cast<const char*>(body.data()),
-              static_cast<std::streamsize>(body.size()));
-  };
-  const int n = 10 * per_class;
-  const std::vector<uint8_t> count = {0, 0, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
-  std::vector<uint8_t> labels, pixels;
-  for (int i = 0; i < n; ++i) {
-    labels.push_back(static_cast<uint8_t>(i % 10));
-    for (int p = 0; p < 784; ++p)
-      pixels.push_back(static_cast<uint8_t>((i * 31 + p * (i % 10 + 1)) % 251));
-  }
-  for (const char* split : {"train", "t10k"}) {
-    auto images = pixels;
-    if (changed && std::string(split) == "train") images[784 * 3 + 100] ^= 0xFF;
-    std::vector<uint8_t> image_header = {0, 0, 8, 3};
-    image_header.insert(image_header.end(), count.begin(), count.end());
-    for (int side : {28, 28})
-      image_header.insert(image_header.end(), {0, 0, 0, static_cast<uint8_t>(side)});
-    std::vector<uint8_t> label_header = {0, 0, 8, 1};
-    label_header.insert(label_header.end(), count.begin(), count.end());
-    write(std::string(split) + "-images-idx3-ubyte", image_header, images);
-    write(std::string(split) + "-labels-idx1-ubyte", label_header, labels);
-  }
-}
-
 // The data is part of a result's identity: the same settings on other files are refused (not
 // skipped as complete), the same files in another folder are the same run.
 TEST(ResultIdentity, TheSameSettingsOnOtherDataAreAnotherResult) {
   TempDir dir;
-  write_idx_data(dir / "data", 12, false);
-  write_idx_data(dir / "copy", 12, false);
-  write_idx_data(dir / "changed", 12, true);
+  testing::write_idx_data(dir / "data", 12, false);
+  testing::write_idx_data(dir / "copy", 12, false);
+  testing::write_idx_data(dir / "changed", 12, true);
   const std::string base = "run -b split-fmnist -m finetune --epochs 1 --threads 1 --out " +
                            (dir / "runs").string() + " --data-root ";
   std::string out;
