@@ -36,7 +36,7 @@ class Agem : public Method {
   torch::Tensor loss(const Batch& batch) override {
     this_step_.record(batch);
     // This step's reference batch from the memory of earlier tasks' classes.
-    reference_ = memory_.samples(0, task_->class_begin);
+    reference_ = memory_.samples(0, group(task_->index, 0));
     const auto step = static_cast<uint64_t>(training_step(batch).in_stream);
     reference_ =
         shuffled(reference_, mix_seed({uint64_t(run().seed), uint64_t(task_->index), step, 0xA6E}));
@@ -56,7 +56,8 @@ class Agem : public Method {
   void after_step() override {
     const auto global = this_step_.gather(services());
     for (int64_t s : global.indices) {
-      memory_.add(ctx_.stream->to_internal[ctx_.stream->train_set->label(s)], {s});
+      memory_.add(group(task_->index, ctx_.stream->to_internal[ctx_.stream->train_set->label(s)]),
+                  {s});
     }
   }
 
@@ -67,8 +68,15 @@ class Agem : public Method {
   void state(StateVisitor& v) override { memory_.state(v); }
 
  private:
+  // The memory group of a task's class: task * C + class, in class order where each class belongs
+  // to one task (so "earlier tasks" are the groups below the task's first); where tasks share
+  // their classes (domain-il) each task keeps its own.
+  int64_t group(int64_t task, int64_t internal_class) const {
+    return task * ctx_.stream->num_classes() + internal_class;
+  }
+
   AgemOptions opt_;
-  RingMemory memory_{opt_.per_class()};  // one group per (internal) class
+  RingMemory memory_{opt_.per_class()};  // one group per (task, internal class)
   StepSamples this_step_;                // this step's samples
   std::vector<int64_t> reference_;       // this step's reference samples (Eq. 11's g_ref)
 };
@@ -79,7 +87,8 @@ const bool registered_agem = register_method(
         // The official code's plain SGD: momentum carries earlier, unprojected directions past the
         // constraint (class-IL split-fmnist, seed 0: 19.95% with momentum 0.9, 64.06% without).
         {{"momentum", 0.0}})
-        .tiny_settings({{"per_class", 4}, {"batch", 8}}));
+        .tiny_settings({{"per_class", 4}, {"batch", 8}})
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

@@ -58,8 +58,10 @@ class Lwf : public Method {
   int64_t old_classes_ = 0;
 };
 
-const bool registered_lwf = register_method(method_entry<Lwf, LwfOptions>(
-    "lwf", "Learning without Forgetting (Li & Hoiem 2017): distillation to the old model, T=2"));
+const bool registered_lwf = register_method(
+    method_entry<Lwf, LwfOptions>(
+        "lwf", "Learning without Forgetting (Li & Hoiem 2017): distillation to the old model, T=2")
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench

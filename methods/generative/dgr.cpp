@@ -119,10 +119,12 @@ void Dgr::state(StateVisitor& v) {
 
 namespace {
 
-const bool registered_dgr = register_method(method_entry<Dgr, DgrOptions>(
-    "dgr",
-    "Deep Generative Replay (Shin et al. 2017): a VAE generator replays, the previous model "
-    "labels, loss (1/t) current + (1-1/t) replay (van de Ven's code)"));
+const bool registered_dgr = register_method(
+    method_entry<Dgr, DgrOptions>(
+        "dgr",
+        "Deep Generative Replay (Shin et al. 2017): a VAE generator replays, the previous model "
+        "labels, loss (1/t) current + (1-1/t) replay (van de Ven's code)")
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench::generative

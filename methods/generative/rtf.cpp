@@ -95,17 +95,21 @@ void Rtf::state(StateVisitor& v) {
 
 namespace {
 
-const bool registered_rtf = register_method(method_entry<Rtf, RtfOptions>(
-    "rtf",
-    "Replay-through-Feedback (van de Ven & Tolias 2018): the classifier is the VAE's encoder, "
-    "its decoder replays (van de Ven's code)",
-    // main.py: Adam (betas 0.9, 0.999), splitMNIST's lr 1e-3, no weight decay; the VAE part does
-    // not train under the benchmarks' SGD with momentum (its decoder collapses to one image).
-    {{"optimizer", "adam"}, {"lr", 1e-3}, {"weight_decay", 0.0}}, [] {
-      MethodRequirements r;
-      r.backbone_kinds = {"mlp", "cnn", "resnet"};
-      return r;
-    }()));
+const bool registered_rtf = register_method(
+    method_entry<Rtf, RtfOptions>(
+        "rtf",
+        "Replay-through-Feedback (van de Ven & Tolias 2018): the classifier is the VAE's encoder, "
+        "its decoder replays (van de Ven's code)",
+        // main.py: Adam (betas 0.9, 0.999), splitMNIST's lr 1e-3, no weight decay; the VAE part
+        // does not train under the benchmarks' SGD with momentum (its decoder collapses to one
+        // image).
+        {{"optimizer", "adam"}, {"lr", 1e-3}, {"weight_decay", 0.0}},
+        [] {
+          MethodRequirements r;
+          r.backbone_kinds = {"mlp", "cnn", "resnet"};
+          return r;
+        }())
+        .runs_on_shared_classes());
 
 }  // namespace
 }  // namespace clbench::generative
