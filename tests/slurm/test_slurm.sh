@@ -8,6 +8,8 @@
 # 3. preemption: sbatch -n 2 train.sbatch (CLBENCH_LAUNCHER=mpirun), SIGTERM to the batch script
 #    as --signal=B:TERM would send -> clbench checkpoints, exits 75 -> the job requeues itself ->
 #    it resumes and completes (Slurm delays a requeued job ~2 min; the test moves it up)
+# 4. launch/slurm/submit-suite.sh on a 4-entry suite: the array, then the leaderboard job that
+#    depends on it (afterany) writes leaderboard.{json,md,csv,html}
 # Then checks the result files with clbench leaderboard (runs, nothing skipped, no checkpoint
 # left, world_size 2 via h5dump when hdf5-tools is installed).
 # Needs root (it starts munged, slurmctld, slurmd): otherwise prints SKIP and exits 77, as it does
@@ -163,6 +165,35 @@ grep -q "requeued job $job" "$TMP/requeue.out" || fail "the job script did not r
 grep -q "resuming from" "$TMP/requeue.out" || fail "the requeued run did not resume from its checkpoint"
 say "requeue test job completed after $restarts restart(s) and resumed from its checkpoint"
 
+# --- 4: submit-suite.sh: the array and the leaderboard job after it -----------------------------
+cat >"$TMP/suite4.json" <<EOF
+{"defaults": {"threads": 1}, "benchmarks": ["synthetic"], "methods": ["finetune", "er"], "seeds": [0, 1]}
+EOF
+say "submitting: launch/slurm/submit-suite.sh SUITE (4 entries) -- --out $TMP/p"
+ids="$(launch/slurm/submit-suite.sh "$TMP/suite4.json" -o "$TMP/sub-%A_%a.out" -- --out "$TMP/p")" ||
+  fail "submit-suite.sh failed"
+read -r array_job board_job <<<"$ids"
+JOBS+=("$array_job" "$board_job")
+scontrol show job "$board_job" 2>/dev/null | grep -q "Dependency=afterany:$array_job" ||
+  fail "the leaderboard job $board_job does not depend on the array $array_job (afterany)"
+deadline=$((SECONDS + TEST_TIMEOUT))
+until [[ -s "$TMP/p/leaderboard.html" ]]; do
+  state="$(scontrol show job "$board_job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -n 1 | cut -d= -f2)"
+  case "$state" in
+    FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY)
+      cat "$TMP"/p/slurm-leaderboard-*.out
+      fail "the leaderboard job ended as $state"
+      ;;
+  esac
+  ((SECONDS < deadline)) || fail "no leaderboard after ${TEST_TIMEOUT}s (leaderboard job $board_job: ${state:-gone})"
+  sleep 1
+done
+sleep 1  # the four files are written one after the other
+for ext in json md csv html; do
+  [[ -s "$TMP/p/leaderboard.$ext" ]] || fail "submit-suite.sh: no $TMP/p/leaderboard.$ext"
+done
+say "submit-suite.sh: array $array_job, then leaderboard job $board_job wrote JSON, Markdown, CSV, HTML"
+
 # --- results ------------------------------------------------------------------------------------
 check_board() {  # dir, expected runs per entry, expected entries
   local dir="$1" runs="$2" entries="$3"
@@ -185,6 +216,7 @@ done
 check_board "$TMP/r" 1 1
 check_board "$TMP/s" 2 1
 check_board "$TMP/q" 1 1
+check_board "$TMP/p" 2 2
 if command -v h5dump >/dev/null; then
   for f in "$TMP/r/synthetic/er/seed-0.h5" "$TMP/q/synthetic/er/seed-0.h5"; do
     ws="$(h5dump -a /world_size "$f" 2>/dev/null | grep -o '(0): [0-9]*' | cut -d' ' -f2)"
