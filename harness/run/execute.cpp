@@ -257,10 +257,15 @@ bool run_one(const RunPlan& plan, Communicator& comm, const RunOptions& options,
       std::error_code ec;
       std::filesystem::remove(checkpoint_path(plan), ec);
       const auto written = read_result(plan.result_path);
-      std::printf(
-          "%s  final acc (class-IL) %.2f  AAA %.2f  forgetting %.2f  | task-IL %.2f  -> %s\n",
-          plan.label.c_str(), written.class_il.final_acc, written.class_il.aaa,
-          written.class_il.forgetting, written.task_il.final_acc, plan.result_path.c_str());
+      // Domain-IL: one head over the shared classes, no task id (task-IL would be the same).
+      const bool domain = written.scenario == "domain-il";
+      char task_il[48] = "";
+      if (!domain)
+        std::snprintf(task_il, sizeof task_il, "  | task-IL %.2f", written.task_il.final_acc);
+      std::printf("%s  final acc (%s) %.2f  AAA %.2f  forgetting %.2f%s  -> %s\n",
+                  plan.label.c_str(), domain ? "domain-IL" : "class-IL", written.class_il.final_acc,
+                  written.class_il.aaa, written.class_il.forgetting, task_il,
+                  plan.result_path.c_str());
       std::fflush(stdout);
     } catch (const Error& e) {
       failure = e.what();  // the checkpoint stays: the run can be resumed to try again
