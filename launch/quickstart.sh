@@ -7,4 +7,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/launch/setup.sh" --target clbench
 cd "$ROOT"
 ./build/clbench suite launch/suites/default.json
-./build/clbench leaderboard runs --json runs/leaderboard.json --markdown runs/leaderboard.md
+./build/clbench leaderboard runs --json runs/leaderboard.json --markdown runs/leaderboard.md \
+  --csv runs/leaderboard.csv --html runs/leaderboard.html
