@@ -36,7 +36,8 @@ done
 export CLBENCH_ROOT="$ROOT"
 bin="${CLBENCH_BIN:-$ROOT/build/clbench}"
 [[ -x "$bin" ]] || { log "error: $bin not found (build it, or set CLBENCH_BIN)"; exit 2; }
-export CLBENCH_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+CLBENCH_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+export CLBENCH_BIN
 
 # Every entry is planned (keys, result paths) before anything is submitted.
 list="$("$CLBENCH_BIN" suite "$suite" --list "${suite_args[@]}")" || { log "error: the suite does not plan (above)"; exit 2; }
