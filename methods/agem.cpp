@@ -36,7 +36,7 @@ class Agem : public Method {
   torch::Tensor loss(const Batch& batch) override {
     this_step_.record(batch);
     // This step's reference batch from the memory of earlier tasks' classes.
-    reference_ = memory_.samples(0, group(task_->index, 0));
+    reference_ = memory_.samples(0, first_group(task_->index));
     const auto step = static_cast<uint64_t>(training_step(batch).in_stream);
     reference_ =
         shuffled(reference_, mix_seed({uint64_t(run().seed), uint64_t(task_->index), step, 0xA6E}));
@@ -56,8 +56,7 @@ class Agem : public Method {
   void after_step() override {
     const auto global = this_step_.gather(services());
     for (int64_t s : global.indices) {
-      memory_.add(group(task_->index, ctx_.stream->to_internal[ctx_.stream->train_set->label(s)]),
-                  {s});
+      memory_.add(task_class_group(task_->index, s), {s});
     }
   }
 
@@ -68,13 +67,6 @@ class Agem : public Method {
   void state(StateVisitor& v) override { memory_.state(v); }
 
  private:
-  // The memory group of a task's class: task * C + class, in class order where each class belongs
-  // to one task (so "earlier tasks" are the groups below the task's first); where tasks share
-  // their classes (domain-il) each task keeps its own.
-  int64_t group(int64_t task, int64_t internal_class) const {
-    return task * ctx_.stream->num_classes() + internal_class;
-  }
-
   AgemOptions opt_;
   RingMemory memory_{opt_.per_class()};  // one group per (task, internal class)
   StepSamples this_step_;                // this step's samples

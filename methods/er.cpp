@@ -43,16 +43,11 @@ class Er : public Method {
   }
 
   void end_task(const Task& task) override {
-    // (task, internal class) -> its samples, keyed task * C + class: in class order where each
-    // class belongs to one task, so there the memory is balanced per class.
-    const int64_t C = ctx_.stream->num_classes();
+    // (task, class) group -> its samples: per class where each class belongs to one task.
     std::map<int64_t, std::vector<int64_t>> candidates;
-    for (int64_t i : task.train) {
-      candidates[task.index * C + ctx_.stream->to_internal[ctx_.stream->train_set->label(i)]]
-          .push_back(i);
-    }
-    for (auto& [key, pool] : candidates) {
-      const auto c = static_cast<uint64_t>(key % C);
+    for (int64_t i : task.train) candidates[task_class_group(task.index, i)].push_back(i);
+    for (auto& [group, pool] : candidates) {
+      const auto c = static_cast<uint64_t>(group - first_group(task.index));
       pool = shuffled(pool, mix_seed({uint64_t(run().seed), uint64_t(task.index), c, 0xB0F}));
     }
     memory_.update(candidates);

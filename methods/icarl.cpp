@@ -91,8 +91,7 @@ class Icarl : public Method {
     const int64_t quota =
         (opt_.memory() + task.class_end - 1) / std::max<int64_t>(1, task.class_end);
     std::map<int64_t, std::vector<int64_t>> by_class;
-    for (int64_t i : task.train)
-      by_class[ctx_.stream->to_internal[ctx_.stream->train_set->label(i)]].push_back(i);
+    for (int64_t i : task.train) by_class[internal_class(i)].push_back(i);
     std::map<int64_t, std::vector<int64_t>> herded;
     for (auto& [c, samples] : by_class) {
       const auto order = herding_order(features_of(samples), quota);

@@ -95,6 +95,14 @@ const StepIndex& Method::training_step(const Batch& batch) {
   return *batch.step;
 }
 
+int64_t Method::internal_class(int64_t sample) const {
+  return ctx_.stream->to_internal[ctx_.stream->train_set->label(sample)];
+}
+
+int64_t Method::task_class_group(int64_t task, int64_t sample) const {
+  return first_group(task) + internal_class(sample);
+}
+
 Batch Method::replayed(const Batch& batch, const std::vector<int64_t>& samples,
                        std::initializer_list<uint64_t> salt) const {
   std::optional<uint64_t> augment;

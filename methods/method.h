@@ -122,6 +122,14 @@ class Method {
                  std::initializer_list<uint64_t> salt) const;
   // A fresh model of the same architecture, frozen (an old model for distillation or labelling).
   Classifier frozen_model() const;
+  // The internal class of training sample `sample`.
+  int64_t internal_class(int64_t sample) const;
+  // A replay memory's group for a training sample of task `task`: task * C + its internal class.
+  // In class order where each class belongs to one task (so a memory grouped this way is grouped
+  // by class, and the earlier tasks' groups are those below first_group(task)); where tasks share
+  // their classes (domain-il), each task keeps its own group per class.
+  int64_t task_class_group(int64_t task, int64_t sample) const;
+  int64_t first_group(int64_t task) const { return task * ctx_.stream->num_classes(); }
 
   MethodContext ctx_;
   const Task* task_ = nullptr;

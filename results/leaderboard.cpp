@@ -75,20 +75,15 @@ std::string count_cell(const Stat& s, int runs) {
   return digits;
 }
 
-// Bytes as MiB, mean over runs; "—" when no run recorded them.
-std::string mib_cell(const Stat& s, int runs) {
+// The mean over runs in `unit`s (bytes: 1 MiB), rounded; "—" when no run recorded it.
+std::string rounded_cell(const Stat& s, int runs, double unit = 1) {
   if (runs == 0) return "—";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f", s.mean / (1024.0 * 1024.0));
+  std::snprintf(buf, sizeof buf, "%.0f", s.mean / unit);
   return buf;
 }
 
-std::string rate_cell(const Stat& s, int runs) {
-  if (runs == 0) return "—";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f", s.mean);
-  return buf;
-}
+constexpr double kMiB = 1024.0 * 1024.0;
 
 std::string seconds_cell(const Stat& s) {
   char buf[32];
@@ -258,23 +253,16 @@ LeaderboardEntry summarise_runs(const std::vector<RunResult>& runs) {
     e.memory_samples = stat_of(samples);
     e.memory_bytes = stat_of(bytes);
   }
-  e.seconds_per_task = over([](const RunResult& r) {
-    double total = 0;
-    for (double t : r.task_seconds) total += t;
-    return total / static_cast<double>(r.task_seconds.size());
-  });
+  e.seconds_per_task = over([](const RunResult& r) { return stat_of(r.task_seconds).mean; });
+  const auto largest = [](const std::vector<int64_t>& per_task) {
+    return static_cast<double>(*std::max_element(per_task.begin(), per_task.end()));
+  };
   std::vector<double> host, device, rate;
   for (const auto& r : runs) {
     if (r.train_images_per_second.empty()) continue;
-    host.push_back(
-        static_cast<double>(*std::max_element(r.peak_host_bytes.begin(), r.peak_host_bytes.end())));
-    double total = 0;
-    for (double x : r.train_images_per_second) total += x;
-    rate.push_back(total / static_cast<double>(r.train_images_per_second.size()));
-    if (!r.peak_device_bytes.empty()) {
-      device.push_back(static_cast<double>(
-          *std::max_element(r.peak_device_bytes.begin(), r.peak_device_bytes.end())));
-    }
+    host.push_back(largest(r.peak_host_bytes));
+    rate.push_back(stat_of(r.train_images_per_second).mean);
+    if (!r.peak_device_bytes.empty()) device.push_back(largest(r.peak_device_bytes));
   }
   e.cost_runs = static_cast<int>(rate.size());
   e.device_runs = static_cast<int>(device.size());
@@ -437,8 +425,9 @@ std::vector<LeaderboardTable> leaderboard_tables(const Leaderboard& board,
           {count_cell(e.stored_final, e.stored_runs), count_cell(e.stored_per_task, e.stored_runs),
            count_cell(e.memory_samples, e.memory_runs), count_cell(e.memory_bytes, e.memory_runs),
            std::to_string(e.forward_passes), seconds_cell(e.seconds_per_task),
-           rate_cell(e.images_per_second, e.cost_runs), mib_cell(e.peak_host_bytes, e.cost_runs),
-           mib_cell(e.peak_device_bytes, e.device_runs), e.fingerprint.substr(0, 8)});
+           rounded_cell(e.images_per_second, e.cost_runs),
+           rounded_cell(e.peak_host_bytes, e.cost_runs, kMiB),
+           rounded_cell(e.peak_device_bytes, e.device_runs, kMiB), e.fingerprint.substr(0, 8)});
       table.rows.push_back(std::move(row));
       table.entries.push_back(i);
     }

@@ -77,12 +77,11 @@ class PixelMapDataset : public Dataset {
   PixelMapDataset(std::shared_ptr<const TensorDataset> base,
                   const std::vector<std::vector<int64_t>>& maps, bool shared_classes)
       : base_(std::move(base)), shared_(shared_classes) {
-    for (const auto& m : maps) {
-      maps_.push_back(torch::tensor(m, torch::kLong) + 1);  // 0: the zero pixel prepended below
-    }
-    tasks_ = static_cast<int64_t>(maps.size());
+    std::vector<torch::Tensor> rows;
+    for (const auto& m : maps) rows.push_back(torch::tensor(m, torch::kLong));
+    maps_ = torch::stack(rows) + 1;  // {T, HW}; 0: the zero pixel prepended below
   }
-  int64_t size() const override { return base_->size() * tasks_; }
+  int64_t size() const override { return base_->size() * maps_.size(0); }
   int64_t label(int64_t index) const override {
     const int64_t n = base_->size();
     return base_->label(index % n) + (shared_ ? 0 : kClasses * (index / n));
@@ -94,24 +93,23 @@ class PixelMapDataset : public Dataset {
   }
   torch::Tensor images(const std::vector<int64_t>& indices) const override {
     const int64_t n = base_->size();
-    std::vector<int64_t> own;
-    std::vector<torch::Tensor> maps;
+    std::vector<int64_t> own, tasks;
     for (int64_t i : indices) {
       own.push_back(i % n);
-      maps.push_back(maps_[static_cast<size_t>(i / n)]);
+      tasks.push_back(i / n);
     }
     const auto pixels = base_->images(own);
     const auto flat = pixels.reshape({pixels.size(0), -1});
     const auto padded = torch::cat({torch::zeros({flat.size(0), 1}, flat.options()), flat}, 1);
-    return padded.gather(1, torch::stack(maps)).reshape(pixels.sizes());
+    const auto maps = maps_.index_select(0, torch::tensor(tasks, torch::kLong));
+    return padded.gather(1, maps).reshape(pixels.sizes());
   }
 
   static constexpr int64_t kClasses = 10;
 
  private:
   std::shared_ptr<const TensorDataset> base_;
-  std::vector<torch::Tensor> maps_;
-  int64_t tasks_ = 0;
+  torch::Tensor maps_;  // {T, side * side}: each task's source pixel + 1
   bool shared_ = true;
 };
 

@@ -93,6 +93,8 @@ std::vector<std::pair<nlohmann::json, std::string>> grid_variants(const nlohmann
                 " must map keys to non-empty lists of values");
   }
   check_no_axis_key(grid, scenario_axis, path, "the grid of " + entry.dump());
+  const nlohmann::json sets =
+      entry.contains("set") ? Config::flatten(entry["set"]) : nlohmann::json::object();
   std::map<std::string, int> last_parts;
   for (const auto& [key, unused] : grid.items()) ++last_parts[key.substr(key.rfind('.') + 1)];
   for (const auto& [key, values] : grid.items()) {
@@ -100,16 +102,16 @@ std::vector<std::pair<nlohmann::json, std::string>> grid_variants(const nlohmann
       throw Error("suite file " + path + ": grid key '" + key + "' of the entry " + entry.dump() +
                   " must list its values, e.g. [100, 1000]");
     }
-    if (entry.contains("set") && Config::flatten(entry["set"]).contains(key)) {
+    if (sets.contains(key)) {
       throw Error("suite file " + path + ": '" + key + "' is both in the grid and in 'set' of " +
                   entry.dump());
     }
     const std::string part = key.substr(key.rfind('.') + 1);
     const std::string shown = last_parts[part] > 1 ? key : part;
     std::vector<std::pair<nlohmann::json, std::string>> next;
-    for (const auto& [sets, label] : variants) {
+    for (const auto& [chosen, label] : variants) {
       for (const auto& v : values) {
-        auto more = sets;
+        auto more = chosen;
         more[key] = v;
         next.push_back({more, label + (label.empty() ? "@" : ",") + shown + "=" + label_value(v)});
       }
@@ -212,14 +214,18 @@ std::vector<SuiteRun> expand_suite_runs(const std::string& path, const nlohmann:
       if (b == bench) return true;
     return false;
   };
+  std::vector<std::vector<std::pair<nlohmann::json, std::string>>> variants;  // per method entry
+  for (const auto& m : methods) variants.push_back(grid_variants(m, path, scenario_axis));
+  const nlohmann::json seeds = list("seeds");
   std::vector<SuiteRun> runs;
   for (const auto& b : benchmarks) {
     const std::string bench = name_of(b, "benchmark");
     for (const auto& scenario : scenarios) {
-      for (const auto& m : methods) {
+      for (size_t mi = 0; mi < methods.size(); ++mi) {
+        const auto& m = methods[mi];
         if (!applies(m, bench)) continue;
-        for (const auto& [grid_sets, grid_label] : grid_variants(m, path, scenario_axis)) {
-          for (const auto& seed : list("seeds")) {
+        for (const auto& [grid_sets, grid_label] : variants[mi]) {
+          for (const auto& seed : seeds) {
             nlohmann::json user = defaults;
             user["benchmark"] = bench;
             if (!scenario.is_null()) user["scenario"] = scenario;
