@@ -172,7 +172,8 @@ VitBlockImpl::VitBlockImpl(const VitOptions& o) {
 
 torch::Tensor VitBlockImpl::forward(const torch::Tensor& x, VitHooks* hooks, size_t block) {
   auto h = x + attn->forward(norm1->forward(x), hooks, block);
-  return h + mlp->forward(norm2->forward(h));
+  auto branch = mlp->forward(norm2->forward(h));
+  return h + (hooks ? hooks->mlp(block, h, branch) : branch);
 }
 
 VitPatchEmbedImpl::VitPatchEmbedImpl(int64_t in_channels, int64_t dim, int64_t patch_size) {

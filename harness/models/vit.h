@@ -62,8 +62,9 @@ struct KeyValuePrefix {
 
 // What a method changes in the ViT's forward, one object for all of it: tokens at the input
 // (prompt-tuning: L2P, FM-LoRA's meta-prompts), per-block key/value prefixes (prefix-tuning:
-// DualPrompt, CODA-Prompt) and the fused qkv projection (adapters: LoRA, SD-LoRA, InfLoRA...),
-// without replacing the pretrained Linear, so parameter names stay timm's. The ViT registers none
+// DualPrompt, CODA-Prompt), the fused qkv projection (LoRA, SD-LoRA, InfLoRA...) and the MLP
+// branch (AdaptFormer's parallel adapters, mixtures of adapter experts), without replacing the
+// pretrained modules, so parameter names stay timm's. The ViT registers none
 // of the hooks' tensors: the method owns and trains them.
 struct VitHooks {
   virtual ~VitHooks() = default;
@@ -77,6 +78,12 @@ struct VitHooks {
   virtual torch::Tensor qkv(size_t /*block*/, const torch::Tensor& /*x*/,
                             const torch::Tensor& qkv) {
     return qkv;
+  }
+  // Block `block`'s MLP branch: `x` is the stream after attention {B, N, D} (the MLP's input
+  // before norm2), `mlp` the frozen MLP's output; the result replaces `mlp` in x + mlp.
+  virtual torch::Tensor mlp(size_t /*block*/, const torch::Tensor& /*x*/,
+                            const torch::Tensor& mlp) {
+    return mlp;
   }
 };
 
@@ -106,7 +113,7 @@ struct VitMlpImpl : torch::nn::Module {
 };
 TORCH_MODULE(VitMlp);
 
-// timm Block (pre-norm): x + attn(norm1(x)), then x + mlp(norm2(x)).
+// timm Block (pre-norm): x + attn(norm1(x)), then x + mlp(norm2(x)) (the hooks' MLP branch).
 struct VitBlockImpl : torch::nn::Module {
   explicit VitBlockImpl(const VitOptions& options);
   torch::Tensor forward(const torch::Tensor& x, VitHooks* hooks = nullptr, size_t block = 0);

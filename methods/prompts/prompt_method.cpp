@@ -127,10 +127,4 @@ std::vector<int64_t> PromptMethod::blocks_of(const std::vector<int64_t>& blocks)
   return out;
 }
 
-torch::Tensor cosine_matrix(const torch::Tensor& a, const torch::Tensor& b) {
-  namespace F = torch::nn::functional;
-  const auto unit = F::NormalizeFuncOptions().dim(1);
-  return torch::matmul(F::normalize(a, unit), F::normalize(b, unit).t());
-}
-
 }  // namespace clbench

@@ -13,6 +13,7 @@
 #include "harness/models/vit.h"
 #include "methods/frozen_vit.h"
 #include "methods/method.h"
+#include "methods/similarity.h"
 
 namespace clbench {
 
@@ -99,9 +100,5 @@ torch::Tensor majority_vote(const torch::Tensor& ids, int64_t pool);
 void check_prefix_length(const std::string& prefix, const std::string& key, int64_t length);
 // Prompts chosen from a pool: no more than the pool holds.
 void check_top_k(const std::string& prefix, int64_t top_k, int64_t pool);
-
-// Cosine similarity of every row of `a` {B, D} with every row of `b` {K, D}: {B, K}, rows
-// normalised as torch's F.normalize (eps 1e-12).
-torch::Tensor cosine_matrix(const torch::Tensor& a, const torch::Tensor& b);
 
 }  // namespace clbench
