@@ -16,6 +16,7 @@ class SimpleCil : public Method {
   explicit SimpleCil(NoOptions) {}
 
   std::vector<int64_t> train_indices(const Task&) const override { return {}; }
+  std::vector<torch::Tensor> trainable_parameters() override { return {}; }
   std::vector<ParamGroup> parameter_groups() override { return {}; }
 
   void end_task(const Task& task) override {
