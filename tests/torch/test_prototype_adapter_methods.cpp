@@ -210,6 +210,28 @@ TEST(Ease, EarlierSetsStayFrozenPrototypesAreMeansOrSimilaritySynthesesLogitsRew
   }
 }
 
+TEST(Ease, WithoutReweightingALogitIsTheCosineOfTheConcatenatedFeaturesAndPrototypes) {
+  auto user = small_run("ease");
+  user["ease"] = {{"use_reweight", false}};
+  auto s = setup(user);
+  const auto& tasks = s->stream->tasks;
+  run_task(*s, tasks[0], 1);
+  run_task(*s, tasks[1], 1);
+  const auto W = testing::probe(*s->method).tensors.at("ease.prototypes").narrow(1, 0, 2);
+  const auto batch = load_batch(*s->stream, *s->stream->test_set, tasks[1].test, 4);
+  const auto f = torch::cat({with_set(*s, adapter_copy(*s, "ease.sets.0."), batch.x),
+                             with_set(*s, adapter_copy(*s, "ease.sets.1."), batch.x)},
+                            1);
+  torch::NoGradGuard no_grad;
+  const auto logits = s->method->logits(batch);
+  for (int64_t b = 0; b < 4; ++b) {
+    for (int64_t c = 0; c < 4; ++c) {
+      EXPECT_NEAR(logits[b][c].item<double>(), cosine(f[b], W[c].reshape({-1})), 1e-5)
+          << b << ", " << c;
+    }
+  }
+}
+
 // One AdaptFormer adapter per block of ViT-B/16: Down 768 x 64 + 64, Up 64 x 768 + 768.
 constexpr int64_t kAdapters = 12 * (768 * 64 + 64 + 64 * 768 + 768);
 
