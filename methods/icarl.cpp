@@ -90,13 +90,9 @@ class Icarl : public Method {
     // Alg. 4 for the new classes, up to the quota they will get; Alg. 5 trims everyone.
     const int64_t quota =
         (opt_.memory() + task.class_end - 1) / std::max<int64_t>(1, task.class_end);
-    std::map<int64_t, std::vector<int64_t>> by_class;
-    for (int64_t i : task.train) by_class[internal_class(i)].push_back(i);
-    std::map<int64_t, std::vector<int64_t>> herded;
-    for (auto& [c, samples] : by_class) {
-      const auto order = herding_order(features_of(samples), quota);
-      for (int64_t k : order) herded[c].push_back(samples[static_cast<size_t>(k)]);
-    }
+    const auto herded = herd_classes(
+        task.train, [&](int64_t i) { return internal_class(i); }, quota,
+        [&](const std::vector<int64_t>& samples) { return features_of(samples); });
     exemplars_.update(herded);
     compute_means(task);
   }
@@ -144,19 +140,9 @@ class Icarl : public Method {
   // The normalised features of `samples` (unaugmented, eval mode), row i for samples[i], on
   // every rank (each sample's row is placed in a table of zeros, so the sum over shards is it).
   torch::Tensor features_of(const std::vector<int64_t>& samples) {
-    std::unordered_map<int64_t, int64_t> row;
-    for (size_t i = 0; i < samples.size(); ++i) row[samples[i]] = static_cast<int64_t>(i);
-    const auto n = static_cast<int64_t>(samples.size());
-    const int64_t d = feature_dim();
-    return services().sum_over_samples(samples, [&](const Batch& b) {
-      auto table = torch::zeros({n, d}, torch::dtype(torch::kFloat32).device(run().device));
-      if (b.indices.empty()) return std::vector<torch::Tensor>{table};
-      std::vector<int64_t> at;
-      for (int64_t s : b.indices) at.push_back(row.at(s));
-      table.index_copy_(0, torch::tensor(at, torch::kLong).to(run().device),
-                        normalized(ctx_.model->backbone->forward(b.x)));
-      return std::vector<torch::Tensor>{table};
-    })[0];
+    return sample_rows(services(), samples, feature_dim(), run().device, [&](const Batch& b) {
+      return normalized(ctx_.model->backbone->forward(b.x));
+    });
   }
 
   // mu_y = the mean of the normalised features of class y's exemplars (or of all its training

@@ -92,4 +92,12 @@ class MethodServices {
   virtual void fit(const FitSpec& spec) = 0;
 };
 
+// fn(batch) {B, dim} for each of `samples` (training set, not augmented, eval mode, no gradients),
+// row i for samples[i] {n, dim} float32 on `device`, the same on every rank: each shard's rows are
+// placed in a table of zeros and the tables summed in shard order (herding features, class
+// statistics).
+torch::Tensor sample_rows(MethodServices& services, const std::vector<int64_t>& samples,
+                          int64_t dim, const torch::Device& device,
+                          const std::function<torch::Tensor(const Batch&)>& fn);
+
 }  // namespace clbench

@@ -49,6 +49,10 @@ void StateVisitor::operator()(const std::string& name, torch::nn::Module& module
   for (auto& item : module.named_buffers(true)) in_place(name + "." + item.key(), item.value());
 }
 
+void StateVisitor::parameters(const std::string& name, torch::nn::Module& module) {
+  for (auto& item : module.named_parameters(true)) (*this)(name + "." + item.key(), item.value());
+}
+
 // ---- saving ----
 
 void StateSaver::operator()(const std::string& name, torch::Tensor& value) {

@@ -44,6 +44,10 @@ class StateVisitor {
   // Every parameter and buffer of `module`, by name, always loaded in place (the module must
   // already have them, with the same shapes).
   void operator()(const std::string& name, torch::nn::Module& module);
+  // Every parameter of `module` as a tensor of its own ("<name>.<parameter>"): a load replaces or
+  // copies it with its requires_grad, where the in-place module load above keeps the flags of the
+  // module it loads into (for modules whose parameters train in some tasks only).
+  void parameters(const std::string& name, torch::nn::Module& module);
 
   // A list of composite items: its length, then `visit(visitor, item)` for each item under the
   // prefix "<name>.<i>.". Loading resizes the list first.

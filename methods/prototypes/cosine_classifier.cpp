@@ -43,4 +43,11 @@ torch::Tensor task_class_means(MethodServices& services, const Task& task, int64
   return sums[0] / sums[1].unsqueeze(1);
 }
 
+nlohmann::json pilot_sgd_setting(int64_t epochs, double lr, int64_t batch, double weight_decay) {
+  return {{"epochs", epochs},       {"lr", lr},
+          {"batch_size", batch},    {"weight_decay", weight_decay},
+          {"optimizer", "sgd"},     {"momentum", 0.9},
+          {"lr_schedule", "cosine"}};
+}
+
 }  // namespace clbench

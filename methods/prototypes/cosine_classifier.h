@@ -10,6 +10,7 @@
 #include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
+#include <nlohmann/json.hpp>
 
 #include "datasets/task_stream.h"
 #include "methods/services.h"
@@ -30,5 +31,9 @@ TORCH_MODULE(CosineClassifier);
 // class task.class_begin + k (an Error names a class without a sample).
 torch::Tensor task_class_means(MethodServices& services, const Task& task, int64_t dim,
                                const std::function<torch::Tensor(const Batch&)>& features);
+
+// The training settings of a LAMDA-PILOT-style config (SimpleCIL, APER and EASE share its
+// trainer): SGD with momentum 0.9 and a cosine to 0 over the epochs (min_lr 0).
+nlohmann::json pilot_sgd_setting(int64_t epochs, double lr, int64_t batch, double weight_decay);
 
 }  // namespace clbench

@@ -24,4 +24,17 @@ std::vector<int64_t> herding_order(const torch::Tensor& features, int64_t m) {
   return order;
 }
 
+std::map<int64_t, std::vector<int64_t>> herd_classes(
+    const std::vector<int64_t>& samples, const std::function<int64_t(int64_t)>& class_of,
+    int64_t quota, const std::function<torch::Tensor(const std::vector<int64_t>&)>& features_of) {
+  std::map<int64_t, std::vector<int64_t>> by_class;
+  for (int64_t i : samples) by_class[class_of(i)].push_back(i);
+  std::map<int64_t, std::vector<int64_t>> herded;
+  for (auto& [c, members] : by_class) {
+    for (int64_t k : herding_order(features_of(members), quota))
+      herded[c].push_back(members[static_cast<size_t>(k)]);
+  }
+  return herded;
+}
+
 }  // namespace clbench

@@ -454,34 +454,20 @@ class Dytox : public Method {
     if (opt_.memory() == 0 || counts.count(task.class_begin) > 0) return;
     const int64_t quota =
         (opt_.memory() + task.class_end - 1) / std::max<int64_t>(1, task.class_end);
-    std::map<int64_t, std::vector<int64_t>> by_class;
-    for (int64_t i : task.train) by_class[internal_class(i)].push_back(i);
-    std::map<int64_t, std::vector<int64_t>> herded;
-    for (auto& [c, samples] : by_class) {
-      const auto order = herding_order(features_of(samples), quota);
-      for (int64_t k : order) herded[c].push_back(samples[static_cast<size_t>(k)]);
-    }
+    const auto herded = herd_classes(
+        task.train, [&](int64_t i) { return internal_class(i); }, quota,
+        [&](const std::vector<int64_t>& samples) { return features_of(samples); });
     exemplars_.update(herded);
   }
 
   // The normalised concatenated embeddings of `samples` (eval mode, un-augmented), row i for
   // samples[i], on every rank (each row placed in a table of zeros, summed over shards).
   torch::Tensor features_of(const std::vector<int64_t>& samples) {
-    std::unordered_map<int64_t, int64_t> row;
-    for (size_t i = 0; i < samples.size(); ++i) row[samples[i]] = static_cast<int64_t>(i);
-    const auto n = static_cast<int64_t>(samples.size());
-    const int64_t d = dim() * decoder_->tasks();
-    return services().sum_over_samples(samples, [&](const Batch& b) {
-      torch::NoGradGuard no_grad;
-      auto table = torch::zeros({n, d}, torch::dtype(torch::kFloat32).device(run().device));
-      if (b.indices.empty()) return std::vector<torch::Tensor>{table};
-      std::vector<int64_t> at;
-      for (int64_t s : b.indices) at.push_back(row.at(s));
-      auto f = torch::cat(decoder_->embed(patch_tokens(*vit_, b.x)), 1).to(torch::kFloat);
-      f = f / (f.norm(2, 1, true) + 1e-8);  // continual/rehearsal.py icarl_selection
-      table.index_copy_(0, torch::tensor(at, torch::kLong).to(run().device), f);
-      return std::vector<torch::Tensor>{table};
-    })[0];
+    return sample_rows(
+        services(), samples, dim() * decoder_->tasks(), run().device, [&](const Batch& b) {
+          auto f = torch::cat(decoder_->embed(patch_tokens(*vit_, b.x)), 1).to(torch::kFloat);
+          return f / (f.norm(2, 1, true) + 1e-8);  // continual/rehearsal.py icarl_selection
+        });
   }
 
   // main.py finetuning 'balanced': the memory alone, the SABs frozen, every token and head and the
