@@ -17,9 +17,14 @@
 // - The paper's model is CLIP with adapters in both encoders and the text embeddings of "a bad
 //   photo of a {}." as the classifier; here the ViT's linear head over all classes (PILOT's
 //   SimpleLinear init) is trained with the experts, on the current task's classes.
-// - One router per block for every task (the CIL code: step 1, task id 0). MTIL's per-task
-//   routers need a task at test time, which MTIL gets from its autoencoder selector (DDAS); that
-//   selector is not implemented, so neither are per-task routers.
+// - One router per block for every task by default (the CIL code: step 1, task id 0).
+//   task_routers gives MTIL's per-task routers with its DDAS selector (mtil/src/models/
+//   AutoEncoder.py): an autoencoder per task (D -> 100 -> D, ReLU, Sigmoid, MSE on sigmoid of the
+//   features, Adam 0.01 decayed x0.1 every 10 epochs, wd 1e-4), fitted after the task; at test
+//   each image takes the router of the task whose autoencoder reconstructs it best. The official
+//   features are a pretrained AlexNet's conv5 (not available here): clbench uses the frozen
+//   ViT's class-token feature, a second pass per test image. The official choice is per batch,
+//   with a zero-shot CLIP fallback above a threshold; here it is per image, without fallback.
 // - Selections are counted after each task, over its un-augmented training samples with the clean
 //   (noise-free) gates, in eval mode (the official choose_map counts the nonzero gates of every
 //   forward pass while training, with noise); the counts accumulate over the tasks as choose_map
@@ -44,6 +49,7 @@
 
 #include "harness/foundation/error.h"
 #include "harness/foundation/random.h"
+#include "methods/seeded_linear.h"
 
 namespace clbench {
 
@@ -58,12 +64,18 @@ void MoeAdaptersOptions::check(const std::string& prefix) const {
   }
 }
 
-MoeLayerImpl::MoeLayerImpl(int64_t n, const ParallelAdapterOptions& options, at::Generator& gen) {
+MoeLayerImpl::MoeLayerImpl(int64_t n, const ParallelAdapterOptions& options, at::Generator& gen,
+                           int64_t routers) {
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < n; ++e) experts->push_back(ParallelAdapter(options, gen));
   // model.py: router_list / w_noise_list entries are nn.Parameter(torch.zeros(d_model, E)).
   w_gate = register_parameter("w_gate", torch::zeros({options.dim(), n}));
   w_noise = register_parameter("w_noise", torch::zeros({options.dim(), n}));
+  for (int64_t r = 1; r < routers; ++r) {
+    gates.push_back(register_parameter("w_gate_" + std::to_string(r), torch::zeros_like(w_gate)));
+    noises.push_back(
+        register_parameter("w_noise_" + std::to_string(r), torch::zeros_like(w_noise)));
+  }
 }
 
 torch::Tensor cv_squared(const torch::Tensor& x) {
@@ -112,10 +124,22 @@ void MoeAdapters::on_attach() {
   // adapter.py with model.py's settings: bottleneck 64, scale 0.1, no LayerNorm, LoRA init.
   const auto options =
       ParallelAdapterOptions(vit_->feature_dim(), opt_.bottleneck()).scale(opt_.scale());
+  const auto tasks = static_cast<int64_t>(ctx_.stream->tasks.size());
   layers_ = torch::nn::ModuleList();
   for (size_t b = 0; b < vit_->depth(); ++b)
-    layers_->push_back(MoeLayer(opt_.experts(), options, gen));
+    layers_->push_back(MoeLayer(opt_.experts(), options, gen, opt_.task_routers() ? tasks : 1));
   layers_->to(run().device);
+  if (opt_.task_routers()) {
+    // AutoEncoder.py Autoencoder(input_dims, code_dims=100), nn.Linear's default init.
+    const int64_t D = vit_->feature_dim(), code = opt_.selector_code();
+    for (int64_t t = 0; t < tasks; ++t) {
+      selectors_.push_back(torch::nn::Sequential(seeded_linear(D, code, gen), torch::nn::ReLU(),
+                                                 seeded_linear(code, D, gen),
+                                                 torch::nn::Sigmoid()));
+      selectors_.back()->to(run().device);
+      for (auto& p : selectors_.back()->parameters()) p.requires_grad_(false);
+    }
+  }
   counts_ = torch::zeros({static_cast<int64_t>(depth()), opt_.experts()}, torch::kDouble);
   frozen_.assign(depth() * static_cast<size_t>(opt_.experts()), 0);
   hooks_ = std::make_shared<MlpBranchHooks>();
@@ -131,15 +155,24 @@ std::vector<uint64_t> MoeAdapters::noise_seeds(const Batch& batch) {
 }
 
 Routing MoeAdapters::route(size_t block, const torch::Tensor& cls,
-                           const std::vector<uint64_t>& seeds) {
+                           const std::vector<uint64_t>& seeds, const torch::Tensor& routers) {
   auto& l = layer(block);
+  // x @ W of each sample's router (router 0 for all when `routers` is undefined).
+  const auto project = [&](const std::function<const torch::Tensor&(size_t)>& weight) {
+    if (!routers.defined()) return cls.matmul(weight(0).to(cls.scalar_type()));
+    std::vector<torch::Tensor> all;
+    for (size_t r = 0; r <= l.gates.size(); ++r) all.push_back(weight(r));
+    const auto W = torch::stack(all).index_select(0, routers).to(cls.scalar_type());
+    return torch::bmm(cls.unsqueeze(1), W).squeeze(1);
+  };
   // model.py: clean_logits = x @ w_gate.to(x); noise_stddev = softplus(x @ w_noise) + 1e-2.
-  const auto clean = cls.matmul(l.w_gate.to(cls.scalar_type()));
+  const auto clean = project([&](size_t r) -> const torch::Tensor& { return l.gate(r); });
   if (seeds.empty()) return noisy_top_k(clean, {}, {}, opt_.top_k());
   if (static_cast<int64_t>(seeds.size()) != cls.size(0))
     throw Error("internal: router noise seeds for " + std::to_string(seeds.size()) + " samples");
-  const auto noise_std =
-      torch::nn::functional::softplus(cls.matmul(l.w_noise.to(cls.scalar_type()))) + 1e-2;
+  const auto noise_std = torch::nn::functional::softplus(project(
+                             [&](size_t r) -> const torch::Tensor& { return l.noise(r); })) +
+                         1e-2;
   std::vector<torch::Tensor> draws;
   for (uint64_t seed : seeds) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed({seed, block}));
@@ -151,10 +184,10 @@ Routing MoeAdapters::route(size_t block, const torch::Tensor& cls,
 
 MlpBranchHooks::Branch MoeAdapters::branch(std::vector<uint64_t> seeds, SampleDropout dropout,
                                            std::vector<torch::Tensor>* balance,
-                                           torch::Tensor* selected) {
-  return [this, seeds = std::move(seeds), dropout = std::move(dropout), balance, selected](
-             size_t block, const torch::Tensor& x) {
-    const auto r = route(block, x.select(1, 0), seeds);
+                                           torch::Tensor* selected, torch::Tensor routers) {
+  return [this, seeds = std::move(seeds), dropout = std::move(dropout), balance, selected,
+          routers = std::move(routers)](size_t block, const torch::Tensor& x) {
+    const auto r = route(block, x.select(1, 0), seeds, routers);
     if (selected) selected->select(0, static_cast<int64_t>(block)).add_((r.gates > 0).sum(0));
     if (balance) balance->push_back(cv_squared(r.gates.sum(0)) + cv_squared(r.load));
     // SparseDispatcher.combine: sum_i gate_i * expert_i(x) (an expert whose gate is 0 adds 0).
@@ -175,7 +208,8 @@ torch::Tensor MoeAdapters::loss(const Batch& batch) {
   torch::Tensor logits;
   {
     BranchScope scope(*hooks_, branch(noise_seeds(batch), SampleDropout::of(batch, opt_.dropout()),
-                                      opt_.balance_weight() > 0 ? &balance : nullptr, nullptr));
+                                      opt_.balance_weight() > 0 ? &balance : nullptr, nullptr,
+                                      task_router(batch.x.size(0))));
     logits = ctx_.model->forward(batch.x);
   }
   auto loss = current_task_loss(logits, batch);
@@ -189,18 +223,71 @@ torch::Tensor MoeAdapters::loss(const Batch& batch) {
 }
 
 torch::Tensor MoeAdapters::logits(const Batch& batch) {
-  BranchScope scope(*hooks_, branch({}, {}, nullptr, nullptr));
+  const auto routers =
+      opt_.task_routers() && task_ != nullptr ? select_routers(batch.x) : torch::Tensor();
+  BranchScope scope(*hooks_, branch({}, {}, nullptr, nullptr, routers));
   return ctx_.model->forward(batch.x);
 }
 
+torch::Tensor MoeAdapters::task_router(int64_t samples) const {
+  if (!opt_.task_routers() || task_ == nullptr) return {};
+  return torch::full({samples}, static_cast<int64_t>(task_->index),
+                     torch::TensorOptions().dtype(torch::kLong).device(run().device));
+}
+
+torch::Tensor MoeAdapters::select_routers(const torch::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  // AutoEncoder.py: the input is sigmoid(features), the score the MSE of its reconstruction;
+  // the lowest score's task (the official code decides per batch, and above a threshold falls
+  // back to zero-shot CLIP, which clbench does not have).
+  const auto input = torch::sigmoid(vit_->query(images));
+  std::vector<torch::Tensor> errors;
+  for (int64_t t = 0; t <= task_->index; ++t) {
+    errors.push_back((selectors_[static_cast<size_t>(t)]->forward(input) - input).pow(2).mean(1));
+  }
+  return torch::stack(errors, 1).argmin(1);
+}
+
+// AutoEncoder.py, training: Adam (lr 0.01 decayed x0.1 every 10 epochs, weight decay 1e-4) on the
+// MSE of sigmoid(features) over `selector_steps` steps of augmented training batches.
+void MoeAdapters::fit_selector(const Task& task) {
+  auto& ae = selectors_[static_cast<size_t>(task.index)];
+  const auto n = static_cast<int64_t>(task.train.size());
+  const int64_t batch = run().batch_size, per_epoch = std::max<int64_t>(1, (n + batch - 1) / batch);
+  FitSpec fit;
+  fit.name = "moe-selector";
+  fit.steps = opt_.selector_steps();
+  fit.batch_size = batch;
+  auto gen = make_generator(run().seed, 0x5E1EC7 + task.index);
+  while (static_cast<int64_t>(fit.samples.size()) < fit.steps * batch) {  // shuffled epochs
+    const auto order = torch::randperm(n, gen, torch::kLong);
+    const int64_t* at = order.data_ptr<int64_t>();
+    for (int64_t i = 0; i < n; ++i) fit.samples.push_back(task.train[static_cast<size_t>(at[i])]);
+  }
+  fit.augment = true;
+  for (auto& p : ae->parameters()) p.requires_grad_(true);
+  fit.params = {ParamGroup{ae->parameters(), std::nullopt, std::nullopt}};
+  fit.optimizer = {"adam", opt_.selector_lr(), 0.0, 1e-4};
+  fit.lr_factor = [per_epoch](int64_t k) {
+    return std::pow(0.1, static_cast<double>((k / per_epoch) / 10));
+  };
+  fit.loss = [this, &ae](const Batch& b) {
+    const auto input = torch::sigmoid(vit_->query(b.x));
+    return b.mean((ae->forward(input) - input).pow(2).mean(1));
+  };
+  if (fit.steps > 0) services().fit(fit);
+  for (auto& p : ae->parameters()) p.requires_grad_(false);
+}
+
 void MoeAdapters::end_task(const Task& task) {
+  if (opt_.task_routers()) fit_selector(task);
   if (opt_.frozen_per_task() == 0) return;
   const auto D = static_cast<int64_t>(depth()), E = opt_.experts();
   const auto sums = services().sum_over_samples(task.train, [&](const Batch& b) {
     torch::NoGradGuard no_grad;
     auto selected = torch::zeros({D, E}, b.x.options().dtype(torch::kFloat));
     if (!b.indices.empty()) {
-      BranchScope scope(*hooks_, branch({}, {}, nullptr, &selected));
+      BranchScope scope(*hooks_, branch({}, {}, nullptr, &selected, task_router(b.x.size(0))));
       ctx_.model->forward(b.x);
     }
     return std::vector<torch::Tensor>{selected};
@@ -241,22 +328,36 @@ std::vector<torch::Tensor> MoeAdapters::trainable_parameters() {
       if (frozen(b, e)) continue;
       for (const auto& p : l.expert(static_cast<size_t>(e)).parameters()) params.push_back(p);
     }
-    params.push_back(l.w_gate);
-    params.push_back(l.w_noise);
+    const auto r = static_cast<size_t>(opt_.task_routers() && task_ ? task_->index : 0);
+    params.push_back(l.gate(r));
+    params.push_back(l.noise(r));
   }
   params.push_back(ctx_.model->head->weight);
   params.push_back(ctx_.model->head->bias);
   return params;
 }
 
+// The experts, the routers and autoencoders of the tasks seen (one router without task_routers),
+// the head.
 int64_t MoeAdapters::stored_parameters() const {
-  return count_parameters(layers_->parameters()) + count_parameters(ctx_.model->head->parameters());
+  const int64_t routers = opt_.task_routers() && task_ ? task_->index + 1 : 1;
+  int64_t n = count_parameters(ctx_.model->head->parameters());
+  for (const auto& block : layers_->children()) {
+    const auto& l = dynamic_cast<const MoeLayerImpl&>(*block);
+    n += count_parameters(l.experts->parameters()) +
+         routers * (l.w_gate.numel() + l.w_noise.numel());
+  }
+  for (int64_t t = 0; t < static_cast<int64_t>(selectors_.size()) && t < routers; ++t)
+    n += count_parameters(selectors_[static_cast<size_t>(t)]->parameters());
+  return n;
 }
 
 void MoeAdapters::state(StateVisitor& v) {
   v("moe.layers", *layers_);
   v("moe.counts", counts_);
   v("moe.frozen", frozen_);
+  for (size_t t = 0; t < selectors_.size(); ++t)
+    v.parameters("moe.selector." + std::to_string(t), *selectors_[t]);
 }
 
 namespace {
@@ -274,7 +375,13 @@ const bool registered_moe_adapters = register_method(
          {"lr_schedule", "cosine"},
          {"lr_schedule_per", "step"}},
         frozen_vit_requirements())
-        .tiny_settings({{"experts", 3}, {"top_k", 2}, {"frozen_per_task", 1}, {"bottleneck", 4}})
+        .tiny_settings({{"experts", 3},
+                        {"top_k", 2},
+                        {"frozen_per_task", 1},
+                        {"bottleneck", 4},
+                        {"task_routers", true},
+                        {"selector_code", 8},
+                        {"selector_steps", 2}})
         // cil/configs/class/cifar100_10-10-MoE-Adapters.yaml: batch 128, lr 1e-3, wd 0, ls 0;
         // models.py: AdamW, EPOCH = 1, cosine_lr with a 30-iteration warm-up (not expressible).
         .paper_settings({{"cifar100-10",

@@ -16,6 +16,7 @@
 #include <torch/arg.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
 #include "methods/frozen_vit.h"
@@ -32,6 +33,10 @@ struct MoeAdaptersOptions {
   TORCH_ARG(double, scale) = 0.1;
   TORCH_ARG(double, dropout) = 0.1;
   TORCH_ARG(double, balance_weight) = 0.0;
+  TORCH_ARG(bool, task_routers) = false;
+  TORCH_ARG(int64_t, selector_code) = 100;
+  TORCH_ARG(int64_t, selector_steps) = 1000;
+  TORCH_ARG(double, selector_lr) = 0.01;
 
  public:
   template <class V>
@@ -49,16 +54,37 @@ struct MoeAdaptersOptions {
       "weight of the load-balancing loss cv^2(importance) + cv^2(load) per block (official code: "
       "computed with 1e-2, never added: 0); > 0 couples the samples of a gradient shard",
       {0, 1e6});
+    v("task_routers", task_routers_,
+      "one router per task (the MTIL code's router_list; its CIL code has one): a task trains its "
+      "own, and at test each image takes the router of the task whose autoencoder reconstructs "
+      "its frozen feature best (MTIL's DDAS selector, on the frozen ViT's class token)");
+    v("selector_code", selector_code_, "with task_routers: each autoencoder's code size (100)",
+      {1, 100000});
+    v("selector_steps", selector_steps_,
+      "with task_routers: steps of each task's autoencoder fit (official iterations 1000)",
+      {0, 1e9});
+    v("selector_lr", selector_lr_,
+      "with task_routers: its Adam lr (official 0.01, x0.1 every 10 epochs, weight decay 1e-4)",
+      {0, 1e6});
   }
   void check(const std::string& prefix) const;
 };
 
-// One block's experts and router: W_gate, W_noise {D, E}, zero-initialised.
+// One block's experts and its `routers` routers (one, or one per task): W_gate, W_noise {D, E},
+// zero-initialised; router 0 is w_gate / w_noise.
 struct MoeLayerImpl : torch::nn::Module {
-  MoeLayerImpl(int64_t experts, const ParallelAdapterOptions& options, at::Generator& gen);
+  MoeLayerImpl(int64_t experts, const ParallelAdapterOptions& options, at::Generator& gen,
+               int64_t routers = 1);
   ParallelAdapterImpl& expert(size_t e) { return *experts[e]->as<ParallelAdapterImpl>(); }
+  const torch::Tensor& gate(size_t router) const {
+    return router == 0 ? w_gate : gates[router - 1];
+  }
+  const torch::Tensor& noise(size_t router) const {
+    return router == 0 ? w_noise : noises[router - 1];
+  }
   torch::nn::ModuleList experts;
   torch::Tensor w_gate, w_noise;
+  std::vector<torch::Tensor> gates, noises;  // routers 1, 2, ...
 };
 TORCH_MODULE(MoeLayer);
 
@@ -87,9 +113,17 @@ class MoeAdapters : public Method {
   void state(StateVisitor& v) override;
   void after_load() override { apply_frozen(); }
 
-  // Block `block`'s gates {B, E} for the class tokens `cls` {B, D}; `noise_seeds` (one per
-  // sample; empty: the clean logits) seed each sample's router noise.
-  Routing route(size_t block, const torch::Tensor& cls, const std::vector<uint64_t>& noise_seeds);
+  // Block `block`'s gates {B, E} for the class tokens `cls` {B, D} through router `routers`
+  // (one per sample {B}; undefined: router 0); `noise_seeds` (one per sample; empty: the clean
+  // logits) seed each sample's router noise.
+  Routing route(size_t block, const torch::Tensor& cls, const std::vector<uint64_t>& noise_seeds,
+                const torch::Tensor& routers = {});
+  // With task_routers: the task whose autoencoder reconstructs each image's frozen feature best,
+  // among the tasks seen {B} (MTIL's DDAS, per image).
+  torch::Tensor select_routers(const torch::Tensor& images);
+  // The autoencoder of task t: Linear(D, code), ReLU, Linear(code, D), Sigmoid.
+  torch::nn::Sequential& selector(size_t t) { return selectors_[t]; }
+  int64_t forward_passes() const override { return opt_.task_routers() ? 2 : 1; }
   // Per-sample seeds of a training batch's router noise (empty for a batch without augmentation
   // seed: evaluation, statistics).
   static std::vector<uint64_t> noise_seeds(const Batch& batch);
@@ -108,8 +142,12 @@ class MoeAdapters : public Method {
   // given), experts with `dropout`; each block's balance loss appended to `balance` if given,
   // each block's gates > 0 summed into row `block` of `selected` if given.
   MlpBranchHooks::Branch branch(std::vector<uint64_t> seeds, SampleDropout dropout,
-                                std::vector<torch::Tensor>* balance, torch::Tensor* selected);
+                                std::vector<torch::Tensor>* balance, torch::Tensor* selected,
+                                torch::Tensor routers = {});
   void apply_frozen();
+  // The routers of a training batch: the current task's for every sample (undefined: router 0).
+  torch::Tensor task_router(int64_t samples) const;
+  void fit_selector(const Task& task);
 
   MoeAdaptersOptions opt_;
   std::shared_ptr<VitImpl> vit_;
@@ -117,6 +155,7 @@ class MoeAdapters : public Method {
   torch::nn::ModuleList layers_{nullptr};
   torch::Tensor counts_;         // {depth, E} float64 on the host: selections over the tasks so far
   std::vector<int64_t> frozen_;  // depth x E flags
+  std::vector<torch::nn::Sequential> selectors_;  // per task, with task_routers
 };
 
 }  // namespace clbench

@@ -35,6 +35,7 @@
 #include "harness/foundation/random.h"
 #include "methods/prompts/class_statistics.h"
 #include "methods/prompts/prompt_method.h"
+#include "methods/seeded_linear.h"
 
 namespace clbench {
 namespace {
@@ -89,22 +90,13 @@ struct HidePromptOptions {
 // (HiDe-Prompt's MlpMapping and head on the frozen pre-logits).
 struct TaskIdentityImpl : torch::nn::Module {
   TaskIdentityImpl(int64_t dim, int64_t classes, at::Generator& gen) {
-    fc1 = register_module("fc1", linear(dim, 2 * dim, gen));
-    fc2 = register_module("fc2", linear(2 * dim, dim, gen));
+    fc1 = register_module("fc1", seeded_linear(dim, 2 * dim, gen));
+    fc2 = register_module("fc2", seeded_linear(2 * dim, dim, gen));
     norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-    head = register_module("head", linear(dim, classes, gen));
+    head = register_module("head", seeded_linear(dim, classes, gen));
   }
   torch::Tensor forward(const torch::Tensor& f) {
     return head->forward(norm->forward(f + fc2->forward(torch::gelu(fc1->forward(f)))));
-  }
-  // torch.nn.Linear's default init, from the run's generator: U(-1/sqrt(in), 1/sqrt(in)).
-  static torch::nn::Linear linear(int64_t in, int64_t out, at::Generator& gen) {
-    torch::nn::Linear l(in, out);
-    torch::NoGradGuard no_grad;
-    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    l->weight.uniform_(-bound, bound, gen);
-    l->bias.uniform_(-bound, bound, gen);
-    return l;
   }
   torch::nn::Linear fc1{nullptr}, fc2{nullptr}, head{nullptr};
   torch::nn::LayerNorm norm{nullptr};

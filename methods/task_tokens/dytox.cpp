@@ -61,6 +61,7 @@
 #include "methods/replay/class_balanced.h"
 #include "methods/replay/footprint.h"
 #include "methods/replay/herding.h"
+#include "methods/seeded_linear.h"
 
 namespace clbench {
 namespace {
@@ -153,11 +154,7 @@ TORCH_MODULE(TaskAttention);
 struct TaskHeadImpl : torch::nn::Module {
   TaskHeadImpl(int64_t dim, int64_t classes, at::Generator& gen) {
     norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-    linear = register_module("linear", torch::nn::Linear(dim, classes));
-    torch::NoGradGuard no_grad;
-    const double bound = 1.0 / std::sqrt(static_cast<double>(dim));
-    linear->weight.uniform_(-bound, bound, gen);
-    linear->bias.uniform_(-bound, bound, gen);
+    linear = register_module("linear", seeded_linear(dim, classes, gen));
   }
   torch::Tensor forward(const torch::Tensor& e) { return linear->forward(norm->forward(e)); }
   torch::nn::LayerNorm norm{nullptr};

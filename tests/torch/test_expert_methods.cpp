@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -95,14 +96,17 @@ TEST(MoeAdapters, NoisyTopKKeepsTheKLargestLogitsAndSoftmaxesThem) {
 // The ViT's blocks under a mixture computed by hand from the method's tensors.
 struct HandMixture : VitHooks {
   MoeAdapters* m = nullptr;
+  std::vector<int64_t> routers;  // each sample's router (empty: router 0)
   torch::Tensor mlp(size_t block, const torch::Tensor& x, const torch::Tensor& mlp) override {
     auto& l = m->layer(block);
     const int64_t E = static_cast<int64_t>(l.experts->size());
-    const auto logits = x.select(1, 0).matmul(l.w_gate);
     auto out = mlp.clone();
     for (int64_t i = 0; i < x.size(0); ++i) {
+      const auto router =
+          routers.empty() ? 0 : static_cast<size_t>(routers[static_cast<size_t>(i)]);
+      const auto logits = x.select(1, 0).narrow(0, i, 1).matmul(l.gate(router));
       std::vector<std::pair<double, int64_t>> order;
-      for (int64_t e = 0; e < E; ++e) order.push_back({logits[i][e].item<double>(), e});
+      for (int64_t e = 0; e < E; ++e) order.push_back({logits[0][e].item<double>(), e});
       std::sort(order.rbegin(), order.rend());
       const double z0 = std::exp(order[0].first), z1 = std::exp(order[1].first);
       for (int k = 0; k < 2; ++k) {
@@ -312,6 +316,82 @@ TEST(Sema, CountsOnVitB16AreTwelveAdaptersThreeRoutersAndDescriptorsPlusTheHead)
   s->method->begin_task(s->stream->tasks[0]);
   EXPECT_EQ(count_parameters(s->method->trainable_parameters()), 12 * adapter + 3 * row + head);
   EXPECT_EQ(s->method->stored_parameters(), 12 * adapter + 3 * (row + descriptor + 2) + head);
+}
+
+// task_routers: each task trains its own router (the earlier ones stay bitwise), each task fits an
+// autoencoder on sigmoid of the frozen features, and a test image takes the router of the task
+// whose autoencoder reconstructs it best (MTIL's DDAS, per image).
+TEST(MoeAdapters, TaskRoutersTrainTheirTasksRouterAndTestPicksTheBestReconstructingTask) {
+  auto s = setup(expert_run("moe-adapters", {{"moe-adapters",
+                                              {{"experts", 3},
+                                               {"top_k", 2},
+                                               {"task_routers", true},
+                                               {"selector_code", 8},
+                                               {"selector_steps", 6}}}}));
+  auto* m = dynamic_cast<MoeAdapters*>(s->method);
+  ASSERT_NE(m, nullptr);
+  const auto& tasks = s->stream->tasks;
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(m->forward_passes(), 2) << "the frozen pass of the selector, the routed pass";
+  train_task(*s, tasks[0], 3);
+  std::vector<torch::Tensor> first;
+  for (size_t b = 0; b < m->depth(); ++b) {
+    first.push_back(m->layer(b).gate(0).detach().clone());
+    first.push_back(m->layer(b).noise(0).detach().clone());
+  }
+  EXPECT_GT(first[0].abs().max().item<double>(), 0.0) << "task 1 trained router 0";
+  s->method->begin_task(tasks[1]);
+  const auto trained = s->method->trainable_parameters();
+  const auto holds = [&](const torch::Tensor& t) {
+    return std::any_of(trained.begin(), trained.end(),
+                       [&](const torch::Tensor& p) { return p.is_same(t); });
+  };
+  EXPECT_TRUE(holds(m->layer(0).gate(1)) && holds(m->layer(0).noise(1)));
+  EXPECT_FALSE(holds(m->layer(0).gate(0)) || holds(m->layer(0).noise(0)));
+  train_task(*s, tasks[1], 3);
+  for (size_t b = 0; b < m->depth(); ++b) {
+    EXPECT_TRUE(torch::equal(m->layer(b).gate(0), first[2 * b])) << "block " << b;
+    EXPECT_TRUE(torch::equal(m->layer(b).noise(0), first[2 * b + 1])) << "block " << b;
+  }
+  EXPECT_GT(m->layer(0).gate(1).abs().max().item<double>(), 0.0) << "task 2 trained router 1";
+  // Test: per image, the task whose autoencoder's MSE on sigmoid(frozen feature) is lowest.
+  std::vector<int64_t> idx(tasks[0].train.begin(), tasks[0].train.begin() + 4);
+  idx.insert(idx.end(), tasks[1].train.begin(), tasks[1].train.begin() + 4);
+  const auto batch = load_batch(*s->stream, *s->stream->train_set, idx, 8, 1);
+  torch::NoGradGuard no_grad;
+  auto& vit = vit_of(*s);
+  const auto q = torch::sigmoid(vit.query(batch.x));
+  std::vector<int64_t> want;
+  for (int64_t i = 0; i < 8; ++i) {
+    double best = std::numeric_limits<double>::infinity();
+    int64_t pick = -1;
+    for (size_t t = 0; t < 2; ++t) {
+      const auto err = (m->selector(t)->forward(q.narrow(0, i, 1)) - q.narrow(0, i, 1))
+                           .pow(2)
+                           .mean()
+                           .item<double>();
+      if (err < best) best = err, pick = static_cast<int64_t>(t);
+    }
+    want.push_back(pick);
+  }
+  const auto picked = m->select_routers(batch.x);
+  EXPECT_EQ(std::vector<int64_t>(picked.data_ptr<int64_t>(), picked.data_ptr<int64_t>() + 8), want);
+  auto hand = std::make_shared<HandMixture>();
+  hand->m = m;
+  hand->routers = want;
+  auto kept = vit.hooks;
+  vit.hooks = hand;
+  const auto expected = s->model->head->forward(vit.forward(batch.x));
+  vit.hooks = kept;
+  const auto got = s->method->logits(batch);
+  EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-5))
+      << (got - expected).abs().max().item<double>();
+  // Stored: the experts, both tasks' routers and autoencoders, the head.
+  const int64_t D = vit.feature_dim(), E = 3, C = s->stream->num_classes();
+  const int64_t expert = D * 64 + 64 + 64 * D + D, router = 2 * D * E;
+  const int64_t ae = D * 8 + 8 + 8 * D + D;
+  EXPECT_EQ(s->method->stored_parameters(),
+            static_cast<int64_t>(m->depth()) * (E * expert + 2 * router) + 2 * ae + D * C + C);
 }
 
 }  // namespace
