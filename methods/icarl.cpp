@@ -46,10 +46,7 @@ class Icarl : public Method {
 
   // Alg. 2: the task's data and the exemplars of the old classes.
   std::vector<int64_t> train_indices(const Task& task) const override {
-    auto samples = task.train;
-    const auto kept = exemplars_.samples();
-    samples.insert(samples.end(), kept.begin(), kept.end());
-    return samples;
+    return exemplars_.after(task.train);
   }
 
   torch::Tensor loss(const Batch& batch) override {
@@ -88,12 +85,9 @@ class Icarl : public Method {
     if (!old_model_) old_model_ = frozen_model();
     copy_weights(*old_model_, *ctx_.model);
     // Alg. 4 for the new classes, up to the quota they will get; Alg. 5 trims everyone.
-    const int64_t quota =
-        (opt_.memory() + task.class_end - 1) / std::max<int64_t>(1, task.class_end);
-    const auto herded = herd_classes(
-        task.train, [&](int64_t i) { return internal_class(i); }, quota,
+    herd_task(
+        exemplars_, task, [&](int64_t i) { return internal_class(i); },
         [&](const std::vector<int64_t>& samples) { return features_of(samples); });
-    exemplars_.update(herded);
     compute_means(task);
   }
 

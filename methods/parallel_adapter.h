@@ -29,6 +29,24 @@ struct ParallelAdapterOptions {
   TORCH_ARG(double, scale) = 0.1;
 };
 
+// The adapter keys of the PILOT-style methods (APER, EASE) at their official values, visited as a
+// method's options ("<method>.bottleneck", ...).
+struct AdapterKeys {
+  int64_t bottleneck = 64;
+  double scale = 0.1, dropout = 0.1;
+
+  template <class V>
+  void visit(V& v) {
+    v("bottleneck", bottleneck, "adapter bottleneck width (official ffn_num 64)", {1, 100000});
+    v("scale", scale, "adapter output scale s (official 0.1)", {0, 1e6});
+    v("dropout", dropout, "dropout on the adapter's hidden units in training (official 0.1)",
+      {0, 0.95});
+  }
+  ParallelAdapterOptions options(int64_t dim) const {
+    return ParallelAdapterOptions(dim, bottleneck).scale(scale);
+  }
+};
+
 // Dropout whose mask is drawn per sample from that sample's own seed, so that it does not depend
 // on the rank or shard computing it (2 ranks give the bits of 1).
 struct SampleDropout {

@@ -230,24 +230,10 @@ class HidePrompt : public PromptMethod {
   std::pair<torch::Tensor, torch::Tensor> add_statistics(
       const Task& task, std::vector<ClassStatistics>& kept,
       const std::function<torch::Tensor(const Batch&)>& of) {
-    const auto& samples = task.train;
-    const auto n = static_cast<int64_t>(samples.size());
-    std::unordered_map<int64_t, int64_t> position;
-    for (int64_t i = 0; i < n; ++i) position[samples[static_cast<size_t>(i)]] = i;
-    const auto sums = services().sum_over_samples(samples, [&](const Batch& b) {
-      torch::NoGradGuard no_grad;
-      std::vector<int64_t> rows;
-      for (int64_t i : b.indices) rows.push_back(position.at(i));
-      const auto at = torch::tensor(rows, torch::kLong).to(b.x.device());
-      auto table = torch::zeros({n, dim()}, b.x.options().dtype(torch::kFloat));
-      auto labels = torch::zeros({n}, at.options());
-      if (!rows.empty()) {
-        table.index_copy_(0, at, of(b).to(torch::kFloat));
-        labels.index_copy_(0, at, b.y);
-      }
-      return std::vector<torch::Tensor>{table, labels};
-    });
-    const auto features = sums[0].cpu(), labels = sums[1].cpu();
+    const auto features = sample_rows(services(), task.train, dim(), run().device, of).cpu();
+    std::vector<int64_t> classes;
+    for (int64_t i : task.train) classes.push_back(internal_class(i));
+    const auto labels = torch::tensor(classes, torch::kLong);
     if (static_cast<int64_t>(kept.size()) ==
         task.class_begin) {  // not already (a resumed end_task)
       for (int64_t c = task.class_begin; c < task.class_end; ++c) {

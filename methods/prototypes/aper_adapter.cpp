@@ -24,17 +24,11 @@ namespace clbench {
 namespace {
 
 struct AperAdapterOptions {
-  TORCH_ARG(int64_t, bottleneck) = 64;
-  TORCH_ARG(double, scale) = 0.1;
-  TORCH_ARG(double, dropout) = 0.1;
+  AdapterKeys adapter;
 
- public:
   template <class V>
   void visit(V& v) {
-    v("bottleneck", bottleneck_, "adapter bottleneck width (official ffn_num 64)", {1, 100000});
-    v("scale", scale_, "adapter output scale s (official 0.1)", {0, 1e6});
-    v("dropout", dropout_, "dropout on the adapter's hidden units in training (official 0.1)",
-      {0, 0.95});
+    adapter.visit(v);
   }
 };
 
@@ -62,7 +56,8 @@ class AperAdapter : public Method {
 
   // CE over task 1's classes of the cosine head on the adapted feature.
   torch::Tensor loss(const Batch& batch) override {
-    const auto logits = head_->forward(adapted(batch.x, SampleDropout::of(batch, opt_.dropout())));
+    const auto logits =
+        head_->forward(adapted(batch.x, SampleDropout::of(batch, opt_.adapter.dropout)));
     return batch.mean(torch::nn::functional::cross_entropy(
         logits, batch.y - task_->class_begin,
         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)));
@@ -103,8 +98,7 @@ class AperAdapter : public Method {
     vit_->hooks = hooks_;
     const int64_t dim = vit_->feature_dim();
     auto gen = make_generator(run().seed, 0xA9E2);
-    adapters_ = AdapterSet(static_cast<int64_t>(vit_->depth()),
-                           ParallelAdapterOptions(dim, opt_.bottleneck()).scale(opt_.scale()), gen);
+    adapters_ = AdapterSet(static_cast<int64_t>(vit_->depth()), opt_.adapter.options(dim), gen);
     const auto& first = ctx_.stream->tasks.front();
     head_ = CosineClassifier(first.class_end - first.class_begin, dim, gen);
     classifier_ = CosineClassifier(ctx_.stream->num_classes(), 2 * dim, gen);

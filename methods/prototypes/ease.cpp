@@ -32,19 +32,14 @@ namespace clbench {
 namespace {
 
 struct EaseOptions {
-  TORCH_ARG(int64_t, bottleneck) = 64;
-  TORCH_ARG(double, scale) = 0.1;
-  TORCH_ARG(double, dropout) = 0.1;
+  AdapterKeys adapter;
   TORCH_ARG(double, alpha) = 0.1;
   TORCH_ARG(bool, use_reweight) = true;
 
  public:
   template <class V>
   void visit(V& v) {
-    v("bottleneck", bottleneck_, "adapter bottleneck width (official ffn_num 64)", {1, 100000});
-    v("scale", scale_, "adapter output scale s (official 0.1)", {0, 1e6});
-    v("dropout", dropout_, "dropout on the adapter's hidden units in training (official 0.1)",
-      {0, 0.95});
+    adapter.visit(v);
     v("alpha", alpha_,
       "weight of the other subspaces' cosines, divided by the 0-based task index (official 0.1)",
       {0, 1e6});
@@ -69,7 +64,7 @@ class Ease : public Method {
   // CE on the task's classes of its temporary cosine head on the feature of its adapter set.
   torch::Tensor loss(const Batch& batch) override {
     const auto t = static_cast<size_t>(task_->index);
-    const auto f = subspace(t, batch.x, SampleDropout::of(batch, opt_.dropout()));
+    const auto f = subspace(t, batch.x, SampleDropout::of(batch, opt_.adapter.dropout));
     return batch.mean(torch::nn::functional::cross_entropy(
         heads_[t]->forward(f), batch.y - task_->class_begin,
         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)));
@@ -154,9 +149,8 @@ class Ease : public Method {
     // official get_new_adapter and proxy_fc, and of a fixed shape for checkpoints).
     for (const auto& task : tasks) {
       auto gen = make_generator(run().seed, 0xEA5E00 + task.index);
-      sets_.push_back(AdapterSet(static_cast<int64_t>(vit_->depth()),
-                                 ParallelAdapterOptions(D, opt_.bottleneck()).scale(opt_.scale()),
-                                 gen));
+      sets_.push_back(
+          AdapterSet(static_cast<int64_t>(vit_->depth()), opt_.adapter.options(D), gen));
       heads_.push_back(CosineClassifier(task.class_end - task.class_begin, D, gen));
       sets_.back()->to(run().device);
       heads_.back()->to(run().device);

@@ -27,6 +27,12 @@ std::vector<int64_t> ClassBalancedMemory::samples() const {
   return all;
 }
 
+std::vector<int64_t> ClassBalancedMemory::after(const std::vector<int64_t>& first) const {
+  auto all = first;
+  for (const auto& [c, samples] : by_class_) all.insert(all.end(), samples.begin(), samples.end());
+  return all;
+}
+
 std::map<int64_t, int64_t> ClassBalancedMemory::counts() const {
   std::map<int64_t, int64_t> n;
   for (const auto& [c, samples] : by_class_) n[c] = static_cast<int64_t>(samples.size());

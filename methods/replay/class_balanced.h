@@ -16,6 +16,9 @@ class ClassBalancedMemory {
   // its quota; classes already stored keep their first samples.
   void update(const std::map<int64_t, std::vector<int64_t>>& new_classes);
   std::vector<int64_t> samples() const;  // grouped by class id, ascending
+  // `first` followed by samples(): a task's data with the memory (iCaRL's and DyTox's training
+  // set).
+  std::vector<int64_t> after(const std::vector<int64_t>& first) const;
   std::map<int64_t, int64_t> counts() const;
   int64_t capacity() const { return capacity_; }
   bool empty() const { return by_class_.empty(); }

@@ -1,6 +1,8 @@
 #include "methods/replay/herding.h"
 
+#include <algorithm>
 #include <limits>
+#include <map>
 
 #include <torch/torch.h>
 
@@ -24,17 +26,19 @@ std::vector<int64_t> herding_order(const torch::Tensor& features, int64_t m) {
   return order;
 }
 
-std::map<int64_t, std::vector<int64_t>> herd_classes(
-    const std::vector<int64_t>& samples, const std::function<int64_t(int64_t)>& class_of,
-    int64_t quota, const std::function<torch::Tensor(const std::vector<int64_t>&)>& features_of) {
+void herd_task(ClassBalancedMemory& memory, const Task& task,
+               const std::function<int64_t(int64_t)>& class_of,
+               const std::function<torch::Tensor(const std::vector<int64_t>&)>& features_of) {
+  const int64_t quota =
+      (memory.capacity() + task.class_end - 1) / std::max<int64_t>(1, task.class_end);
   std::map<int64_t, std::vector<int64_t>> by_class;
-  for (int64_t i : samples) by_class[class_of(i)].push_back(i);
+  for (int64_t i : task.train) by_class[class_of(i)].push_back(i);
   std::map<int64_t, std::vector<int64_t>> herded;
   for (auto& [c, members] : by_class) {
     for (int64_t k : herding_order(features_of(members), quota))
       herded[c].push_back(members[static_cast<size_t>(k)]);
   }
-  return herded;
+  memory.update(herded);
 }
 
 }  // namespace clbench

@@ -3,10 +3,12 @@
 // the sample that brings the mean of the chosen ones closest to the class mean.
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <vector>
 
 #include <torch/types.h>
+
+#include "datasets/task_stream.h"
+#include "methods/replay/class_balanced.h"
 
 namespace clbench {
 
@@ -15,11 +17,12 @@ namespace clbench {
 // sum of the chosen rows and mu the mean of all rows (ties: the lowest i).
 std::vector<int64_t> herding_order(const torch::Tensor& features, int64_t m);
 
-// Each class of `samples` (class_of(sample)) herded from its samples' features (features_of(its
-// samples) -> {n, d}, row i for the i-th) up to `quota` exemplars (iCaRL Alg. 4 per class, the new
-// classes of a task): class -> its exemplars in herding order.
-std::map<int64_t, std::vector<int64_t>> herd_classes(
-    const std::vector<int64_t>& samples, const std::function<int64_t(int64_t)>& class_of,
-    int64_t quota, const std::function<torch::Tensor(const std::vector<int64_t>&)>& features_of);
+// iCaRL Alg. 4-5 for a task: each class of `task`'s training samples (class_of(sample)) herded
+// from its samples' features (features_of(its samples) -> {n, d}, row i for the i-th) up to the
+// quota it will have once the classes of tasks 1..t share `memory`'s capacity, stored, and then
+// every class trimmed to its quota (ClassBalancedMemory::update).
+void herd_task(ClassBalancedMemory& memory, const Task& task,
+               const std::function<int64_t(int64_t)>& class_of,
+               const std::function<torch::Tensor(const std::vector<int64_t>&)>& features_of);
 
 }  // namespace clbench

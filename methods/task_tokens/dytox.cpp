@@ -270,10 +270,7 @@ class Dytox : public Method {
 
   // main.py (rehearsal, not sep_memory): the task's data and the memory in one dataset.
   std::vector<int64_t> train_indices(const Task& task) const override {
-    auto samples = task.train;
-    const auto kept = exemplars_.samples();
-    samples.insert(samples.end(), kept.begin(), kept.end());
-    return samples;
+    return exemplars_.after(task.train);
   }
 
   torch::Tensor loss(const Batch& batch) override {
@@ -449,12 +446,9 @@ class Dytox : public Method {
   void update_memory(const Task& task) {
     const auto counts = exemplars_.counts();
     if (opt_.memory() == 0 || counts.count(task.class_begin) > 0) return;
-    const int64_t quota =
-        (opt_.memory() + task.class_end - 1) / std::max<int64_t>(1, task.class_end);
-    const auto herded = herd_classes(
-        task.train, [&](int64_t i) { return internal_class(i); }, quota,
+    herd_task(
+        exemplars_, task, [&](int64_t i) { return internal_class(i); },
         [&](const std::vector<int64_t>& samples) { return features_of(samples); });
-    exemplars_.update(herded);
   }
 
   // The normalised concatenated embeddings of `samples` (eval mode, un-augmented), row i for
