@@ -26,6 +26,9 @@ class Dataset {
   // the same image on any rank and thread). Datasets without augmentation return images().
   virtual torch::Tensor augmented(const std::vector<int64_t>& indices,
                                   const std::vector<uint64_t>& seeds) const;
+  // Whether augmented() may differ from images() (a frozen network's outputs on the training view
+  // can then not be computed once per sample).
+  virtual bool augments() const { return false; }
   // The model's input from pixels of images()/augmented(), on their device: floats unchanged,
   // uint8 scaled to [0, 1] as contiguous floats {B, C, H, W}.
   virtual torch::Tensor model_input(const torch::Tensor& pixels) const;

@@ -5,6 +5,7 @@
 #include "harness/foundation/random.h"
 #include "harness/models/per_sample_gradients.h"
 #include "methods/method.h"
+#include "methods/quadratic_penalty.h"
 
 namespace clbench {
 namespace {
@@ -35,12 +36,8 @@ class Ewc : public Method {
   torch::Tensor loss(const Batch& batch) override {
     auto total = model_loss(batch);
     const auto params = trainable_parameters();
-    for (const auto& anchor : anchors_) {
-      for (size_t i = 0; i < params.size(); ++i) {
-        total = total + 0.5 * opt_.lambda() *
-                            (anchor.fisher[i] * (params[i] - anchor.theta[i]).pow(2)).sum();
-      }
-    }
+    for (const auto& anchor : anchors_)
+      total = total + quadratic_penalty(params, anchor.fisher, anchor.theta, 0.5 * opt_.lambda());
     return total;
   }
 

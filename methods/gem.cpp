@@ -4,7 +4,12 @@
 // memory is computed, and when the current gradient g conflicts with one of them (<g, g_k> < 0) it
 // is replaced by the closest gradient that does not (Eq. 10), found through the dual QP (Eq. 11)
 // with the official code's margin and eps.
+#include <algorithm>
+#include <unordered_map>
+
 #include <torch/torch.h>
+
+#include "harness/models/per_sample_gradients.h"
 
 #include "methods/gradient_projection.h"
 #include "methods/method.h"
@@ -48,17 +53,11 @@ class Gem : public Method {
     if (task_->index == 0) return;
     const auto params = trainable_parameters();
     const Vector g = flat_gradients(params);
-    std::vector<Vector> G;
-    bool conflict = false;
-    for (int64_t k = 0; k < task_->index; ++k) {
-      const auto memory = memory_.samples(k);
-      if (memory.empty()) continue;
-      const auto past = services().gradients(
-          memory, [this](const Batch& b) { return model_loss(b); }, params);
-      G.push_back(flatten(past, params));
-      conflict = conflict || dot(G.back(), g) < 0;
-    }
-    if (conflict) set_gradients(params, gem_project(G, g, opt_.margin(), opt_.eps()));
+    const std::vector<Vector> G = past_gradients(params);
+    const GemSystem system = gem_system(G, g);
+    const bool conflict =
+        std::any_of(system.q.begin(), system.q.end(), [](double x) { return x < 0; });
+    if (conflict) set_gradients(params, gem_project(system, G, g, opt_.margin(), opt_.eps()));
   }
 
   // The official code writes the current batch into its task's memory at every step.
@@ -74,6 +73,55 @@ class Gem : public Method {
   void state(StateVisitor& v) override { memory_.state(v); }
 
  private:
+  // The gradient of the loss on each past task's memory (those not empty). Where every parameter
+  // has a per-sample rule (Linear, Conv2d) all of them come from one batched backward over all the
+  // memories, each task's share summed by its samples' rule (the same gradients up to float
+  // rounding); otherwise one backward pass per task.
+  std::vector<Vector> past_gradients(const std::vector<torch::Tensor>& params) {
+    std::vector<std::vector<int64_t>> memories;
+    for (int64_t k = 0; k < task_->index; ++k) {
+      if (!memory_.samples(k).empty()) memories.push_back(memory_.samples(k));
+    }
+    std::vector<Vector> G;
+    if (!has_sample_gradient_rules(*ctx_.model, params)) {
+      for (const auto& memory : memories) {
+        const auto past = services().gradients(
+            memory, [this](const Batch& b) { return model_loss(b); }, params);
+        G.push_back(flatten(past, params));
+      }
+      return G;
+    }
+    std::unordered_map<int64_t, int64_t> task_of;
+    std::vector<int64_t> all;
+    for (size_t k = 0; k < memories.size(); ++k) {
+      for (int64_t s : memories[k]) task_of.emplace(s, static_cast<int64_t>(k));
+      all.insert(all.end(), memories[k].begin(), memories[k].end());
+    }
+    const auto groups = static_cast<int64_t>(memories.size());
+    const auto sums = services().step_sum_over_samples(all, [&](const Batch& b) {
+      std::vector<int64_t> group;
+      for (int64_t s : b.indices) group.push_back(task_of.at(s));
+      const auto per_task = group_gradient_sums(
+          *ctx_.model, b.x, b.y,
+          [this](const torch::Tensor& logits, const torch::Tensor& y) {
+            return torch::nn::functional::cross_entropy(
+                mask_logits(logits, y), y,
+                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+          },
+          params, torch::tensor(group, torch::kLong), groups);
+      std::vector<torch::Tensor> flat;
+      for (const auto& task : per_task) flat.insert(flat.end(), task.begin(), task.end());
+      return flat;
+    });
+    for (size_t k = 0; k < memories.size(); ++k) {
+      std::vector<torch::Tensor> mean;
+      for (size_t i = 0; i < params.size(); ++i)
+        mean.push_back(sums[k * params.size() + i] / static_cast<double>(memories[k].size()));
+      G.push_back(flatten(mean, params));
+    }
+    return G;
+  }
+
   GemOptions opt_;
   RingMemory memory_{opt_.memories()};  // one group per task
   StepSamples this_step_;               // this step's samples

@@ -22,6 +22,15 @@ Vector solve_bounded_qp(const Vector& P, const Vector& q, const Vector& lower);
 // <g~, g_k> = mu_k - eps v*_k (mu the bounds' multipliers).
 Vector gem_project(const std::vector<Vector>& G, const Vector& g, double margin, double eps);
 
+// G G' (t x t, row-major) and q = G g, from one blocked pass over the vectors.
+struct GemSystem {
+  Vector P, q;
+};
+GemSystem gem_system(const std::vector<Vector>& G, const Vector& g);
+// gem_project with G G' and G g already computed.
+Vector gem_project(const GemSystem& system, const std::vector<Vector>& G, const Vector& g,
+                   double margin, double eps);
+
 // A-GEM: g - (g'r / r'r) r when g'r < 0, else g unchanged.
 Vector agem_project(const Vector& g, const Vector& r);
 

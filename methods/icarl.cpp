@@ -53,10 +53,7 @@ class Icarl : public Method {
     auto logits = ctx_.model->forward(batch.x);
     const int64_t past = task_->class_begin;
     torch::Tensor old;
-    if (past > 0) {
-      torch::NoGradGuard no_grad;
-      old = old_model_->forward(batch.x).narrow(1, 0, past);
-    }
+    if (past > 0) old = old_outputs_.of(batch, old_logits_of());
     torch::Tensor total;
     if (opt_.loss() == "bce") {
       auto target = torch::one_hot(batch.y, logits.size(1)).to(logits.scalar_type());
@@ -79,6 +76,13 @@ class Icarl : public Method {
       for (const auto& p : ctx_.model->parameters()) total = total + opt_.wd() * p.pow(2).sum();
     }
     return total;
+  }
+
+  // The old network's outputs on the task's samples and the exemplars, recorded before it trains.
+  void on_begin_task(const Task& task) override {
+    if (task.class_begin == 0) return;
+    old_outputs_.record(services(), *ctx_.stream->train_set, train_indices(task), task.class_begin,
+                        run().device, old_logits_of());
   }
 
   void end_task(const Task& task) override {
@@ -127,6 +131,12 @@ class Icarl : public Method {
   }
 
  private:
+  FrozenOutputs::Forward old_logits_of() {
+    return [this](const Batch& b) {
+      return old_model_->forward(b.x).narrow(1, 0, task_->class_begin);
+    };
+  }
+
   static torch::Tensor normalized(const torch::Tensor& f) {
     return f / f.norm(2, 1, true);  // Mammoth: no epsilon
   }
@@ -168,6 +178,7 @@ class Icarl : public Method {
   ClassBalancedMemory exemplars_{opt_.memory()};
   torch::Tensor means_, has_mean_;  // {C, d} and {C}
   Classifier old_model_{nullptr};
+  FrozenOutputs old_outputs_;
 };
 
 const bool registered_icarl = register_method(

@@ -27,16 +27,19 @@ class Lwf : public Method {
     const auto logits = ctx_.model->forward(batch.x);
     auto total = classification_loss(logits, batch);
     if (old_classes_ == 0) return total;
-    torch::Tensor old_logits;
-    {
-      torch::NoGradGuard no_grad;
-      old_logits = old_model_->forward(batch.x).narrow(1, 0, old_classes_);
-    }
+    const auto old_logits = old_outputs_.of(batch, old_logits_of());
     const double T = opt_.temperature();
     const auto target = torch::softmax(old_logits / T, 1);
     const auto log_pred = torch::log_softmax(logits.narrow(1, 0, old_classes_) / T, 1);
     const auto distill = -(target * log_pred).sum(1);  // modified cross-entropy, Eq. 2
     return total + opt_.alpha() * batch.mean(distill);
+  }
+
+  // Alg. 1: the old network's responses on the new task's images, recorded before it trains.
+  void on_begin_task(const Task& task) override {
+    if (old_classes_ == 0) return;
+    old_outputs_.record(services(), *ctx_.stream->train_set, train_indices(task), old_classes_,
+                        run().device, old_logits_of());
   }
 
   void end_task(const Task& task) override {
@@ -53,7 +56,12 @@ class Lwf : public Method {
   }
 
  private:
+  FrozenOutputs::Forward old_logits_of() {
+    return [this](const Batch& b) { return old_model_->forward(b.x).narrow(1, 0, old_classes_); };
+  }
+
   LwfOptions opt_;
+  FrozenOutputs old_outputs_;
   Classifier old_model_{nullptr};
   int64_t old_classes_ = 0;
 };

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "methods/method.h"
+#include "methods/quadratic_penalty.h"
 
 namespace clbench {
 namespace {
@@ -38,10 +39,8 @@ class Mas : public Method {
   torch::Tensor loss(const Batch& batch) override {
     auto total = model_loss(batch);
     if (omega_.empty()) return total;
-    const auto params = trainable_parameters();
-    for (size_t i = 0; i < params.size(); ++i)
-      total = total + opt_.lambda() * (omega_[i] * (params[i] - theta_[i]).pow(2)).sum();  // Eq. 5
-    return total;
+    return total +
+           quadratic_penalty(trainable_parameters(), omega_, theta_, opt_.lambda());  // Eq. 5
   }
 
   void end_task(const Task& task) override {

@@ -23,4 +23,25 @@ torch::Tensor sample_rows(MethodServices& services, const std::vector<int64_t>& 
   })[0];
 }
 
+void FrozenOutputs::record(MethodServices& services, const Dataset& train_set,
+                           const std::vector<int64_t>& samples, int64_t dim,
+                           const torch::Device& device, const Forward& forward) {
+  table_ = torch::Tensor();
+  row_.clear();
+  if (train_set.augments() || samples.empty()) return;
+  table_ = sample_rows(services, samples, dim, device, forward);
+  for (size_t i = 0; i < samples.size(); ++i) row_.emplace(samples[i], static_cast<int64_t>(i));
+}
+
+torch::Tensor FrozenOutputs::of(const Batch& batch, const Forward& forward) const {
+  if (!table_.defined()) {
+    torch::NoGradGuard no_grad;
+    return forward(batch);
+  }
+  std::vector<int64_t> rows;
+  rows.reserve(batch.indices.size());
+  for (int64_t s : batch.indices) rows.push_back(row_.at(s));
+  return table_.index_select(0, torch::tensor(rows, torch::kLong).to(table_.device()));
+}
+
 }  // namespace clbench

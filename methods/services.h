@@ -7,11 +7,13 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <torch/types.h>
 
 #include "datasets/batch.h"
+#include "datasets/dataset.h"
 #include "methods/optimization.h"
 
 namespace clbench {
@@ -75,6 +77,11 @@ class MethodServices {
                                                       const SampleSum& fn, int64_t batch_size = 0,
                                                       SampleSet set = SampleSet::kTrain) = 0;
 
+  // sum_over_samples inside a training step (a loss or an after_backward, e.g. GEM's per-task
+  // memory gradients): the step is the stop point, so no batch of the sum is one.
+  virtual std::vector<torch::Tensor> step_sum_over_samples(const std::vector<int64_t>& samples,
+                                                           const SampleSum& fn) = 0;
+
   // The gradient of the mean of `loss` over `samples` (one global batch, not augmented) for each
   // of `params`, summed over ranks, without touching the parameters' own .grad (A-GEM's
   // reference gradient, GEM's per-task gradients).
@@ -99,5 +106,24 @@ class MethodServices {
 torch::Tensor sample_rows(MethodServices& services, const std::vector<int64_t>& samples,
                           int64_t dim, const torch::Device& device,
                           const std::function<torch::Tensor(const Batch&)>& fn);
+
+// A frozen network's outputs on the samples a task trains on, computed once before it trains where
+// the training view of a sample is its evaluation view (Li & Hoiem 2017, Alg. 1: "Y_o <- CNN(X_n,
+// theta_s, theta_o)", as Mammoth's lwf.py records them), instead of at every step of every epoch;
+// per batch where the data are augmented. The rows come from sample_rows, so they are the same on
+// any number of ranks and after a resume (begin_task records them again).
+class FrozenOutputs {
+ public:
+  using Forward = std::function<torch::Tensor(const Batch&)>;  // {B, dim}, no gradients needed
+  void record(MethodServices& services, const Dataset& train_set,
+              const std::vector<int64_t>& samples, int64_t dim, const torch::Device& device,
+              const Forward& forward);
+  // The outputs for the batch's samples: the recorded rows, or forward(batch).
+  torch::Tensor of(const Batch& batch, const Forward& forward) const;
+
+ private:
+  torch::Tensor table_;
+  std::unordered_map<int64_t, int64_t> row_;
+};
 
 }  // namespace clbench

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "methods/method.h"
+#include "methods/quadratic_penalty.h"
 
 namespace clbench {
 namespace {
@@ -43,11 +44,8 @@ class Si : public Method {
 
   torch::Tensor loss(const Batch& batch) override {
     auto total = model_loss(batch);
-    const auto params = trainable_parameters();
-    for (size_t i = 0; i < params.size(); ++i) {
-      total = total + opt_.c() * (importance_[i] * (params[i] - anchor_[i]).pow(2)).sum();
-    }
-    return total;
+    if (task_->index == 0) return total;  // Omega is still zero
+    return total + quadratic_penalty(trainable_parameters(), importance_, anchor_, opt_.c());
   }
 
   // Gradients here are already averaged over ranks, so every rank accumulates the same path.

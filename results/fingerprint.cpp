@@ -19,9 +19,10 @@ nlohmann::json setting_keys(const nlohmann::json& config) {
 }  // namespace
 
 bool affects_results(const std::string& key) {
-  // preset only chooses the values of other keys, which count themselves.
+  // preset only chooses the values of other keys, which count themselves; eval_future only which
+  // entries of the accuracy matrix no metric reads are measured.
   for (const char* k : {"out", "name", "data_root", "cache", "pretrained", "loader_threads",
-                        "device", "sync_every", "overlap_reduction", "preset"}) {
+                        "device", "sync_every", "overlap_reduction", "preset", "eval_future"}) {
     if (key == k) return false;
   }
   return true;

@@ -87,14 +87,16 @@ double average_anytime_accuracy(const Matrix& R, const std::vector<int64_t>& tes
   return sum / static_cast<double>(T);
 }
 
-// Average forgetting F_T, best earlier accuracy minus final accuracy (Chaudhry et al. 2018, RWalk).
+// Average forgetting F_T, best accuracy since the task was learnt minus final accuracy (Chaudhry et
+// al. 2018, RWalk; the rows before task j trained it are not its accuracy, as in Avalanche and
+// Mammoth).
 double forgetting(const Matrix& R) {
   const size_t T = checked_size(R);
   if (T == 1) return 0;
   double sum = 0;
   for (size_t j = 0; j + 1 < T; ++j) {
-    double best = R[0][j];
-    for (size_t l = 1; l + 1 < T; ++l) best = std::max(best, R[l][j]);
+    double best = R[j][j];
+    for (size_t l = j + 1; l + 1 < T; ++l) best = std::max(best, R[l][j]);
     sum += best - R[T - 1][j];
   }
   return sum / static_cast<double>(T - 1);

@@ -280,6 +280,7 @@ std::string heat_map(const std::string& title, const std::vector<HeatPanel>& pan
     }
     for (size_t i = 0; i < m.size(); ++i) {
       for (size_t j = 0; j < m[i].size(); ++j) {
+        if (std::isnan(m[i][j])) continue;  // not evaluated (a later task, eval_future=next)
         const double x = x0 + cell * static_cast<double>(j);
         const double y = top + cell * static_cast<double>(i);
         out += "<rect x=\"" + number(x) + "\" y=\"" + number(y) + "\" width=\"" + number(cell) +

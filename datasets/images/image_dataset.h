@@ -24,6 +24,7 @@ class ImageDataset : public Dataset {
   // train_transform of each image from its seed, uint8
   torch::Tensor augmented(const std::vector<int64_t>& indices,
                           const std::vector<uint64_t>& seeds) const override;
+  bool augments() const override { return true; }  // its train transform is its own
   // pixels / 255, then (x - mean) / std
   torch::Tensor model_input(const torch::Tensor& pixels) const override;
 

@@ -1,5 +1,7 @@
 #include "harness/engine/evaluator.h"
 
+#include <limits>
+
 #include <torch/torch.h>
 
 #include "datasets/loader.h"
@@ -39,8 +41,12 @@ Evaluation evaluate_tasks(Method& method, torch::nn::Module& model, const TaskSt
       row[2] += static_cast<double>(b.y.size(0));
     }
   };
+  const auto evaluated = [&](const Task& task) {
+    return o.last_task < 0 || task.index <= o.last_task;
+  };
   try {
     for (const auto& task : stream.tasks) {
+      if (!evaluated(task)) continue;
       for_each_global_batch(task.test, o.batch_size, [&](const std::vector<int64_t>& global) {
         if (o.control == nullptr) return count_batch(task, global);
         o.control->stoppable_batch(comm, [&] { count_batch(task, global); });
@@ -58,6 +64,10 @@ Evaluation evaluate_tasks(Method& method, torch::nn::Module& model, const TaskSt
   for (int64_t p = 0; p < P; ++p) {
     std::vector<TaskAccuracy> acc(static_cast<size_t>(T));
     for (int j = 0; j < T; ++j) {
+      if (!evaluated(stream.tasks[j])) {
+        acc[j].class_il = acc[j].task_il = std::numeric_limits<double>::quiet_NaN();
+        continue;
+      }
       const double n = counts[p][j][2].item<double>();
       if (n > 0) {
         acc[j].class_il = 100.0 * counts[p][j][0].item<double>() / n;

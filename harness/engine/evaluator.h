@@ -20,7 +20,7 @@ class Communicator;
 class Method;
 
 struct TaskAccuracy {
-  double class_il = 0, task_il = 0;  // percent
+  double class_il = 0, task_il = 0;  // percent; NaN: the task was not evaluated
 };
 
 struct EvalOptions {
@@ -28,6 +28,7 @@ struct EvalOptions {
   torch::Device device = torch::kCPU;
   bool task_id = false;  // give the method each batch's task (methods that declare they need it)
   const StepControl* control = nullptr;  // polled between batches: StopRequested on a stop
+  int64_t last_task = -1;  // tasks after this one are not evaluated (NaN); -1: every task
 };
 
 // Accuracies of the method's logits() and of each of its other_predictions(), in that order.

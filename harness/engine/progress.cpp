@@ -100,6 +100,11 @@ void Progress::end_task(int task, int num_tasks, double seconds, double class_il
               task + 1, num_tasks, seconds, loss.c_str(), class_il, task_il));
 }
 
+void Progress::phases(const Phases& s) {
+  line(format("    seconds: begin-task %.3f  training %.3f  end-task %.3f  evaluation %.3f",
+              s.begin, s.train, s.end, s.evaluation));
+}
+
 void Progress::note(const std::string& text) {
   line(text);
 }

@@ -30,6 +30,12 @@ class Progress {
   // Task `task` (0-based) is done: its time and the average class-IL and task-IL accuracy over
   // the tasks seen so far.
   void end_task(int task, int num_tasks, double seconds, double class_il, double task_il);
+  // Where this process spent a task's time (seconds): the method's begin_task, the training
+  // steps, its end_task, and the evaluation after it (bench/peers/profile.sh reads this line).
+  struct Phases {
+    double begin = 0, train = 0, end = 0, evaluation = 0;
+  };
+  void phases(const Phases& seconds);
   void note(const std::string& line);
 
  private:

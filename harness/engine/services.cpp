@@ -77,6 +77,17 @@ std::vector<Batch> EngineServices::row_shards(const std::vector<int64_t>& global
 std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<int64_t>& samples,
                                                             const SampleSum& fn, int64_t batch_size,
                                                             SampleSet set) {
+  return sums(samples, fn, batch_size, set, true);
+}
+
+std::vector<torch::Tensor> EngineServices::step_sum_over_samples(
+    const std::vector<int64_t>& samples, const SampleSum& fn) {
+  return sums(samples, fn, 0, SampleSet::kTrain, false);
+}
+
+std::vector<torch::Tensor> EngineServices::sums(const std::vector<int64_t>& samples,
+                                                const SampleSum& fn, int64_t batch_size,
+                                                SampleSet set, bool stoppable) {
   const Dataset& data = set == SampleSet::kTest ? *stream_.test_set : *stream_.train_set;
   const int64_t chunk = batch_size > 0 ? batch_size : run_->eval_batch_size;
   ModeScope eval(model_, false);
@@ -101,9 +112,14 @@ std::vector<torch::Tensor> EngineServices::sum_over_samples(const std::vector<in
     for (int64_t r = 0; r < rounds; ++r) {
       const auto begin = std::min<size_t>(mine.size(), static_cast<size_t>(r * chunk));
       const auto end = std::min<size_t>(mine.size(), begin + static_cast<size_t>(chunk));
-      control_->stoppable_batch(comm_, [&] {
+      const auto batch = [&] {
         if (begin < end) add({mine.begin() + begin, mine.begin() + end});
-      });
+      };
+      if (stoppable) {
+        control_->stoppable_batch(comm_, batch);
+      } else {
+        batch();
+      }
     }
     if (acc.empty()) add({});  // no samples in this shard: fn's zeros give the shapes
     per_shard.push_back(std::move(acc));

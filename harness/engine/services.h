@@ -44,6 +44,8 @@ class EngineServices : public MethodServices {
   std::vector<torch::Tensor> sum_over_samples(const std::vector<int64_t>& samples,
                                               const SampleSum& fn, int64_t batch_size = 0,
                                               SampleSet set = SampleSet::kTrain) override;
+  std::vector<torch::Tensor> step_sum_over_samples(const std::vector<int64_t>& samples,
+                                                   const SampleSum& fn) override;
   std::vector<torch::Tensor> gradients(const std::vector<int64_t>& samples, const LossFn& loss,
                                        const std::vector<torch::Tensor>& params) override;
   GlobalRows gather(const std::vector<ShardRows>& mine, int64_t global_size) override;
@@ -62,6 +64,8 @@ class EngineServices : public MethodServices {
                    std::function<void(const FitCheckpoint&)> save, StepControl* control);
 
  private:
+  std::vector<torch::Tensor> sums(const std::vector<int64_t>& samples, const SampleSum& fn,
+                                  int64_t batch_size, SampleSet set, bool stoppable);
   Communicator& comm_;
   const TaskStream& stream_;
   Classifier model_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include <torch/torch.h>
 
@@ -52,7 +53,7 @@ class StreamTrainer {
   void train_epochs(const Task& task, torch::optim::Optimizer& optimizer,
                     const std::vector<torch::Tensor>& params, const std::vector<double>& lrs,
                     int64_t first_epoch, int64_t first_step);
-  Evaluation evaluate(int64_t seen_classes);
+  Evaluation evaluate(int64_t seen_classes, int64_t last_task);
   double elapsed() const;
   int device_index() const;
   void record_costs(const Task& task);
@@ -72,7 +73,8 @@ class StreamTrainer {
   std::string task_start_, trained_;  // snapshots (kept only when checkpoints are written)
   int task_start_of_ = -1;            // the task whose start task_start_ holds
   Clock::time_point task_started_;
-  double earlier_ = 0;  // seconds spent on the current task before a resume
+  Progress::Phases phases_;  // of the current task, in this process
+  double earlier_ = 0;       // seconds spent on the current task before a resume
 };
 
 double StreamTrainer::elapsed() const {
@@ -125,11 +127,12 @@ std::function<void(const FitCheckpoint&)> StreamTrainer::fit_saver(int stage) {
   };
 }
 
-Evaluation StreamTrainer::evaluate(int64_t seen_classes) {
+Evaluation StreamTrainer::evaluate(int64_t seen_classes, int64_t last_task) {
   int seen = 0;
   for (const auto& t : stream_.tasks) seen += t.class_end <= seen_classes ? 1 : 0;
   progress_.evaluating(seen, stream_.num_tasks());
-  EvalOptions eval{o_.run->eval_batch_size, o_.run->device, o_.task_id_at_test, &control_.steps};
+  EvalOptions eval{o_.run->eval_batch_size, o_.run->device, o_.task_id_at_test, &control_.steps,
+                   last_task};
   return evaluate_tasks(method_, *model_, stream_, seen_classes, comm_, eval);
 }
 
@@ -150,7 +153,7 @@ Evaluation StreamTrainer::evaluate(int64_t seen_classes) {
 
 void StreamTrainer::evaluate_init() {
   try {
-    for (const auto& a : evaluate(0).main) {
+    for (const auto& a : evaluate(0, -1).main) {  // b_j of every task, for FWT
       state_.record.init_class_il.push_back(a.class_il);
       state_.record.init_task_il.push_back(a.task_il);
     }
@@ -165,9 +168,11 @@ void StreamTrainer::evaluate_init() {
 // The row of R after `task`. Its checkpoint (the start of the next task, the evaluation pending)
 // is written before, so a stop here needs no other.
 void StreamTrainer::evaluate_after(const Task& task) {
+  const auto started = Clock::now();
   Evaluation result;
   try {
-    result = evaluate(task.class_end);
+    // The seen tasks and the next (FWT's R[t][t+1]); every later one only when asked for.
+    result = evaluate(task.class_end, o_.evaluate_all_future ? -1 : task.index + 1);
   } catch (const StopRequested&) {
     throw Interrupted();
   }
@@ -192,6 +197,8 @@ void StreamTrainer::evaluate_after(const Task& task) {
   progress_.end_task(task.index, stream_.num_tasks(), rec.task_seconds.back(),
                      mean_over_seen(acc, task.index + 1, true),
                      mean_over_seen(acc, task.index + 1, false));
+  phases_.evaluation = std::chrono::duration<double>(Clock::now() - started).count();
+  progress_.phases(phases_);
 }
 
 StreamRecord StreamTrainer::run() {
@@ -235,6 +242,12 @@ void StreamTrainer::run_task(int t, bool resuming) {
     task_start_ = capture_state(*model_, method_);
     task_start_of_ = t;
   }
+  const auto since = [](Clock::time_point& mark) {
+    const auto now = Clock::now();
+    return std::chrono::duration<double>(now - std::exchange(mark, now)).count();
+  };
+  auto mark = Clock::now();
+  phases_ = {};
   begin_stage(t, kBeginTask, from, resuming);
   try {
     method_.begin_task(task);
@@ -243,14 +256,17 @@ void StreamTrainer::run_task(int t, bool resuming) {
   }
   const bool past_begin = resuming && from.stage > kBeginTask;
   if (past_begin) restore_state(resume_->current, *model_, method_, o_.run->device);
+  phases_.begin = since(mark);
   train_task(task, from, resuming, past_begin);
   if (control_.save) trained_ = capture_state(*model_, method_);
+  phases_.train = since(mark);
   begin_stage(t, kEndTask, from, resuming);
   try {
     method_.end_task(task);
   } catch (const StopRequested&) {
     stop_here(&trained_);  // end_task runs again on the trained state
   }
+  phases_.end = since(mark);
   auto& rec = state_.record;
   rec.stored_params.push_back(method_.stored_parameters());
   const MemoryFootprint memory = method_.memory();

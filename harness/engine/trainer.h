@@ -28,6 +28,9 @@ struct TrainerOptions {
   OptimizerSpec optimizer;  // re-created at every task
   LrSchedule schedule;
   bool task_id_at_test = false;  // the method declares that it needs the task id at test time
+  // After each task, evaluate every later task too (the whole accuracy matrix), not only the
+  // next one (all that FWT needs).
+  bool evaluate_all_future = false;
 };
 
 // Checkpointing and interruption.

@@ -1,6 +1,8 @@
 #include "harness/models/per_sample_gradients.h"
 
+#include <algorithm>
 #include <map>
+#include <string>
 
 #include <torch/torch.h>
 
@@ -59,10 +61,17 @@ std::pair<torch::Tensor, torch::Tensor> layer_sums(const Recorded& r, const torc
   return {weight, o.bias() ? bias : torch::Tensor()};
 }
 
-// The batched pass; empty when some parameter of `params` has no rule.
-std::vector<torch::Tensor> by_rules(ClassifierImpl& model, const torch::Tensor& x,
-                                    const torch::Tensor& y, const SampleObjective& objective,
-                                    const std::vector<torch::Tensor>& params, int power) {
+// The batched pass: every layer with a rule, its input and output, and which layer (and whether
+// as its bias) each of `params` belongs to; empty when some parameter has no rule.
+struct RecordedPass {
+  std::vector<Recorded> layers;
+  std::vector<std::pair<size_t, bool>> of_param;  // (layer, is bias) for each of params
+  std::vector<torch::Tensor> output_grads;        // d sum_i objective_i / d output, per layer
+};
+
+RecordedPass record_pass(ClassifierImpl& model, const torch::Tensor& x, const torch::Tensor& y,
+                         const SampleObjective& objective,
+                         const std::vector<torch::Tensor>& params) {
   auto* layers = model.backbone->layers();
   if (layers == nullptr) return {};
   std::vector<Recorded> recorded;
@@ -84,25 +93,68 @@ std::vector<torch::Tensor> by_rules(ClassifierImpl& model, const torch::Tensor& 
       covered[item.value().unsafeGetTensorImpl()] = {k, item.key() == "bias"};
     }
   }
+  RecordedPass pass;
   for (const auto& p : params) {
-    if (!covered.count(p.unsafeGetTensorImpl())) return {};
+    const auto found = covered.find(p.unsafeGetTensorImpl());
+    if (found == covered.end()) return {};
+    pass.of_param.push_back(found->second);
   }
   const auto per_sample = objective(recorded.back().output, y);
   std::vector<torch::Tensor> outputs;
   for (const auto& r : recorded) outputs.push_back(r.output);
-  const auto grads = torch::autograd::grad({per_sample.sum()}, outputs, {}, false, false, true);
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> sums(recorded.size());
+  pass.output_grads = torch::autograd::grad({per_sample.sum()}, outputs, {}, false, false, true);
+  pass.layers = std::move(recorded);
+  return pass;
+}
+
+// The batched pass; empty when some parameter of `params` has no rule.
+std::vector<torch::Tensor> by_rules(ClassifierImpl& model, const torch::Tensor& x,
+                                    const torch::Tensor& y, const SampleObjective& objective,
+                                    const std::vector<torch::Tensor>& params, int power) {
+  const auto pass = record_pass(model, x, y, objective, params);
+  if (pass.layers.empty()) return {};
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> sums(pass.layers.size());
   std::vector<torch::Tensor> result;
-  for (const auto& p : params) {
-    const auto [k, is_bias] = covered[p.unsafeGetTensorImpl()];
-    if (!grads[k].defined()) {
-      result.push_back(torch::zeros_like(p));
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto [k, is_bias] = pass.of_param[i];
+    const auto& g = pass.output_grads[k];
+    if (!g.defined()) {
+      result.push_back(torch::zeros_like(params[i]));
       continue;
     }
-    if (!sums[k].first.defined()) sums[k] = layer_sums(recorded[k], grads[k].detach(), power);
+    if (!sums[k].first.defined()) sums[k] = layer_sums(pass.layers[k], g.detach(), power);
     result.push_back((is_bias ? sums[k].second : sums[k].first).detach());
   }
   return result;
+}
+
+// Sum over the samples `rows` of one recorded layer's per-sample weight and bias gradients (a run
+// of consecutive rows is a view, no copy).
+std::pair<torch::Tensor, torch::Tensor> layer_group_sums(const Recorded& r, const torch::Tensor& g,
+                                                         const torch::Tensor& rows) {
+  const auto first = rows[0].item<int64_t>(), n = rows.numel();
+  const bool consecutive = rows[n - 1].item<int64_t>() - first == n - 1;
+  const auto pick = [&](const torch::Tensor& t) {
+    return consecutive ? t.narrow(0, first, n) : t.index_select(0, rows.to(t.device()));
+  };
+  const auto gk = pick(g), ak = pick(r.input);
+  if (auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(r.layer)) {
+    const auto g2 = gk.reshape({-1, gk.size(-1)}), a2 = ak.reshape({-1, ak.size(-1)});
+    return {g2.t().matmul(a2), linear->options.bias() ? g2.sum(0) : torch::Tensor()};
+  }
+  auto conv = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(r.layer);
+  const auto& o = conv->options;
+  namespace F = torch::nn::functional;
+  const auto unfolded = F::unfold(ak, F::UnfoldFuncOptions(o.kernel_size())
+                                          .dilation(o.dilation())
+                                          .padding(std::get<torch::ExpandingArray<2>>(o.padding()))
+                                          .stride(o.stride()));  // {n, C kh kw, L}
+  const auto gs = gk.reshape({gk.size(0), gk.size(1), -1});      // {n, out, L}
+  const auto weight = gs.permute({1, 0, 2})
+                          .reshape({gs.size(1), -1})
+                          .matmul(unfolded.permute({0, 2, 1}).reshape({-1, unfolded.size(1)}));
+  return {weight.reshape(conv->weight.sizes()),
+          o.bias() ? gs.sum(std::vector<int64_t>{0, 2}) : torch::Tensor()};
 }
 
 // One backward pass per sample.
@@ -122,6 +174,57 @@ std::vector<torch::Tensor> by_samples(ClassifierImpl& model, const torch::Tensor
 }
 
 }  // namespace
+
+bool has_sample_gradient_rules(ClassifierImpl& model, const std::vector<torch::Tensor>& params) {
+  auto* layers = model.backbone->layers();
+  if (layers == nullptr) return false;
+  std::map<const void*, bool> covered;
+  std::vector<std::shared_ptr<torch::nn::Module>> modules{model.head.ptr()};
+  for (auto& any : **layers) modules.push_back(any.ptr());
+  for (const auto& m : modules) {
+    if (!has_rule(m)) continue;
+    for (const auto& p : m->parameters(false)) covered[p.unsafeGetTensorImpl()] = true;
+  }
+  for (const auto& m : model.modules()) {
+    const std::string name = m->name();
+    if (name.find("BatchNorm") != std::string::npos || name.find("Dropout") != std::string::npos)
+      return false;  // samples interact, or train and eval mode differ
+  }
+  return std::all_of(params.begin(), params.end(), [&](const torch::Tensor& p) {
+    return covered.count(p.unsafeGetTensorImpl());
+  });
+}
+
+std::vector<std::vector<torch::Tensor>> group_gradient_sums(
+    ClassifierImpl& model, const torch::Tensor& x, const torch::Tensor& y,
+    const SampleObjective& objective, const std::vector<torch::Tensor>& params,
+    const torch::Tensor& group, int64_t groups) {
+  std::vector<std::vector<torch::Tensor>> result(static_cast<size_t>(groups));
+  if (x.size(0) == 0) {
+    for (auto& sums : result) {
+      for (const auto& p : params) sums.push_back(torch::zeros_like(p));
+    }
+    return result;
+  }
+  const auto pass = record_pass(model, x, y, objective, params);
+  if (pass.layers.empty()) throw Error("internal: group_gradient_sums on a model without rules");
+  const auto on_host = group.to(torch::kCPU);
+  for (int64_t k = 0; k < groups; ++k) {
+    const auto rows = on_host.eq(k).nonzero().squeeze(1);  // increasing
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> sums(pass.layers.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto [l, is_bias] = pass.of_param[i];
+      const auto& g = pass.output_grads[l];
+      if (!g.defined() || rows.numel() == 0) {
+        result[k].push_back(torch::zeros_like(params[i]));
+        continue;
+      }
+      if (!sums[l].first.defined()) sums[l] = layer_group_sums(pass.layers[l], g.detach(), rows);
+      result[k].push_back((is_bias ? sums[l].second : sums[l].first).detach());
+    }
+  }
+  return result;
+}
 
 std::vector<torch::Tensor> sum_of_sample_gradient_powers(
     ClassifierImpl& model, const torch::Tensor& x, const torch::Tensor& y,

@@ -25,4 +25,16 @@ std::vector<torch::Tensor> sum_of_sample_gradient_powers(
     ClassifierImpl& model, const torch::Tensor& x, const torch::Tensor& y,
     const SampleObjective& objective, const std::vector<torch::Tensor>& params, int power);
 
+// Whether every one of `params` has a batched rule, and the samples of `model` neither interact
+// nor depend on train/eval mode (no batch norm, no dropout): group_gradient_sums applies.
+bool has_sample_gradient_rules(ClassifierImpl& model, const std::vector<torch::Tensor>& params);
+
+// For each group k < groups of the samples of `x` (group: {B} ids), the sum over its samples of
+// d objective_i / d param for each of `params`, from one batched backward pass (GEM's per-task
+// memory gradients); requires has_sample_gradient_rules. A batch of no samples gives zeros.
+std::vector<std::vector<torch::Tensor>> group_gradient_sums(
+    ClassifierImpl& model, const torch::Tensor& x, const torch::Tensor& y,
+    const SampleObjective& objective, const std::vector<torch::Tensor>& params,
+    const torch::Tensor& group, int64_t groups);
+
 }  // namespace clbench

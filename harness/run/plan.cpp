@@ -73,6 +73,11 @@ std::vector<OptionSpec> common_specs() {
       {"epochs", 1, "epochs per task", {}, {1, 1e5}},
       {"batch_size", 128, "global batch size (split over ranks)", {}, {1, 1e7}},
       {"eval_batch_size", 1024, "evaluation batch size", {}, {1, 1e7}},
+      {"eval_future",
+       "next",
+       "tasks not yet trained that are evaluated after each task: next (task t+1, what FWT needs; "
+       "the later ones are stored as NaN, not evaluated) | all (the whole accuracy matrix)",
+       {"next", "all"}},
       {"optimizer", "sgd",
        "sgd | adam (L2 weight decay, torch.optim.Adam) | adamw (decoupled weight decay); "
        "re-created at every task",

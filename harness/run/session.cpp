@@ -96,6 +96,7 @@ TrainerOptions trainer_options(const RunPlan& plan, std::shared_ptr<const RunCon
   t.optimizer = {cfg.str("optimizer"), cfg.num("lr"), cfg.num("momentum"), cfg.num("weight_decay")};
   t.schedule = configured_schedule(cfg);
   t.task_id_at_test = find_method(plan.method).requirements.task_id_at_test;
+  t.evaluate_all_future = cfg.str("eval_future") == "all";
   return t;
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "harness/foundation/error.h"
+#include "tests/common/accuracy_bits.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {
@@ -97,8 +98,8 @@ TEST_F(ResultFileTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(out.clbench_version, in.clbench_version);
   EXPECT_EQ(out.status, in.status);
   EXPECT_EQ(out.world_size, in.world_size);
-  EXPECT_EQ(out.acc_class_il, in.acc_class_il);
-  EXPECT_EQ(out.acc_task_il, in.acc_task_il);
+  EXPECT_EQ(testing::bits(out.acc_class_il), testing::bits(in.acc_class_il));
+  EXPECT_EQ(testing::bits(out.acc_task_il), testing::bits(in.acc_task_il));
   EXPECT_EQ(out.init_class_il, in.init_class_il);
   EXPECT_EQ(out.init_task_il, in.init_task_il);
   EXPECT_EQ(out.task_classes, in.task_classes);
@@ -113,8 +114,10 @@ TEST_F(ResultFileTest, RoundTripKeepsEveryField) {
   ASSERT_EQ(out.other_predictions.size(), 2u);
   for (size_t p = 0; p < 2; ++p) {
     EXPECT_EQ(out.other_predictions[p].name, in.other_predictions[p].name);
-    EXPECT_EQ(out.other_predictions[p].class_il, in.other_predictions[p].class_il);
-    EXPECT_EQ(out.other_predictions[p].task_il, in.other_predictions[p].task_il);
+    EXPECT_EQ(testing::bits(out.other_predictions[p].class_il),
+              testing::bits(in.other_predictions[p].class_il));
+    EXPECT_EQ(testing::bits(out.other_predictions[p].task_il),
+              testing::bits(in.other_predictions[p].task_il));
   }
   EXPECT_EQ(out.total_params, in.total_params);
 
@@ -220,8 +223,8 @@ TEST_F(ResultFileTest, FilesOfEveryEarlierSchemaVersionStayReadable) {
     write_result_as_version(file, in, v);
     const RunResult out = read_result(file);
     EXPECT_EQ(out.schema_version, v >= 8 ? v : 0) << "version " << v;
-    EXPECT_EQ(out.acc_class_il, in.acc_class_il) << "version " << v;
-    EXPECT_EQ(out.acc_task_il, in.acc_task_il) << "version " << v;
+    EXPECT_EQ(testing::bits(out.acc_class_il), testing::bits(in.acc_class_il)) << "version " << v;
+    EXPECT_EQ(testing::bits(out.acc_task_il), testing::bits(in.acc_task_il)) << "version " << v;
     EXPECT_EQ(out.task_classes, in.task_classes) << "version " << v;
     EXPECT_EQ(out.method, in.method) << "version " << v;
     EXPECT_EQ(out.config_json, in.config_json) << "version " << v;

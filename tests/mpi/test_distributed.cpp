@@ -15,6 +15,7 @@
 #include "harness/run/execute.h"
 #include "harness/run/plan.h"
 #include "harness/run/session.h"
+#include "tests/common/accuracy_bits.h"
 #include "tests/common/conformance.h"
 
 namespace clbench {
@@ -173,8 +174,8 @@ TEST(TwoRanksSplitFmnist, EveryAccuracyEqualsOneRanksWithTwoGradientShards) {
   if (g_comm->rank() != 0) return;
   LocalCommunicator local;
   const auto one = execute(plan, local, quiet);
-  EXPECT_EQ(two.acc_class_il, one.acc_class_il);
-  EXPECT_EQ(two.acc_task_il, one.acc_task_il);
+  EXPECT_EQ(testing::bits(two.acc_class_il), testing::bits(one.acc_class_il));
+  EXPECT_EQ(testing::bits(two.acc_task_il), testing::bits(one.acc_task_il));
   EXPECT_EQ(two.memory_samples, one.memory_samples);
 }
 
@@ -205,8 +206,8 @@ TEST(TwoRanksStop, AStopSeenByOneRankStopsBothAfterTheSameStepAndResumesToTheFul
   RunOptions resume;
   resume.resume = true;
   const auto resumed = execute(plan, *g_comm, quiet, resume);
-  EXPECT_EQ(resumed.acc_class_il, full.acc_class_il);
-  EXPECT_EQ(resumed.acc_task_il, full.acc_task_il);
+  EXPECT_EQ(testing::bits(resumed.acc_class_il), testing::bits(full.acc_class_il));
+  EXPECT_EQ(testing::bits(resumed.acc_task_il), testing::bits(full.acc_task_il));
 }
 
 // A checkpoint written by two ranks, resumed by one: with fixed grad_shards the numbers are the
@@ -233,8 +234,8 @@ TEST(TwoRanksStop, ATwoRankCheckpointResumedOnOneRankGivesTheSameNumbers) {
     RunOptions resume;
     resume.resume = true;
     const auto resumed = execute(plan, alone, quiet, resume);
-    EXPECT_EQ(resumed.acc_class_il, full.acc_class_il);
-    EXPECT_EQ(resumed.acc_task_il, full.acc_task_il);
+    EXPECT_EQ(testing::bits(resumed.acc_class_il), testing::bits(full.acc_class_il));
+    EXPECT_EQ(testing::bits(resumed.acc_task_il), testing::bits(full.acc_task_il));
     EXPECT_EQ(resumed.world_sizes, (std::vector<int64_t>{2, 1}));
   }
   g_comm->barrier();

@@ -16,6 +16,7 @@
 #include "methods/adapters/lora.h"
 #include "results/metrics.h"
 #include "support.h"
+#include "tests/common/accuracy_bits.h"
 
 namespace clbench {
 namespace {
@@ -333,8 +334,10 @@ TEST_P(AdapterVariantResume, StoppedRunsResumeToTheUninterruptedNumbers) {
     RunOptions resume;
     resume.resume = true;
     const auto resumed = execute(plan, comm, quiet, resume);
-    EXPECT_EQ(resumed.acc_class_il, full.acc_class_il) << method << " stopped at " << stop_at;
-    EXPECT_EQ(resumed.acc_task_il, full.acc_task_il) << method << " stopped at " << stop_at;
+    EXPECT_EQ(testing::bits(resumed.acc_class_il), testing::bits(full.acc_class_il))
+        << method << " stopped at " << stop_at;
+    EXPECT_EQ(testing::bits(resumed.acc_task_il), testing::bits(full.acc_task_il))
+        << method << " stopped at " << stop_at;
     EXPECT_EQ(resumed.stored_params, full.stored_params) << method;
   }
 }

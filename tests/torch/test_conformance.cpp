@@ -15,6 +15,7 @@
 #include "harness/foundation/error.h"
 #include "harness/foundation/stop_point.h"
 #include "support.h"
+#include "tests/common/accuracy_bits.h"
 #include "tests/common/conformance.h"
 
 namespace clbench {
@@ -111,8 +112,10 @@ TEST_P(Conformance, StoppedInsideATaskResumesToTheUninterruptedStateBitwise) {
     const auto ckpt = checkpoint_file(std::to_string(stop));
     EXPECT_THROW(train(GetParam(), ckpt, stop, false), Interrupted) << "stop at " << stop;
     const auto resumed = train(GetParam(), ckpt, 0, true);
-    EXPECT_EQ(resumed.record.class_il, reference.record.class_il) << "stop at " << stop;
-    EXPECT_EQ(resumed.record.task_il, reference.record.task_il) << "stop at " << stop;
+    EXPECT_EQ(testing::bits(resumed.record.class_il), testing::bits(reference.record.class_il))
+        << "stop at " << stop;
+    EXPECT_EQ(testing::bits(resumed.record.task_il), testing::bits(reference.record.task_il))
+        << "stop at " << stop;
     EXPECT_EQ(resumed.record.trainable_params, reference.record.trainable_params);
     EXPECT_EQ(resumed.record.stored_params, reference.record.stored_params);
     EXPECT_TRUE(resumed.state == reference.state)

@@ -10,6 +10,7 @@
 #include "support.h"
 #ifdef CLBENCH_WITH_NCCL
 #include "harness/distributed/nccl.h"
+#include "tests/common/accuracy_bits.h"
 #endif
 
 namespace clbench {
@@ -137,8 +138,8 @@ TEST(Gpu, StoppedGpuRunsResumeOnTheGpuAndOnTheCpu_CUDA) {
       const auto resumed =
           execute(testing::plan(vit_run(method, resume_on, out)), comm, quiet, resume);
       if (resume_on == "cuda") {
-        EXPECT_EQ(resumed.acc_class_il, full.acc_class_il) << method;
-        EXPECT_EQ(resumed.acc_task_il, full.acc_task_il) << method;
+        EXPECT_EQ(testing::bits(resumed.acc_class_il), testing::bits(full.acc_class_il)) << method;
+        EXPECT_EQ(testing::bits(resumed.acc_task_il), testing::bits(full.acc_task_il)) << method;
       } else {
         EXPECT_NEAR(aaa(resumed.acc_class_il, resumed), aaa(full.acc_class_il, full), 5.0)
             << method;

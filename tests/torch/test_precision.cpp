@@ -9,6 +9,7 @@
 #include "harness/foundation/error.h"
 #include "results/metrics.h"
 #include "support.h"
+#include "tests/common/accuracy_bits.h"
 
 namespace clbench {
 namespace {
@@ -156,8 +157,8 @@ TEST(Precision, Fp16RunsTrainAndResumeWithTheirLossScale) {
   RunOptions resume;
   resume.resume = true;
   const auto resumed = execute(testing::plan(user("fp16", "fp16-stop")), comm, quiet, resume);
-  EXPECT_EQ(resumed.acc_class_il, fp16.acc_class_il);
-  EXPECT_EQ(resumed.acc_task_il, fp16.acc_task_il);
+  EXPECT_EQ(testing::bits(resumed.acc_class_il), testing::bits(fp16.acc_class_il));
+  EXPECT_EQ(testing::bits(resumed.acc_task_il), testing::bits(fp16.acc_task_il));
 }
 
 }  // namespace

@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
+#include <stdexcept>
+#include <tuple>
 #include <vector>
 
 #include "methods/replay/herding.h"
@@ -135,6 +138,43 @@ TEST(Herding, PicksTheGreedyExemplarsOfAHandComputedCase) {
   // Mean 0: first 0.1 (nearest), then -0.3 ((0.1 - 0.3) / 2 = -0.1), not the nearer 0.2.
   const auto g = torch::tensor({{0.1}, {0.2}, {-0.3}, {0.5}, {-0.5}});
   EXPECT_EQ(herding_order(g, 2), (Samples{0, 2}));
+}
+
+// The definition, step by step: the distance of every candidate mean to the class mean.
+Samples herding_by_definition(const torch::Tensor& features, int64_t m) {
+  const auto f = features.to(torch::kFloat64);
+  const auto mu = f.mean(0);
+  auto sum = torch::zeros_like(mu);
+  auto taken = torch::zeros({f.size(0)}, torch::kBool);
+  Samples order;
+  for (int64_t k = 1; k <= std::min(m, f.size(0)); ++k) {
+    auto cost = (mu - (sum + f) / static_cast<double>(k)).norm(2, 1);
+    cost.masked_fill_(taken, std::numeric_limits<double>::infinity());
+    order.push_back(cost.argmin().item<int64_t>());
+    taken[order.back()] = true;
+    sum += f[order.back()];
+  }
+  return order;
+}
+
+// One product per step picks the exemplars the definition picks, in the same order, on
+// L2-normalised features of iCaRL's kind (ReLU features: non-negative), widths with and without a
+// remainder of 4, and duplicated rows (ties go to the lowest index in both).
+TEST(Herding, OneProductPerStepPicksWhatTheDefinitionPicks) {
+  torch::manual_seed(3);
+  for (const auto& [n, d, m] : {std::tuple{600, 64, 300}, {257, 37, 257}, {1000, 400, 120}}) {
+    auto f = torch::relu(torch::randn({n, d}) + 0.3);
+    f.narrow(0, n / 2, 5).copy_(f.narrow(0, 7, 5));  // five duplicates of earlier rows
+    f = f / f.norm(2, 1, true);
+    EXPECT_EQ(herding_order(f, m), herding_by_definition(f, m)) << n << " x " << d;
+  }
+}
+
+TEST(Herding, RefusesFeaturesThatAreNotFinite) {
+  auto f = torch::rand({6, 3});
+  f[2][1] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(herding_order(f, 1), std::runtime_error) << "a NaN makes every distance NaN";
+  EXPECT_NO_THROW(herding_order(f.narrow(0, 3, 3), 3));
 }
 
 GlobalRows stream_batch(int64_t first, int64_t n, bool rows) {

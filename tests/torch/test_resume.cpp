@@ -12,6 +12,7 @@
 
 #include "results/result_file.h"
 #include "support.h"
+#include "tests/common/accuracy_bits.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {
@@ -39,8 +40,8 @@ bool wait_for_checkpoint(const fs::path& ckpt, pid_t pid) {
 }
 
 void expect_same_numbers(const RunResult& a, const RunResult& b) {
-  EXPECT_EQ(a.acc_class_il, b.acc_class_il);
-  EXPECT_EQ(a.acc_task_il, b.acc_task_il);
+  EXPECT_EQ(testing::bits(a.acc_class_il), testing::bits(b.acc_class_il));
+  EXPECT_EQ(testing::bits(a.acc_task_il), testing::bits(b.acc_task_il));
   EXPECT_EQ(a.init_class_il, b.init_class_il);
   EXPECT_EQ(a.init_task_il, b.init_task_il);
   EXPECT_EQ(a.trainable_params, b.trainable_params);

@@ -1,15 +1,19 @@
 // Whole runs: determinism, the result file, and what a user sees on bad input (through the binary).
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include <gtest/gtest.h>
 
 #include "harness/engine/progress.h"
 #include "harness/foundation/registry.h"
 #include "methods/method.h"
+#include "results/fingerprint.h"
 #include "results/leaderboard.h"
 #include "results/result_file.h"
 #include "support.h"
+#include "tests/common/accuracy_bits.h"
 #include "tests/core/fixtures.h"
 
 namespace clbench {
@@ -29,8 +33,8 @@ TEST(Run, SameSeedGivesIdenticalNumbersAndAnotherSeedDoesNot) {
     const nlohmann::json cfg = {{"benchmark", "synthetic"}, {"method", method}};
     const auto a = run_quiet(cfg);
     const auto b = run_quiet(cfg);
-    EXPECT_EQ(a.acc_class_il, b.acc_class_il) << method;
-    EXPECT_EQ(a.acc_task_il, b.acc_task_il) << method;
+    EXPECT_EQ(testing::bits(a.acc_class_il), testing::bits(b.acc_class_il)) << method;
+    EXPECT_EQ(testing::bits(a.acc_task_il), testing::bits(b.acc_task_il)) << method;
     EXPECT_EQ(a.init_task_il, b.init_task_il) << method;
   }
   auto other = nlohmann::json{
@@ -55,12 +59,56 @@ TEST(Run, RecordsTheStreamAndTheResolvedConfig) {
   EXPECT_EQ(cfg["er.buffer"], 20);
   EXPECT_EQ(cfg["epochs"], 2);                              // the benchmark's default
   EXPECT_EQ(r.init_class_il, std::vector<double>(5, 0.0));  // nothing seen yet
-  // Class-IL can never predict a class that is not yet seen.
+  // Class-IL can never predict a class that is not yet seen; after task i only the next task is
+  // evaluated among the later ones (FWT's R[i][i+1]), the others are NaN.
   for (size_t i = 0; i < 5; ++i) {
-    for (size_t j = i + 1; j < 5; ++j) EXPECT_EQ(r.acc_class_il[i][j], 0.0);
+    if (i + 1 < 5) {
+      EXPECT_EQ(r.acc_class_il[i][i + 1], 0.0);
+    }
+    for (size_t j = i + 2; j < 5; ++j) {
+      EXPECT_TRUE(std::isnan(r.acc_class_il[i][j])) << i << ", " << j;
+      EXPECT_TRUE(std::isnan(r.acc_task_il[i][j])) << i << ", " << j;
+    }
   }
+  EXPECT_EQ(cfg["eval_future"], "next");
   EXPECT_EQ(r.trainable_params.size(), 5u);
   EXPECT_EQ(r.trainable_params[0], r.total_params);
+}
+
+// eval_future=all measures the whole matrix; every entry the default measures is the same, and so
+// is every metric (no metric reads R[i][j] for j > i + 1).
+TEST(Run, EvaluatingEveryFutureTaskChangesNoMeasuredEntryAndNoMetric) {
+  const nlohmann::json cfg = {{"benchmark", "synthetic"}, {"method", "lwf"}, {"epochs", 1}};
+  auto everything = cfg;
+  everything["eval_future"] = "all";
+  const auto next = run_quiet(cfg);
+  const auto all = run_quiet(everything);
+  int absent = 0;
+  for (const auto& [measured, whole] :
+       {std::pair{&next.acc_class_il, &all.acc_class_il}, {&next.acc_task_il, &all.acc_task_il}}) {
+    for (size_t i = 0; i < 5; ++i) {
+      for (size_t j = 0; j < 5; ++j) {
+        const double x = (*measured)[i][j], y = (*whole)[i][j];
+        ASSERT_FALSE(std::isnan(y)) << i << ", " << j;
+        if (j > i + 1) {
+          absent += std::isnan(x) ? 1 : 0;
+        } else {
+          EXPECT_EQ(x, y) << i << ", " << j;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(absent, 2 * 6) << "(T-1)(T-2)/2 = 6 entries per matrix not evaluated";
+  for (const auto& [a, b] : {std::pair{next.class_il, all.class_il}, {next.task_il, all.task_il}}) {
+    EXPECT_EQ(a.final_acc, b.final_acc);
+    EXPECT_EQ(a.aaa, b.aaa);
+    EXPECT_EQ(a.forgetting, b.forgetting);
+    EXPECT_EQ(a.bwt, b.bwt);
+    EXPECT_EQ(a.fwt, b.fwt);
+  }
+  EXPECT_EQ(result_fingerprint(nlohmann::json::parse(next.config_json)),
+            result_fingerprint(nlohmann::json::parse(all.config_json)))
+      << "one setting: a leaderboard averages both";
 }
 
 TEST(Run, Tf32IsOffUnlessAskedFor) {

@@ -125,5 +125,43 @@ TEST(PerSampleGradients, BatchedRulesEqualOneBackwardPerSample) {
   }
 }
 
+// GEM's per-task memory gradients: one batched backward, each group's share summed by the rules,
+// equals one backward pass per group (its samples' summed loss), within float rounding; the ViT
+// (no rules for its attention and norms) is refused, as is a ResNet (batch norm).
+TEST(PerSampleGradients, GroupSumsOfOneBatchedPassEqualOneBackwardPerGroup) {
+  for (const std::string backbone : {"mlp", "cnn"}) {
+    auto s = testing::setup({{"benchmark", "synthetic"}, {"backbone", backbone}});
+    const Batch b =
+        load_batch(*s->stream, *s->stream->train_set, first_samples(*s->stream, 11), 11);
+    const auto params = s->model->parameters();
+    ASSERT_TRUE(has_sample_gradient_rules(*s->model, params)) << backbone;
+    const auto group = torch::tensor({2, 0, 2, 1, 0, 2, 2, 1, 0, 0, 2}, torch::kLong);
+    const auto batched = group_gradient_sums(*s->model, b.x, b.y, log_likelihood, params, group, 4);
+    ASSERT_EQ(batched.size(), 4u);
+    for (int64_t k = 0; k < 4; ++k) {
+      const auto rows = group.eq(k).nonzero().squeeze(1);
+      for (size_t i = 0; i < params.size(); ++i) {
+        if (rows.numel() == 0) {
+          EXPECT_EQ(batched[k][i].abs().max().item<double>(), 0.0) << "an empty group sums to 0";
+          continue;
+        }
+        const auto value =
+            log_likelihood(s->model->forward(b.x.index_select(0, rows)), b.y.index_select(0, rows))
+                .sum();
+        const auto g = torch::autograd::grad({value}, {params[i]}, {}, false, false, true)[0];
+        EXPECT_TRUE(torch::allclose(batched[k][i], g, 1e-4, 1e-6))
+            << backbone << " group " << k << " parameter " << i << ": max difference "
+            << (batched[k][i] - g).abs().max().item<double>();
+      }
+    }
+  }
+  for (const std::string backbone : {"vit-tiny28", "resnet-tiny"}) {
+    nlohmann::json user = {{"benchmark", "synthetic"}, {"backbone", backbone}};
+    if (backbone == "vit-tiny28") user["synthetic.side"] = 28;
+    auto s = testing::setup(user);
+    EXPECT_FALSE(has_sample_gradient_rules(*s->model, s->model->parameters())) << backbone;
+  }
+}
+
 }  // namespace
 }  // namespace clbench
