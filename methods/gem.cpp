@@ -104,9 +104,7 @@ class Gem : public Method {
       const auto per_task = group_gradient_sums(
           *ctx_.model, b.x, b.y,
           [this](const torch::Tensor& logits, const torch::Tensor& y) {
-            return torch::nn::functional::cross_entropy(
-                mask_logits(logits, y), y,
-                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+            return per_sample_classification_loss(logits, y);
           },
           params, torch::tensor(group, torch::kLong), groups);
       std::vector<torch::Tensor> flat;

@@ -43,11 +43,15 @@ torch::Tensor Method::mask_logits(const torch::Tensor& logits, const torch::Tens
   return logits.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
 }
 
-torch::Tensor Method::classification_loss(const torch::Tensor& logits, const Batch& batch) const {
-  const auto per_sample = torch::nn::functional::cross_entropy(
-      mask_logits(logits, batch.y), batch.y,
+torch::Tensor Method::per_sample_classification_loss(const torch::Tensor& logits,
+                                                     const torch::Tensor& labels) const {
+  return torch::nn::functional::cross_entropy(
+      mask_logits(logits, labels), labels,
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  return batch.mean(per_sample);
+}
+
+torch::Tensor Method::classification_loss(const torch::Tensor& logits, const Batch& batch) const {
+  return batch.mean(per_sample_classification_loss(logits, batch.y));
 }
 
 torch::Tensor Method::current_task_loss(const torch::Tensor& logits, const Batch& batch) const {

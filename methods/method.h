@@ -102,6 +102,9 @@ class Method {
   // Cross-entropy over the classes seen so far (class-IL) or over each sample's own task's classes
   // (task-IL), as this rank's share of the global batch mean.
   torch::Tensor classification_loss(const torch::Tensor& logits, const Batch& batch) const;
+  // The same per sample {B}, from logits and labels alone (an objective of per-sample rules).
+  torch::Tensor per_sample_classification_loss(const torch::Tensor& logits,
+                                               const torch::Tensor& labels) const;
   // Cross-entropy on the current task's classes only (labels shifted by the classes known before),
   // as the logits of past classes masked out: the loss of the adapter and prompt methods' code.
   torch::Tensor current_task_loss(const torch::Tensor& logits, const Batch& batch) const;

@@ -64,9 +64,8 @@ const std::vector<Field>& fields() {
   using R = RunResult;
   static const std::vector<Field> all = {
       {{"/accuracy/class_il", "T×T float64", 1, true,
-        "class-IL accuracy (percent) on task j after training task i; NaN: not evaluated (j > i + "
-        "1, "
-        "eval_future=next)"},
+        "class-IL accuracy (percent) on task j after training task i; NaN: not evaluated "
+        "(j > i + 1, eval_future=next)"},
        Layout::kSquare,
        &R::acc_class_il},
       {{"/accuracy/task_il", "T×T float64", 1, true, "task-IL accuracy, likewise"},

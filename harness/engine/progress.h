@@ -31,7 +31,7 @@ class Progress {
   // the tasks seen so far.
   void end_task(int task, int num_tasks, double seconds, double class_il, double task_il);
   // Where this process spent a task's time (seconds): the method's begin_task, the training
-  // steps, its end_task, and the evaluation after it (bench/peers/profile.sh reads this line).
+  // steps, its end_task, and the evaluation after it (bench/profile_methods.sh reads this line).
   struct Phases {
     double begin = 0, train = 0, end = 0, evaluation = 0;
   };

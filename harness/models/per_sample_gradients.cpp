@@ -61,6 +61,20 @@ std::pair<torch::Tensor, torch::Tensor> layer_sums(const Recorded& r, const torc
   return {weight, o.bias() ? bias : torch::Tensor()};
 }
 
+// Which layer of the batched pass (the backbone's layers with a rule in forward order, then the
+// head), and whether as its bias, holds each parameter.
+using ParameterLayers = std::map<const void*, std::pair<size_t, bool>>;
+
+ParameterLayers parameter_layers(const std::vector<std::shared_ptr<torch::nn::Module>>& layers) {
+  ParameterLayers covered;
+  for (size_t k = 0; k < layers.size(); ++k) {
+    for (const auto& item : layers[k]->named_parameters(false)) {
+      covered[item.value().unsafeGetTensorImpl()] = {k, item.key() == "bias"};
+    }
+  }
+  return covered;
+}
+
 // The batched pass: every layer with a rule, its input and output, and which layer (and whether
 // as its bias) each of `params` belongs to; empty when some parameter has no rule.
 struct RecordedPass {
@@ -87,12 +101,9 @@ RecordedPass record_pass(ClassifierImpl& model, const torch::Tensor& x, const to
   }
   recorded.push_back({model.head.ptr(), h, model.head->forward(h)});
 
-  std::map<const void*, std::pair<size_t, bool>> covered;  // parameter data -> (layer, is bias)
-  for (size_t k = 0; k < recorded.size(); ++k) {
-    for (const auto& item : recorded[k].layer->named_parameters(false)) {
-      covered[item.value().unsafeGetTensorImpl()] = {k, item.key() == "bias"};
-    }
-  }
+  std::vector<std::shared_ptr<torch::nn::Module>> rule_layers;
+  for (const auto& r : recorded) rule_layers.push_back(r.layer);
+  const ParameterLayers covered = parameter_layers(rule_layers);
   RecordedPass pass;
   for (const auto& p : params) {
     const auto found = covered.find(p.unsafeGetTensorImpl());
@@ -178,13 +189,12 @@ std::vector<torch::Tensor> by_samples(ClassifierImpl& model, const torch::Tensor
 bool has_sample_gradient_rules(ClassifierImpl& model, const std::vector<torch::Tensor>& params) {
   auto* layers = model.backbone->layers();
   if (layers == nullptr) return false;
-  std::map<const void*, bool> covered;
-  std::vector<std::shared_ptr<torch::nn::Module>> modules{model.head.ptr()};
-  for (auto& any : **layers) modules.push_back(any.ptr());
-  for (const auto& m : modules) {
-    if (!has_rule(m)) continue;
-    for (const auto& p : m->parameters(false)) covered[p.unsafeGetTensorImpl()] = true;
+  std::vector<std::shared_ptr<torch::nn::Module>> rule_layers;
+  for (auto& any : **layers) {
+    if (has_rule(any.ptr())) rule_layers.push_back(any.ptr());
   }
+  if (has_rule(model.head.ptr())) rule_layers.push_back(model.head.ptr());
+  const ParameterLayers covered = parameter_layers(rule_layers);
   for (const auto& m : model.modules()) {
     const std::string name = m->name();
     if (name.find("BatchNorm") != std::string::npos || name.find("Dropout") != std::string::npos)

@@ -120,6 +120,21 @@ struct HandMixture : VitHooks {
   }
 };
 
+// The model's logits on `x` with the ViT's blocks under the hand-computed mixture (each sample on
+// `routers`' router, empty: router 0).
+torch::Tensor hand_mixture_logits(testing::Setup& s, MoeAdapters* m, std::vector<int64_t> routers,
+                                  const torch::Tensor& x) {
+  auto& vit = vit_of(s);
+  auto hand = std::make_shared<HandMixture>();
+  hand->m = m;
+  hand->routers = std::move(routers);
+  auto kept = vit.hooks;
+  vit.hooks = hand;
+  const auto logits = s.model->head->forward(vit.forward(x));
+  vit.hooks = kept;
+  return logits;
+}
+
 TEST(MoeAdapters, RoutesEachImageOnItsClassTokenToTheTopKExpertsAndSumsTheirGatedOutputs) {
   auto s = setup(expert_run("moe-adapters", {{"moe-adapters", {{"experts", 3}, {"top_k", 2}}}}));
   auto* m = dynamic_cast<MoeAdapters*>(s->method);
@@ -136,13 +151,7 @@ TEST(MoeAdapters, RoutesEachImageOnItsClassTokenToTheTopKExpertsAndSumsTheirGate
   }
   const auto eval = first_samples(*s->stream, task, 6);
   torch::NoGradGuard no_grad;
-  auto& vit = vit_of(*s);
-  auto hand = std::make_shared<HandMixture>();
-  hand->m = m;
-  auto kept = vit.hooks;
-  vit.hooks = hand;
-  const auto want = s->model->head->forward(vit.forward(eval.x));
-  vit.hooks = kept;
+  const auto want = hand_mixture_logits(*s, m, {}, eval.x);
   const auto got = s->method->logits(eval);
   EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-5)) << (got - want).abs().max().item<double>();
 
@@ -151,7 +160,7 @@ TEST(MoeAdapters, RoutesEachImageOnItsClassTokenToTheTopKExpertsAndSumsTheirGate
   const auto train = first_samples(*s->stream, task, 6, 7);
   const auto seeds = MoeAdapters::noise_seeds(train);
   ASSERT_EQ(seeds.size(), 6u);
-  const auto cls = torch::randn({6, vit.feature_dim()});
+  const auto cls = torch::randn({6, vit_of(*s).feature_dim()});
   const auto clean = m->route(1, cls, {});
   EXPECT_TRUE(
       torch::equal(clean.gates, noisy_top_k(cls.matmul(m->layer(1).w_gate), {}, {}, 2).gates));
@@ -376,13 +385,7 @@ TEST(MoeAdapters, TaskRoutersTrainTheirTasksRouterAndTestPicksTheBestReconstruct
   }
   const auto picked = m->select_routers(batch.x);
   EXPECT_EQ(std::vector<int64_t>(picked.data_ptr<int64_t>(), picked.data_ptr<int64_t>() + 8), want);
-  auto hand = std::make_shared<HandMixture>();
-  hand->m = m;
-  hand->routers = want;
-  auto kept = vit.hooks;
-  vit.hooks = hand;
-  const auto expected = s->model->head->forward(vit.forward(batch.x));
-  vit.hooks = kept;
+  const auto expected = hand_mixture_logits(*s, m, want, batch.x);
   const auto got = s->method->logits(batch);
   EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-5))
       << (got - expected).abs().max().item<double>();
