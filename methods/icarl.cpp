@@ -82,7 +82,7 @@ class Icarl : public Method {
   void on_begin_task(const Task& task) override {
     if (task.class_begin == 0) return;
     old_outputs_.record(services(), *ctx_.stream->train_set, train_indices(task), task.class_begin,
-                        run().device, old_logits_of());
+                        old_logits_of());
   }
 
   void end_task(const Task& task) override {
@@ -144,7 +144,7 @@ class Icarl : public Method {
   // The normalised features of `samples` (unaugmented, eval mode), row i for samples[i], on
   // every rank (each sample's row is placed in a table of zeros, so the sum over shards is it).
   torch::Tensor features_of(const std::vector<int64_t>& samples) {
-    return sample_rows(services(), samples, feature_dim(), run().device, [&](const Batch& b) {
+    return services().sample_rows(samples, feature_dim(), [&](const Batch& b) {
       return normalized(ctx_.model->backbone->forward(b.x));
     });
   }

@@ -39,7 +39,7 @@ class Lwf : public Method {
   void on_begin_task(const Task& task) override {
     if (old_classes_ == 0) return;
     old_outputs_.record(services(), *ctx_.stream->train_set, train_indices(task), old_classes_,
-                        run().device, old_logits_of());
+                        old_logits_of());
   }
 
   void end_task(const Task& task) override {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <functional>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <string>
 
@@ -16,6 +17,7 @@
 #include "harness/foundation/random.h"
 #include "methods/method.h"
 #include "methods/pnn_columns.h"
+#include "methods/services.h"
 
 namespace clbench {
 
@@ -43,6 +45,7 @@ struct PnnOptions {
   TORCH_ARG(bool, input_laterals) = true;
   TORCH_ARG(std::string, head_laterals) = "auto";
   TORCH_ARG(std::string, lateral_inputs) = "columns";
+  TORCH_ARG(int64_t, record_mib) = 1024;
 
  public:
   template <class V>
@@ -58,6 +61,11 @@ struct PnnOptions {
       "what an earlier column gives the laterals: columns = its activations, laterals included "
       "(the paper's Eq. 1, Avalanche); trunks = its own layers alone (Mammoth's copies)",
       {"columns", "trunks"});
+    v("record_mib", record_mib_,
+      "the earlier columns' outputs on a task's training samples are recorded once before it "
+      "trains (they are frozen) where the data are not augmented and the table fits in this many "
+      "MiB; otherwise they run at every step (0: always)",
+      {0, 1e9});
   }
 };
 
@@ -92,11 +100,19 @@ class Pnn : public Method {
   void on_begin_task(const Task& task) override {
     const auto t = static_cast<size_t>(task.index);
     while (columns_.size() <= t) columns_.push_back(make_column(columns_.size()));
+    record_earlier_columns(task);
   }
 
   torch::Tensor loss(const Batch& batch) override {
     const auto t = static_cast<size_t>(task_->index);
-    const auto heads = forward(batch.x, t + 1, t, ctx_.model->is_training(), false);
+    const bool training = ctx_.model->is_training();
+    std::vector<torch::Tensor> heads;
+    if (earlier_.recorded()) {
+      const auto recorded = unpack(earlier_.of(batch, {}));
+      heads = forward(batch.x, t + 1, t, training, false, &recorded);
+    } else {
+      heads = forward(batch.x, t + 1, t, training, false);
+    }
     return classification_loss(place(heads, batch.x.size(0)), batch);
   }
 
@@ -160,18 +176,27 @@ class Pnn : public Method {
     return column;
   }
 
+  // laterals[l][c]: what column c gives the laterals that read its layer l's outputs.
+  using Laterals = std::vector<std::vector<torch::Tensor>>;
+
   // Columns 0..n-1 on `images`, and the heads of all of them (or of the last). Column `trained`
   // runs in the given mode with gradients; every other one in eval mode (frozen batch-norm
-  // statistics) without. Layer by layer, so that only one layer's outputs are held per column.
+  // statistics) without. Layer by layer, so that only one layer's outputs are held per column,
+  // except that `record` receives every layer's laterals of all n columns. With `recorded` (the
+  // earlier columns' laterals, as recorded), the columns before `trained` do not run.
   std::vector<torch::Tensor> forward(const torch::Tensor& images, size_t n, size_t trained,
-                                     bool training, bool all_heads) {
+                                     bool training, bool all_heads,
+                                     const Laterals* recorded = nullptr,
+                                     Laterals* record = nullptr) {
     for (size_t c = 0; c < n; ++c) columns_[c]->set_training(c == trained && training);
     // Eq. 1: the laterals read the earlier columns' activations (as Avalanche);
     // pnn.lateral_inputs=trunks: their own layers alone (Mammoth's copies of the old layers).
     const bool trunks = opt_.lateral_inputs() == "trunks";
-    // Each column's input to the next layer, with and without its laterals (layer 0: the images).
-    std::vector<torch::Tensor> full(n, columns_[0]->input(images)), alone(trunks ? n - 1 : 0);
-    if (trunks) std::fill(alone.begin(), alone.end(), full[0]);
+    const size_t skipped = recorded ? trained : 0;
+    // Each column's input to the next layer, with and without its laterals (layer 0: the images);
+    // the last column's alone is read by no lateral unless it is recorded.
+    std::vector<torch::Tensor> full(n, columns_[0]->input(images));
+    std::vector<torch::Tensor> alone(trunks ? (record ? n : n - 1) : 0, full[0]);
     const auto& sources = trunks ? alone : full;
     const auto step = [&](size_t c, const std::function<torch::Tensor()>& f) {
       std::optional<torch::NoGradGuard> no_grad;
@@ -180,7 +205,11 @@ class Pnn : public Method {
     };
     for (size_t l = 0; l < columns_[0]->depth(); ++l) {
       std::vector<torch::Tensor> next(n), next_alone(alone.size());
-      for (size_t c = 0; c < n; ++c) {
+      for (size_t c = 0; c < skipped; ++c) {
+        next[c] = recorded->at(l).at(c);
+        if (c < alone.size()) next_alone[c] = next[c];
+      }
+      for (size_t c = skipped; c < n; ++c) {
         const std::vector<torch::Tensor> earlier(sources.begin(),
                                                  sources.begin() + static_cast<std::ptrdiff_t>(c));
         next[c] = step(c, [&] { return columns_[c]->layer(l, full[c], earlier); });
@@ -191,6 +220,7 @@ class Pnn : public Method {
       }
       full = std::move(next);
       alone = std::move(next_alone);
+      if (record) record->push_back(sources);
     }
     std::vector<torch::Tensor> heads(n);
     for (size_t c = all_heads ? 0 : n - 1; c < n; ++c) {
@@ -214,8 +244,69 @@ class Pnn : public Method {
     return torch::cat(parts, 1);
   }
 
+  // The laterals of columns 0..t-1 on one batch, every layer's flattened and concatenated.
+  torch::Tensor pack_earlier(const torch::Tensor& images, size_t t) {
+    Laterals laterals;
+    forward(images, t, t, false, false, nullptr, &laterals);
+    std::vector<torch::Tensor> flat;
+    for (const auto& layer : laterals)
+      for (const auto& x : layer) flat.push_back(x.flatten(1));
+    return torch::cat(flat, 1);
+  }
+
+  Laterals unpack(const torch::Tensor& rows) const {
+    Laterals laterals;
+    int64_t at = 0;
+    for (const auto& layer : shapes_) {
+      laterals.emplace_back();
+      for (const auto& shape : layer) {
+        std::vector<int64_t> full{rows.size(0)};
+        full.insert(full.end(), shape.begin(), shape.end());
+        const int64_t size =
+            std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
+        laterals.back().push_back(rows.narrow(1, at, size).reshape(full));
+        at += size;
+      }
+    }
+    return laterals;
+  }
+
+  // The frozen columns 0..t-1 give column t's laterals the same outputs for a sample at every
+  // step: recorded once per task where that is exact and fits pnn.record_mib (FrozenOutputs);
+  // one probe image gives the layout.
+  void record_earlier_columns(const Task& task) {
+    earlier_.clear();
+    const auto t = static_cast<size_t>(task.index);
+    const auto samples = train_indices(task);
+    if (t == 0 || samples.empty()) return;
+    auto shape = ctx_.stream->input_shape();
+    shape.insert(shape.begin(), 1);
+    Laterals probe;
+    {
+      torch::NoGradGuard no_grad;
+      forward(torch::zeros(shape, torch::TensorOptions().device(run().device)), t, t, false, false,
+              nullptr, &probe);
+    }
+    shapes_.clear();
+    int64_t dim = 0;
+    for (const auto& layer : probe) {
+      shapes_.emplace_back();
+      for (const auto& x : layer) {
+        shapes_.back().push_back(x.sizes().slice(1).vec());
+        dim += x[0].numel();
+      }
+    }
+    const double mib =
+        4.0 * static_cast<double>(dim) * static_cast<double>(samples.size()) / 1048576;
+    if (mib > static_cast<double>(opt_.record_mib())) return;
+    earlier_.record(services(), *ctx_.stream->train_set, samples, dim,
+                    [this, t](const Batch& b) { return pack_earlier(b.x, t); });
+  }
+
   PnnOptions opt_;
-  std::vector<std::shared_ptr<PnnColumnImpl>> columns_;  // column t: task t's
+  std::vector<std::shared_ptr<PnnColumnImpl>> columns_;    // column t: task t's
+  FrozenOutputs earlier_;                                  // columns 0..t-1's laterals, packed
+  std::vector<std::vector<std::vector<int64_t>>> shapes_;  // [layer][column]: one sample's shape
 };
 
 MethodRequirements pnn_requirements() {

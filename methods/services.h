@@ -77,6 +77,13 @@ class MethodServices {
                                                       const SampleSum& fn, int64_t batch_size = 0,
                                                       SampleSet set = SampleSet::kTrain) = 0;
 
+  // fn(batch) {B, dim} for each of `samples` (training set, not augmented, eval mode, no
+  // gradients): row i for samples[i], {n, dim} float32 on the run's device, the same on every rank.
+  // Each rank writes its shards' rows into one table of zeros and the tables are summed over ranks,
+  // so every row is exactly its sample's (herding features, class statistics, recorded outputs).
+  virtual torch::Tensor sample_rows(const std::vector<int64_t>& samples, int64_t dim,
+                                    const std::function<torch::Tensor(const Batch&)>& fn) = 0;
+
   // sum_over_samples inside a training step (a loss or an after_backward, e.g. GEM's per-task
   // memory gradients): the step is the stop point, so no batch of the sum is one.
   virtual std::vector<torch::Tensor> step_sum_over_samples(const std::vector<int64_t>& samples,
@@ -99,14 +106,6 @@ class MethodServices {
   virtual void fit(const FitSpec& spec) = 0;
 };
 
-// fn(batch) {B, dim} for each of `samples` (training set, not augmented, eval mode, no gradients),
-// row i for samples[i] {n, dim} float32 on `device`, the same on every rank: each shard's rows are
-// placed in a table of zeros and the tables summed in shard order (herding features, class
-// statistics).
-torch::Tensor sample_rows(MethodServices& services, const std::vector<int64_t>& samples,
-                          int64_t dim, const torch::Device& device,
-                          const std::function<torch::Tensor(const Batch&)>& fn);
-
 // A frozen network's outputs on the samples a task trains on, computed once before it trains where
 // the training view of a sample is its evaluation view (Li & Hoiem 2017, Alg. 1: "Y_o <- CNN(X_n,
 // theta_s, theta_o)", as Mammoth's lwf.py records them), instead of at every step of every epoch;
@@ -116,10 +115,11 @@ class FrozenOutputs {
  public:
   using Forward = std::function<torch::Tensor(const Batch&)>;  // {B, dim}, no gradients needed
   void record(MethodServices& services, const Dataset& train_set,
-              const std::vector<int64_t>& samples, int64_t dim, const torch::Device& device,
-              const Forward& forward);
+              const std::vector<int64_t>& samples, int64_t dim, const Forward& forward);
   // The outputs for the batch's samples: the recorded rows, or forward(batch).
   torch::Tensor of(const Batch& batch, const Forward& forward) const;
+  bool recorded() const { return table_.defined(); }
+  void clear();
 
  private:
   torch::Tensor table_;

@@ -1,5 +1,7 @@
 #include "harness/engine/services.h"
 
+#include <unordered_map>
+
 #include <torch/torch.h>
 
 #include "datasets/loader.h"
@@ -89,40 +91,23 @@ std::vector<torch::Tensor> EngineServices::sums(const std::vector<int64_t>& samp
                                                 const SampleSum& fn, int64_t batch_size,
                                                 SampleSet set, bool stoppable) {
   const Dataset& data = set == SampleSet::kTest ? *stream_.test_set : *stream_.train_set;
-  const int64_t chunk = batch_size > 0 ? batch_size : run_->eval_batch_size;
   ModeScope eval(model_, false);
-  std::vector<std::vector<torch::Tensor>> per_shard;  // this rank's shards' sums, in order
-  // Every rank polls the stop signal as often: once per batch of the largest shard.
-  const auto n = static_cast<int64_t>(samples.size());
-  const int64_t largest = (n + run_->shard_count - 1) / run_->shard_count;
-  const int64_t rounds = (largest + chunk - 1) / chunk;
-  for (int s : run_->shards) {
-    std::vector<torch::Tensor> acc;
-    auto add = [&](const std::vector<int64_t>& part) {
-      const Batch b = load_batch(stream_, data, part, static_cast<int64_t>(part.size()), 1, 0,
-                                 std::nullopt, run_->device);
-      auto sums = fn(b);
-      if (acc.empty()) {
-        for (auto& t : sums) acc.push_back(t.detach().clone());
-      } else {
-        for (size_t i = 0; i < acc.size(); ++i) acc[i].add_(sums[i].detach());
-      }
-    };
-    const auto mine = shard(samples, s, run_->shard_count);
-    for (int64_t r = 0; r < rounds; ++r) {
-      const auto begin = std::min<size_t>(mine.size(), static_cast<size_t>(r * chunk));
-      const auto end = std::min<size_t>(mine.size(), begin + static_cast<size_t>(chunk));
-      const auto batch = [&] {
-        if (begin < end) add({mine.begin() + begin, mine.begin() + end});
-      };
-      if (stoppable) {
-        control_->stoppable_batch(comm_, batch);
-      } else {
-        batch();
-      }
+  // This rank's shards' sums, in order.
+  std::vector<std::vector<torch::Tensor>> per_shard(run_->shards.size());
+  const auto add = [&](size_t j, const std::vector<int64_t>& part) {
+    const Batch b = load_batch(stream_, data, part, static_cast<int64_t>(part.size()), 1, 0,
+                               std::nullopt, run_->device);
+    auto sums = fn(b);
+    auto& acc = per_shard[j];
+    if (acc.empty()) {
+      for (auto& t : sums) acc.push_back(t.detach().clone());
+    } else {
+      for (size_t i = 0; i < acc.size(); ++i) acc[i].add_(sums[i].detach());
     }
-    if (acc.empty()) add({});  // no samples in this shard: fn's zeros give the shapes
-    per_shard.push_back(std::move(acc));
+  };
+  for_each_batch(samples, batch_size > 0 ? batch_size : run_->eval_batch_size, stoppable, add);
+  for (size_t j = 0; j < per_shard.size(); ++j) {
+    if (per_shard[j].empty()) add(j, {});  // no samples in this shard: fn's zeros give the shapes
   }
   // One shard on each of one or two ranks: the sum over ranks is it (a + b is b + a; the order of
   // a sum over more ranks is the transport's, so the table below adds them).
@@ -148,6 +133,52 @@ std::vector<torch::Tensor> EngineServices::sums(const std::vector<int64_t>& samp
     total.push_back(sum);
   }
   return total;
+}
+
+void EngineServices::for_each_batch(
+    const std::vector<int64_t>& samples, int64_t chunk, bool stoppable,
+    const std::function<void(size_t, const std::vector<int64_t>&)>& each) {
+  const auto n = static_cast<int64_t>(samples.size());
+  const int64_t largest = (n + run_->shard_count - 1) / run_->shard_count;
+  const int64_t rounds = (largest + chunk - 1) / chunk;
+  for (size_t j = 0; j < run_->shards.size(); ++j) {
+    const auto mine = shard(samples, run_->shards[j], run_->shard_count);
+    for (int64_t r = 0; r < rounds; ++r) {
+      const auto begin = std::min<size_t>(mine.size(), static_cast<size_t>(r * chunk));
+      const auto end = std::min<size_t>(mine.size(), begin + static_cast<size_t>(chunk));
+      const auto batch = [&] {
+        if (begin < end) each(j, {mine.begin() + begin, mine.begin() + end});
+      };
+      if (stoppable) {
+        control_->stoppable_batch(comm_, batch);
+      } else {
+        batch();
+      }
+    }
+  }
+}
+
+torch::Tensor EngineServices::sample_rows(const std::vector<int64_t>& samples, int64_t dim,
+                                          const std::function<torch::Tensor(const Batch&)>& fn) {
+  ModeScope eval(model_, false);
+  torch::NoGradGuard no_grad;
+  std::unordered_map<int64_t, int64_t> row;
+  for (size_t i = 0; i < samples.size(); ++i) row[samples[i]] = static_cast<int64_t>(i);
+  std::vector<torch::Tensor> table{
+      torch::zeros({static_cast<int64_t>(samples.size()), dim},
+                   torch::dtype(torch::kFloat32).device(run_->device))};
+  for_each_batch(
+      samples, run_->eval_batch_size, true, [&](size_t, const std::vector<int64_t>& part) {
+        const Batch b =
+            load_batch(stream_, *stream_.train_set, part, static_cast<int64_t>(part.size()), 1, 0,
+                       std::nullopt, run_->device);
+        std::vector<int64_t> at;
+        for (int64_t s : b.indices) at.push_back(row.at(s));
+        table[0].index_copy_(0, torch::tensor(at, torch::kLong).to(run_->device),
+                             fn(b).to(torch::kFloat32));
+      });
+  comm_.allreduce_sum(table);  // one rank writes each row; the others add zeros to it
+  return table[0];
 }
 
 std::vector<torch::Tensor> EngineServices::gradients(const std::vector<int64_t>& samples,

@@ -46,6 +46,8 @@ class EngineServices : public MethodServices {
                                               SampleSet set = SampleSet::kTrain) override;
   std::vector<torch::Tensor> step_sum_over_samples(const std::vector<int64_t>& samples,
                                                    const SampleSum& fn) override;
+  torch::Tensor sample_rows(const std::vector<int64_t>& samples, int64_t dim,
+                            const std::function<torch::Tensor(const Batch&)>& fn) override;
   std::vector<torch::Tensor> gradients(const std::vector<int64_t>& samples, const LossFn& loss,
                                        const std::vector<torch::Tensor>& params) override;
   GlobalRows gather(const std::vector<ShardRows>& mine, int64_t global_size) override;
@@ -66,6 +68,11 @@ class EngineServices : public MethodServices {
  private:
   std::vector<torch::Tensor> sums(const std::vector<int64_t>& samples, const SampleSum& fn,
                                   int64_t batch_size, SampleSet set, bool stoppable);
+  // each(j, part) for every batch `part` (at most `chunk` samples) of this rank's j-th shard of
+  // `samples`; every rank polls the stop signal as often (once per batch of the largest shard)
+  // when `stoppable`.
+  void for_each_batch(const std::vector<int64_t>& samples, int64_t chunk, bool stoppable,
+                      const std::function<void(size_t, const std::vector<int64_t>&)>& each);
   Communicator& comm_;
   const TaskStream& stream_;
   Classifier model_;

@@ -230,7 +230,7 @@ class HidePrompt : public PromptMethod {
   std::pair<torch::Tensor, torch::Tensor> add_statistics(
       const Task& task, std::vector<ClassStatistics>& kept,
       const std::function<torch::Tensor(const Batch&)>& of) {
-    const auto features = sample_rows(services(), task.train, dim(), run().device, of).cpu();
+    const auto features = services().sample_rows(task.train, dim(), of).cpu();
     std::vector<int64_t> classes;
     for (int64_t i : task.train) classes.push_back(internal_class(i));
     const auto labels = torch::tensor(classes, torch::kLong);

@@ -454,11 +454,10 @@ class Dytox : public Method {
   // The normalised concatenated embeddings of `samples` (eval mode, un-augmented), row i for
   // samples[i], on every rank (each row placed in a table of zeros, summed over shards).
   torch::Tensor features_of(const std::vector<int64_t>& samples) {
-    return sample_rows(
-        services(), samples, dim() * decoder_->tasks(), run().device, [&](const Batch& b) {
-          auto f = torch::cat(decoder_->embed(patch_tokens(*vit_, b.x)), 1).to(torch::kFloat);
-          return f / (f.norm(2, 1, true) + 1e-8);  // continual/rehearsal.py icarl_selection
-        });
+    return services().sample_rows(samples, dim() * decoder_->tasks(), [&](const Batch& b) {
+      auto f = torch::cat(decoder_->embed(patch_tokens(*vit_, b.x)), 1).to(torch::kFloat);
+      return f / (f.norm(2, 1, true) + 1e-8);  // continual/rehearsal.py icarl_selection
+    });
   }
 
   // main.py finetuning 'balanced': the memory alone, the SABs frozen, every token and head and the
