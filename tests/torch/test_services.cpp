@@ -1,10 +1,14 @@
-// The services the harness gives methods (methods/services.h), and the per-sample gradients EWC's
-// Fisher is made of (harness/models/per_sample_gradients.h).
+// The services the harness gives methods (methods/services.h: sums, rows and gradients over
+// samples, fits, recorded outputs), and the per-sample gradients EWC's Fisher is made of
+// (harness/models/per_sample_gradients.h).
+#include <algorithm>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "datasets/loader.h"
 #include "harness/models/per_sample_gradients.h"
+#include "methods/services.h"
 #include "support.h"
 
 namespace clbench {
@@ -33,6 +37,64 @@ TEST(Services, SumOverSamplesAddsEverySampleOnceInAnyShardCount) {
     sums.push_back(out[0]);
   }
   EXPECT_TRUE(torch::allclose(sums[0], sums[1], 1e-12, 1e-12));
+}
+
+// Row i is exactly fn's row for samples[i], whatever the order of the samples, the batches (7 at
+// a time) and the shards (one; three on one rank).
+TEST(Services, SampleRowsPutEachSampleInItsRowInAnyShardCount) {
+  for (int shards : {0, 3}) {
+    auto s = testing::setup(
+        {{"benchmark", "synthetic"}, {"grad_shards", shards}, {"eval_batch_size", 7}});
+    auto samples = first_samples(*s->stream, 50);
+    std::reverse(samples.begin(), samples.end());
+    MethodServices& services = *s->session->services;
+    const int64_t dim =
+        load_batch(*s->stream, *s->stream->train_set, {samples[0]}, 1).x.flatten(1).size(1);
+    int64_t calls = 0;
+    const auto rows = services.sample_rows(samples, dim, [&](const Batch& b) {
+      ++calls;
+      return b.x.flatten(1);
+    });
+    const auto direct = load_batch(*s->stream, *s->stream->train_set, samples, 50).x.flatten(1);
+    EXPECT_TRUE(torch::equal(rows, direct)) << shards << " shards";
+    EXPECT_GE(calls, 8) << "50 samples in batches of at most 7";
+  }
+}
+
+// Where the training view of a sample is its evaluation view the outputs are recorded once and
+// read back by sample; where the data are augmented nothing is recorded and every batch runs.
+TEST(Services, FrozenOutputsRecordOnlyWhatIsNotAugmented) {
+  auto s = testing::setup({{"benchmark", "synthetic"}});
+  MethodServices& services = *s->session->services;
+  const auto samples = first_samples(*s->stream, 20);
+  int64_t calls = 0;
+  const FrozenOutputs::Forward sums = [&](const Batch& b) {
+    ++calls;
+    return b.x.flatten(1).sum(1, true);
+  };
+  const Batch batch =
+      load_batch(*s->stream, *s->stream->train_set, {samples[5], samples[2], samples[11]}, 3);
+
+  FrozenOutputs recorded;
+  recorded.record(services, *s->stream->train_set, samples, 1, sums);
+  ASSERT_TRUE(recorded.recorded());
+  const int64_t recording = calls;
+  EXPECT_TRUE(torch::equal(recorded.of(batch, sums), sums(batch)));
+  EXPECT_EQ(calls, recording + 1) << "of() ran the forward on recorded samples";
+
+  struct Augmenting : TensorDataset {
+    using TensorDataset::TensorDataset;
+    bool augments() const override { return true; }
+  };
+  const Augmenting augmenting(torch::zeros({20, 1, 2, 2}, torch::kUInt8),
+                              std::vector<int64_t>(20, 0));
+  FrozenOutputs per_batch;
+  calls = 0;
+  per_batch.record(services, augmenting, samples, 1, sums);
+  EXPECT_FALSE(per_batch.recorded());
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(torch::equal(per_batch.of(batch, sums), sums(batch)));
+  EXPECT_EQ(calls, 2);
 }
 
 TEST(Services, GradientsAreTheMeanOverTheSamplesAndLeaveGradAlone) {
