@@ -105,14 +105,10 @@ class Pnn : public Method {
 
   torch::Tensor loss(const Batch& batch) override {
     const auto t = static_cast<size_t>(task_->index);
-    const bool training = ctx_.model->is_training();
-    std::vector<torch::Tensor> heads;
-    if (earlier_.recorded()) {
-      const auto recorded = unpack(earlier_.of(batch, {}));
-      heads = forward(batch.x, t + 1, t, training, false, &recorded);
-    } else {
-      heads = forward(batch.x, t + 1, t, training, false);
-    }
+    std::optional<Laterals> recorded;
+    if (earlier_.recorded()) recorded = unpack(earlier_.of(batch, {}));
+    const auto heads = forward(batch.x, t + 1, t, ctx_.model->is_training(), false,
+                               recorded ? &*recorded : nullptr);
     return classification_loss(place(heads, batch.x.size(0)), batch);
   }
 

@@ -94,9 +94,7 @@ std::vector<torch::Tensor> EngineServices::sums(const std::vector<int64_t>& samp
   ModeScope eval(model_, false);
   // This rank's shards' sums, in order.
   std::vector<std::vector<torch::Tensor>> per_shard(run_->shards.size());
-  const auto add = [&](size_t j, const std::vector<int64_t>& part) {
-    const Batch b = load_batch(stream_, data, part, static_cast<int64_t>(part.size()), 1, 0,
-                               std::nullopt, run_->device);
+  const auto add = [&](size_t j, const Batch& b) {
     auto sums = fn(b);
     auto& acc = per_shard[j];
     if (acc.empty()) {
@@ -105,9 +103,10 @@ std::vector<torch::Tensor> EngineServices::sums(const std::vector<int64_t>& samp
       for (size_t i = 0; i < acc.size(); ++i) acc[i].add_(sums[i].detach());
     }
   };
-  for_each_batch(samples, batch_size > 0 ? batch_size : run_->eval_batch_size, stoppable, add);
+  for_each_batch(samples, data, batch_size > 0 ? batch_size : run_->eval_batch_size, stoppable,
+                 add);
   for (size_t j = 0; j < per_shard.size(); ++j) {
-    if (per_shard[j].empty()) add(j, {});  // no samples in this shard: fn's zeros give the shapes
+    if (per_shard[j].empty()) add(j, unaugmented(data, {}));  // fn's zeros give the shapes
   }
   // One shard on each of one or two ranks: the sum over ranks is it (a + b is b + a; the order of
   // a sum over more ranks is the transport's, so the table below adds them).
@@ -135,9 +134,14 @@ std::vector<torch::Tensor> EngineServices::sums(const std::vector<int64_t>& samp
   return total;
 }
 
-void EngineServices::for_each_batch(
-    const std::vector<int64_t>& samples, int64_t chunk, bool stoppable,
-    const std::function<void(size_t, const std::vector<int64_t>&)>& each) {
+Batch EngineServices::unaugmented(const Dataset& data, const std::vector<int64_t>& part) const {
+  return load_batch(stream_, data, part, static_cast<int64_t>(part.size()), 1, 0, std::nullopt,
+                    run_->device);
+}
+
+void EngineServices::for_each_batch(const std::vector<int64_t>& samples, const Dataset& data,
+                                    int64_t chunk, bool stoppable,
+                                    const std::function<void(size_t, const Batch&)>& each) {
   const auto n = static_cast<int64_t>(samples.size());
   const int64_t largest = (n + run_->shard_count - 1) / run_->shard_count;
   const int64_t rounds = (largest + chunk - 1) / chunk;
@@ -147,7 +151,7 @@ void EngineServices::for_each_batch(
       const auto begin = std::min<size_t>(mine.size(), static_cast<size_t>(r * chunk));
       const auto end = std::min<size_t>(mine.size(), begin + static_cast<size_t>(chunk));
       const auto batch = [&] {
-        if (begin < end) each(j, {mine.begin() + begin, mine.begin() + end});
+        if (begin < end) each(j, unaugmented(data, {mine.begin() + begin, mine.begin() + end}));
       };
       if (stoppable) {
         control_->stoppable_batch(comm_, batch);
@@ -167,16 +171,13 @@ torch::Tensor EngineServices::sample_rows(const std::vector<int64_t>& samples, i
   std::vector<torch::Tensor> table{
       torch::zeros({static_cast<int64_t>(samples.size()), dim},
                    torch::dtype(torch::kFloat32).device(run_->device))};
-  for_each_batch(
-      samples, run_->eval_batch_size, true, [&](size_t, const std::vector<int64_t>& part) {
-        const Batch b =
-            load_batch(stream_, *stream_.train_set, part, static_cast<int64_t>(part.size()), 1, 0,
-                       std::nullopt, run_->device);
-        std::vector<int64_t> at;
-        for (int64_t s : b.indices) at.push_back(row.at(s));
-        table[0].index_copy_(0, torch::tensor(at, torch::kLong).to(run_->device),
-                             fn(b).to(torch::kFloat32));
-      });
+  for_each_batch(samples, *stream_.train_set, run_->eval_batch_size, true,
+                 [&](size_t, const Batch& b) {
+                   std::vector<int64_t> at;
+                   for (int64_t s : b.indices) at.push_back(row.at(s));
+                   table[0].index_copy_(0, torch::tensor(at, torch::kLong).to(run_->device),
+                                        fn(b).to(torch::kFloat32));
+                 });
   comm_.allreduce_sum(table);  // one rank writes each row; the others add zeros to it
   return table[0];
 }

@@ -68,11 +68,13 @@ class EngineServices : public MethodServices {
  private:
   std::vector<torch::Tensor> sums(const std::vector<int64_t>& samples, const SampleSum& fn,
                                   int64_t batch_size, SampleSet set, bool stoppable);
-  // each(j, part) for every batch `part` (at most `chunk` samples) of this rank's j-th shard of
-  // `samples`; every rank polls the stop signal as often (once per batch of the largest shard)
-  // when `stoppable`.
-  void for_each_batch(const std::vector<int64_t>& samples, int64_t chunk, bool stoppable,
-                      const std::function<void(size_t, const std::vector<int64_t>&)>& each);
+  // `part` of `data` as one batch on the run's device, not augmented.
+  Batch unaugmented(const Dataset& data, const std::vector<int64_t>& part) const;
+  // each(j, batch) for every batch (at most `chunk` samples of `data`, unaugmented) of this rank's
+  // j-th shard of `samples`; every rank polls the stop signal as often (once per batch of the
+  // largest shard) when `stoppable`.
+  void for_each_batch(const std::vector<int64_t>& samples, const Dataset& data, int64_t chunk,
+                      bool stoppable, const std::function<void(size_t, const Batch&)>& each);
   Communicator& comm_;
   const TaskStream& stream_;
   Classifier model_;
