@@ -1,8 +1,10 @@
 #include "harness/engine/optim.h"
 
 #include "harness/engine/fused_optimizers.h"
+#include "harness/engine/one_pass_sgd.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include <torch/torch.h>
 
@@ -36,6 +38,9 @@ std::unique_ptr<torch::optim::Optimizer> make(const std::vector<ParamGroup>& gro
                                               const Options& o, const std::string& kind,
                                               bool fused) {
   if (fused) return make_fused_optimizer(kind, make_groups(groups, o), o);
+  if constexpr (std::is_same_v<Plain, torch::optim::SGD>) {
+    return make_one_pass_sgd(make_groups(groups, o), o);  // SGD's bits, one pass per tensor
+  }
   return std::make_unique<Plain>(make_groups(groups, o), o);
 }
 

@@ -3,9 +3,11 @@
 #include <cmath>
 #include <sstream>
 
+#include <ATen/record_function.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "harness/engine/one_pass_sgd.h"
 #include "harness/engine/optim.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
@@ -229,6 +231,87 @@ TEST(FusedOptimizers, ChannelsLastWeightsWithContiguousGradientsStepAsPlainOnes)
       results.push_back(w.detach().contiguous());
     }
     EXPECT_TRUE(torch::allclose(results[0], results[1], 1e-5, 1e-6)) << spec.kind;
+  }
+}
+
+// The ATen element-wise kernels (aten::add_, aten::mul_, ...) an optimizer step calls.
+int elementwise_kernels_in(torch::optim::Optimizer& optimizer) {
+  static thread_local int calls = 0;
+  calls = 0;
+  const auto handle = at::addThreadLocalCallback(
+      at::RecordFunctionCallback([](const at::RecordFunction& fn)
+                                     -> std::unique_ptr<at::ObserverContext> {
+        const std::string name = fn.name();
+        if (name.rfind("aten::add", 0) == 0 || name.rfind("aten::mul", 0) == 0) ++calls;
+        return nullptr;
+      }).scopes({at::RecordScope::FUNCTION}));
+  optimizer.step();
+  at::removeCallback(handle);
+  return calls;
+}
+
+// One pass per tensor, and SGD::step's numbers to the bit: every option LibTorch's SGD takes,
+// tensors with and without an 8-float tail, a first step (the buffer starts from d) and later
+// ones, a learning rate changed between steps; a transposed gradient goes through SGD::step.
+TEST(OnePassSgd, StepsAsLibTorchsSgdToTheBitInOnePass) {
+  const std::vector<std::vector<int64_t>> shapes = {{1},  {7},  {10},      {16},
+                                                    {17}, {33}, {40, 100}, {4003}};
+  for (double momentum : {0.0, 0.9}) {
+    for (double dampening : {0.0, 0.1}) {
+      for (double decay : {0.0, 5e-4}) {
+        for (bool nesterov : {false, true}) {
+          if (nesterov && (momentum == 0 || dampening != 0)) continue;  // SGD refuses these
+          const auto options = torch::optim::SGDOptions(0.05)
+                                   .momentum(momentum)
+                                   .dampening(dampening)
+                                   .weight_decay(decay)
+                                   .nesterov(nesterov);
+          torch::manual_seed(11);
+          std::vector<torch::Tensor> a, b;
+          for (const auto& shape : shapes) {
+            a.push_back(torch::randn(shape).requires_grad_());
+            b.push_back(a.back().detach().clone().requires_grad_());
+          }
+          torch::optim::SGD reference(a, options);
+          auto one_pass = make_one_pass_sgd({torch::optim::OptimizerParamGroup(b)}, options);
+          const std::string label = "momentum " + std::to_string(momentum) + " dampening " +
+                                    std::to_string(dampening) + " decay " + std::to_string(decay) +
+                                    (nesterov ? " nesterov" : "");
+          for (int k = 0; k < 5; ++k) {
+            if (k == 3) {
+              reference.param_groups()[0].options().set_lr(0.013);
+              one_pass->param_groups()[0].options().set_lr(0.013);
+            }
+            for (size_t i = 0; i < a.size(); ++i) {
+              const auto g = torch::randn(a[i].sizes()) * 3;
+              a[i].mutable_grad() = g.clone();
+              b[i].mutable_grad() = g.clone();
+            }
+            EXPECT_GT(elementwise_kernels_in(reference), 0) << label;
+            EXPECT_EQ(elementwise_kernels_in(*one_pass), 0) << label << " step " << k;
+            for (size_t i = 0; i < a.size(); ++i) {
+              ASSERT_TRUE(torch::equal(a[i], b[i]))
+                  << label << " step " << k << " tensor " << i << ": "
+                  << (a[i] - b[i]).abs().max().item<double>();
+            }
+          }
+        }
+      }
+    }
+  }
+  torch::manual_seed(12);
+  auto a = torch::randn({6, 5}).requires_grad_(), b = a.detach().clone().requires_grad_();
+  const auto options = torch::optim::SGDOptions(0.05).momentum(0.9);
+  torch::optim::SGD reference({a}, options);
+  auto one_pass = make_one_pass_sgd({torch::optim::OptimizerParamGroup({b})}, options);
+  for (int k = 0; k < 3; ++k) {
+    const auto g = torch::randn({5, 6}).t();
+    a.mutable_grad() = g.clone();
+    b.mutable_grad() = g.clone();
+    ASSERT_FALSE(b.grad().is_contiguous());
+    reference.step();
+    EXPECT_GT(elementwise_kernels_in(*one_pass), 0);
+    ASSERT_TRUE(torch::equal(a, b)) << "transposed gradient, step " << k;
   }
 }
 
