@@ -62,7 +62,12 @@ TEST(Signals, ASecondSignalEndsTheProcessAtOnceWritingNothing) {
   const pid_t pid = start_evaluating(dir, log);
   kill(pid, SIGTERM);
   kill(pid, SIGINT);
-  EXPECT_EQ(testing::wait_exit(pid), 128 + SIGINT) << testing::read_text(log);
+  // Both are delivered, but not necessarily in this order: when the process has not run between
+  // the two kills (a busy machine), the kernel delivers the pending SIGINT first (lower number).
+  // Whichever comes second ends the process with its own code.
+  const int code = testing::wait_exit(pid);
+  EXPECT_TRUE(code == 128 + SIGINT || code == 128 + SIGTERM) << "exit " << code << "\n"
+                                                             << testing::read_text(log);
   EXPECT_FALSE(fs::exists(dir / "synthetic/finetune/seed-0.ckpt"));
 }
 
