@@ -4,6 +4,8 @@
 
 #include <immintrin.h>
 
+#include <ATen/Parallel.h>
+
 #include <torch/torch.h>
 
 namespace clbench {
@@ -94,7 +96,12 @@ class OnePassSgd : public torch::optim::SGD {
           }
           buf = static_cast<SGDParamState&>(*it->second).momentum_buffer().data_ptr<float>();
         }
-        update_avx2(p.data_ptr<float>(), p.grad().data_ptr<float>(), buf, p.numel(), first, u);
+        float* w = p.data_ptr<float>();
+        const float* g = p.grad().data_ptr<float>();
+        // In chunks on the run's threads, as ATen's element-wise kernels (grain 32768).
+        at::parallel_for(0, p.numel(), at::internal::GRAIN_SIZE, [&](int64_t begin, int64_t end) {
+          update_avx2(w + begin, g + begin, buf ? buf + begin : nullptr, end - begin, first, u);
+        });
       }
     }
     return loss;

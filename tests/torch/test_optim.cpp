@@ -1,6 +1,7 @@
 // Optimisers and learning-rate schedules: the formulas, and what the trainer's optimizer really
 // applies at each step (recovered from the parameter change of plain SGD), per parameter group.
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include <ATen/record_function.h>
@@ -252,10 +253,18 @@ int elementwise_kernels_in(torch::optim::Optimizer& optimizer) {
 
 // One pass per tensor, and SGD::step's numbers to the bit: every option LibTorch's SGD takes,
 // tensors with and without an 8-float tail, a first step (the buffer starts from d) and later
-// ones, a learning rate changed between steps; a transposed gradient goes through SGD::step.
+// ones, a learning rate changed between steps, two threads; a transposed gradient goes through
+// SGD::step.
 TEST(OnePassSgd, StepsAsLibTorchsSgdToTheBitInOnePass) {
-  const std::vector<std::vector<int64_t>> shapes = {{1},  {7},  {10},      {16},
-                                                    {17}, {33}, {40, 100}, {4003}};
+  // {70001}: more than ATen's grain of 32768, cut into chunks on two threads.
+  const std::vector<std::vector<int64_t>> shapes = {{1},  {7},       {10},   {16},   {17},
+                                                    {33}, {40, 100}, {4003}, {70001}};
+  struct TwoThreads {
+    int before = at::get_num_threads();
+    TwoThreads() { at::set_num_threads(2); }
+    ~TwoThreads() { at::set_num_threads(before); }
+  };
+  std::optional<TwoThreads> two_threads(std::in_place);
   for (double momentum : {0.0, 0.9}) {
     for (double dampening : {0.0, 0.1}) {
       for (double decay : {0.0, 5e-4}) {
@@ -299,6 +308,7 @@ TEST(OnePassSgd, StepsAsLibTorchsSgdToTheBitInOnePass) {
       }
     }
   }
+  two_threads.reset();
   torch::manual_seed(12);
   auto a = torch::randn({6, 5}).requires_grad_(), b = a.detach().clone().requires_grad_();
   const auto options = torch::optim::SGDOptions(0.05).momentum(0.9);
