@@ -333,7 +333,7 @@ const bool registered_hide_prompt = register_method(
         .tiny_settings({{"centroids", 2},
                         {"tii_epochs", 1},
                         {"ca_epochs", 1},
-                        {"tii_batch", 16},
+                        {"tii_batch", 8},
                         {"tii_ca_batch", 16},
                         {"ca_batch", 16}})
         // training_scripts/train_imr_vit.sh and train_cifar100_vit.sh: 24 per GPU x 8, lr 0.03 x

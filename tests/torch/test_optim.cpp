@@ -1,7 +1,6 @@
 // Optimisers and learning-rate schedules: the formulas, and what the trainer's optimizer really
 // applies at each step (recovered from the parameter change of plain SGD), per parameter group.
 #include <cmath>
-#include <optional>
 #include <sstream>
 
 #include <ATen/record_function.h>
@@ -264,51 +263,52 @@ TEST(OnePassSgd, StepsAsLibTorchsSgdToTheBitInOnePass) {
     TwoThreads() { at::set_num_threads(2); }
     ~TwoThreads() { at::set_num_threads(before); }
   };
-  std::optional<TwoThreads> two_threads(std::in_place);
-  for (double momentum : {0.0, 0.9}) {
-    for (double dampening : {0.0, 0.1}) {
-      for (double decay : {0.0, 5e-4}) {
-        for (bool nesterov : {false, true}) {
-          if (nesterov && (momentum == 0 || dampening != 0)) continue;  // SGD refuses these
-          const auto options = torch::optim::SGDOptions(0.05)
-                                   .momentum(momentum)
-                                   .dampening(dampening)
-                                   .weight_decay(decay)
-                                   .nesterov(nesterov);
-          torch::manual_seed(11);
-          std::vector<torch::Tensor> a, b;
-          for (const auto& shape : shapes) {
-            a.push_back(torch::randn(shape).requires_grad_());
-            b.push_back(a.back().detach().clone().requires_grad_());
-          }
-          torch::optim::SGD reference(a, options);
-          auto one_pass = make_one_pass_sgd({torch::optim::OptimizerParamGroup(b)}, options);
-          const std::string label = "momentum " + std::to_string(momentum) + " dampening " +
-                                    std::to_string(dampening) + " decay " + std::to_string(decay) +
-                                    (nesterov ? " nesterov" : "");
-          for (int k = 0; k < 5; ++k) {
-            if (k == 3) {
-              reference.param_groups()[0].options().set_lr(0.013);
-              one_pass->param_groups()[0].options().set_lr(0.013);
+  {
+    const TwoThreads two_threads;  // the steps below on two threads
+    for (double momentum : {0.0, 0.9}) {
+      for (double dampening : {0.0, 0.1}) {
+        for (double decay : {0.0, 5e-4}) {
+          for (bool nesterov : {false, true}) {
+            if (nesterov && (momentum == 0 || dampening != 0)) continue;  // SGD refuses these
+            const auto options = torch::optim::SGDOptions(0.05)
+                                     .momentum(momentum)
+                                     .dampening(dampening)
+                                     .weight_decay(decay)
+                                     .nesterov(nesterov);
+            torch::manual_seed(11);
+            std::vector<torch::Tensor> a, b;
+            for (const auto& shape : shapes) {
+              a.push_back(torch::randn(shape).requires_grad_());
+              b.push_back(a.back().detach().clone().requires_grad_());
             }
-            for (size_t i = 0; i < a.size(); ++i) {
-              const auto g = torch::randn(a[i].sizes()) * 3;
-              a[i].mutable_grad() = g.clone();
-              b[i].mutable_grad() = g.clone();
-            }
-            EXPECT_GT(elementwise_kernels_in(reference), 0) << label;
-            EXPECT_EQ(elementwise_kernels_in(*one_pass), 0) << label << " step " << k;
-            for (size_t i = 0; i < a.size(); ++i) {
-              ASSERT_TRUE(torch::equal(a[i], b[i]))
-                  << label << " step " << k << " tensor " << i << ": "
-                  << (a[i] - b[i]).abs().max().item<double>();
+            torch::optim::SGD reference(a, options);
+            auto one_pass = make_one_pass_sgd({torch::optim::OptimizerParamGroup(b)}, options);
+            const std::string label = "momentum " + std::to_string(momentum) + " dampening " +
+                                      std::to_string(dampening) + " decay " +
+                                      std::to_string(decay) + (nesterov ? " nesterov" : "");
+            for (int k = 0; k < 5; ++k) {
+              if (k == 3) {
+                reference.param_groups()[0].options().set_lr(0.013);
+                one_pass->param_groups()[0].options().set_lr(0.013);
+              }
+              for (size_t i = 0; i < a.size(); ++i) {
+                const auto g = torch::randn(a[i].sizes()) * 3;
+                a[i].mutable_grad() = g.clone();
+                b[i].mutable_grad() = g.clone();
+              }
+              EXPECT_GT(elementwise_kernels_in(reference), 0) << label;
+              EXPECT_EQ(elementwise_kernels_in(*one_pass), 0) << label << " step " << k;
+              for (size_t i = 0; i < a.size(); ++i) {
+                ASSERT_TRUE(torch::equal(a[i], b[i]))
+                    << label << " step " << k << " tensor " << i << ": "
+                    << (a[i] - b[i]).abs().max().item<double>();
+              }
             }
           }
         }
       }
     }
   }
-  two_threads.reset();
   torch::manual_seed(12);
   auto a = torch::randn({6, 5}).requires_grad_(), b = a.detach().clone().requires_grad_();
   const auto options = torch::optim::SGDOptions(0.05).momentum(0.9);
