@@ -67,7 +67,7 @@ if [[ "$oversub" == auto ]]; then
   # Outside Slurm, Open MPI gives a machine one slot per core; more ranks than that need
   # --oversubscribe (fine for CPU tests; on GPU nodes NP should equal the GPUs anyway).
   oversub=0
-  if [[ -z "${SLURM_JOB_ID:-}" && -z "${CLBENCH_MPIRUN_ARGS:-}" ]] && ((NP > $(nproc))); then oversub=1; fi
+  if [[ -z "${SLURM_JOB_ID:-}" && -z "${CLBENCH_MPIRUN_ARGS:-}" ]] && ((NP > $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc))); then oversub=1; fi
 fi
 [[ "$oversub" == 1 ]] && cmd+=(--oversubscribe)
 # shellcheck disable=SC2206  # word splitting of the extra arguments is intended

@@ -54,7 +54,8 @@ build_clbench() {
       { cat "$BUILD/configure.log" >&2; exit 1; }
   fi
   log "building (first build takes a few minutes)"
-  cmake --build "$BUILD" -j "$(nproc)" "$@"
+  # Every core, whatever OMP_NUM_THREADS says (nproc answers it when set).
+  cmake --build "$BUILD" -j "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" "$@"
 }
 
 install_debian_packages

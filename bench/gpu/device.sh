@@ -30,7 +30,7 @@ step() { echo; echo "=== $* ($(date +%T))"; }
 step machine
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 grep PRETTY_NAME /etc/os-release
-echo "cores: $(nproc)"
+echo "cores: $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
 $py -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 echo "nccl: $nccl_dir"
 
@@ -79,7 +79,7 @@ if [[ $parts == *B* ]]; then
       -DNCCL_ROOT="$nccl_dir" >"$out/b1_configure.log" 2>&1 || { tail -30 "$out/b1_configure.log"; exit 1; }
     grep -E "clbench:|Found (Torch|CUDA|HDF5)" "$out/b1_configure.log"
     start=$(date +%s)
-    ninja -C /tmp/build-gpu -j "$(nproc)" clbench clbench_tests >"$out/b1_build.log" 2>&1 ||
+    ninja -C /tmp/build-gpu -j "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" clbench clbench_tests >"$out/b1_build.log" 2>&1 ||
       { grep -B2 -A10 -m3 "error" "$out/b1_build.log"; exit 1; }
     echo "built in $(($(date +%s) - start)) s"
     ldd /tmp/build-gpu/clbench | grep -E "torch_cuda|nccl|cudart"

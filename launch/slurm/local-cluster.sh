@@ -91,7 +91,7 @@ write_conf() {
   if [[ "$hw" == NodeName=* ]]; then
     line="NodeName=$NODE NodeAddr=127.0.0.1 ${hw#NodeName=* } State=UNKNOWN"
   else
-    cpus="$(nproc)"
+    cpus="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
     mem="$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)"
     line="NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN"
   fi
