@@ -4,8 +4,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${CLBENCH_BUILD:-$ROOT/build}"
 "$ROOT/launch/setup.sh"
-# One test per core, counted before OMP_NUM_THREADS is set: coreutils' nproc answers
-# OMP_NUM_THREADS when it is set, which ran CI's tests one at a time.
+# One test per core. Coreutils' nproc answers OMP_NUM_THREADS when it is set (as below), which ran
+# CI's tests one at a time, so it is asked with that unset.
 jobs="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
 # One thread per test process: ctest runs tests side by side, and several OpenMP pools spinning on
 # the same cores slow each other down by an order of magnitude.

@@ -161,11 +161,9 @@ TEST_P(Conformance, TrainsUnderBf16Autocast) {
   const auto& kinds = find_method(GetParam().method).requirements.backbone_kinds;
   if (GetParam().backbone == "resnet-tiny" && kinds.size() != 1)
     GTEST_SKIP() << "bf16 on the ResNet: covered by the CNN case and CLR";
-  const nlohmann::json one_epoch = {{"epochs", 1}};
-  auto bf16_epoch = one_epoch;
-  bf16_epoch["precision"] = "bf16";
-  const auto fp32 = train(GetParam(), checkpoint_file("fp32"), 0, false, one_epoch);
-  const auto bf16 = train(GetParam(), checkpoint_file("bf16"), 0, false, bf16_epoch);
+  const auto fp32 = train(GetParam(), checkpoint_file("fp32"), 0, false, {{"epochs", 1}});
+  const auto bf16 =
+      train(GetParam(), checkpoint_file("bf16"), 0, false, {{"epochs", 1}, {"precision", "bf16"}});
   EXPECT_EQ(bf16.record.trainable_params, fp32.record.trainable_params);
   EXPECT_EQ(bf16.record.stored_params, fp32.record.stored_params);
   for (const auto* R : {&bf16.record.class_il, &bf16.record.task_il}) {
