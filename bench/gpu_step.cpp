@@ -53,6 +53,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/sd_lora_task_two.h"
+#include "harness/distributed/cuda_library.h"
 #include "harness/engine/optim.h"
 #include "harness/engine/precision.h"
 #include "harness/models/backbone.h"
@@ -307,7 +308,7 @@ int main(int argc, char** argv) {
   if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
   at::globalContext().setFlushDenormal(true);  // as clbench itself runs (harness/cli/main.cpp)
   s.device = torch::Device(device_name);
-  if (s.device.is_cuda() && !torch::cuda::is_available()) {
+  if (s.device.is_cuda() && !clbench::cuda_available()) {
     std::fprintf(stderr, "--device %s: no CUDA device here\n", device_name.c_str());
     return 1;
   }

@@ -49,7 +49,7 @@ class Agem : public Method {
     const auto params = trainable_parameters();
     const auto ref = services().gradients(
         reference_, [this](const Batch& b) { return model_loss(b); }, params);
-    const Vector g = flat_gradients(params), r = flatten(ref, params);
+    const FloatVector g = flat_gradients(params), r = flatten(ref, params);
     if (dot(g, r) < 0) set_gradients(params, agem_project(g, r));
   }
 

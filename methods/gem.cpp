@@ -52,12 +52,12 @@ class Gem : public Method {
   void after_backward() override {
     if (task_->index == 0) return;
     const auto params = trainable_parameters();
-    const Vector g = flat_gradients(params);
-    const std::vector<Vector> G = past_gradients(params);
-    const GemSystem system = gem_system(G, g);
+    flat_gradients_into(params, g_);
+    past_gradients(params);
+    const GemSystem system = gem_system(G_, g_);
     const bool conflict =
         std::any_of(system.q.begin(), system.q.end(), [](double x) { return x < 0; });
-    if (conflict) set_gradients(params, gem_project(system, G, g, opt_.margin(), opt_.eps()));
+    if (conflict) set_gradients(params, gem_project(system, G_, g_, opt_.margin(), opt_.eps()));
   }
 
   // The official code writes the current batch into its task's memory at every step.
@@ -73,23 +73,23 @@ class Gem : public Method {
   void state(StateVisitor& v) override { memory_.state(v); }
 
  private:
-  // The gradient of the loss on each past task's memory (those not empty). Where every parameter
-  // has a per-sample rule (Linear, Conv2d) all of them come from one batched backward over all the
-  // memories, each task's share summed by its samples' rule (the same gradients up to float
-  // rounding); otherwise one backward pass per task.
-  std::vector<Vector> past_gradients(const std::vector<torch::Tensor>& params) {
+  // G_: the gradient of the loss on each past task's memory (those not empty). Where every
+  // parameter has a per-sample rule (Linear, Conv2d) all of them come from one batched backward
+  // over all the memories, each task's share summed by its samples' rule (the same gradients up to
+  // float rounding); otherwise one backward pass per task.
+  void past_gradients(const std::vector<torch::Tensor>& params) {
     std::vector<std::vector<int64_t>> memories;
     for (int64_t k = 0; k < task_->index; ++k) {
       if (!memory_.samples(k).empty()) memories.push_back(memory_.samples(k));
     }
-    std::vector<Vector> G;
+    G_.resize(memories.size());
     if (!has_sample_gradient_rules(*ctx_.model, params)) {
-      for (const auto& memory : memories) {
+      for (size_t k = 0; k < memories.size(); ++k) {
         const auto past = services().gradients(
-            memory, [this](const Batch& b) { return model_loss(b); }, params);
-        G.push_back(flatten(past, params));
+            memories[k], [this](const Batch& b) { return model_loss(b); }, params);
+        flatten_into(past, params, G_[k]);
       }
-      return G;
+      return;
     }
     std::unordered_map<int64_t, int64_t> task_of;
     std::vector<int64_t> all;
@@ -111,18 +111,23 @@ class Gem : public Method {
       for (const auto& task : per_task) flat.insert(flat.end(), task.begin(), task.end());
       return flat;
     });
+    const auto task_sums = [&](size_t k) {
+      return std::vector<torch::Tensor>(
+          sums.begin() + static_cast<std::ptrdiff_t>(k * params.size()),
+          sums.begin() + static_cast<std::ptrdiff_t>((k + 1) * params.size()));
+    };
     for (size_t k = 0; k < memories.size(); ++k) {
-      std::vector<torch::Tensor> mean;
-      for (size_t i = 0; i < params.size(); ++i)
-        mean.push_back(sums[k * params.size() + i] / static_cast<double>(memories[k].size()));
-      G.push_back(flatten(mean, params));
+      flatten_into(task_sums(k), params, G_[k]);
+      const auto n = static_cast<float>(memories[k].size());  // the mean, in float32 as ATen's
+      for (float& x : G_[k]) x /= n;
     }
-    return G;
   }
 
   GemOptions opt_;
   RingMemory memory_{opt_.memories()};  // one group per task
   StepSamples this_step_;               // this step's samples
+  FloatVector g_;                       // this step's gradient, flat
+  std::vector<FloatVector> G_;          // the past tasks' memory gradients, flat
 };
 
 const bool registered_gem = register_method(

@@ -82,7 +82,11 @@ if [[ $parts == *B* ]]; then
     ninja -C /tmp/build-gpu -j "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" clbench clbench_tests >"$out/b1_build.log" 2>&1 ||
       { grep -B2 -A10 -m3 "error" "$out/b1_build.log"; exit 1; }
     echo "built in $(($(date +%s) - start)) s"
-    ldd /tmp/build-gpu/clbench | grep -E "torch_cuda|nccl|cudart"
+    # LibTorch's CPU half is linked, its CUDA half (with NCCL) loaded at start-up where the
+    # driver is (harness/distributed/cuda_library.h): the second line must name libtorch_cuda.so.
+    ldd /tmp/build-gpu/clbench | grep -E "torch_cpu|torch_cuda|nccl|cudart" || true
+    LD_DEBUG=files /tmp/build-gpu/clbench --version 2>&1 | grep -m1 -E "file=.*libtorch_cuda\.so.*dynamically loaded" ||
+      echo "libtorch_cuda.so was NOT loaded"
     step "B2 the source build's *_CUDA tests"
     /tmp/build-gpu/clbench_tests --gtest_filter='*_CUDA*' 2>&1 | tee "$out/b2_cuda_tests.log" | tail -15
   )

@@ -1,14 +1,16 @@
 #include "harness/distributed/nccl.h"
 
-#include <ATen/cuda/CUDAEvent.h>
-#include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime.h>
-#include <nccl.h>
+#include <dlfcn.h>
+#include <nccl.h>  // the types only: the library is loaded with LibTorch's CUDA half
+
+#include <c10/core/Event.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 
 #include <string>
 
 #include <torch/torch.h>
 
+#include "harness/distributed/cuda_library.h"
 #include "harness/foundation/error.h"
 #ifdef CLBENCH_WITH_MPI
 #include "harness/distributed/mpi_check.h"
@@ -17,9 +19,61 @@
 namespace clbench {
 namespace {
 
+// NCCL's entry points, from the libnccl.so.2 that LibTorch's CUDA half brought (or the one found
+// at build time): nothing CUDA is linked into clbench (cuda_library.h).
+struct Nccl {
+  decltype(&ncclGetUniqueId) get_unique_id;
+  decltype(&ncclCommInitRank) comm_init_rank;
+  decltype(&ncclCommDestroy) comm_destroy;
+  decltype(&ncclAllReduce) all_reduce;
+  decltype(&ncclBroadcast) broadcast;
+  decltype(&ncclGetErrorString) error_string;
+};
+
+const Nccl& nccl() {
+  static const Nccl api = [] {
+    if (!cuda_library_loaded())
+      throw Error("NCCL needs LibTorch's CUDA library: " + cuda_library_absence());
+    void* lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_NOLOAD);
+#ifdef CLBENCH_NCCL_LIBRARY
+    if (lib == nullptr) lib = dlopen(CLBENCH_NCCL_LIBRARY, RTLD_NOW);
+#endif
+    if (lib == nullptr) lib = dlopen("libnccl.so.2", RTLD_NOW);
+    if (lib == nullptr) throw Error(std::string("cannot load NCCL (libnccl.so.2): ") + dlerror());
+    const auto find = [lib](const char* name) {
+      void* f = dlsym(lib, name);
+      if (f == nullptr) throw Error(std::string("NCCL library without ") + name);
+      return f;
+    };
+    Nccl n{};
+    n.get_unique_id = reinterpret_cast<decltype(n.get_unique_id)>(find("ncclGetUniqueId"));
+    n.comm_init_rank = reinterpret_cast<decltype(n.comm_init_rank)>(find("ncclCommInitRank"));
+    n.comm_destroy = reinterpret_cast<decltype(n.comm_destroy)>(find("ncclCommDestroy"));
+    n.all_reduce = reinterpret_cast<decltype(n.all_reduce)>(find("ncclAllReduce"));
+    n.broadcast = reinterpret_cast<decltype(n.broadcast)>(find("ncclBroadcast"));
+    n.error_string = reinterpret_cast<decltype(n.error_string)>(find("ncclGetErrorString"));
+    return n;
+  }();
+  return api;
+}
+
 void check(ncclResult_t rc, const char* what) {
   if (rc != ncclSuccess)
-    throw Error(std::string("NCCL ") + what + " failed: " + ncclGetErrorString(rc));
+    throw Error(std::string("NCCL ") + what + " failed: " + nccl().error_string(rc));
+}
+
+// LibTorch's CUDA streams and events through its device-generic interface.
+const c10::impl::VirtualGuardImpl& cuda() {
+  static const c10::impl::VirtualGuardImpl impl(c10::DeviceType::CUDA);
+  return impl;
+}
+
+c10::Stream current_stream(const torch::Tensor& t) {
+  return cuda().getStream(t.device());
+}
+
+cudaStream_t native(const c10::Stream& s) {
+  return static_cast<cudaStream_t>(s.native_handle());
 }
 
 ncclDataType_t nccl_type(torch::ScalarType t) {
@@ -51,7 +105,7 @@ ncclComm_t as_comm(void* p) {
 
 NcclComm::NcclComm(int rank, int size, int local_rank) {
   ncclUniqueId id;
-  if (rank == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+  if (rank == 0) check(nccl().get_unique_id(&id), "ncclGetUniqueId");
   if (size > 1) {
 #ifdef CLBENCH_WITH_MPI
     check_mpi(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast (NCCL unique id)");
@@ -59,23 +113,25 @@ NcclComm::NcclComm(int rank, int size, int local_rank) {
     throw Error("NCCL with several ranks needs a build with MPI");
 #endif
   }
-  if (cudaSetDevice(local_rank) != cudaSuccess) {
+  try {
+    cuda().setDevice(c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(local_rank)));
+  } catch (const c10::Error& e) {
     throw Error("cannot select GPU " + std::to_string(local_rank) + " for rank " +
-                std::to_string(rank));
+                std::to_string(rank) + ": " + e.what_without_backtrace());
   }
   ncclComm_t comm;
-  check(ncclCommInitRank(&comm, size, id, rank), "ncclCommInitRank");
+  check(nccl().comm_init_rank(&comm, size, id, rank), "ncclCommInitRank");
   comm_ = comm;
 }
 
 NcclComm::~NcclComm() {
-  if (comm_ != nullptr) ncclCommDestroy(as_comm(comm_));
+  if (comm_ != nullptr) nccl().comm_destroy(as_comm(comm_));
 }
 
 void NcclComm::allreduce_sum(torch::Tensor& flat) {
-  const auto stream = c10::cuda::getCurrentCUDAStream(flat.device().index());
-  check(ncclAllReduce(flat.data_ptr(), flat.data_ptr(), static_cast<size_t>(flat.numel()),
-                      nccl_type(flat.scalar_type()), ncclSum, as_comm(comm_), stream.stream()),
+  check(nccl().all_reduce(flat.data_ptr(), flat.data_ptr(), static_cast<size_t>(flat.numel()),
+                          nccl_type(flat.scalar_type()), ncclSum, as_comm(comm_),
+                          native(current_stream(flat))),
         "ncclAllReduce");
 }
 
@@ -83,41 +139,39 @@ namespace {
 
 class NcclSum : public PendingSum {
  public:
-  NcclSum(torch::Tensor flat, std::shared_ptr<at::cuda::CUDAEvent> done)
+  NcclSum(torch::Tensor flat, std::shared_ptr<c10::Event> done)
       : flat_(std::move(flat)), done_(std::move(done)) {}
-  void wait() override { done_->block(c10::cuda::getCurrentCUDAStream(flat_.device().index())); }
+  void wait() override { done_->block(current_stream(flat_)); }
 
  private:
   torch::Tensor flat_;
-  std::shared_ptr<at::cuda::CUDAEvent> done_;
+  std::shared_ptr<c10::Event> done_;
 };
 
 }  // namespace
 
 std::unique_ptr<PendingSum> NcclComm::start_allreduce_sum(const torch::Tensor& flat) {
-  const auto index = flat.device().index();
-  const auto producer = c10::cuda::getCurrentCUDAStream(index);
+  const auto producer = current_stream(flat);
   if (!side_ || side_->device() != flat.device()) {
-    side_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/true, index).unwrap();
+    side_ = cuda().getStreamFromGlobalPool(flat.device(), /*isHighPriority=*/true);
   }
-  const c10::cuda::CUDAStream side(c10::cuda::CUDAStream::UNCHECKED, *side_);
-  at::cuda::CUDAEvent ready;
+  c10::Event ready(c10::DeviceType::CUDA);
   ready.record(producer);
-  ready.block(side);
+  ready.block(*side_);
   // The caching allocator must not hand the bucket's memory to another stream before the sum.
   flat.record_stream(*side_);
-  check(ncclAllReduce(flat.data_ptr(), flat.data_ptr(), static_cast<size_t>(flat.numel()),
-                      nccl_type(flat.scalar_type()), ncclSum, as_comm(comm_), side.stream()),
+  check(nccl().all_reduce(flat.data_ptr(), flat.data_ptr(), static_cast<size_t>(flat.numel()),
+                          nccl_type(flat.scalar_type()), ncclSum, as_comm(comm_), native(*side_)),
         "ncclAllReduce");
-  auto done = std::make_shared<at::cuda::CUDAEvent>();
-  done->record(side);
+  auto done = std::make_shared<c10::Event>(c10::DeviceType::CUDA);
+  done->record(*side_);
   return std::make_unique<NcclSum>(flat, std::move(done));
 }
 
 void NcclComm::broadcast(torch::Tensor& flat, int root) {
-  const auto stream = c10::cuda::getCurrentCUDAStream(flat.device().index());
-  check(ncclBroadcast(flat.data_ptr(), flat.data_ptr(), static_cast<size_t>(flat.numel()),
-                      nccl_type(flat.scalar_type()), root, as_comm(comm_), stream.stream()),
+  check(nccl().broadcast(flat.data_ptr(), flat.data_ptr(), static_cast<size_t>(flat.numel()),
+                         nccl_type(flat.scalar_type()), root, as_comm(comm_),
+                         native(current_stream(flat))),
         "ncclBroadcast");
 }
 

@@ -3,9 +3,9 @@
 #include <fstream>
 #include <string>
 
-#ifdef CLBENCH_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
+#include <c10/core/CachingDeviceAllocator.h>
+
+#include "harness/distributed/cuda_library.h"
 
 namespace clbench {
 namespace {
@@ -25,29 +25,28 @@ int64_t high_water_mark_bytes() {
   return -1;
 }
 
+// LibTorch's CUDA caching allocator, through the device-generic interface (cuda_library.h).
+c10::DeviceAllocator* cuda_allocator() {
+  return c10::getDeviceAllocator(c10::DeviceType::CUDA);
+}
+
 }  // namespace
 
 void reset_peak_memory(int device_index) {
   std::ofstream("/proc/self/clear_refs") << "5";
-#ifdef CLBENCH_WITH_CUDA
-  if (device_index >= 0) c10::cuda::CUDACachingAllocator::resetPeakStats(device_index);
-#else
-  (void)device_index;
-#endif
+  if (device_index >= 0 && cuda_library_loaded())
+    cuda_allocator()->resetPeakStats(static_cast<c10::DeviceIndex>(device_index));
 }
 
 PeakMemory read_peak_memory(int device_index) {
   PeakMemory peak;
   peak.host_rss_bytes = high_water_mark_bytes();
-#ifdef CLBENCH_WITH_CUDA
-  if (device_index >= 0) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device_index);
+  if (device_index >= 0 && cuda_library_loaded()) {
+    const auto stats =
+        cuda_allocator()->getDeviceStats(static_cast<c10::DeviceIndex>(device_index));
     peak.device_bytes =
         stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
   }
-#else
-  (void)device_index;
-#endif
   return peak;
 }
 

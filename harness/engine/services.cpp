@@ -94,14 +94,20 @@ std::vector<torch::Tensor> EngineServices::sums(const std::vector<int64_t>& samp
   ModeScope eval(model_, false);
   // This rank's shards' sums, in order.
   std::vector<std::vector<torch::Tensor>> per_shard(run_->shards.size());
+  // A shard's first batch's sums are kept as fn returned them (most sums are one batch); the
+  // second makes new tensors, which the later ones are added to in place (fn's may be its own).
+  std::vector<size_t> batches(run_->shards.size(), 0);
   const auto add = [&](size_t j, const Batch& b) {
     auto sums = fn(b);
     auto& acc = per_shard[j];
-    if (acc.empty()) {
-      for (auto& t : sums) acc.push_back(t.detach().clone());
+    if (batches[j] == 0) {
+      for (auto& t : sums) acc.push_back(t.detach());
+    } else if (batches[j] == 1) {
+      for (size_t i = 0; i < acc.size(); ++i) acc[i] = acc[i] + sums[i].detach();
     } else {
       for (size_t i = 0; i < acc.size(); ++i) acc[i].add_(sums[i].detach());
     }
+    ++batches[j];
   };
   for_each_batch(samples, data, batch_size > 0 ? batch_size : run_->eval_batch_size, stoppable,
                  add);
@@ -111,6 +117,9 @@ std::vector<torch::Tensor> EngineServices::sums(const std::vector<int64_t>& samp
   // One shard on each of one or two ranks: the sum over ranks is it (a + b is b + a; the order of
   // a sum over more ranks is the transport's, so the table below adds them).
   if (run_->shard_count == comm_.size() && comm_.size() <= 2) {
+    if (comm_.size() > 1 && batches[0] == 1) {  // the transport sums in place: not into fn's own
+      for (auto& t : per_shard[0]) t = t.clone();
+    }
     comm_.allreduce_sum(per_shard[0]);
     return per_shard[0];
   }

@@ -7,9 +7,8 @@
 #include <map>
 #include <thread>
 
-#include <torch/cuda.h>
-
 #include "datasets/benchmarks/registry.h"
+#include "harness/distributed/cuda_library.h"
 #include "harness/engine/optim.h"
 #include "harness/engine/precision.h"
 #include "harness/foundation/error.h"
@@ -326,8 +325,10 @@ RunPlan plan_run(const nlohmann::json& user, bool read_inputs) {
   check_path_length(plan.result_path);
   // The weights count by their content (results/fingerprint.h), not by where they are.
   const std::string pretrained = plan.config.str("pretrained");
-  if (read_inputs && plan.config.str("device") == "cuda" && !torch::cuda::is_available()) {
-    throw Error("bad value 'cuda' for key 'device': no CUDA device is visible to this process");
+  if (read_inputs && plan.config.str("device") == "cuda" && !cuda_available()) {
+    const std::string why = cuda_library_absence();
+    throw Error("bad value 'cuda' for key 'device': no CUDA device is visible to this process" +
+                (why.empty() ? "" : " (" + why + ")"));
   }
   plan.config.set("pretrained_content", pretrained.empty() ? ""
                                         : read_inputs      ? weights_hash(pretrained)

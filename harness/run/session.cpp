@@ -4,6 +4,7 @@
 
 #include "datasets/benchmarks/registry.h"
 #include "harness/distributed/communicator.h"
+#include "harness/distributed/cuda_library.h"
 #include "harness/engine/precision.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
@@ -19,10 +20,14 @@ namespace {
 
 torch::Device pick_device(const Config& cfg, const Communicator& comm) {
   const std::string want = cfg.str("device");
-  const bool cuda = want == "cuda" || (want == "auto" && torch::cuda::is_available());
+  const bool cuda = want == "cuda" || (want == "auto" && cuda_available());
   if (!cuda) return torch::kCPU;
   const int gpus = static_cast<int>(torch::cuda::device_count());
-  if (gpus == 0) throw Error("device 'cuda' requested but no CUDA device is visible");
+  if (gpus == 0) {
+    const std::string why = cuda_library_absence();
+    throw Error("device 'cuda' requested but no CUDA device is visible" +
+                (why.empty() ? "" : " (" + why + ")"));
+  }
   if (comm.local_size() > gpus) {
     throw Error(std::to_string(comm.local_size()) + " ranks on this node but only " +
                 std::to_string(gpus) + " GPUs: start one rank per GPU (--ntasks-per-node = GPUs)");

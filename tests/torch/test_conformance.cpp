@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "harness/distributed/cuda_library.h"
 #include "harness/engine/checkpoint.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
@@ -188,7 +189,7 @@ TEST_P(Conformance, TrainsUnderBf16Autocast) {
 // the GPU is of that size, rounding stays far below 1% of it: testing::within_rounding_of). The
 // test sets are 20 samples a task, so accuracies (5 points a sample) could not tell the two apart.
 TEST_P(Conformance, GpuRunMatchesTheCpuRun_CUDA) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   const nlohmann::json cuda = {{"device", "cuda"}};
   const auto cpu = train(GetParam(), checkpoint_file("cpu"), 0, false);
   int polls = 0;

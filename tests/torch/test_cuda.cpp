@@ -1,9 +1,17 @@
-// GPU paths. Named *_CUDA and skipped where no GPU is visible (CI and the build machine).
+// GPU paths, named *_CUDA and skipped where no GPU is visible (CI and the build machine), and the
+// loading of LibTorch's CUDA half that they rest on.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <gtest/gtest.h>
 
 #include "datasets/batch.h"
+#include "harness/distributed/cuda_library.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
 #include "methods/method.h"
@@ -17,7 +25,69 @@ namespace clbench {
 namespace {
 
 #define SKIP_WITHOUT_GPU() \
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device"
+
+// ---- LibTorch's CUDA half, loaded at start-up where a GPU can be used (cuda_library.h) ----
+
+bool mapped(const char* soname) {
+  void* h = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD);
+  if (h != nullptr) dlclose(h);
+  return h != nullptr;
+}
+
+// Where the driver's library is there (a GPU machine) LibTorch's CUDA half is loaded, and it is not
+// mapped at all where it is not (this machine, CI): no cuBLAS, no cuDNN, no NCCL in a CPU process.
+TEST(CudaLibrary, IsLoadedExactlyWhereTheDriverIs) {
+  const char* env = std::getenv("CLBENCH_CUDA");
+  if (env != nullptr && *env != '\0') GTEST_SKIP() << "CLBENCH_CUDA is set";
+  void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  EXPECT_EQ(cuda_library_loaded(), driver != nullptr) << cuda_library_absence();
+  EXPECT_EQ(mapped("libtorch_cuda.so"), driver != nullptr);
+  EXPECT_EQ(mapped("libcublas.so.13"), driver != nullptr);
+  EXPECT_EQ(mapped("libnccl.so.2"), driver != nullptr);
+  if (driver == nullptr) {
+    EXPECT_FALSE(cuda_available());
+    EXPECT_NE(cuda_library_absence().find("libcuda.so.1"), std::string::npos);
+  }
+}
+
+// Run by the test below in a process of its own with CLBENCH_CUDA=1: the library loaded before
+// main() registered LibTorch's CUDA hooks and kernels (the CUDA toolkit is on every build machine;
+// without a driver no device is visible, and that is all).
+TEST(CudaLibrary, LoadedOnRequestRegistersLibTorchsCudaHooksAndKernels) {
+  const char* env = std::getenv("CLBENCH_CUDA");
+  if (env == nullptr || std::string(env) != "1") GTEST_SKIP() << "runs with CLBENCH_CUDA=1";
+  ASSERT_TRUE(cuda_library_loaded()) << cuda_library_absence();
+  EXPECT_TRUE(mapped("libtorch_cuda.so"));
+  EXPECT_TRUE(at::detail::getCUDAHooks().isBuilt());
+  const auto empty = c10::Dispatcher::singleton().findOp({"aten::empty", "memory_format"});
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->hasKernelForDispatchKey(c10::DispatchKey::CUDA));
+#ifdef CLBENCH_WITH_NCCL
+  // NCCL's entry points come from the library loaded with it: a one-rank communicator is made on a
+  // GPU, and without one the failure is a clear error, past ncclGetUniqueId.
+  try {
+    NcclComm comm(0, 1, 0);
+    EXPECT_TRUE(cuda_available());
+  } catch (const Error& e) {
+    EXPECT_FALSE(cuda_available()) << e.what();
+    EXPECT_NE(std::string(e.what()).find("GPU 0"), std::string::npos) << e.what();
+  }
+#endif
+}
+
+TEST(CudaLibrary, CanBeLoadedOnRequest) {
+  const char* env = std::getenv("CLBENCH_CUDA");
+  if (env != nullptr && *env != '\0') GTEST_SKIP() << "CLBENCH_CUDA is set";
+  std::string out;
+  const int code = testing::run_command(
+      "CLBENCH_CUDA=1 /proc/" + std::to_string(getpid()) +
+          "/exe --gtest_filter=CudaLibrary.LoadedOnRequestRegistersLibTorchsCudaHooksAndKernels",
+      out);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("[  PASSED  ] 1 test"), std::string::npos) << out;
+  EXPECT_EQ(out.find("SKIPPED"), std::string::npos) << out;
+}
 
 TEST(Gpu, TrainsAndEvaluatesOnOneGpu_CUDA) {
   SKIP_WITHOUT_GPU();

@@ -130,6 +130,37 @@ TEST(GemProjection, SatisfiesEveryConstraintAndMatchesTheEnumeratedQp) {
   }
 }
 
+// GEM and A-GEM keep the models' float32 gradients and widen them in every product (AVX2 where
+// the processor has it); the float64 path is the plain loop. Both must give the same bits: sizes
+// across blocks of 1024 with a tail, and numbers of pairs that are not a multiple of four.
+TEST(GemProjection, Float32RowsGiveTheBitsOfTheirFloat64Widening) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> normal;
+  for (const size_t t : {1, 2, 3, 5}) {
+    const size_t p = 2 * 1024 + 7;
+    std::vector<FloatVector> G(t, FloatVector(p));
+    FloatVector g(p);
+    for (auto& x : g) x = normal(rng);
+    for (auto& row : G) {
+      for (size_t k = 0; k < p; ++k) row[k] = normal(rng) - 0.5f * g[k];  // conflicting
+    }
+    const auto wide = [](const FloatVector& v) { return Vector(v.begin(), v.end()); };
+    std::vector<Vector> G64;
+    for (const auto& row : G) G64.push_back(wide(row));
+    const GemSystem narrow = gem_system(G, g), widened = gem_system(G64, wide(g));
+    EXPECT_EQ(narrow.P, widened.P) << "t = " << t;
+    EXPECT_EQ(narrow.q, widened.q) << "t = " << t;
+    const FloatVector projected = gem_project(narrow, G, g, 0.5, 1e-3);
+    const Vector projected64 = gem_project(widened, G64, wide(g), 0.5, 1e-3);
+    ASSERT_EQ(projected.size(), p);
+    size_t differ = 0;
+    for (size_t k = 0; k < p; ++k) differ += projected[k] != static_cast<float>(projected64[k]);
+    EXPECT_EQ(differ, 0u) << "t = " << t;
+    EXPECT_NE(projected, g) << "the case must project";
+    EXPECT_EQ(dot(G[0], g), dot(G64[0], wide(g)));
+  }
+}
+
 TEST(AgemProjection, IsOrthogonalToTheReferenceWhenViolatedAndUnchangedOtherwise) {
   const Vector r = {1, 2, -1, 0.5};
   const Vector bad = {-2, -1, 0.5, 1};  // <g, r> = -4.0 < 0
@@ -243,7 +274,7 @@ TEST(Gem, ProjectedGradientSatisfiesEveryPastTaskConstraint) {
   for (auto& p : params) p.mutable_grad() = torch::Tensor();
   s->method->loss(b).backward();
   s->method->after_backward();
-  const Vector projected = flat_gradients(params);
+  const FloatVector projected = flat_gradients(params);
   int conflicts = 0;
   for (int k = 0; k < 2; ++k) {
     const auto memory =
