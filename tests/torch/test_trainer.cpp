@@ -1,9 +1,18 @@
 // The trainer's contract with every method: train mode while training, eval mode while
 // evaluating (a toy model with batch norm), the task id only for methods that declare it, and
-// uneven task splits end to end.
+// uneven task splits end to end; the step loop's prefetch, which loads one batch ahead.
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "datasets/loader.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
 #include "support.h"
@@ -46,6 +55,81 @@ class ModeProbe : public Method {
   std::vector<int> tasks;
   torch::Tensor running_mean;  // after the last training step
 };
+
+// ---- the step loop's prefetch (datasets/loader.h) ----
+
+// What a loop did, in order: "L3>" load(3) started, "L3<" ended, "U3>" / "U3<" the same for use.
+struct Trace {
+  std::mutex mutex;
+  std::vector<std::string> events;
+  std::set<std::thread::id> loaders;
+  void add(const std::string& e) {
+    std::lock_guard<std::mutex> lock(mutex);
+    events.push_back(e);
+  }
+  size_t at(const std::string& e) const {
+    return static_cast<size_t>(std::find(events.begin(), events.end(), e) - events.begin());
+  }
+};
+
+std::function<int(int64_t)> traced_load(Trace& trace, int64_t throw_at = -1) {
+  return [&trace, throw_at](int64_t k) {
+    trace.add("L" + std::to_string(k) + ">");
+    {
+      std::lock_guard<std::mutex> lock(trace.mutex);
+      trace.loaders.insert(std::this_thread::get_id());
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200 * (k % 3)));
+    if (k == throw_at) throw Error("load " + std::to_string(k));
+    trace.add("L" + std::to_string(k) + "<");
+    return static_cast<int>(10 * k);
+  };
+}
+
+TEST(Prefetch, LoadsOneAheadOnOneThreadAndNeverBeforeThePreviousUseReturned) {
+  for (const bool background : {false, true}) {
+    Trace trace;
+    std::vector<int> used;
+    const int64_t n = 12;
+    for_each_prefetched<int>(n, background, traced_load(trace), [&](int& item) {
+      trace.add("U" + std::to_string(item / 10) + ">");
+      std::this_thread::sleep_for(std::chrono::microseconds(150 * (item % 4)));
+      used.push_back(item);
+      trace.add("U" + std::to_string(item / 10) + "<");
+    });
+    std::vector<int> expected;
+    for (int64_t k = 0; k < n; ++k) expected.push_back(static_cast<int>(10 * k));
+    EXPECT_EQ(used, expected) << "background " << background;
+    ASSERT_EQ(trace.events.size(), 4u * n);
+    for (int64_t k = 1; k < n; ++k) {
+      const auto K = std::to_string(k), P = std::to_string(k - 1);
+      EXPECT_GT(trace.at("L" + K + ">"), trace.at("L" + P + "<")) << k;  // one load at a time
+      EXPECT_GT(trace.at("U" + K + ">"), trace.at("L" + K + "<")) << k;
+      if (k >= 2) {  // the serial loop's state: use(k - 2) has returned
+        EXPECT_GT(trace.at("L" + K + ">"), trace.at("U" + std::to_string(k - 2) + "<")) << k;
+      }
+    }
+    EXPECT_EQ(trace.loaders.size(), 1u) << "one thread serves the loop";
+    EXPECT_EQ(*trace.loaders.begin() == std::this_thread::get_id(), !background);
+  }
+}
+
+TEST(Prefetch, AnExceptionOnEitherSideEndsTheLoopAndReachesTheCaller) {
+  Trace trace;
+  std::vector<int> used;
+  EXPECT_THROW(for_each_prefetched<int>(10, true, traced_load(trace, 4),
+                                        [&](int& item) { used.push_back(item); }),
+               Error);
+  EXPECT_EQ(used, (std::vector<int>{0, 10, 20, 30}));
+  int uses = 0;
+  EXPECT_THROW(for_each_prefetched<int>(10, true, traced_load(trace),
+                                        [&](int& item) {
+                                          ++uses;
+                                          if (item == 20) throw Error("use");
+                                        }),
+               Error);
+  EXPECT_EQ(uses, 3);
+}
 
 TEST(Trainer, BatchNormTrainsInTrainModeAndIsEvaluatedInEvalMode) {
   auto s = testing::setup({{"benchmark", "synthetic"}, {"synthetic.classes", 4}, {"threads", 1}});
