@@ -27,6 +27,75 @@ Batch load_shard(const TaskStream& stream, const Dataset& data, const std::vecto
                  int index, int shards, const torch::Device& device,
                  std::optional<uint64_t> augment_seed = std::nullopt);
 
+namespace detail {
+
+// load(0), load(1), ... on a thread of its own, each started once the one before has been taken
+// (so at most one load runs ahead of the taker). The destructor lets the load in flight end.
+template <class T>
+class OneAheadLoader {
+ public:
+  OneAheadLoader(int64_t n, const std::function<T(int64_t)>& load)
+      : thread_([this, n, &load] { run(n, load); }) {}
+  ~OneAheadLoader() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      quit_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+  OneAheadLoader(const OneAheadLoader&) = delete;
+  OneAheadLoader& operator=(const OneAheadLoader&) = delete;
+
+  // The next load's result (its exception, rethrown); lets the one after it start.
+  T take() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return loaded_.has_value() || failed_; });
+    if (failed_) std::rethrow_exception(failed_);
+    T item = std::move(*loaded_);
+    loaded_.reset();
+    ++taken_;
+    lock.unlock();
+    changed_.notify_all();
+    return item;
+  }
+
+ private:
+  void run(int64_t n, const std::function<T(int64_t)>& load) {
+    for (int64_t k = 0; k < n; ++k) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return quit_ || k <= taken_; });
+        if (quit_) return;
+      }
+      std::optional<T> item;
+      std::exception_ptr error;
+      try {
+        item.emplace(load(k));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        loaded_ = std::move(item);
+        failed_ = error;
+      }
+      changed_.notify_all();
+      if (error) return;
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int64_t taken_ = 0;          // load(k) may start for k <= taken_
+  std::optional<T> loaded_;    // the last load's result, until taken
+  std::exception_ptr failed_;  // the last load's exception
+  bool quit_ = false;
+  std::thread thread_;  // last: started once the state above exists
+};
+
+}  // namespace detail
+
 // Runs `load(k)` for k = 0..n-1 and hands each result to `use` in order; with `background`, load(k
 // + 1) runs on a second thread while use(k) runs (the data loader's prefetch): it starts once
 // load(k) has ended and use(k - 1) has returned, never earlier, so what it reads is what a serial
@@ -44,58 +113,10 @@ void for_each_prefetched(int64_t n, bool background, const std::function<T(int64
     }
     return;
   }
-  std::mutex mutex;
-  std::condition_variable changed;
-  int64_t may_start = 0;      // the loader may start load(k) for k <= may_start
-  std::optional<T> loaded;    // the last load's result, until the loop takes it
-  std::exception_ptr failed;  // the last load's exception
-  bool quit = false;
-  std::thread loader([&] {
-    for (int64_t k = 0; k < n; ++k) {
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        changed.wait(lock, [&] { return quit || k <= may_start; });
-        if (quit) return;
-      }
-      std::optional<T> item;
-      std::exception_ptr error;
-      try {
-        item.emplace(load(k));
-      } catch (...) {
-        error = std::current_exception();
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        loaded = std::move(item);
-        failed = error;
-      }
-      changed.notify_all();
-      if (error) return;
-    }
-  });
-  struct Join {  // on every way out: the load in flight ends, then the thread
-    std::function<void()> stop;
-    ~Join() { stop(); }
-  } join{[&] {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      quit = true;
-    }
-    changed.notify_all();
-    loader.join();
-  }};
+  detail::OneAheadLoader<T> loader(n, load);
   for (int64_t k = 0; k < n; ++k) {
-    std::optional<T> item;
-    {
-      std::unique_lock<std::mutex> lock(mutex);
-      changed.wait(lock, [&] { return loaded.has_value() || failed; });
-      if (failed) std::rethrow_exception(failed);
-      item = std::move(loaded);
-      loaded.reset();
-      may_start = k + 1;
-    }
-    changed.notify_all();
-    use(*item);
+    T item = loader.take();
+    use(item);
   }
 }
 

@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 #include <ATen/Context.h>
 #include <torch/cuda.h>
@@ -59,6 +58,10 @@ bool cuda_library_loaded() {
 
 std::string cuda_library_absence() {
   return library.absence;
+}
+
+std::string cuda_absence_note() {
+  return library.loaded ? "" : " (" + library.absence + ")";
 }
 
 bool cuda_available() {

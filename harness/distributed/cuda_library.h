@@ -13,6 +13,8 @@ namespace clbench {
 bool cuda_library_loaded();
 // Why it is not, when it is not ("" when it is).
 std::string cuda_library_absence();
+// " (why)" for an error message that no GPU can be used, "" when the library is loaded.
+std::string cuda_absence_note();
 // A GPU can be used: the library is loaded and a device is visible (torch::cuda::is_available).
 bool cuda_available();
 

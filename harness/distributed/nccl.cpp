@@ -35,9 +35,7 @@ const Nccl& nccl() {
     if (!cuda_library_loaded())
       throw Error("NCCL needs LibTorch's CUDA library: " + cuda_library_absence());
     void* lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_NOLOAD);
-#ifdef CLBENCH_NCCL_LIBRARY
-    if (lib == nullptr) lib = dlopen(CLBENCH_NCCL_LIBRARY, RTLD_NOW);
-#endif
+    if (lib == nullptr) lib = dlopen(CLBENCH_NCCL_LIBRARY, RTLD_NOW);  // CMake's
     if (lib == nullptr) lib = dlopen("libnccl.so.2", RTLD_NOW);
     if (lib == nullptr) throw Error(std::string("cannot load NCCL (libnccl.so.2): ") + dlerror());
     const auto find = [lib](const char* name) {

@@ -326,9 +326,8 @@ RunPlan plan_run(const nlohmann::json& user, bool read_inputs) {
   // The weights count by their content (results/fingerprint.h), not by where they are.
   const std::string pretrained = plan.config.str("pretrained");
   if (read_inputs && plan.config.str("device") == "cuda" && !cuda_available()) {
-    const std::string why = cuda_library_absence();
     throw Error("bad value 'cuda' for key 'device': no CUDA device is visible to this process" +
-                (why.empty() ? "" : " (" + why + ")"));
+                cuda_absence_note());
   }
   plan.config.set("pretrained_content", pretrained.empty() ? ""
                                         : read_inputs      ? weights_hash(pretrained)

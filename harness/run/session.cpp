@@ -23,11 +23,8 @@ torch::Device pick_device(const Config& cfg, const Communicator& comm) {
   const bool cuda = want == "cuda" || (want == "auto" && cuda_available());
   if (!cuda) return torch::kCPU;
   const int gpus = static_cast<int>(torch::cuda::device_count());
-  if (gpus == 0) {
-    const std::string why = cuda_library_absence();
-    throw Error("device 'cuda' requested but no CUDA device is visible" +
-                (why.empty() ? "" : " (" + why + ")"));
-  }
+  if (gpus == 0)
+    throw Error("device 'cuda' requested but no CUDA device is visible" + cuda_absence_note());
   if (comm.local_size() > gpus) {
     throw Error(std::to_string(comm.local_size()) + " ranks on this node but only " +
                 std::to_string(gpus) + " GPUs: start one rank per GPU (--ntasks-per-node = GPUs)");
