@@ -50,7 +50,7 @@ class Agem : public Method {
     const auto ref = services().gradients(
         reference_, [this](const Batch& b) { return model_loss(b); }, params);
     const FloatVector g = flat_gradients(params), r = flatten(ref, params);
-    if (dot(g, r) < 0) set_gradients(params, agem_project(g, r));
+    if (const auto projected = agem_project(g, r)) set_gradients(params, *projected);
   }
 
   void after_step() override {

@@ -3,6 +3,8 @@
 // the network gave it when it was inserted; the loss adds alpha * MSE between the network's logits
 // on a replayed batch and the stored ones, and DER++ beta * cross-entropy on a second,
 // independently drawn replay batch.
+#include <optional>
+
 #include <torch/torch.h>
 
 #include "datasets/loader.h"
@@ -47,10 +49,11 @@ class Der : public Method {
   }
 
   torch::Tensor loss(const Batch& batch) override {
-    const auto logits = ctx_.model->forward(batch.x);
-    this_step_.record(batch, logits.detach());
-    auto total = classification_loss(logits, batch);
-    if (memory_.empty()) return total;
+    if (memory_.empty()) {
+      const auto logits = ctx_.model->forward(batch.x);
+      this_step_.record(batch, logits.detach());
+      return classification_loss(logits, batch);
+    }
     // Replay draws are global (the same slots on every rank); each shard loads its part,
     // re-augmented (Mammoth's get_data).
     const auto step = static_cast<uint64_t>(training_step(batch).in_stream);
@@ -63,17 +66,17 @@ class Der : public Method {
       return std::make_pair(replayed(batch, samples, {draw, 0xDE5}),
                             shard(slots, batch.shard, batch.shards));
     };
-    {
-      const auto [b, slots] = replay(1);
-      const auto stored = memory_.rows().index_select(
-          0, torch::tensor(slots, torch::kLong).to(memory_.rows().device()));
-      const auto out = ctx_.model->forward(b.x);
-      total = total + alpha_ * b.mean((out - stored).pow(2).mean(1));  // Eq. 4
-    }
-    if (beta_ > 0) {
-      const auto [b, slots] = replay(2);
-      total = total + beta_ * classification_loss(ctx_.model->forward(b.x), b);  // Eq. 6
-    }
+    const auto [logged, slots] = replay(1);  // (x', z'): the logits term
+    std::vector<torch::Tensor> inputs{batch.x, logged.x};
+    std::optional<Batch> labelled;  // (x'', y''): DER++'s second draw
+    if (beta_ > 0) inputs.push_back(labelled.emplace(replay(2).first).x);
+    const auto logits = model_logits(inputs);
+    this_step_.record(batch, logits[0].detach());
+    const auto stored = memory_.rows().index_select(
+        0, torch::tensor(slots, torch::kLong).to(memory_.rows().device()));
+    auto total = classification_loss(logits[0], batch) +
+                 alpha_ * logged.mean((logits[1] - stored).pow(2).mean(1));           // Eq. 4
+    if (labelled) total = total + beta_ * classification_loss(logits[2], *labelled);  // Eq. 6
     return total;
   }
 

@@ -290,9 +290,10 @@ std::vector<T> gem_project(const std::vector<std::vector<T>>& G, const std::vect
 }
 
 template <class T>
-std::vector<T> agem_project(const std::vector<T>& g, const std::vector<T>& r) {
-  const double gr = dot(g, r), rr = dot(r, r);
-  if (!(gr < 0) || rr == 0) return g;
+std::optional<std::vector<T>> agem_project(const std::vector<T>& g, const std::vector<T>& r) {
+  const double gr = dot(g, r);
+  if (!(gr < 0)) return std::nullopt;
+  const double rr = dot(r, r);  // > 0, as g'r < 0
   std::vector<T> out(g.size());
   for (size_t k = 0; k < out.size(); ++k)
     out[k] = static_cast<T>(double(g[k]) - gr / rr * double(r[k]));
@@ -306,7 +307,7 @@ std::vector<T> agem_project(const std::vector<T>& g, const std::vector<T>& r) {
                                       const std::vector<T>&, double, double);                    \
   template std::vector<T> gem_project(const std::vector<std::vector<T>>&, const std::vector<T>&, \
                                       double, double);                                           \
-  template std::vector<T> agem_project(const std::vector<T>&, const std::vector<T>&);
+  template std::optional<std::vector<T>> agem_project(const std::vector<T>&, const std::vector<T>&);
 CLBENCH_PROJECTIONS(float)
 CLBENCH_PROJECTIONS(double)
 #undef CLBENCH_PROJECTIONS

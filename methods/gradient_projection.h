@@ -4,6 +4,7 @@
 // models, as GEM's official code keeps them; float64 in the tests); every product and sum widens
 // them to float64, in a fixed order, so every rank computes the same bits.
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include <torch/types.h>
@@ -37,9 +38,9 @@ template <class T>
 std::vector<T> gem_project(const std::vector<std::vector<T>>& G, const std::vector<T>& g,
                            double margin, double eps);
 
-// A-GEM: g - (g'r / r'r) r when g'r < 0, else g unchanged.
+// A-GEM: g - (g'r / r'r) r when g'r < 0; none when g already agrees with r (g stays).
 template <class T>
-std::vector<T> agem_project(const std::vector<T>& g, const std::vector<T>& r);
+std::optional<std::vector<T>> agem_project(const std::vector<T>& g, const std::vector<T>& r);
 
 template <class T>
 double dot(const std::vector<T>& a, const std::vector<T>& b);

@@ -7,6 +7,7 @@
 #include "harness/foundation/error.h"
 #include "harness/foundation/random.h"
 #include "harness/foundation/registry.h"
+#include "harness/models/batch_norm.h"
 
 namespace clbench {
 
@@ -64,6 +65,33 @@ torch::Tensor Method::current_task_loss(const torch::Tensor& logits, const Batch
 
 torch::Tensor Method::model_loss(const Batch& batch) {
   return classification_loss(ctx_.model->forward(batch.x), batch);
+}
+
+std::vector<torch::Tensor> rows_of_parts(torch::nn::Module& module,
+                                         const std::vector<std::vector<torch::Tensor>>& parts,
+                                         const PartFn& f) {
+  std::vector<torch::Tensor> out;
+  if (parts.size() < 2 || has_batch_norm(module)) {
+    for (const auto& part : parts) out.push_back(f(part));
+    return out;
+  }
+  std::vector<torch::Tensor> joined;
+  for (size_t i = 0; i < parts[0].size(); ++i) {
+    std::vector<torch::Tensor> column;
+    for (const auto& part : parts) column.push_back(part.at(i));
+    joined.push_back(torch::cat(column));
+  }
+  std::vector<int64_t> rows;
+  for (const auto& part : parts) rows.push_back(part.at(0).size(0));
+  return f(joined).split_with_sizes(rows);
+}
+
+std::vector<torch::Tensor> Method::model_logits(const std::vector<torch::Tensor>& inputs) {
+  std::vector<std::vector<torch::Tensor>> parts;
+  for (const auto& x : inputs) parts.push_back({x});
+  return rows_of_parts(*ctx_.model, parts, [this](const std::vector<torch::Tensor>& x) {
+    return ctx_.model->forward(x[0]);
+  });
 }
 
 torch::Tensor Method::loss(const Batch& batch) {

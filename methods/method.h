@@ -110,6 +110,10 @@ class Method {
   torch::Tensor current_task_loss(const torch::Tensor& logits, const Batch& batch) const;
   // classification_loss of the model's logits on the batch: plain training's loss.
   torch::Tensor model_loss(const Batch& batch);
+  // The model's logits on each of `inputs` (rows_of_parts: one forward where the model has no
+  // batch norm; else one each, each batch normalised by its own statistics, as the methods' code
+  // does).
+  std::vector<torch::Tensor> model_logits(const std::vector<torch::Tensor>& inputs);
   // Logits with the classes a sample may not be assigned to (by the scenario) set to -inf.
   torch::Tensor mask_logits(const torch::Tensor& logits, const torch::Tensor& labels) const;
   MethodServices& services() const { return *ctx_.services; }
@@ -142,6 +146,14 @@ class Method {
 
 // Freezes a module: eval mode, no gradients.
 void freeze(torch::nn::Module& module);
+
+// `f` on each of `parts` (tensors with one row per sample, the inputs of one forward through
+// `module`), or, where `module` has no batch norm, once on the parts concatenated row by row and
+// split back: the same function in fewer, larger products. `f` returns one row per sample.
+using PartFn = std::function<torch::Tensor(const std::vector<torch::Tensor>&)>;
+std::vector<torch::Tensor> rows_of_parts(torch::nn::Module& module,
+                                         const std::vector<std::vector<torch::Tensor>>& parts,
+                                         const PartFn& f);
 
 // What a method needs, checked before any data is read (with an error naming the requirement).
 struct MethodRequirements {

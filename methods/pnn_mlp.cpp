@@ -17,19 +17,53 @@ namespace {
 
 namespace nn = torch::nn;
 
+// V's column blocks scaled by the alphas, {mid, k * in} (or, with `sum`, their sum {mid, in}), with
+// a backward of one product per gradient. Autograd's own for V * alphas multiplies through an
+// expanded gradient: 10 ms a step against 2.6 ms for the matrix product it feeds (k = 4 blocks of
+// 400 x 784, batch 128, one thread).
+struct ScaledBlocks : torch::autograd::Function<ScaledBlocks> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& v,
+                               const torch::Tensor& alphas, bool sum) {
+    ctx->save_for_backward({v, alphas});
+    ctx->saved_data["sum"] = sum;
+    const auto blocks = v.view({v.size(0), alphas.size(0), -1});
+    const auto scaled = blocks * alphas.view({1, -1, 1});
+    return sum ? scaled.sum(1) : scaled.flatten(1);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &v = saved[0], &alphas = saved[1];
+    const int64_t k = alphas.size(0);
+    const auto blocks = v.view({v.size(0), k, -1});
+    // {mid, 1, in} where every block had the same gradient (the sum), else {mid, k, in}.
+    const auto g =
+        ctx->saved_data["sum"].toBool() ? grads[0].unsqueeze(1) : grads[0].view({v.size(0), k, -1});
+    return {(g * alphas.view({1, k, 1})).flatten(1), (g * blocks).sum(at::IntArrayRef{0, 2}),
+            torch::Tensor()};
+  }
+};
+
 // Avalanche MLPAdapter (Eq. 2): one learned scalar alpha per earlier column (initialised randn),
-// V: Linear(in * k -> mid), ReLU, U: Linear(mid -> out).
+// V: Linear(in * k -> mid), ReLU, U: Linear(mid -> out). V [a_0 x_0, ..., a_{k-1} x_{k-1}] is
+// computed as the same sum with the alphas on V's column blocks, [a_0 V_0, ..., a_{k-1} V_{k-1}]:
+// the earlier columns are frozen, so no gradient then goes back into their outputs (a third
+// product per step), and on k copies of one input it is one product with sum_j a_j V_j.
 struct MlpAdapterImpl : nn::Module {
   MlpAdapterImpl(int64_t in, int64_t mid, int64_t out, int64_t earlier) {
     V = register_module("V", nn::Linear(in * earlier, mid));
     alphas = register_parameter("alphas", torch::randn({earlier}));
     U = register_module("U", nn::Linear(mid, out));
   }
+  // xs: the k earlier columns' outputs.
   torch::Tensor forward(const std::vector<torch::Tensor>& xs) {
-    std::vector<torch::Tensor> scaled;
-    for (size_t j = 0; j < xs.size(); ++j)
-      scaled.push_back(alphas[static_cast<int64_t>(j)] * xs[j]);
-    return U->forward(torch::relu(V->forward(torch::cat(scaled, 1))));
+    const auto w = ScaledBlocks::apply(V->weight, alphas, false);
+    return U->forward(torch::relu(torch::linear(torch::cat(xs, 1), w, V->bias)));
+  }
+  // The k earlier columns all read `x` (the first layer's input).
+  torch::Tensor forward_on_copies(const torch::Tensor& x) {
+    const auto w = ScaledBlocks::apply(V->weight, alphas, true);
+    return U->forward(torch::relu(torch::linear(x, w, V->bias)));
   }
   nn::Linear V{nullptr}, U{nullptr};
   torch::Tensor alphas;
@@ -67,7 +101,9 @@ class MlpColumnImpl : public PnnColumnImpl {
   torch::Tensor layer(size_t l, const torch::Tensor& own,
                       const std::vector<torch::Tensor>& earlier) override {
     auto y = linears_[l]->forward(own);
-    if (!earlier.empty() && laterals_[l]) y = y + laterals_[l]->forward(earlier);
+    // Every column's input is the images: layer 0's laterals read k copies of `own`.
+    if (!earlier.empty() && laterals_[l])
+      y = y + (l == 0 ? laterals_[l]->forward_on_copies(own) : laterals_[l]->forward(earlier));
     return torch::relu(y);  // Avalanche PNN.forward_single_task: ReLU after every layer
   }
 

@@ -6,8 +6,9 @@
 #   bench/peers/compare.sh [--pairs N] [--seeds "0 1 2"] [METHOD ...]
 # METHOD: finetune joint ewc si lwf er mas gem agem icarl der der++ dgr (class-IL), pnn (task-IL),
 # gem@task-il and finetune@task-il for task-IL runs. Default: all of them, with
-# gem@task-il. CLBENCH names the clbench binary (default: build/clbench). Needs bench/peers/setup.sh
-# first. Not part of the tests or CI.
+# gem@task-il. CLBENCH names the clbench binary (default: build/clbench); CLBENCH_FLAGS adds flags to
+# its runs (e.g. "--set cpu_kernels=native": the kernels Avalanche's PyTorch picks on this processor).
+# Needs bench/peers/setup.sh first. Not part of the tests or CI.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,7 +20,7 @@ SEEDS="0 1 2"
 METHODS=()
 DEFAULT_METHODS=(finetune joint ewc si lwf er mas gem agem icarl der der++ dgr pnn gem@task-il)
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) PAIRS="$2"; shift 2 ;;
@@ -58,8 +59,10 @@ timed() {  # timed LOG COMMAND...
 
 run_clbench() {  # run_clbench METHOD SCENARIO SEED LOG -> "acc_class_il acc_task_il train_s"
   local method="$1" scenario="$2" seed="$3" log="$4"
+  local flags
+  read -r -a flags <<<"${CLBENCH_FLAGS:-}"
   timed "$log" "$CLBENCH" run --benchmark split-fmnist --method "$method" --scenario "$scenario" \
-    --threads 1 --seed "$seed" --out "$work/clbench" --force
+    --threads 1 --seed "$seed" --out "$work/clbench" --force "${flags[@]}"
   # "<label>  final acc (class-IL) X  AAA .. forgetting ..  | task-IL Y  -> file"
   local line class task train
   line="$(grep 'final acc (class-IL)' "$log.out")"

@@ -1,5 +1,6 @@
 #include "harness/models/batch_norm.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include <torch/torch.h>
@@ -63,6 +64,13 @@ ShardScope::ShardScope(int shard) : previous_(current_shard) {
 }
 ShardScope::~ShardScope() {
   current_shard = previous_;
+}
+
+bool has_batch_norm(torch::nn::Module& model) {
+  const auto modules = model.modules();
+  return std::any_of(modules.begin(), modules.end(), [](const auto& m) {
+    return m->name().find("BatchNorm") != std::string::npos;
+  });
 }
 
 bool batch_norms_exist() {

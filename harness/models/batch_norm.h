@@ -52,6 +52,9 @@ class ShardScope {
   int previous_;
 };
 
+// Whether `model` has a batch norm (this file's, or any of LibTorch's BatchNorm modules): in
+// training mode a sample's output then depends on the other samples of its forward.
+bool has_batch_norm(torch::nn::Module& model);
 // Whether any BatchNorm2d exists in this process (every rank builds the same models, so all agree).
 bool batch_norms_exist();
 // The updates recorded since the last call, in the order they were made.

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "harness/foundation/error.h"
+#include "harness/models/batch_norm.h"
 
 namespace clbench {
 namespace {
@@ -195,10 +196,9 @@ bool has_sample_gradient_rules(ClassifierImpl& model, const std::vector<torch::T
   }
   if (has_rule(model.head.ptr())) rule_layers.push_back(model.head.ptr());
   const ParameterLayers covered = parameter_layers(rule_layers);
+  if (has_batch_norm(model)) return false;  // samples interact
   for (const auto& m : model.modules()) {
-    const std::string name = m->name();
-    if (name.find("BatchNorm") != std::string::npos || name.find("Dropout") != std::string::npos)
-      return false;  // samples interact, or train and eval mode differ
+    if (m->name().find("Dropout") != std::string::npos) return false;  // train and eval differ
   }
   return std::all_of(params.begin(), params.end(), [&](const torch::Tensor& p) {
     return covered.count(p.unsafeGetTensorImpl());

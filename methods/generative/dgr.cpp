@@ -32,28 +32,31 @@ Vae Dgr::make_generator_module() const {
 }
 
 torch::Tensor Dgr::loss(const Batch& batch) {
-  const auto current = current_loss(ctx_.model->forward(batch.x), batch);
-  if (!replaying()) return batch.mean(current);
+  if (!replaying()) return batch.mean(current_loss(ctx_.model->forward(batch.x), batch));
   // train_a_batch with x_ from the previous generator and y_ / scores_ from the previous model.
   const auto r = replay(batch);
-  return weighted(current, replay_loss(ctx_.model->forward(r.input), r.old_logits), batch);
+  const auto logits = model_logits({batch.x, r.input});
+  return weighted(current_loss(logits[0], batch), replay_loss(logits[1], r.old_logits), batch);
 }
 
 torch::Tensor Dgr::generator_loss(const Batch& batch) {
   generator_->train();
   const int64_t z = opt_.z_dim();
   const auto pixels = space_.to_pixels(batch.x);
-  const auto current =
-      vae_loss(pixels, generator_->forward(pixels, noise(batch, kCurrentNoise, z)), recon_);
-  if (!replaying()) return batch.mean(current);
+  const auto loss = [this](const std::vector<torch::Tensor>& pixels_and_noise) {
+    const auto& x = pixels_and_noise.at(0);
+    return vae_loss(x, generator_->forward(x, pixels_and_noise.at(1)), recon_);
+  };
+  if (!replaying()) return batch.mean(loss({pixels, noise(batch, kCurrentNoise, z)}));
   torch::Tensor replayed;
   {
     torch::NoGradGuard no_grad;
     replayed = generate(noise(batch, kReplayLatent, z));
   }
-  const auto on_replay =
-      vae_loss(replayed, generator_->forward(replayed, noise(batch, kReplayNoise, z)), recon_);
-  return weighted(current, on_replay, batch);
+  const auto losses = rows_of_parts(
+      *generator_,
+      {{pixels, noise(batch, kCurrentNoise, z)}, {replayed, noise(batch, kReplayNoise, z)}}, loss);
+  return weighted(losses[0], losses[1], batch);
 }
 
 void Dgr::train_generator(const Task& task) {

@@ -7,6 +7,7 @@
 #include "harness/engine/trainer.h"
 #include "harness/models/mlp.h"
 #include "harness/models/resnet.h"
+#include "methods/pnn_columns.h"
 #include "support.h"
 #include "tests/common/conformance.h"
 
@@ -229,6 +230,67 @@ PnnTrained train(nlohmann::json user) {
 // 47 of a task's 48 samples per step: the second step's shard 1 of 2 is empty.
 nlohmann::json sharded(const std::string& backbone, int shards) {
   return tiny_pnn(backbone, {{"grad_shards", shards}, {"batch_size", 47}, {"epochs", 2}});
+}
+
+// The MLP column's layers against Eq. 2 written out from its parameters: each lateral is
+// U ReLU(V [a_0 x_0, ..., a_{k-1} x_{k-1}]), layer 0's on k copies of the input. The column
+// computes it with the alphas on V's blocks (one product for the copies); the outputs and every
+// parameter's gradient agree to float32 rounding: relative gaps near 1e-7 (printed), where a
+// block scaled by the wrong alpha moves them by order 1.
+TEST(Pnn, MlpColumnLayersAreEquationTwoWrittenOut) {
+  torch::manual_seed(3);
+  const int64_t k = 3, in = 20, hidden = 16, batch = 8;
+  PnnColumnOptions o;
+  o.earlier = k;
+  o.classes = 2;
+  o.input_shape = {1, 4, 5};
+  auto column = make_pnn_column(Mlp(MlpOptions(in).hidden(hidden)).ptr(), o);
+  auto params = column->named_parameters();
+  for (const auto& p : column->trunk().named_parameters())
+    params.insert("trunk." + p.key(), p.value());
+  const auto written_out = [&](size_t l, const torch::Tensor& own,
+                               const std::vector<torch::Tensor>& earlier) {
+    const std::string at = "lateral" + std::to_string(l) + ".";
+    std::vector<torch::Tensor> scaled;
+    for (int64_t j = 0; j < k; ++j) scaled.push_back(params[at + "alphas"][j] * earlier[size_t(j)]);
+    const auto v = torch::relu(
+        torch::linear(torch::cat(scaled, 1), params[at + "V.weight"], params[at + "V.bias"]));
+    const std::string w = "trunk.body." + std::to_string(2 * l) + ".";
+    return torch::relu(torch::linear(own, params[w + "weight"], params[w + "bias"]) +
+                       torch::linear(v, params[at + "U.weight"], params[at + "U.bias"]));
+  };
+  const auto relative_gap = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a - b).abs().max() / b.abs().max()).item<double>();
+  };
+  const auto x = torch::randn({batch, in});
+  std::vector<torch::Tensor> hidden_outputs;
+  for (int64_t j = 0; j < k; ++j) hidden_outputs.push_back(torch::randn({batch, hidden}));
+  for (size_t l : {0, 1}) {
+    SCOPED_TRACE(l);
+    const auto own = l == 0 ? x : torch::randn({batch, hidden});
+    const auto earlier = l == 0 ? std::vector<torch::Tensor>(size_t(k), x) : hidden_outputs;
+    const auto weights = torch::randn({batch, hidden});
+    std::vector<std::vector<torch::Tensor>> grads;
+    std::vector<torch::Tensor> outputs;
+    for (bool literal : {false, true}) {
+      for (auto& p : params) p.value().mutable_grad() = torch::Tensor();
+      outputs.push_back(literal ? written_out(l, own, earlier) : column->layer(l, own, earlier));
+      (outputs.back() * weights).sum().backward();
+      grads.emplace_back();
+      for (const auto& p : params)
+        if (p.value().grad().defined()) grads.back().push_back(p.value().grad().clone());
+    }
+    double worst = relative_gap(outputs[0], outputs[1]);
+    EXPECT_LT(worst, 1e-5);
+    ASSERT_EQ(grads[0].size(), grads[1].size());
+    ASSERT_GE(grads[0].size(), 6u) << "the trunk's and the lateral's weights, biases and alphas";
+    for (size_t i = 0; i < grads[0].size(); ++i) {
+      const double gap = relative_gap(grads[0][i], grads[1][i]);
+      EXPECT_LT(gap, 1e-5) << "gradient " << i;
+      worst = std::max(worst, gap);
+    }
+    std::printf("[ margin ] layer %zu: worst relative gap %.3g\n", l, worst);
+  }
 }
 
 // Two shards on one rank sum to the gradient of the whole batch (no batch norm: the same up to

@@ -2,6 +2,8 @@
 // known solutions, and each method's distinguishing state (DER's logits at insertion, MAS's
 // importance, GEM's constraints, iCaRL's nearest mean of exemplars), read through its declared
 // state.
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <random>
 
@@ -165,14 +167,17 @@ TEST(AgemProjection, IsOrthogonalToTheReferenceWhenViolatedAndUnchangedOtherwise
   const Vector r = {1, 2, -1, 0.5};
   const Vector bad = {-2, -1, 0.5, 1};  // <g, r> = -4.0 < 0
   ASSERT_LT(dot(bad, r), 0);
-  const Vector x = agem_project(bad, r);
+  const auto projected = agem_project(bad, r);
+  ASSERT_TRUE(projected);
+  const Vector& x = *projected;
   EXPECT_NEAR(dot(x, r), 0.0, 1e-12);
   // The projection is g minus a multiple of r.
   const double c = (bad[0] - x[0]) / r[0];
   for (size_t k = 0; k < r.size(); ++k) EXPECT_NEAR(bad[k] - x[k], c * r[k], 1e-12);
   const Vector good = {1, 0, 0, 0};
-  EXPECT_EQ(agem_project(good, r), good);
-  EXPECT_EQ(agem_project(times(r, 0.0), r), times(r, 0.0));
+  EXPECT_FALSE(agem_project(good, r));
+  EXPECT_FALSE(agem_project(times(r, 0.0), r));
+  EXPECT_FALSE(agem_project(bad, times(r, 0.0)));
 }
 
 // ---- methods ----
@@ -212,10 +217,25 @@ TEST(Der, StoresTheLogitsEachSampleHadWhenItWasInserted) {
   const auto& samples = state.ints.at("samples");
   ASSERT_EQ(samples.size(), 20u);
   const auto rows = state.tensors.at("rows");
+  // The step's forward also carries the replay batches (Method::model_logits), so the same logits
+  // up to float32 rounding: relative gaps near 1e-7, where each move of the network changes them
+  // by several percent (printed).
+  double worst = 0, moved = INFINITY;
   for (size_t slot = 0; slot < samples.size(); ++slot) {
-    EXPECT_TRUE(torch::equal(rows[static_cast<int64_t>(slot)], at_insertion.at(samples[slot])))
-        << "slot " << slot;
+    const auto& want = at_insertion.at(samples[slot]);
+    const auto relative = [&](const torch::Tensor& got) {
+      return ((got - want).abs().max() / want.abs().max()).item<double>();
+    };
+    worst = std::max(worst, relative(rows[static_cast<int64_t>(slot)]));
+    torch::NoGradGuard no_grad;
+    const auto now = s->model->forward(
+        batch_of(*s->stream, {samples[slot]}, 0).x);  // after the moves that followed
+    moved = std::min(moved, relative(now[0]));
   }
+  std::printf("[ margin ] stored vs at insertion: %.3g; the network's moves: >= %.3g\n", worst,
+              moved);
+  EXPECT_LT(worst, 1e-5);
+  EXPECT_GT(moved, 1e-2) << "the check cannot tell";
 }
 
 TEST(Mas, ImportanceEqualsTheFormulaOnATinyModel) {

@@ -15,6 +15,7 @@
 #include "datasets/loader.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
+#include "harness/models/mlp.h"
 #include "support.h"
 #include "tests/common/accuracy_bits.h"
 
@@ -131,17 +132,22 @@ TEST(Prefetch, AnExceptionOnEitherSideEndsTheLoopAndReachesTheCaller) {
   EXPECT_EQ(uses, 3);
 }
 
+// Attaches `method` to `model` on the setup's stream, with `services` as the harness's.
+void attach(Method& method, Classifier model, const testing::Setup& s, MethodServices& services) {
+  MethodContext ctx;
+  ctx.model = std::move(model);
+  ctx.services = &services;
+  ctx.stream = s.stream;
+  method.attach(ctx);
+}
+
 TEST(Trainer, BatchNormTrainsInTrainModeAndIsEvaluatedInEvalMode) {
   auto s = testing::setup({{"benchmark", "synthetic"}, {"synthetic.classes", 4}, {"threads", 1}});
   const auto shape = s->stream->input_shape();
   Classifier model(std::make_shared<ToyBnImpl>(shape[0] * shape[1] * shape[2]), 4);
   EngineServices services(s->comm, *s->stream, model, s->session->trainer.run, StepControl{});
   ModeProbe probe;
-  MethodContext ctx;
-  ctx.model = model;
-  ctx.services = &services;
-  ctx.stream = s->stream;
-  probe.attach(ctx);
+  attach(probe, model, *s, services);
   const auto initial_mean = probe.bn().running_mean.clone();
   Progress quiet(false, false);
   train_stream(*s->stream, probe, model, services, s->comm, s->session->trainer, quiet);
@@ -153,6 +159,49 @@ TEST(Trainer, BatchNormTrainsInTrainModeAndIsEvaluatedInEvalMode) {
   EXPECT_TRUE(torch::equal(probe.bn().running_mean, probe.running_mean))
       << "evaluation must not update them";
   for (int t : probe.tasks) EXPECT_EQ(t, -1) << "the task id is only given to methods that need it";
+}
+
+// Method::model_logits, the service behind DER's one forward of its three batches.
+class LogitsProbe : public Method {
+ public:
+  using Method::model_logits;
+};
+
+// Without batch norm the batches go through one forward (the same function: equal to one forward
+// each up to float32 rounding, relative gaps near 1e-7 against a bound of 1e-5); with it, one
+// forward each, as a concatenated forward would normalise them together (which changes them).
+TEST(ModelLogits, OneForwardWithoutBatchNormOneEachWithIt) {
+  auto s = testing::setup({{"benchmark", "synthetic"}, {"synthetic.classes", 4}, {"threads", 1}});
+  const auto shape = s->stream->input_shape();
+  const int64_t in = shape[0] * shape[1] * shape[2];
+  torch::manual_seed(5);
+  const std::vector<torch::Tensor> xs{torch::randn({5, shape[0], shape[1], shape[2]}),
+                                      torch::randn({3, shape[0], shape[1], shape[2]})};
+  for (bool batch_norm : {false, true}) {
+    SCOPED_TRACE(batch_norm);
+    Classifier model(batch_norm ? std::shared_ptr<BackboneImpl>(std::make_shared<ToyBnImpl>(in))
+                                : Mlp(MlpOptions(in).hidden(16)).ptr(),
+                     4);
+    model->train();
+    EngineServices services(s->comm, *s->stream, model, s->session->trainer.run, StepControl{});
+    LogitsProbe probe;
+    attach(probe, model, *s, services);
+    const auto logits = probe.model_logits(xs);
+    const auto together = model->forward(torch::cat(xs)).split_with_sizes({5, 3});
+    ASSERT_EQ(logits.size(), 2u);
+    for (size_t i = 0; i < 2; ++i) {
+      const auto alone = model->forward(xs[i]);
+      if (batch_norm) {
+        EXPECT_TRUE(torch::equal(logits[i], alone));
+        EXPECT_FALSE(torch::allclose(together[i], alone)) << "the check cannot tell";
+      } else {
+        EXPECT_TRUE(torch::equal(logits[i], together[i]));
+        const double gap = ((logits[i] - alone).abs().max() / alone.abs().max()).item<double>();
+        std::printf("[ margin ] batch %zu: relative gap %.3g to its own forward\n", i, gap);
+        EXPECT_LT(gap, 1e-5);
+      }
+    }
+  }
 }
 
 // Records the task id each evaluation batch carries.
@@ -171,11 +220,7 @@ TEST(Trainer, TheTaskIdReachesMethodsThatDeclareThatTheyNeedIt) {
                            {"threads", 1},
                            {"scenario", "task-il"}});
   TaskIdProbe probe;
-  MethodContext ctx;
-  ctx.model = s->model;
-  ctx.services = s->session->services.get();
-  ctx.stream = s->stream;
-  probe.attach(ctx);
+  attach(probe, s->model, *s, *s->session->services);
   auto options = s->session->trainer;
   options.task_id_at_test = true;
   Progress quiet(false, false);
