@@ -28,7 +28,7 @@ TASKS, CLASSES, CLASSES_PER_TASK = 5, 10, 2
 EPOCHS, BATCH, EVAL_BATCH, LR = 3, 128, 1024, 0.01
 
 CLASS_IL_METHODS = ("finetune", "joint", "ewc", "si", "lwf", "er", "mas", "gem", "agem",
-                    "icarl", "der", "der++", "dgr")
+                    "icarl", "der", "der++", "dgr", "dgr-vdv")
 TASK_IL_METHODS = ("finetune", "gem", "pnn")  # pnn is task-IL only, as in clbench
 
 
@@ -90,7 +90,7 @@ def main():
     from avalanche.core import SupervisedPlugin
     from avalanche.evaluation.metrics import accuracy_metrics
     from avalanche.models import PNN, MlpVAE, SimpleMLP
-    from avalanche.models.generator import VAE_loss
+    from avalanche.models.generator import VAE_loss, Generator
     from avalanche.training import (AGEM, DER, EWC, GEM, MAS, ICaRL, LwF, Naive,
                                     PNNStrategy, SynapticIntelligence, VAETraining,
                                     GenerativeReplay, Cumulative)
@@ -176,6 +176,44 @@ def main():
         assert sum(p.numel() for p in model.parameters()) == 478_410
         return model
 
+    class VanDeVenVae(Generator, nn.Module):
+        """clbench's dgr generator (methods/generative/vae.h) in Avalanche's interface: van de
+        Ven's MLP VAE for 28x28, 784-400-400 to a 100-d latent (the log-variance layer without
+        bias) and 100-400-400-784 back, sigmoid output."""
+
+        def __init__(self, z_dim=100, hidden=400, pixels=784):
+            super().__init__()
+            self.z_dim = z_dim
+            self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(pixels, hidden), nn.ReLU(),
+                                         nn.Linear(hidden, hidden), nn.ReLU())
+            self.calc_mean = nn.Linear(hidden, z_dim)
+            self.calc_logvar = nn.Linear(hidden, z_dim, bias=False)
+            self.decoder = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(),
+                                         nn.Linear(hidden, hidden), nn.ReLU(),
+                                         nn.Linear(hidden, pixels), nn.Sigmoid())
+
+        def get_features(self, x):
+            return self.encoder(x)
+
+        def generate(self, batch_size=None):
+            z = torch.randn(batch_size or 1, self.z_dim)
+            return self.decoder(z).view(-1, 1, 28, 28)
+
+        def forward(self, x):
+            h = self.encoder(x)
+            mean, logvar = self.calc_mean(h), self.calc_logvar(h)
+            z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+            return self.decoder(z).view(-1, 1, 28, 28), mean, logvar
+
+    def van_de_ven_loss(x, forward_output):
+        """van de Ven's VAE loss (average=True), as clbench's vae_loss: BCE averaged over the
+        pixels plus the KL divergence over the pixel count, averaged over the batch."""
+        x_hat, mean, logvar = forward_output
+        reconstruction = F.binary_cross_entropy(x_hat.flatten(1), x.flatten(1),
+                                                reduction="none").mean(1)
+        kl = -0.5 * (1 + logvar - mean.pow(2) - logvar.exp()).sum(1) / x[0].numel()
+        return (reconstruction + kl).mean()
+
     def build_strategy(method, criterion, plugins):
         common = dict(train_mb_size=BATCH, train_epochs=EPOCHS, eval_mb_size=EVAL_BATCH,
                       device="cpu", evaluator=quiet_evaluator())
@@ -235,6 +273,16 @@ def main():
                 eval_mb_size=EVAL_BATCH, device="cpu", plugins=[GenerativeReplayPlugin()],
                 evaluator=EvaluationPlugin(loggers=[]))
             return GenerativeReplay(generator_strategy=generator_strategy, **base)
+        if method == "dgr-vdv":
+            # The same replay with clbench's generator instead (van de Ven's VAE, its loss and its
+            # Adam), so that both sides do the same arithmetic and only the time compares.
+            generator = VanDeVenVae()
+            generator_strategy = VAETraining(
+                model=generator, optimizer=torch.optim.Adam(generator.parameters(), lr=1e-3),
+                criterion=van_de_ven_loss, train_mb_size=BATCH, train_epochs=EPOCHS,
+                eval_mb_size=EVAL_BATCH, device="cpu", plugins=[GenerativeReplayPlugin()],
+                evaluator=EvaluationPlugin(loggers=[]))
+            return GenerativeReplay(generator_strategy=generator_strategy, **base)
         raise ValueError(method)
 
     torch.set_num_threads(1)
@@ -245,7 +293,7 @@ def main():
     start = time.perf_counter()
     # The VAE of dgr generates 1x28x28 images, so its classifier reads them in that shape
     # (SimpleMLP flattens its input); every other method reads the flattened 784 pixels.
-    image_shape = (1, 28, 28) if args.method == "dgr" else (784,)
+    image_shape = (1, 28, 28) if args.method.startswith("dgr") else (784,)
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(args.data_root, image_shape)
     benchmark = nc_benchmark(
         _make_taskaware_tensor_classification_dataset(x_train, y_train),
@@ -257,7 +305,7 @@ def main():
     # dgr labels its replay with the previous model's argmax over all 10 outputs, which can name
     # a class no loss has seen yet; the masked loss would be infinite there, so dgr keeps
     # Avalanche's plain cross-entropy.
-    criterion = nn.CrossEntropyLoss() if args.method == "dgr" else ScenarioCrossEntropy()
+    criterion = nn.CrossEntropyLoss() if args.method.startswith("dgr") else ScenarioCrossEntropy()
     matrix = AccuracyMatrix()
     strategy = build_strategy(args.method, criterion, [matrix])
 

@@ -5,9 +5,11 @@
 # user, sys). Prints a Markdown table and the path of a CSV with every measurement.
 #   bench/peers/compare.sh [--pairs N] [--seeds "0 1 2"] [METHOD ...]
 # METHOD: finetune joint ewc si lwf er mas gem agem icarl der der++ dgr (class-IL), pnn (task-IL),
-# gem@task-il and finetune@task-il for task-IL runs. Default: all of them, with
-# gem@task-il. CLBENCH names the clbench binary (default: build/clbench); CLBENCH_FLAGS adds flags to
-# its runs (e.g. "--set cpu_kernels=native": the kernels Avalanche's PyTorch picks on this processor).
+# gem@task-il and finetune@task-il for task-IL runs; dgr-vdv: clbench's dgr against Avalanche's
+# GenerativeReplay given clbench's generator (the same arithmetic on both sides; plain dgr pairs
+# it with Avalanche's default, smaller one). Default: all of them, with gem@task-il and dgr-vdv.
+# CLBENCH names the clbench binary (default: build/clbench); CLBENCH_FLAGS adds flags to its runs
+# (e.g. "--set cpu_kernels=native": the kernels Avalanche's PyTorch picks on this processor).
 # Needs bench/peers/setup.sh first. Not part of the tests or CI.
 set -euo pipefail
 
@@ -18,9 +20,9 @@ PYTHON="$HERE/.venv/bin/python"
 PAIRS=3
 SEEDS="0 1 2"
 METHODS=()
-DEFAULT_METHODS=(finetune joint ewc si lwf er mas gem agem icarl der der++ dgr pnn gem@task-il)
+DEFAULT_METHODS=(finetune joint ewc si lwf er mas gem agem icarl der der++ dgr dgr-vdv pnn gem@task-il)
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) PAIRS="$2"; shift 2 ;;
@@ -33,7 +35,7 @@ done
 [ ${#METHODS[@]} -gt 0 ] || METHODS=("${DEFAULT_METHODS[@]}")
 for spec in "${METHODS[@]}"; do  # fail before hours of runs, not in the middle
   case "$spec" in
-    finetune | joint | ewc | si | lwf | er | mas | gem | agem | icarl | der | der++ | dgr | pnn) ;;
+    finetune | joint | ewc | si | lwf | er | mas | gem | agem | icarl | der | der++ | dgr | dgr-vdv | pnn) ;;
     finetune@task-il | gem@task-il | pnn@task-il) ;;
     *) echo "unknown method '$spec' (see --help)" >&2; exit 2 ;;
   esac
@@ -58,7 +60,7 @@ timed() {  # timed LOG COMMAND...
 }
 
 run_clbench() {  # run_clbench METHOD SCENARIO SEED LOG -> "acc_class_il acc_task_il train_s"
-  local method="$1" scenario="$2" seed="$3" log="$4"
+  local method="${1%-vdv}" scenario="$2" seed="$3" log="$4"  # dgr-vdv: clbench's own dgr
   local flags
   read -r -a flags <<<"${CLBENCH_FLAGS:-}"
   timed "$log" "$CLBENCH" run --benchmark split-fmnist --method "$method" --scenario "$scenario" \

@@ -1,4 +1,4 @@
-#include "harness/engine/one_pass_sgd.h"
+#include "harness/engine/one_pass_optimizers.h"
 
 #include <cmath>
 
@@ -54,18 +54,12 @@ __attribute__((target("avx2,fma"))) void update_avx2(float* p, const float* g, f
   for (; i < n; ++i) update_one(p[i], g[i], buf ? buf + i : nullptr, first, u);
 }
 
-bool dense_float_cpu(const Tensor& t, const Tensor& like) {
-  return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous() &&
-         t.sizes() == like.sizes();
-}
-
 class OnePassSgd : public torch::optim::SGD {
  public:
   using SGD::SGD;
 
   Tensor step(LossClosure closure = nullptr) override {
-    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!avx2 || !all_dense()) return SGD::step(std::move(closure));
+    if (!detail::has_avx2_fma() || !all_dense()) return SGD::step(std::move(closure));
     Tensor loss;
     if (closure) {
       at::AutoGradMode grad(true);
@@ -114,11 +108,12 @@ class OnePassSgd : public torch::optim::SGD {
       const bool momentum = static_cast<const SGDOptions&>(group.options()).momentum() != 0;
       for (const auto& p : group.params()) {
         if (!p.grad().defined()) continue;
-        if (!dense_float_cpu(p, p) || !dense_float_cpu(p.grad(), p)) return false;
+        if (!detail::dense_float_cpu(p, p) || !detail::dense_float_cpu(p.grad(), p)) return false;
         if (!momentum) continue;
         const auto it = state_.find(p.unsafeGetTensorImpl());
         if (it != state_.end() &&
-            !dense_float_cpu(static_cast<const SGDParamState&>(*it->second).momentum_buffer(), p))
+            !detail::dense_float_cpu(
+                static_cast<const SGDParamState&>(*it->second).momentum_buffer(), p))
           return false;
       }
     }
@@ -127,6 +122,20 @@ class OnePassSgd : public torch::optim::SGD {
 };
 
 }  // namespace
+
+namespace detail {
+
+bool dense_float_cpu(const Tensor& t, const Tensor& like) {
+  return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous() &&
+         t.sizes() == like.sizes();
+}
+
+bool has_avx2_fma() {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return avx2;
+}
+
+}  // namespace detail
 
 std::unique_ptr<torch::optim::Optimizer> make_one_pass_sgd(
     std::vector<torch::optim::OptimizerParamGroup> groups, const SGDOptions& defaults) {

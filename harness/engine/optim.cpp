@@ -1,7 +1,7 @@
 #include "harness/engine/optim.h"
 
 #include "harness/engine/fused_optimizers.h"
-#include "harness/engine/one_pass_sgd.h"
+#include "harness/engine/one_pass_optimizers.h"
 
 #include <cmath>
 #include <type_traits>
@@ -38,10 +38,14 @@ std::unique_ptr<torch::optim::Optimizer> make(const std::vector<ParamGroup>& gro
                                               const Options& o, const std::string& kind,
                                               bool fused) {
   if (fused) return make_fused_optimizer(kind, make_groups(groups, o), o);
+  // LibTorch's bits, one pass per tensor (Adam, AdamW: two).
   if constexpr (std::is_same_v<Plain, torch::optim::SGD>) {
-    return make_one_pass_sgd(make_groups(groups, o), o);  // SGD's bits, one pass per tensor
+    return make_one_pass_sgd(make_groups(groups, o), o);
+  } else if constexpr (std::is_same_v<Plain, torch::optim::Adam>) {
+    return make_one_pass_adam(make_groups(groups, o), o);
+  } else {
+    return make_one_pass_adamw(make_groups(groups, o), o);
   }
-  return std::make_unique<Plain>(make_groups(groups, o), o);
 }
 
 }  // namespace

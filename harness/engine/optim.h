@@ -19,8 +19,8 @@ const std::vector<std::string>& optimizer_kinds();  // sgd, adam, adamw
 // SGD (momentum, L2 weight decay), Adam (torch.optim.Adam: L2 weight decay added to the gradient)
 // or AdamW (Loshchilov & Hutter 2019: decoupled weight decay); betas (0.9, 0.999), eps 1e-8.
 // Each group gets its own lr and weight decay where it sets them. `fused`: the same optimizer on
-// ATen's fused kernels (harness/engine/fused_optimizers.h); otherwise LibTorch's, SGD's CPU update
-// in one pass with its bits (harness/engine/one_pass_sgd.h). Unknown kind: clbench::Error.
+// ATen's fused kernels (harness/engine/fused_optimizers.h); otherwise LibTorch's, their CPU update
+// in one pass with its bits (harness/engine/one_pass_optimizers.h). Unknown kind: clbench::Error.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamGroup>& groups,
                                                         const OptimizerSpec& spec,
                                                         bool fused = false);

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "harness/engine/one_pass_sgd.h"
+#include "harness/engine/one_pass_optimizers.h"
 #include "harness/engine/optim.h"
 #include "harness/engine/progress.h"
 #include "harness/foundation/error.h"
@@ -250,19 +250,44 @@ int elementwise_kernels_in(torch::optim::Optimizer& optimizer) {
   return calls;
 }
 
+// The steps of a test on two threads, so that a tensor larger than one chunk is cut among them.
+struct TwoThreads {
+  int before = at::get_num_threads();
+  TwoThreads() { at::set_num_threads(2); }
+  ~TwoThreads() { at::set_num_threads(before); }
+};
+
+// Tensor shapes with and without an 8-float tail; {70001} is more than ATen's grain of 32768 and
+// more than four of the Adam update's blocks of 16384.
+const std::vector<std::vector<int64_t>>& step_shapes() {
+  static const std::vector<std::vector<int64_t>> shapes = {{1},  {7},       {10},   {16},   {17},
+                                                           {33}, {40, 100}, {4003}, {70001}};
+  return shapes;
+}
+
+// `a` {6, 5} under `reference` and its copy `b` under the one-pass `one_pass`, stepped three times
+// with the same transposed (non-contiguous) gradient: the one-pass optimizer takes LibTorch's own
+// step (it runs ATen's kernels), with the same bits.
+void expect_transposed_gradients_take_the_plain_step(torch::optim::Optimizer& reference,
+                                                     torch::optim::Optimizer& one_pass,
+                                                     torch::Tensor& a, torch::Tensor& b) {
+  for (int k = 0; k < 3; ++k) {
+    const auto g = torch::randn({5, 6}).t();
+    a.mutable_grad() = g.clone();
+    b.mutable_grad() = g.clone();
+    ASSERT_FALSE(b.grad().is_contiguous());
+    reference.step();
+    EXPECT_GT(elementwise_kernels_in(one_pass), 0);
+    ASSERT_TRUE(torch::equal(a, b)) << "transposed gradient, step " << k;
+  }
+}
+
 // One pass per tensor, and SGD::step's numbers to the bit: every option LibTorch's SGD takes,
 // tensors with and without an 8-float tail, a first step (the buffer starts from d) and later
 // ones, a learning rate changed between steps, two threads; a transposed gradient goes through
 // SGD::step.
 TEST(OnePassSgd, StepsAsLibTorchsSgdToTheBitInOnePass) {
-  // {70001}: more than ATen's grain of 32768, cut into chunks on two threads.
-  const std::vector<std::vector<int64_t>> shapes = {{1},  {7},       {10},   {16},   {17},
-                                                    {33}, {40, 100}, {4003}, {70001}};
-  struct TwoThreads {
-    int before = at::get_num_threads();
-    TwoThreads() { at::set_num_threads(2); }
-    ~TwoThreads() { at::set_num_threads(before); }
-  };
+  const auto& shapes = step_shapes();
   {
     const TwoThreads two_threads;  // the steps below on two threads
     for (double momentum : {0.0, 0.9}) {
@@ -314,15 +339,94 @@ TEST(OnePassSgd, StepsAsLibTorchsSgdToTheBitInOnePass) {
   const auto options = torch::optim::SGDOptions(0.05).momentum(0.9);
   torch::optim::SGD reference({a}, options);
   auto one_pass = make_one_pass_sgd({torch::optim::OptimizerParamGroup({b})}, options);
-  for (int k = 0; k < 3; ++k) {
-    const auto g = torch::randn({5, 6}).t();
-    a.mutable_grad() = g.clone();
-    b.mutable_grad() = g.clone();
-    ASSERT_FALSE(b.grad().is_contiguous());
-    reference.step();
-    EXPECT_GT(elementwise_kernels_in(*one_pass), 0);
-    ASSERT_TRUE(torch::equal(a, b)) << "transposed gradient, step " << k;
+  expect_transposed_gradients_take_the_plain_step(reference, *one_pass, a, b);
+}
+
+// Adam::step's and AdamW::step's numbers (parameters and both moments) to the bit, without
+// their element-wise kernels: with and without weight decay, betas and eps of others' choosing, a
+// learning rate changed between steps, two threads, gradients growing and shrinking by 1e4 so that
+// both moments and the square root see a wide range. amsgrad, and a transposed gradient, go
+// through LibTorch's own step.
+TEST(OnePassAdam, StepsAsLibTorchsAdamAndAdamWToTheBit) {
+  using torch::optim::OptimizerParamGroup;
+  const TwoThreads two_threads;
+  struct Case {
+    std::string kind;
+    double decay, beta1, beta2, eps;
+    bool amsgrad;
+  };
+  const std::vector<Case> cases = {
+      {"adam", 0, 0.9, 0.999, 1e-8, false},     {"adam", 1e-2, 0.9, 0.999, 1e-8, false},
+      {"adam", 1e-4, 0.8, 0.99, 1e-6, false},   {"adamw", 0, 0.9, 0.999, 1e-8, false},
+      {"adamw", 1e-2, 0.9, 0.999, 1e-8, false}, {"adamw", 0.05, 0.85, 0.95, 1e-3, false},
+      {"adam", 1e-2, 0.9, 0.999, 1e-8, true},   {"adamw", 1e-2, 0.9, 0.999, 1e-8, true}};
+  for (const auto& c : cases) {
+    const std::string label = c.kind + " decay " + std::to_string(c.decay) + " betas " +
+                              std::to_string(c.beta1) + " " + std::to_string(c.beta2) +
+                              (c.amsgrad ? " amsgrad" : "");
+    torch::manual_seed(13);
+    std::vector<torch::Tensor> a, b;
+    for (const auto& shape : step_shapes()) {
+      a.push_back(torch::randn(shape).requires_grad_());
+      b.push_back(a.back().detach().clone().requires_grad_());
+    }
+    const auto configured = [&c](auto o) {
+      o.weight_decay(c.decay).betas({c.beta1, c.beta2}).eps(c.eps).amsgrad(c.amsgrad);
+      return o;
+    };
+    std::unique_ptr<torch::optim::Optimizer> reference, one_pass;
+    if (c.kind == "adam") {
+      const auto o = configured(torch::optim::AdamOptions(2e-3));
+      reference = std::make_unique<torch::optim::Adam>(a, o);
+      one_pass = make_one_pass_adam({OptimizerParamGroup(b)}, o);
+    } else {
+      const auto o = configured(torch::optim::AdamWOptions(2e-3));
+      reference = std::make_unique<torch::optim::AdamW>(a, o);
+      one_pass = make_one_pass_adamw({OptimizerParamGroup(b)}, o);
+    }
+    for (int k = 0; k < 6; ++k) {
+      if (k == 3) {
+        reference->param_groups()[0].options().set_lr(7e-4);
+        one_pass->param_groups()[0].options().set_lr(7e-4);
+      }
+      for (size_t i = 0; i < a.size(); ++i) {
+        const auto g = torch::randn(a[i].sizes()) * std::pow(10.0, 2 * (k % 3) - 2);
+        a[i].mutable_grad() = g.clone();
+        b[i].mutable_grad() = g.clone();
+      }
+      EXPECT_GT(elementwise_kernels_in(*reference), 0) << label;
+      const int kernels = elementwise_kernels_in(*one_pass);
+      if (c.amsgrad) {
+        EXPECT_GT(kernels, 0) << label;
+      } else {
+        EXPECT_EQ(kernels, 0) << label << " step " << k;
+      }
+      for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_TRUE(torch::equal(a[i], b[i])) << label << " step " << k << " tensor " << i << ": "
+                                              << (a[i] - b[i]).abs().max().item<double>();
+        const auto& s = reference->state().at(a[i].unsafeGetTensorImpl());
+        const auto& t = one_pass->state().at(b[i].unsafeGetTensorImpl());
+        const auto moments = [&](const torch::optim::OptimizerParamState& state) {
+          if (c.kind == "adam") {
+            const auto& adam = static_cast<const torch::optim::AdamParamState&>(state);
+            return std::make_tuple(adam.step(), adam.exp_avg(), adam.exp_avg_sq());
+          }
+          const auto& adamw = static_cast<const torch::optim::AdamWParamState&>(state);
+          return std::make_tuple(adamw.step(), adamw.exp_avg(), adamw.exp_avg_sq());
+        };
+        const auto [step_a, m_a, v_a] = moments(*s);
+        const auto [step_b, m_b, v_b] = moments(*t);
+        EXPECT_EQ(step_a, step_b) << label;
+        ASSERT_TRUE(torch::equal(m_a, m_b) && torch::equal(v_a, v_b))
+            << label << " step " << k << " tensor " << i;
+      }
+    }
   }
+  torch::manual_seed(14);
+  auto a = torch::randn({6, 5}).requires_grad_(), b = a.detach().clone().requires_grad_();
+  torch::optim::Adam reference({a}, torch::optim::AdamOptions(1e-3));
+  auto one_pass = make_one_pass_adam({OptimizerParamGroup({b})}, torch::optim::AdamOptions(1e-3));
+  expect_transposed_gradients_take_the_plain_step(reference, *one_pass, a, b);
 }
 
 TEST(FusedOptimizers, ARunOnFusedKernelsTrainsLikeOneOnPlainOnes) {
