@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "harness/engine/optim.h"
 #include "harness/foundation/error.h"
 
 namespace clbench {
@@ -13,17 +14,12 @@ namespace {
 using torch::Tensor;
 using namespace torch::optim;
 
-// One optimizer step: the closure's loss (evaluated with gradients on, as LibTorch's optimizers
-// do), then fn(options, tensors) for every parameter group's tensors that have gradients, by
-// device and dtype (a fused kernel takes one of each).
+// One optimizer step: the closure's loss, then fn(options, tensors) for every parameter group's
+// tensors that have gradients, by device and dtype (a fused kernel takes one of each).
 template <class Options, class Fn>
 Tensor fused_step(const Optimizer::LossClosure& closure, std::vector<OptimizerParamGroup>& groups,
                   Fn fn) {
-  Tensor loss;
-  if (closure) {
-    at::AutoGradMode grad(true);
-    loss = closure();
-  }
+  const Tensor loss = closure_loss(closure);
   torch::NoGradGuard no_grad;
   for (auto& group : groups) {
     std::map<std::pair<std::string, int>, std::vector<Tensor>> by;

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "harness/engine/one_pass_optimizers.h"
+#include "harness/engine/optim.h"
 
 namespace clbench {
 namespace {
@@ -128,11 +129,7 @@ class OnePassAdam : public Base {
 
   Tensor step(typename Base::LossClosure closure = nullptr) override {
     if (!detail::has_avx2_fma() || !supported()) return Base::step(std::move(closure));
-    Tensor loss;
-    if (closure) {
-      at::AutoGradMode grad(true);
-      loss = closure();
-    }
+    const Tensor loss = closure_loss(closure);
     torch::NoGradGuard no_grad;
     for (auto& group : this->param_groups_) {
       const auto& o = static_cast<const Options&>(group.options());

@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include "harness/engine/optim.h"
+
 namespace clbench {
 namespace {
 
@@ -60,11 +62,7 @@ class OnePassSgd : public torch::optim::SGD {
 
   Tensor step(LossClosure closure = nullptr) override {
     if (!detail::has_avx2_fma() || !all_dense()) return SGD::step(std::move(closure));
-    Tensor loss;
-    if (closure) {
-      at::AutoGradMode grad(true);
-      loss = closure();
-    }
+    const Tensor loss = closure_loss(closure);
     torch::NoGradGuard no_grad;
     for (auto& group : param_groups_) {
       const auto& o = static_cast<const SGDOptions&>(group.options());

@@ -64,6 +64,12 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamG
   throw Error(unknown_name("optimizer", s.kind, optimizer_kinds()));
 }
 
+torch::Tensor closure_loss(const std::function<torch::Tensor()>& closure) {
+  if (!closure) return {};
+  at::AutoGradMode grad(true);
+  return closure();
+}
+
 std::vector<double> base_learning_rates(const std::vector<ParamGroup>& groups,
                                         const OptimizerSpec& spec) {
   std::vector<double> lrs;

@@ -2,12 +2,16 @@
 // Optimisers and learning-rate schedules: one factory with one meaning per name (sgd, adam,
 // adamw) for every part of clbench, and the schedules of the reference codes as pure functions.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "methods/optimization.h"
 
+namespace at {
+class Tensor;
+}
 namespace torch::optim {
 class Optimizer;
 }
@@ -20,10 +24,15 @@ const std::vector<std::string>& optimizer_kinds();  // sgd, adam, adamw
 // or AdamW (Loshchilov & Hutter 2019: decoupled weight decay); betas (0.9, 0.999), eps 1e-8.
 // Each group gets its own lr and weight decay where it sets them. `fused`: the same optimizer on
 // ATen's fused kernels (harness/engine/fused_optimizers.h); otherwise LibTorch's, their CPU update
-// in one pass with its bits (harness/engine/one_pass_optimizers.h). Unknown kind: clbench::Error.
+// in one pass (Adam, AdamW: two) with their bits (harness/engine/one_pass_optimizers.h). Unknown
+// kind: clbench::Error.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamGroup>& groups,
                                                         const OptimizerSpec& spec,
                                                         bool fused = false);
+
+// The loss of an optimizer step's closure, evaluated with gradients on as LibTorch's optimizers do
+// (undefined without a closure): the first thing the step() of each optimizer above does.
+at::Tensor closure_loss(const std::function<at::Tensor()>& closure);
 
 // The base learning rate of every group of make_optimizer(groups, spec), in order.
 std::vector<double> base_learning_rates(const std::vector<ParamGroup>& groups,

@@ -187,6 +187,28 @@ TEST(FusedOptimizers, FollowThePlainOnesWithinFloatTolerance) {
   }
 }
 
+// Every optimizer make_optimizer gives, plain and fused, evaluates a step's closure with gradients
+// on (even under a NoGradGuard), returns its loss and steps on the gradients it left.
+TEST(Optimizers, EvaluateTheStepsClosureWithGradientsOn) {
+  for (const auto& spec : fused_specs()) {
+    for (bool fused : {false, true}) {
+      auto f = fresh_params();
+      const auto before = f.params[0].detach().clone();
+      auto optimizer = make_optimizer(f.groups, spec, fused);
+      torch::NoGradGuard no_grad;
+      const auto loss = optimizer->step([&] {
+        optimizer->zero_grad();
+        auto value = f.params[0].square().sum() + f.params[1].square().sum();
+        value.backward();
+        return value;
+      });
+      ASSERT_TRUE(loss.defined()) << spec.kind << (fused ? " fused" : " plain");
+      EXPECT_TRUE(loss.requires_grad()) << spec.kind << (fused ? " fused" : " plain");
+      EXPECT_FALSE(torch::equal(before, f.params[0])) << spec.kind << (fused ? " fused" : " plain");
+    }
+  }
+}
+
 // A fused optimizer's state saves as the plain one's: a checkpoint continues in either.
 TEST(FusedOptimizers, StateMovesBetweenFusedAndPlainThroughACheckpoint) {
   for (const auto& spec : fused_specs()) {
