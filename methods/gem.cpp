@@ -57,7 +57,9 @@ class Gem : public Method {
     const GemSystem system = gem_system(G_, g_);
     const bool conflict =
         std::any_of(system.q.begin(), system.q.end(), [](double x) { return x < 0; });
-    if (conflict) set_gradients(params, gem_project(system, G_, g_, opt_.margin(), opt_.eps()));
+    if (!conflict) return;
+    gem_project_in_place(system, G_, g_, opt_.margin(), opt_.eps());
+    set_gradients(params, g_);
   }
 
   // The official code writes the current batch into its task's memory at every step.
@@ -116,11 +118,8 @@ class Gem : public Method {
           sums.begin() + static_cast<std::ptrdiff_t>(k * params.size()),
           sums.begin() + static_cast<std::ptrdiff_t>((k + 1) * params.size()));
     };
-    for (size_t k = 0; k < memories.size(); ++k) {
-      flatten_into(task_sums(k), params, G_[k]);
-      const auto n = static_cast<float>(memories[k].size());  // the mean, in float32 as ATen's
-      for (float& x : G_[k]) x /= n;
-    }
+    for (size_t k = 0; k < memories.size(); ++k)  // the mean, in float32 as ATen's
+      flatten_into(task_sums(k), params, G_[k], static_cast<float>(memories[k].size()));
   }
 
   GemOptions opt_;

@@ -271,22 +271,23 @@ GemSystem gem_system(const std::vector<std::vector<T>>& G, const std::vector<T>&
 }
 
 template <class T>
-std::vector<T> gem_project(const GemSystem& system, const std::vector<std::vector<T>>& G,
-                           const std::vector<T>& g, double margin, double eps) {
+void gem_project_in_place(const GemSystem& system, const std::vector<std::vector<T>>& G,
+                          std::vector<T>& g, double margin, double eps) {
   const size_t t = G.size();
   Vector P = system.P;
   for (size_t i = 0; i < t; ++i) P[i * t + i] += eps;
   const Vector v = solve_bounded_qp(P, system.q, Vector(t, margin));
-  std::vector<T> out(g.size());
-  for (size_t at = 0; at < out.size(); at += kBlock)  // one pass over the vectors
-    add_combination(G, g, v, at, std::min(kBlock, out.size() - at), out.data());
-  return out;
+  // One pass over the vectors; element k of g is read before it is written.
+  for (size_t at = 0; at < g.size(); at += kBlock)
+    add_combination(G, g, v, at, std::min(kBlock, g.size() - at), g.data());
 }
 
 template <class T>
 std::vector<T> gem_project(const std::vector<std::vector<T>>& G, const std::vector<T>& g,
                            double margin, double eps) {
-  return gem_project(gem_system(G, g), G, g, margin, eps);
+  std::vector<T> out = g;
+  gem_project_in_place(gem_system(G, g), G, out, margin, eps);
+  return out;
 }
 
 template <class T>
@@ -303,8 +304,8 @@ std::optional<std::vector<T>> agem_project(const std::vector<T>& g, const std::v
 #define CLBENCH_PROJECTIONS(T)                                                                   \
   template double dot(const std::vector<T>&, const std::vector<T>&);                             \
   template GemSystem gem_system(const std::vector<std::vector<T>>&, const std::vector<T>&);      \
-  template std::vector<T> gem_project(const GemSystem&, const std::vector<std::vector<T>>&,      \
-                                      const std::vector<T>&, double, double);                    \
+  template void gem_project_in_place(const GemSystem&, const std::vector<std::vector<T>>&,       \
+                                     std::vector<T>&, double, double);                           \
   template std::vector<T> gem_project(const std::vector<std::vector<T>>&, const std::vector<T>&, \
                                       double, double);                                           \
   template std::optional<std::vector<T>> agem_project(const std::vector<T>&, const std::vector<T>&);
@@ -324,7 +325,7 @@ torch::Tensor as_float_cpu(const torch::Tensor& t) {
 }  // namespace
 
 void flatten_into(const std::vector<torch::Tensor>& tensors, const std::vector<torch::Tensor>& like,
-                  FloatVector& out) {
+                  FloatVector& out, float divisor) {
   size_t total = 0;
   for (const auto& p : like) total += static_cast<size_t>(p.numel());
   out.resize(total);
@@ -338,7 +339,13 @@ void flatten_into(const std::vector<torch::Tensor>& tensors, const std::vector<t
       if (static_cast<size_t>(t.numel()) != n)
         throw Error("internal: a gradient of " + std::to_string(t.numel()) +
                     " values for a parameter of " + std::to_string(n));
-      std::copy_n(t.data_ptr<float>(), n, out.data() + at);
+      const float* from = t.data_ptr<float>();
+      float* to = out.data() + at;
+      if (divisor == 1) {
+        std::copy_n(from, n, to);
+      } else {
+        for (size_t k = 0; k < n; ++k) to[k] = from[k] / divisor;
+      }
     }
     at += n;
   }

@@ -31,9 +31,10 @@ GemSystem gem_system(const std::vector<std::vector<T>>& G, const std::vector<T>&
 // lower bound `margin`, the projected gradient is g + G'v* (in float64, rounded once to T). With
 // eps = 0 it satisfies every constraint <g~, g_k> >= 0 (Eq. 10); the official eps 1e-3 keeps P
 // invertible and leaves <g~, g_k> = mu_k - eps v*_k (mu the bounds' multipliers).
+// gem_project_in_place writes g~ over g (`system` is gem_system(G, g)).
 template <class T>
-std::vector<T> gem_project(const GemSystem& system, const std::vector<std::vector<T>>& G,
-                           const std::vector<T>& g, double margin, double eps);
+void gem_project_in_place(const GemSystem& system, const std::vector<std::vector<T>>& G,
+                          std::vector<T>& g, double margin, double eps);
 template <class T>
 std::vector<T> gem_project(const std::vector<std::vector<T>>& G, const std::vector<T>& g,
                            double margin, double eps);
@@ -46,10 +47,11 @@ template <class T>
 double dot(const std::vector<T>& a, const std::vector<T>& b);
 
 // The tensors (undefined ones count as zeros of `like`'s shapes) end to end as float32 in `out`,
-// whose storage is reused (GEM's official code flattens every parameter's gradient this way), and
-// back into the .grad of `params`.
+// whose storage is reused (GEM's official code flattens every parameter's gradient this way), each
+// value divided by `divisor` (a float32 division, as ATen's, in the same pass), and back into the
+// .grad of `params`.
 void flatten_into(const std::vector<torch::Tensor>& tensors, const std::vector<torch::Tensor>& like,
-                  FloatVector& out);
+                  FloatVector& out, float divisor = 1);
 FloatVector flatten(const std::vector<torch::Tensor>& tensors,
                     const std::vector<torch::Tensor>& like);
 void set_gradients(const std::vector<torch::Tensor>& params, const FloatVector& flat);

@@ -9,6 +9,8 @@
 #include "harness/foundation/error.h"
 #include "harness/models/batch_norm.h"
 
+#include "methods/generative/binary_cross_entropy.h"
+
 namespace clbench::generative {
 namespace {
 
@@ -177,7 +179,7 @@ torch::Tensor reconstruction_loss(const torch::Tensor& pixels, const torch::Tens
   const auto x = pixels.reshape({B, -1});
   const auto r = recon.reshape({B, -1});
   if (kind == Reconstruction::kBce) {  // F.binary_cross_entropy(reduction='none').mean(dim=1)
-    return torch::binary_cross_entropy(r, x, {}, at::Reduction::None).mean(1);
+    return binary_cross_entropy_per_element(r, x).mean(1);
   }
   // -lf.log_Normal_standard(x, mean=x_recon, average=True): 0.5 (x - x')^2 averaged.
   return (0.5 * (x - r).pow(2)).mean(1);

@@ -1,8 +1,11 @@
 // Generative replay (methods/generative/): the replayed batch and its targets, the VAE loss, the
 // generator's fit, the 1/t weighting, and less forgetting than fine-tuning.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <optional>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -11,6 +14,7 @@
 #include "harness/engine/checkpoint.h"
 #include "harness/engine/progress.h"
 #include "harness/engine/trainer.h"
+#include "methods/generative/binary_cross_entropy.h"
 #include "methods/generative/dgr.h"
 #include "methods/generative/rtf.h"
 #include "methods/generative/vae.h"
@@ -205,6 +209,94 @@ TEST(GenerativeVae, LossIsReconstructionPerPixelPlusKlPerPixel) {
                               out.mu + 0.5 * torch::exp(out.logvar / 2)));
 }
 
+// The vectorised log1p(-p) follows fdlibm's log1pf, glibc's, checked bit for bit against glibc
+// 2.36 (Debian bookworm, CI) over every float of [0, 1]. With another C library ATen's values may
+// round otherwise; clbench's are then still within one unit in the last place of log1p.
+bool libc_log1pf_is_the_checked_one() {
+#if defined(__GLIBC__)
+  return __GLIBC__ == 2 && __GLIBC_MINOR__ == 36;
+#else
+  return false;
+#endif
+}
+
+float ulps_apart(float a, float b) {
+  return std::fabs(a - b) / (std::nextafter(std::fabs(b), INFINITY) - std::fabs(b));
+}
+
+TEST(GenerativeVae, Log1pOfNegatedProbabilitiesHasTheCLibrarysBits) {
+  // Every 127th float of [0, 1] (8.4 million), 1 itself, and 200 floats either side of each of
+  // fdlibm's thresholds (|x| 2^-54, 2^-29, 0.2929 and the mantissa split 0x3504f7 of 1 + x).
+  std::vector<float> p;
+  const auto from_bits = [](uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
+  };
+  for (uint32_t b = 0; b < 0x3f800000u; b += 127) p.push_back(from_bits(b));
+  p.push_back(1.0f);
+  for (const uint32_t edge : {0x24800000u, 0x31000000u, 0x3e95f61fu}) {
+    for (uint32_t b = edge - 200; b <= edge + 200; ++b) p.push_back(from_bits(b));
+  }
+  for (int i = -200; i <= 200; ++i) p.push_back(1.0f - from_bits(0x3f3504f7u + i));
+  for (const float x : {0.5f, 0.75f, 0.875f}) p.push_back(x);  // 1 + x a power of two: scalar
+  std::vector<float> out(p.size());
+  generative::detail::log1p_of_negated(p.data(), out.data(), static_cast<int64_t>(p.size()));
+  const bool bitwise = libc_log1pf_is_the_checked_one();
+  size_t differ = 0, far = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const float libc = std::log1p(-p[i]);
+    differ += std::memcmp(&libc, &out[i], sizeof libc) != 0;
+    if (p[i] < 1.0f)
+      far += ulps_apart(out[i], static_cast<float>(std::log1p(-double(p[i])))) > 1.0f;
+  }
+  EXPECT_EQ(out[std::find(p.begin(), p.end(), 1.0f) - p.begin()], -INFINITY);
+  EXPECT_EQ(far, 0u) << "more than one unit in the last place from log1p";
+  if (bitwise) {
+    EXPECT_EQ(differ, 0u) << "of " << p.size() << " values";
+  }
+}
+
+// The reconstruction loss: ATen's values and gradient to the bit, on a length that is not a
+// multiple of eight, with exact 0 and 1, tiny probabilities (sigmoids of large logits), both of
+// fdlibm's ranges, targets in [0, 1]; ATen's error for a probability outside [0, 1].
+TEST(GenerativeVae, BinaryCrossEntropyHasLibTorchsValuesAndGradient) {
+  torch::manual_seed(11);
+  const int64_t n = 3 * 1001;
+  auto p = torch::rand({3, 1001});
+  p.index_put_({0, torch::indexing::Slice(0, 300)},
+               torch::sigmoid(torch::randn({300}) * 30));  // 0, 1 and tiny values
+  p.index_put_({1, torch::indexing::Slice(0, 4)}, torch::tensor({0.0f, 1.0f, 0.5f, 0.75f}));
+  auto y = torch::rand({3, 1001});
+  y.index_put_({2, torch::indexing::Slice(0, 500)}, torch::randint(0, 2, {500}).to(torch::kFloat));
+  const auto weights = torch::randn({3, 1001});
+
+  const auto p_ours = p.clone().requires_grad_(), p_aten = p.clone().requires_grad_();
+  const auto ours = generative::binary_cross_entropy_per_element(p_ours, y);
+  const auto aten = torch::binary_cross_entropy(p_aten, y, {}, at::Reduction::None);
+  (ours * weights).sum().backward();
+  (aten * weights).sum().backward();
+  const auto differ = [](const torch::Tensor& a, const torch::Tensor& b) {
+    const auto ab = a.contiguous().view(torch::kInt32), bb = b.contiguous().view(torch::kInt32);
+    return ab.ne(bb).sum().item<int64_t>();
+  };
+  ASSERT_EQ(ours.sizes(), aten.sizes());
+  if (libc_log1pf_is_the_checked_one()) {
+    EXPECT_EQ(differ(ours.detach(), aten.detach()), 0) << "of " << n;
+  } else {
+    EXPECT_TRUE(torch::allclose(ours, aten, 1e-6, 1e-6));
+  }
+  EXPECT_EQ(differ(p_ours.grad(), p_aten.grad()), 0) << "ATen's own backward";
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_EQ(differ(generative::binary_cross_entropy_per_element(p, y), ours.detach()), 0);
+  }
+  for (const float bad : {1.5f, -0.25f, NAN}) {
+    auto q = p.clone();
+    q[2][1000] = bad;  // in the padded last group of eight
+    EXPECT_THROW(generative::binary_cross_entropy_per_element(q, y), c10::Error) << bad;
+  }
+}
 TEST(GenerativeVae, PixelSpaceConvertsLikeTheDatasetAndBack) {
   // A dataset that normalises in place like ImageDataset: (x - mean) / std per channel.
   struct Normalised : TensorDataset {

@@ -152,14 +152,37 @@ TEST(GemProjection, Float32RowsGiveTheBitsOfTheirFloat64Widening) {
     const GemSystem narrow = gem_system(G, g), widened = gem_system(G64, wide(g));
     EXPECT_EQ(narrow.P, widened.P) << "t = " << t;
     EXPECT_EQ(narrow.q, widened.q) << "t = " << t;
-    const FloatVector projected = gem_project(narrow, G, g, 0.5, 1e-3);
-    const Vector projected64 = gem_project(widened, G64, wide(g), 0.5, 1e-3);
+    FloatVector projected = g;  // in place, as GEM projects its step's gradient
+    gem_project_in_place(narrow, G, projected, 0.5, 1e-3);
+    Vector projected64 = wide(g);
+    gem_project_in_place(widened, G64, projected64, 0.5, 1e-3);
+    EXPECT_EQ(projected64, gem_project(G64, wide(g), 0.5, 1e-3)) << "in place: the same values";
     ASSERT_EQ(projected.size(), p);
     size_t differ = 0;
     for (size_t k = 0; k < p; ++k) differ += projected[k] != static_cast<float>(projected64[k]);
     EXPECT_EQ(differ, 0u) << "t = " << t;
     EXPECT_NE(projected, g) << "the case must project";
     EXPECT_EQ(dot(G[0], g), dot(G64[0], wide(g)));
+  }
+}
+
+// GEM's per-task mean is divided in the flattening pass: the bits of ATen's t / n, an undefined
+// gradient still zeros, and the divisor 1 a plain copy.
+TEST(GemProjection, FlatteningDividesAsATenDivides) {
+  torch::manual_seed(3);
+  const std::vector<torch::Tensor> like = {torch::zeros({7, 5}), torch::zeros({3}),
+                                           torch::zeros({11})};
+  const std::vector<torch::Tensor> sums = {torch::randn({7, 5}) * 40, torch::Tensor(),
+                                           torch::randn({11}) * 1e-3};
+  for (const float n : {1.0f, 3.0f, 256.0f, 768.0f}) {
+    FloatVector flat;
+    flatten_into(sums, like, flat, n);
+    const FloatVector expected = flatten({sums[0] / n, torch::Tensor(), sums[2] / n}, like);
+    ASSERT_EQ(flat.size(), expected.size());
+    size_t differ = 0;
+    for (size_t k = 0; k < flat.size(); ++k) differ += flat[k] != expected[k];
+    EXPECT_EQ(differ, 0u) << "n = " << n;
+    EXPECT_EQ(std::count(flat.begin() + 35, flat.begin() + 38, 0.0f), 3) << "n = " << n;
   }
 }
 
