@@ -109,7 +109,8 @@ bool bce_range(const float* p, const float* y, float* out, int64_t begin, int64_
     if (!bce8(p + i, y + i, out + i)) return false;
   }
   if (i == end) return true;
-  float pp[8] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f}, yy[8] = {}, oo[8];
+  // 0.25 pads in fdlibm's first range (0.5 would take its scalar branch).
+  float pp[8] = {0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f}, yy[8] = {}, oo[8];
   std::copy(p + i, p + end, pp);
   std::copy(y + i, y + end, yy);
   if (!bce8(pp, yy, oo)) return false;
