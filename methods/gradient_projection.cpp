@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "harness/foundation/cpu_features.h"
 #include "harness/foundation/error.h"
 
 namespace clbench {
@@ -162,11 +163,6 @@ void combination(const std::vector<std::vector<T>>& G, const std::vector<T>& g, 
 }
 
 #if defined(__x86_64__)
-bool has_avx2() {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2;
-}
-
 // Four dot products at a time (four independent chains), each in its four lanes.
 __attribute__((target("avx2"))) void add_block_dots_avx2(
     const std::vector<const float*>& rows, const std::vector<std::pair<size_t, size_t>>& pairs,
@@ -227,7 +223,7 @@ void add_block_dots(const std::vector<const float*>& rows,
                     const std::vector<std::pair<size_t, size_t>>& pairs, size_t at, size_t m,
                     double* sums) {
 #if defined(__x86_64__)
-  if (has_avx2()) return add_block_dots_avx2(rows, pairs, at, m, sums);
+  if (cpu_has_avx2()) return add_block_dots_avx2(rows, pairs, at, m, sums);
 #endif
   block_dots(rows, pairs, at, m, sums);
 }
@@ -240,7 +236,7 @@ void add_combination(const std::vector<Vector>& G, const Vector& g, const Vector
 void add_combination(const std::vector<FloatVector>& G, const FloatVector& g, const Vector& v,
                      size_t at, size_t m, float* out) {
 #if defined(__x86_64__)
-  if (has_avx2()) return add_combination_avx2(G, g, v, at, m, out);
+  if (cpu_has_avx2()) return add_combination_avx2(G, g, v, at, m, out);
 #endif
   combination(G, g, v, at, m, out);
 }

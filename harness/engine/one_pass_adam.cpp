@@ -11,6 +11,7 @@
 
 #include "harness/engine/one_pass_optimizers.h"
 #include "harness/engine/optim.h"
+#include "harness/foundation/cpu_features.h"
 
 namespace clbench {
 namespace {
@@ -128,7 +129,7 @@ class OnePassAdam : public Base {
   using Base::Base;
 
   Tensor step(typename Base::LossClosure closure = nullptr) override {
-    if (!detail::has_avx2_fma() || !supported()) return Base::step(std::move(closure));
+    if (!cpu_has_avx2_fma() || !supported()) return Base::step(std::move(closure));
     const Tensor loss = closure_loss(closure);
     torch::NoGradGuard no_grad;
     for (auto& group : this->param_groups_) {

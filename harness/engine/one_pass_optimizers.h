@@ -37,8 +37,6 @@ std::unique_ptr<torch::optim::Optimizer> make_one_pass_adamw(
 namespace detail {
 // `t` is one dense float32 CPU array shaped as `like`.
 bool dense_float_cpu(const at::Tensor& t, const at::Tensor& like);
-// The processor has AVX2 and FMA.
-bool has_avx2_fma();
 }  // namespace detail
 
 }  // namespace clbench

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "harness/engine/optim.h"
+#include "harness/foundation/cpu_features.h"
 
 namespace clbench {
 namespace {
@@ -61,7 +62,7 @@ class OnePassSgd : public torch::optim::SGD {
   using SGD::SGD;
 
   Tensor step(LossClosure closure = nullptr) override {
-    if (!detail::has_avx2_fma() || !all_dense()) return SGD::step(std::move(closure));
+    if (!cpu_has_avx2_fma() || !all_dense()) return SGD::step(std::move(closure));
     const Tensor loss = closure_loss(closure);
     torch::NoGradGuard no_grad;
     for (auto& group : param_groups_) {
@@ -126,11 +127,6 @@ namespace detail {
 bool dense_float_cpu(const Tensor& t, const Tensor& like) {
   return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous() &&
          t.sizes() == like.sizes();
-}
-
-bool has_avx2_fma() {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2;
 }
 
 }  // namespace detail

@@ -11,17 +11,14 @@
 #include <immintrin.h>
 #endif
 
+#include "harness/foundation/cpu_features.h"
+
 namespace clbench::generative {
 namespace {
 
 constexpr int64_t kBceGrain = 32768;  // ATen's element-wise grain (at::internal::GRAIN_SIZE)
 
 #if defined(__x86_64__)
-bool bce_has_avx2() {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2;
-}
-
 // fdlibm's log1pf (glibc's sysdeps/ieee754/flt-32/s_log1pf.c) at x = -p for eight p in [0, 1]:
 // both of its ranges (k = 0 for |x| <= 0.2929, else 1 + x split into 2^k u) are computed with its
 // operations in its order and blended, then its small-|x| and x = -1 cases. Without FMA (the target
@@ -121,7 +118,7 @@ bool bce_range(const float* p, const float* y, float* out, int64_t begin, int64_
 
 bool bce_vectorised(const torch::Tensor& p, const torch::Tensor& y) {
 #if defined(__x86_64__)
-  return bce_has_avx2() && p.defined() && y.defined() && p.device().is_cpu() &&
+  return cpu_has_avx2() && p.defined() && y.defined() && p.device().is_cpu() &&
          y.device().is_cpu() && p.scalar_type() == torch::kFloat32 &&
          y.scalar_type() == torch::kFloat32 && p.sizes() == y.sizes() && !y.requires_grad();
 #else
@@ -182,7 +179,7 @@ namespace detail {
 void log1p_of_negated(const float* p, float* out, int64_t n) {
   int64_t i = 0;
 #if defined(__x86_64__)
-  if (bce_has_avx2()) {
+  if (cpu_has_avx2()) {
     for (; i + 8 <= n; i += 8) {
       if (log1p_of_negated8(p + i, out + i)) continue;
       for (int64_t j = i; j < i + 8; ++j) out[j] = std::log1p(-p[j]);

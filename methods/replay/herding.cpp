@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "harness/foundation/cpu_features.h"
+
 namespace clbench {
 
 namespace {
@@ -54,8 +56,7 @@ __attribute__((target("avx2,fma"))) void row_products_avx2(const float* f, int64
 template <class Row>
 void row_products(const Row* f, int64_t n, int64_t d, const double* v, double* out) {
   if constexpr (std::is_same_v<Row, float>) {
-    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (avx2) return row_products_avx2(f, n, d, v, out);
+    if (cpu_has_avx2_fma()) return row_products_avx2(f, n, d, v, out);
   }
   row_products_portable(f, n, d, v, out);
 }
